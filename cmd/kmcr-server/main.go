@@ -1,0 +1,115 @@
+// Command kmcr-server is the central shared care record's sync service:
+// it imports FHIR data, decides who may see what, streams permitted
+// summaries to kmcr clients over a websocket, and stores their audit events.
+//
+// Usage:
+//
+//	kmcr-server COMMAND [--data-dir DIR] [flags]
+//
+// Run "kmcr-server help" for the list of commands.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand of kmcr-server.
+type command struct {
+	name    string
+	summary string
+	run     func(env *cmdEnv, args []string) error
+}
+
+// cmdEnv carries what every command needs: its streams.
+type cmdEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// commands is filled by each command's file in an init function.
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// errUsage marks an error caused by how the command was called; it exits 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(run(env, os.Args[1:]))
+}
+
+func run(env *cmdEnv, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.stdout)
+		return 0
+	}
+	name := args[0]
+	// "caseload add" style commands are registered as "caseload".
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.stderr, "kmcr-server: unknown command %q\n\n", name)
+		usage(env.stderr)
+		return 2
+	}
+	if err := c.run(env, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(env.stderr, "kmcr-server %s: %v\n", name, err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "kmcr-server: the shared care record's sync service")
+	fmt.Fprintln(w, "\nUsage: kmcr-server COMMAND [--data-dir DIR] [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun \"kmcr-server COMMAND --help\" for a command's flags.")
+}
+
+// newFlags makes a FlagSet for a command that reports errors instead of exiting.
+func newFlags(env *cmdEnv, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("kmcr-server "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// ("import a.json --data-dir d"), returning the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
