@@ -1,0 +1,146 @@
+package protocol
+
+import "fmt"
+
+// Field limits enforced by Decode.
+const (
+	// MaxDeletes bounds the revocations in one batch; the server splits
+	// larger sets across batches.
+	MaxDeletes = 4096
+	// MaxText bounds free-text fields such as a break-glass reason.
+	MaxText = 2000
+	// MaxToken bounds identifiers and codes.
+	MaxToken = 128
+)
+
+// validate checks ranges the JSON decoder cannot.
+func validate(m Message) error {
+	switch v := m.(type) {
+	case *Hello:
+		if v.Protocol <= 0 {
+			return malformed(m, "protocol version missing")
+		}
+		if v.Window < 0 || v.Window > MaxWindow {
+			return malformed(m, fmt.Sprintf("window %d outside 0..%d", v.Window, MaxWindow))
+		}
+		if err := validCursor(m, v.Cursor); err != nil {
+			return err
+		}
+		if h := v.AuditHead; h != nil && (len(h.Hash) != 32 || len(h.Sig) != 64) {
+			return malformed(m, "audit head hash must be 32 bytes and signature 64")
+		}
+	case *Welcome:
+		if v.Mode != ModeFull && v.Mode != ModeLive {
+			return malformed(m, fmt.Sprintf("mode %q", v.Mode))
+		}
+		if v.Epoch == "" || len(v.Epoch) > MaxToken {
+			return malformed(m, "epoch missing or too long")
+		}
+		if v.Total < 0 || v.Done < 0 {
+			return malformed(m, "negative progress counts")
+		}
+	case *Batch:
+		if v.ID == 0 {
+			return malformed(m, "batch id 0")
+		}
+		if len(v.Upserts) > BatchCount {
+			return fmt.Errorf("batch of %d documents (limit %d): %w", len(v.Upserts), BatchCount, ErrTooLarge)
+		}
+		if len(v.Deletes) > MaxDeletes {
+			return fmt.Errorf("batch of %d revocations (limit %d): %w", len(v.Deletes), MaxDeletes, ErrTooLarge)
+		}
+		if err := validCursor(m, v.Cursor); err != nil {
+			return err
+		}
+		for _, u := range v.Upserts {
+			if !tenDigits(u.NHS) {
+				return malformed(m, fmt.Sprintf("upsert NHS number %q", u.NHS))
+			}
+			if u.Relationship != RelCaseload && u.Relationship != RelBreakGlass {
+				return malformed(m, fmt.Sprintf("relationship %q", u.Relationship))
+			}
+			if u.NotAfter.IsZero() {
+				return malformed(m, "document without a lease")
+			}
+		}
+		for _, d := range v.Deletes {
+			if !tenDigits(d.NHS) {
+				return malformed(m, fmt.Sprintf("delete NHS number %q", d.NHS))
+			}
+		}
+		if v.Done < 0 || v.Total < 0 {
+			return malformed(m, "negative progress counts")
+		}
+	case *Ack:
+		if v.ID == 0 {
+			return malformed(m, "ack of batch 0")
+		}
+	case *UpToDate:
+		if err := validCursor(m, v.Cursor); err != nil {
+			return err
+		}
+	case *AuditUpload:
+		if v.ID == 0 {
+			return malformed(m, "upload id 0")
+		}
+		if len(v.Seqs) > MaxAuditBatch {
+			return fmt.Errorf("audit upload of %d events (limit %d): %w", len(v.Seqs), MaxAuditBatch, ErrTooLarge)
+		}
+		for _, s := range v.Seqs {
+			if s == 0 {
+				return malformed(m, "audit sequence 0")
+			}
+		}
+		if len(v.Seqs) > 0 && (len(v.Head.Hash) != 32 || len(v.Head.Sig) != 64) {
+			return malformed(m, "audit head hash must be 32 bytes and signature 64")
+		}
+	case *BreakGlass:
+		if !tenDigits(v.NHS) {
+			return malformed(m, fmt.Sprintf("NHS number %q", v.NHS))
+		}
+		if v.RequestID == "" || len(v.RequestID) > MaxToken || v.ReasonCode == "" || len(v.ReasonCode) > MaxToken {
+			return malformed(m, "request id and reason code are required")
+		}
+		if len(v.ReasonText) > MaxText {
+			return fmt.Errorf("break-glass reason of %d bytes: %w", len(v.ReasonText), ErrTooLarge)
+		}
+	case *ErrorMsg:
+		if len(v.Message) > MaxText {
+			return fmt.Errorf("error text of %d bytes: %w", len(v.Message), ErrTooLarge)
+		}
+	}
+	return nil
+}
+
+func validCursor(m Message, c Cursor) error {
+	switch c.Phase {
+	case PhaseNone, PhaseFull, PhaseLive:
+	default:
+		return malformed(m, fmt.Sprintf("cursor phase %q", c.Phase))
+	}
+	if len(c.Epoch) > MaxToken || len(c.After) > 10 {
+		return malformed(m, "cursor field too long")
+	}
+	if c.After != "" && !tenDigits(c.After) {
+		return malformed(m, fmt.Sprintf("cursor position %q", c.After))
+	}
+	return nil
+}
+
+func malformed(m Message, why string) error {
+	return fmt.Errorf("%w: %s: %s", ErrMalformed, m.Type(), why)
+}
+
+// tenDigits checks the shape of an NHS number on the wire; the receiver
+// also runs the check digit through the record package before storing.
+func tenDigits(s string) bool {
+	if len(s) != 10 {
+		return false
+	}
+	for i := 0; i < 10; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
