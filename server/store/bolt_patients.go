@@ -1,0 +1,357 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// StageResources implements Store.
+func (s *Bolt) StageResources(items []StagedResource) ([]string, error) {
+	var changed []string
+	err := s.update(func(tx *bolt.Tx) error {
+		changed = changed[:0]
+		seen := map[string]bool{}
+		res := tx.Bucket(bRes)
+		for _, it := range items {
+			pb, err := res.CreateBucketIfNotExists([]byte(it.PatientKey))
+			if err != nil {
+				return err
+			}
+			v := encodeStored(it.FullURL, it.Raw)
+			if old := pb.Get([]byte(it.Key)); old != nil && bytes.Equal(old, v) {
+				continue
+			}
+			if err := pb.Put([]byte(it.Key), v); err != nil {
+				return err
+			}
+			if !seen[it.PatientKey] {
+				seen[it.PatientKey] = true
+				changed = append(changed, it.PatientKey)
+			}
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// encodeStored keeps the fullUrl beside the raw resource: a length byte
+// pair then the URL then the resource.
+func encodeStored(fullURL string, raw []byte) []byte {
+	v := make([]byte, 0, 2+len(fullURL)+len(raw))
+	v = append(v, byte(len(fullURL)>>8), byte(len(fullURL)))
+	v = append(v, fullURL...)
+	return append(v, raw...)
+}
+
+func decodeStored(key, v []byte) (StoredResource, error) {
+	if len(v) < 2 {
+		return StoredResource{}, fmt.Errorf("stored resource %s is truncated", key)
+	}
+	n := int(v[0])<<8 | int(v[1])
+	if len(v) < 2+n {
+		return StoredResource{}, fmt.Errorf("stored resource %s is truncated", key)
+	}
+	return StoredResource{
+		Key:     string(key),
+		FullURL: string(v[2 : 2+n]),
+		Raw:     append([]byte(nil), v[2+n:]...),
+	}, nil
+}
+
+// PutShared implements Store.
+func (s *Bolt) PutShared(items []StoredResource) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bShared)
+		for _, it := range items {
+			v := encodeStored(it.FullURL, it.Raw)
+			if err := b.Put([]byte(it.Key), v); err != nil {
+				return err
+			}
+			if it.FullURL != "" && it.FullURL != it.Key {
+				if err := b.Put([]byte(it.FullURL), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Shared implements Store.
+func (s *Bolt) Shared(key string) (StoredResource, bool, error) {
+	var r StoredResource
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bShared).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var err error
+		r, err = decodeStored([]byte(key), v)
+		found = err == nil
+		return err
+	})
+	return r, found, err
+}
+
+// PatientResources implements Store.
+func (s *Bolt) PatientResources(patientKey string) ([]StoredResource, error) {
+	var out []StoredResource
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bRes).Bucket([]byte(patientKey))
+		if pb == nil {
+			return nil
+		}
+		return pb.ForEach(func(k, v []byte) error {
+			r, err := decodeStored(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PatientKeyNHS implements Store.
+func (s *Bolt) PatientKeyNHS(patientKey string) (string, bool, error) {
+	var nhs string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		nhs = string(tx.Bucket(bPKeys).Get([]byte(patientKey)))
+		return nil
+	})
+	return nhs, nhs != "", err
+}
+
+// SetPatientKeyNHS implements Store.
+func (s *Bolt) SetPatientKeyNHS(patientKey, nhs string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPKeys).Put([]byte(patientKey), []byte(nhs))
+	})
+}
+
+// CommitPatients implements Store.
+func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		n = 0
+		pats, docs := tx.Bucket(bPatients), tx.Bucket(bDocs)
+		for _, up := range ups {
+			var old PatientMeta
+			hadOld := false
+			if v := pats.Get([]byte(up.Meta.NHS)); v != nil {
+				if err := json.Unmarshal(v, &old); err != nil {
+					return err
+				}
+				hadOld = true
+				if bytes.Equal(old.DocHash, up.Meta.DocHash) {
+					continue
+				}
+			}
+			kind := ChangePatient
+			if hadOld && up.Meta.Sensitive > old.Sensitive {
+				kind = ChangeRelabel
+			}
+			if err := appendChange(tx, Change{Kind: kind, NHS: up.Meta.NHS, At: now}); err != nil {
+				return err
+			}
+			meta := up.Meta
+			meta.Version = u64(tx.Bucket(bMeta).Get(kSeq))
+			meta.Updated = now
+			if err := putJSON(pats, []byte(meta.NHS), meta); err != nil {
+				return err
+			}
+			for kind, d := range up.Docs {
+				if err := docs.Put([]byte(meta.NHS+"\x00"+kind), d); err != nil {
+					return err
+				}
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Patient implements Store.
+func (s *Bolt) Patient(nhs string) (PatientMeta, error) {
+	var m PatientMeta
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return getJSON(tx.Bucket(bPatients), []byte(nhs), &m, "patient "+nhs)
+	})
+	return m, err
+}
+
+// Doc implements Store.
+func (s *Bolt) Doc(nhs, kind string) ([]byte, error) {
+	var d []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bDocs).Get([]byte(nhs + "\x00" + kind))
+		if v == nil {
+			return fmt.Errorf("document %s of %s: %w", kind, nhs, ErrNotFound)
+		}
+		d = append([]byte(nil), v...)
+		return nil
+	})
+	return d, err
+}
+
+// PatientCount implements Store.
+func (s *Bolt) PatientCount() (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bPatients).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// StoreAudit implements Store.
+func (s *Bolt) StoreAudit(device string, events []StoredEvent, alerts []Alert, chain []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		db, err := tx.Bucket(bAudit).CreateBucketIfNotExists([]byte(device))
+		if err != nil {
+			return err
+		}
+		idx := tx.Bucket(bAuditPat)
+		for _, e := range events {
+			k := be64(e.Seq)
+			if db.Get(k) != nil {
+				continue // stored once per (device, seq), whatever is re-sent
+			}
+			if err := putJSON(db, k, e); err != nil {
+				return err
+			}
+			if e.NHS != "" {
+				ik := make([]byte, 0, 64)
+				ik = append(ik, e.NHS...)
+				ik = append(ik, 0)
+				ik = append(ik, be64(uint64(e.Recorded.UnixNano()))...)
+				ik = append(ik, device...)
+				ik = append(ik, 0)
+				ik = append(ik, k...)
+				if err := idx.Put(ik, nil); err != nil {
+					return err
+				}
+			}
+		}
+		if err := addAlerts(tx, alerts); err != nil {
+			return err
+		}
+		dv := tx.Bucket(bDevices)
+		var d Device
+		if err := getJSON(dv, []byte(device), &d, "device "+device); err != nil {
+			return err
+		}
+		d.Chain = chain
+		return putJSON(dv, []byte(device), d)
+	})
+}
+
+// AuditHash implements Store.
+func (s *Bolt) AuditHash(device string, seq uint64) ([]byte, bool, error) {
+	var h []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		db := tx.Bucket(bAudit).Bucket([]byte(device))
+		if db == nil {
+			return nil
+		}
+		v := db.Get(be64(seq))
+		if v == nil {
+			return nil
+		}
+		var e StoredEvent
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		h = e.Hash
+		return nil
+	})
+	return h, h != nil, err
+}
+
+// AccessLog implements Store.
+func (s *Bolt) AccessLog(nhs string, fn func(StoredEvent) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(nhs + "\x00")
+		c := tx.Bucket(bAuditPat).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			rest := k[len(prefix)+8:]
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 || len(rest) != i+9 {
+				return fmt.Errorf("audit index entry malformed")
+			}
+			device, seq := rest[:i], rest[i+1:]
+			db := tx.Bucket(bAudit).Bucket(device)
+			if db == nil {
+				continue
+			}
+			v := db.Get(seq)
+			if v == nil {
+				continue
+			}
+			var e StoredEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AuditEvents implements Store.
+func (s *Bolt) AuditEvents(device string, fn func(StoredEvent) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		db := tx.Bucket(bAudit).Bucket([]byte(device))
+		if db == nil {
+			return nil
+		}
+		return db.ForEach(func(k, v []byte) error {
+			var e StoredEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			return fn(e)
+		})
+	})
+}
+
+// AddAlerts implements Store.
+func (s *Bolt) AddAlerts(alerts []Alert) error {
+	return s.update(func(tx *bolt.Tx) error { return addAlerts(tx, alerts) })
+}
+
+func addAlerts(tx *bolt.Tx, alerts []Alert) error {
+	m, b := tx.Bucket(bMeta), tx.Bucket(bAlerts)
+	for _, a := range alerts {
+		a.ID = u64(m.Get(kAlertID)) + 1
+		if err := m.Put(kAlertID, be64(a.ID)); err != nil {
+			return err
+		}
+		if err := putJSON(b, be64(a.ID), a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Alerts implements Store.
+func (s *Bolt) Alerts(fn func(Alert) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAlerts).ForEach(func(k, v []byte) error {
+			var a Alert
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			return fn(a)
+		})
+	})
+}

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func mustOpen(t *testing.T) *Bolt {
+	t.Helper()
+	s, err := OpenBolt(t.TempDir(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func changes(t *testing.T, s *Bolt, after uint64) []Change {
+	t.Helper()
+	var out []Change
+	if err := s.Changes(after, func(c Change) error { out = append(out, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBolt_OpenBolt_Locked checks a second opener is refused quickly.
+func TestBolt_OpenBolt_Locked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenBolt(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	if _, err := OpenBolt(dir, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open = %v; want ErrLocked", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("lock wait too long")
+	}
+	epoch := s.Epoch()
+	s.Close()
+	s2, err := OpenBolt(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.Epoch() != epoch || epoch == "" {
+		t.Fatalf("epoch changed on reopen: %q vs %q", s2.Epoch(), epoch)
+	}
+}
+
+// TestBolt_Permitted_MergesCaseloadAndRelationships checks NHS order,
+// after-position resumption, dedupe and expiry.
+func TestBolt_Permitted_MergesCaseloadAndRelationships(t *testing.T) {
+	s := mustOpen(t)
+	now := time.Now()
+	if err := s.AddUser(User{Name: "amy", Role: "paramedic"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CaseloadAdd("amy", []string{"3", "1", "5"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Relationship{
+		{User: "amy", NHS: "2", Expires: now.Add(time.Hour)},
+		{User: "amy", NHS: "5", Expires: now.Add(time.Hour)},
+		{User: "amy", NHS: "4", Expires: now.Add(-time.Hour)},
+		{User: "bob", NHS: "0", Expires: now.Add(time.Hour)},
+		{User: "amy", NHS: "6", Expires: now.Add(time.Hour)},
+	} {
+		if err := s.GrantRelationship(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := func(after string) []string {
+		var out []string
+		err := s.Permitted("amy", after, now, func(nhs, rel string, _ time.Time) error {
+			out = append(out, nhs+":"+rel[:1])
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if g, w := got(""), []string{"1:c", "2:b", "3:c", "5:c", "6:b"}; !reflect.DeepEqual(g, w) {
+		t.Fatalf("Permitted = %v; want %v", g, w)
+	}
+	if g, w := got("3"), []string{"5:c", "6:b"}; !reflect.DeepEqual(g, w) {
+		t.Fatalf("Permitted after 3 = %v; want %v", g, w)
+	}
+	if n, _ := s.CountPermitted("amy", "", now); n != 5 {
+		t.Fatalf("CountPermitted = %d", n)
+	}
+}
+
+// TestBolt_Caseload_Changes checks only real changes are logged and
+// subscribers hear of them.
+func TestBolt_Caseload_Changes(t *testing.T) {
+	s := mustOpen(t)
+	ch, cancel := s.Subscribe()
+	defer cancel()
+	s.AddUser(User{Name: "amy"})
+	if _, err := s.CaseloadAdd("nobody", []string{"1"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	got, _ := s.CaseloadAdd("amy", []string{"1", "2"})
+	again, _ := s.CaseloadAdd("amy", []string{"2"})
+	removed, _ := s.CaseloadRemove("amy", []string{"1", "9"})
+	if len(got) != 2 || len(again) != 0 || !reflect.DeepEqual(removed, []string{"1"}) {
+		t.Fatalf("add %v, add again %v, remove %v", got, again, removed)
+	}
+	cs := changes(t, s, 0)
+	if len(cs) != 3 || cs[2].Kind != ChangeCaseloadRemove || cs[2].Seq != 3 {
+		t.Fatalf("changes = %+v", cs)
+	}
+	select {
+	case seq := <-ch:
+		if seq != 3 {
+			t.Fatalf("notified seq %d; want the newest, 3", seq)
+		}
+	default:
+		t.Fatal("no notification")
+	}
+}
+
+// TestBolt_CommitPatients_Idempotent checks the same documents twice make
+// one change, and more sensitive items make a relabel change.
+func TestBolt_CommitPatients_Idempotent(t *testing.T) {
+	s := mustOpen(t)
+	up := PatientUpdate{Meta: PatientMeta{NHS: "9990000018", DocHash: []byte{1}}, Docs: map[string][]byte{DocFull: []byte("full")}}
+	for i := 0; i < 2; i++ {
+		if _, err := s.CommitPatients([]PatientUpdate{up}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs := changes(t, s, 0); len(cs) != 1 {
+		t.Fatalf("changes after two identical commits = %d", len(cs))
+	}
+	up.Meta.DocHash, up.Meta.Sensitive = []byte{2}, 1
+	n, _ := s.CommitPatients([]PatientUpdate{up}, time.Now())
+	cs := changes(t, s, 1)
+	if n != 1 || len(cs) != 1 || cs[0].Kind != ChangeRelabel {
+		t.Fatalf("relabel: n=%d changes=%+v", n, cs)
+	}
+	m, err := s.Patient("9990000018")
+	if err != nil || m.Version != 2 {
+		t.Fatalf("meta %+v, %v", m, err)
+	}
+	if d, _ := s.Doc("9990000018", DocFull); string(d) != "full" {
+		t.Fatalf("doc %q", d)
+	}
+}
+
+// TestBolt_StageResources_ReportsChangedPatients checks unchanged bytes
+// are not reported again.
+func TestBolt_StageResources_ReportsChangedPatients(t *testing.T) {
+	s := mustOpen(t)
+	items := []StagedResource{{PatientKey: "Patient/a", Key: "Condition/1", Raw: []byte(`{"a":1}`)}, {PatientKey: "Patient/b", Key: "Condition/2", FullURL: "urn:uuid:2", Raw: []byte(`{}`)}}
+	c1, _ := s.StageResources(items)
+	c2, _ := s.StageResources(items)
+	if len(c1) != 2 || len(c2) != 0 {
+		t.Fatalf("changed %v then %v", c1, c2)
+	}
+	rs, _ := s.PatientResources("Patient/b")
+	if len(rs) != 1 || rs[0].FullURL != "urn:uuid:2" || string(rs[0].Raw) != `{}` {
+		t.Fatalf("resources %+v", rs)
+	}
+}
+
+// TestBolt_StoreAudit_OncePerSeq checks a re-sent event is stored once and
+// appears once in the access log.
+func TestBolt_StoreAudit_OncePerSeq(t *testing.T) {
+	s := mustOpen(t)
+	s.RegisterDevice(Device{ID: "d1", User: "amy"})
+	ev := StoredEvent{Device: "d1", Seq: 1, Hash: []byte{9}, Canonical: []byte("x"), Recorded: time.Now(), NHS: "9990000018"}
+	for i := 0; i < 3; i++ {
+		if err := s.StoreAudit("d1", []StoredEvent{ev}, nil, []byte("chain")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	s.AccessLog("9990000018", func(StoredEvent) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("access log has %d entries", n)
+	}
+	if h, ok, _ := s.AuditHash("d1", 1); !ok || h[0] != 9 {
+		t.Fatal("hash not stored")
+	}
+	d, _ := s.Device("d1")
+	if string(d.Chain) != "chain" {
+		t.Fatal("chain state not stored")
+	}
+}

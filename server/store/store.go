@@ -1,0 +1,231 @@
+// Package store is the sync service's storage: users, devices, caseloads,
+// objections, break-glass relationships, imported FHIR resources and the
+// per-patient documents built from them, the change log that drives sync,
+// and received audit events and alerts.
+//
+// Store is the interface the server uses; Bolt implements it on one bbolt
+// file, the default for a single node. A networked database engine for
+// multi-node deployments would implement the same interface.
+//
+// # Change log
+//
+// Every mutation that can change what a client holds appends a Change with
+// the next sequence number in the same transaction. A client's cursor is a
+// sequence number in this log; the epoch, made at creation, names this
+// store so a client cursor from a different store (a restore from backup,
+// a new server) is recognised.
+//
+// # Caveats
+//
+// Values are copied out of bbolt before a transaction ends. Only one
+// process may open the file: admin commands reach a running server through
+// its control socket instead.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors callers tell apart.
+var (
+	// ErrNotFound is returned when a user, device, patient or document does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists is returned when creating a user or registering a device that already exists.
+	ErrExists = errors.New("already exists")
+	// ErrLocked is returned by Open when another process holds the store.
+	ErrLocked = errors.New("the store is in use by another process")
+)
+
+// User is a person who logs in to the client.
+type User struct {
+	Name         string    `json:"name"`
+	Role         string    `json:"role"`
+	PasswordHash string    `json:"password_hash"`
+	Created      time.Time `json:"created"`
+}
+
+// Device is an enrolled client installation.
+type Device struct {
+	ID             string    `json:"id"`
+	User           string    `json:"user"`
+	PublicKey      []byte    `json:"public_key"`
+	Host           string    `json:"host"`
+	Registered     time.Time `json:"registered"`
+	LastSeen       time.Time `json:"last_seen"`
+	Revoked        bool      `json:"revoked"`
+	RevokedAt      time.Time `json:"revoked_at,omitempty"`
+	RefreshHash    []byte    `json:"refresh_hash,omitempty"`
+	RefreshExpires time.Time `json:"refresh_expires,omitempty"`
+	// Chain is the device's audit chain state, owned by the audit code.
+	Chain []byte `json:"chain,omitempty"`
+}
+
+// Relationship is a time-limited legitimate relationship granted by break-glass.
+type Relationship struct {
+	User       string    `json:"user"`
+	NHS        string    `json:"nhs"`
+	Granted    time.Time `json:"granted"`
+	Expires    time.Time `json:"expires"`
+	ReasonCode string    `json:"reason_code"`
+	ReasonText string    `json:"reason_text"`
+	Device     string    `json:"device"`
+}
+
+// Change kinds in the change log.
+const (
+	ChangePatient         = "patient"              // a patient's documents changed
+	ChangeRelabel         = "relabel"              // a patient's documents lost items to a sensitive label
+	ChangeCaseloadAdd     = "caseload-add"         // User gained NHS
+	ChangeCaseloadRemove  = "caseload-remove"      // User lost NHS
+	ChangeObjection       = "objection"            // NHS objected to Reason (a purpose)
+	ChangeWithdraw        = "withdraw"             // NHS withdrew an objection to Reason
+	ChangeRelationship    = "relationship"         // break-glass granted User access to NHS
+	ChangeRelationshipEnd = "relationship-expired" // that access ended
+	ChangeDeviceRevoked   = "device-revoked"       // Device must wipe
+)
+
+// Change is one entry of the change log.
+type Change struct {
+	Seq    uint64    `json:"seq"`
+	Kind   string    `json:"kind"`
+	NHS    string    `json:"nhs,omitempty"`
+	User   string    `json:"user,omitempty"`
+	Device string    `json:"device,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// StagedResource is one imported FHIR resource of a patient, keyed by the
+// patient's key in its source ("Patient/<id>").
+type StagedResource struct {
+	PatientKey string
+	Key        string // "Type/id" (or the fullUrl when there is no id)
+	FullURL    string
+	Raw        []byte
+}
+
+// StoredResource is a resource read back for building documents.
+type StoredResource struct {
+	Key     string
+	FullURL string
+	Raw     []byte
+}
+
+// Document kinds kept per patient.
+const (
+	DocFull         = "full"         // everything offline-cacheable (no sensitive items)
+	DocDemographics = "demographics" // Patient and registered GP only
+)
+
+// PatientMeta describes a patient's current documents.
+type PatientMeta struct {
+	NHS         string         `json:"nhs"`
+	Version     uint64         `json:"version"`
+	Keys        []string       `json:"keys"` // source patient keys merged into this NHS number
+	DocHash     []byte         `json:"doc_hash"`
+	Sections    []string       `json:"sections"`            // sections with content in the full document
+	Sensitive   int            `json:"sensitive"`           // items withheld for a sensitive label
+	Omitted     map[string]int `json:"omitted,omitempty"`   // resource types not part of a care summary, by count
+	TooLarge    bool           `json:"too_large,omitempty"` // the full document exceeded the protocol limit
+	Updated     time.Time      `json:"updated"`
+	FamilyIndex string         `json:"family,omitempty"` // normalised family name, for admin listings
+}
+
+// PatientUpdate is the result of rebuilding one patient's documents.
+type PatientUpdate struct {
+	Meta PatientMeta
+	Docs map[string][]byte
+}
+
+// StoredEvent is one audit event as the server keeps it.
+type StoredEvent struct {
+	Device    string    `json:"device"`
+	Seq       uint64    `json:"seq"`
+	Hash      []byte    `json:"hash"`
+	Canonical []byte    `json:"canonical"`
+	Recorded  time.Time `json:"recorded"`
+	NHS       string    `json:"nhs,omitempty"`
+}
+
+// Alert is a security or privacy alert for the privacy officer.
+type Alert struct {
+	ID     uint64    `json:"id"`
+	Kind   string    `json:"kind"`
+	Device string    `json:"device,omitempty"`
+	User   string    `json:"user,omitempty"`
+	NHS    string    `json:"nhs,omitempty"`
+	Seq    uint64    `json:"seq,omitempty"`
+	Detail string    `json:"detail"`
+	At     time.Time `json:"at"`
+}
+
+// Store is the sync service's storage port.
+type Store interface {
+	// Epoch names this store; LastSeq is the newest change's sequence.
+	Epoch() string
+	LastSeq() (uint64, error)
+	// Subscribe returns a channel that receives the newest sequence number
+	// after each commit that appended changes (coalesced: a slow reader sees
+	// the latest), and a cancel function.
+	Subscribe() (<-chan uint64, func())
+	Close() error
+
+	AddUser(u User) error
+	User(name string) (User, error)
+	Users() ([]User, error)
+
+	// CaseloadAdd and CaseloadRemove return the numbers that changed.
+	CaseloadAdd(user string, nhs []string) ([]string, error)
+	CaseloadRemove(user string, nhs []string) ([]string, error)
+	InCaseload(user, nhs string) (bool, error)
+	// Permitted calls fn in NHS-number order for every patient the user may
+	// hold after the NHS number after: caseload plus live relationships.
+	// rel is "caseload" or "break-glass".
+	Permitted(user, after string, now time.Time, fn func(nhs, rel string, expires time.Time) error) error
+	CountPermitted(user, after string, now time.Time) (int, error)
+
+	Object(nhs, purpose string) (bool, error)
+	Withdraw(nhs, purpose string) (bool, error)
+	Objections(nhs string) ([]string, error)
+
+	GrantRelationship(r Relationship) error
+	Relationship(user, nhs string, now time.Time) (Relationship, bool, error)
+	// ExpireRelationships ends every relationship past now, logging changes.
+	ExpireRelationships(now time.Time) (int, error)
+
+	RegisterDevice(d Device) error
+	Device(id string) (Device, error)
+	UpdateDevice(id string, fn func(d *Device) error) error
+	Devices() ([]Device, error)
+	RevokeDevice(id string, now time.Time) error
+
+	// StageResources stores imported resources, returning the patient keys
+	// whose stored resources changed (new or different bytes).
+	StageResources(items []StagedResource) ([]string, error)
+	PutShared(items []StoredResource) error
+	Shared(key string) (StoredResource, bool, error)
+	PatientResources(patientKey string) ([]StoredResource, error)
+	// PatientKeyNHS maps a source patient key to its NHS number.
+	PatientKeyNHS(patientKey string) (string, bool, error)
+	SetPatientKeyNHS(patientKey, nhs string) error
+	// CommitPatients writes documents whose hash changed, bumping their
+	// version and logging a change (ChangeRelabel when Sensitive grew). It
+	// returns how many changed.
+	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)
+	Patient(nhs string) (PatientMeta, error)
+	Doc(nhs, kind string) ([]byte, error)
+	PatientCount() (int, error)
+
+	// Changes calls fn for each change after seq, in order.
+	Changes(after uint64, fn func(Change) error) error
+
+	// StoreAudit stores accepted events and alerts and the device's new
+	// chain state in one transaction.
+	StoreAudit(device string, events []StoredEvent, alerts []Alert, chain []byte) error
+	AuditHash(device string, seq uint64) ([]byte, bool, error)
+	AccessLog(nhs string, fn func(StoredEvent) error) error
+	AuditEvents(device string, fn func(StoredEvent) error) error
+	AddAlerts(alerts []Alert) error
+	Alerts(fn func(Alert) error) error
+}
