@@ -1,0 +1,265 @@
+package demo
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// ResourceTypes lists, in a fixed order, the FHIR resource types Write can
+// produce. Each goes to its own file, "<Type>.000.ndjson", as in a FHIR
+// Bulk Data export.
+var ResourceTypes = []string{
+	"Patient", "Organization", "Practitioner", "AllergyIntolerance", "Condition",
+	"MedicationStatement", "MedicationRequest", "Encounter", "Observation", "Device",
+	"Flag", "CarePlan", "Immunization",
+}
+
+// FileName is the NDJSON file name for a resource type.
+func FileName(resourceType string) string { return resourceType + ".000.ndjson" }
+
+func typeIndex(t string) int {
+	for i, rt := range ResourceTypes {
+		if rt == t {
+			return i
+		}
+	}
+	panic("demo: unknown resource type " + t) // generator and ResourceTypes disagree
+}
+
+const (
+	// chunkSize patients make one unit of work: large enough that
+	// hand-offs are rare, small enough that progress is smooth and memory
+	// (chunks in flight times about 8 KB a patient) stays at a few MB.
+	chunkSize = 256
+	// writeBufferSize is per open file; thirteen of them.
+	writeBufferSize = 1 << 20
+	partialSuffix   = ".partial"
+)
+
+type chunk struct {
+	seq     int // chunk number
+	first   int
+	bufs    [][]byte // by type index
+	counts  []int
+	tallies []tally
+}
+
+// Write generates opts.Patients patients into dir as FHIR Bulk Data NDJSON
+// and reports what it wrote. It creates dir if needed. Files are written
+// under temporary names and renamed when complete, so an interrupted run
+// leaves no file that looks finished. Write replaces any file of the same
+// name and removes stale "<Type>.000.ndjson" files for types it produced
+// none of, so the directory never mixes two data sets; it touches no other
+// file. Generation runs on all CPUs; the bytes do not depend on how many.
+func Write(dir string, opts Options) (*Stats, error) {
+	asOf, err := opts.check()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	w := &writer{dir: dir, stats: &Stats{Patients: opts.Patients, Resources: map[string]int{}}}
+	defer w.abort()
+
+	for _, r := range Shared() {
+		if err := w.write(typeIndex(r.Type), r.JSON, 1); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.patients(opts, asOf); err != nil {
+		return nil, err
+	}
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return w.stats, nil
+}
+
+type writer struct {
+	dir   string
+	files [len(resourceTypesArray)]*os.File
+	bufs  [len(resourceTypesArray)]*bufio.Writer
+	stats *Stats
+	done  bool
+}
+
+// resourceTypesArray sizes the writer's arrays; it must match ResourceTypes.
+var resourceTypesArray [13]struct{}
+
+func (w *writer) write(ti int, lines []byte, n int) error {
+	if w.bufs[ti] == nil {
+		name := filepath.Join(w.dir, FileName(ResourceTypes[ti])+partialSuffix)
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("creating %s: %w", name, err)
+		}
+		w.files[ti], w.bufs[ti] = f, bufio.NewWriterSize(f, writeBufferSize)
+	}
+	if _, err := w.bufs[ti].Write(lines); err != nil {
+		return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+	}
+	if n == 1 && (len(lines) == 0 || lines[len(lines)-1] != '\n') {
+		if err := w.bufs[ti].WriteByte('\n'); err != nil {
+			return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+		}
+		w.stats.Bytes++
+	}
+	w.stats.Bytes += int64(len(lines))
+	w.stats.Resources[ResourceTypes[ti]] += n
+	return nil
+}
+
+// patients runs the generator on a worker pool and writes chunks in index
+// order. Each worker owns a generator; a chunk's output does not depend on
+// which worker made it, so the bytes do not depend on scheduling.
+func (w *writer) patients(opts Options, asOf int) error {
+	total := opts.Patients
+	nChunks := (total + chunkSize - 1) / chunkSize
+	workers := min(runtime.GOMAXPROCS(0), nChunks)
+	// slots bounds the chunks in flight, and so memory, whatever the
+	// relative speed of generating and writing.
+	slots := make(chan struct{}, workers*3)
+	jobs := make(chan int)
+	results := make(chan *chunk, workers*3)
+	stop := make(chan struct{})
+	pool := sync.Pool{New: func() any {
+		return &chunk{bufs: make([][]byte, len(ResourceTypes)), counts: make([]int, len(ResourceTypes))}
+	}}
+
+	go func() {
+		defer close(jobs)
+		for seq := 0; seq < nChunks; seq++ {
+			select {
+			case slots <- struct{}{}:
+			case <-stop:
+				return
+			}
+			select {
+			case jobs <- seq:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := newGen(opts.Seed, asOf)
+			for seq := range jobs {
+				c := pool.Get().(*chunk)
+				c.seq, c.first = seq, seq*chunkSize
+				for ti := range c.bufs {
+					c.bufs[ti] = c.bufs[ti][:0]
+					c.counts[ti] = 0
+				}
+				c.tallies = c.tallies[:0]
+				for i := c.first; i < min(c.first+chunkSize, total); i++ {
+					g.patient(i)
+					for _, r := range g.res {
+						ti := typeIndex(r.Type)
+						c.bufs[ti] = append(append(c.bufs[ti], r.JSON...), '\n')
+						c.counts[ti]++
+					}
+					c.tallies = append(c.tallies, g.t)
+				}
+				results <- c
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	pending := map[int]*chunk{}
+	next, done := 0, 0
+	var werr error
+	for c := range results {
+		if werr != nil {
+			continue // drain so workers can finish
+		}
+		pending[c.seq] = c
+		for pc, ok := pending[next]; ok; pc, ok = pending[next] {
+			delete(pending, next)
+			for ti, b := range pc.bufs {
+				if len(b) == 0 {
+					continue
+				}
+				if err := w.write(ti, b, pc.counts[ti]); err != nil {
+					werr = err
+					close(stop)
+					break
+				}
+			}
+			if werr != nil {
+				break
+			}
+			for k := range pc.tallies {
+				w.stats.add(&pc.tallies[k])
+			}
+			done += len(pc.tallies)
+			next++
+			pool.Put(pc)
+			<-slots
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+		}
+	}
+	return werr
+}
+
+// commit flushes and closes every file, renames it into place, and removes
+// stale files of the types not produced.
+func (w *writer) commit() error {
+	for ti, b := range w.bufs {
+		if b == nil {
+			continue
+		}
+		if err := b.Flush(); err != nil {
+			return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+		}
+		if err := w.files[ti].Sync(); err != nil {
+			return fmt.Errorf("syncing %s: %w", FileName(ResourceTypes[ti]), err)
+		}
+		if err := w.files[ti].Close(); err != nil {
+			return fmt.Errorf("closing %s: %w", FileName(ResourceTypes[ti]), err)
+		}
+		w.files[ti] = nil
+	}
+	for ti, b := range w.bufs {
+		final := filepath.Join(w.dir, FileName(ResourceTypes[ti]))
+		if b == nil {
+			if err := os.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing stale %s: %w", final, err)
+			}
+			continue
+		}
+		if err := os.Rename(final+partialSuffix, final); err != nil {
+			return fmt.Errorf("renaming %s into place: %w", final, err)
+		}
+		w.stats.Files = append(w.stats.Files, FileName(ResourceTypes[ti]))
+	}
+	sort.Strings(w.stats.Files)
+	w.done = true
+	return nil
+}
+
+// abort closes and removes partial files after a failure.
+func (w *writer) abort() {
+	if w.done {
+		return
+	}
+	for ti, f := range w.files {
+		if f != nil {
+			f.Close()
+			os.Remove(filepath.Join(w.dir, FileName(ResourceTypes[ti])+partialSuffix))
+		}
+	}
+}
