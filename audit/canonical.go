@@ -202,7 +202,7 @@ func Decode(b []byte) (Event, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if dec.InputOffset() != int64(len(b)) {
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) != 0 {
 		return Event{}, fmt.Errorf("%w: data after the event", ErrMalformed)
 	}
 	if w.V != canonicalVersion {
