@@ -1,0 +1,154 @@
+package record
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ErrBadBundle is returned, wrapped with the reason, by ParseBundle when
+// data is not a patient Bundle: malformed or too deeply nested JSON, not a
+// Bundle, no Patient in it, or a Patient with an invalid NHS number.
+var ErrBadBundle = errors.New("not a valid patient bundle")
+
+// BundleMeta is what BuildBundle puts around a record's resources.
+type BundleMeta struct {
+	ID          string    // Bundle.id; omitted when empty
+	LastUpdated time.Time // Bundle.meta.lastUpdated; omitted when zero
+}
+
+// BuildBundle returns a FHIR Bundle of type collection holding the record's
+// resources in order. Each entry's resource is the original Raw bytes,
+// unchanged; each fullUrl is the one read, or "Type/id", or when there is
+// no id a urn:uuid: derived from the resource's bytes. This is the
+// document the server sends and the client caches.
+func BuildBundle(rec *PatientRecord, meta BundleMeta) ([]byte, error) {
+	if rec == nil {
+		return nil, errors.New("building bundle: nil record")
+	}
+	size := 128
+	for _, r := range rec.Resources {
+		size += len(r.Raw) + len(r.FullURL) + 64
+	}
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(`{"resourceType":"Bundle"`)
+	if meta.ID != "" {
+		b.WriteString(`,"id":`)
+		writeJSONString(&b, meta.ID)
+	}
+	if !meta.LastUpdated.IsZero() {
+		b.WriteString(`,"meta":{"lastUpdated":`)
+		writeJSONString(&b, meta.LastUpdated.UTC().Format(time.RFC3339Nano))
+		b.WriteByte('}')
+	}
+	b.WriteString(`,"type":"collection","entry":[`)
+	for i, r := range rec.Resources {
+		start, end, _, err := checkDocument(r.Raw)
+		if err != nil || r.Raw[start] != '{' {
+			return nil, fmt.Errorf("building bundle for %s: resource %d (%s/%s) is not a JSON object", rec.Key, i, r.Type, r.ID)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"fullUrl":`)
+		writeJSONString(&b, entryURL(r))
+		b.WriteString(`,"resource":`)
+		b.Write(r.Raw[start:end])
+		b.WriteByte('}')
+	}
+	b.WriteString("]}")
+	return b.Bytes(), nil
+}
+
+func entryURL(r Resource) string {
+	switch {
+	case r.FullURL != "":
+		return r.FullURL
+	case r.ID != "":
+		return r.Type + "/" + r.ID
+	}
+	sum := sha256.Sum256(r.Raw)
+	h := hex.EncodeToString(sum[:16])
+	return "urn:uuid:" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	q, _ := json.Marshal(s) // a string always marshals
+	b.Write(q)
+}
+
+// ParseBundle reads a Bundle made by BuildBundle back into a record. It is
+// on the path of opening a cached summary, so it decodes no resource: it
+// finds each entry's bytes and reads only type, id and security labels
+// (and the Patient's identifiers). The resources' Raw share one copy of
+// data, made once, so data may be reused by the caller.
+func ParseBundle(data []byte) (*PatientRecord, error) {
+	data = bytes.Clone(data)
+	start, end, depth, err := checkDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadBundle, err)
+	}
+	// Bundle, entry array, entry, resource: three levels above a resource.
+	if depth > MaxDepth+3 {
+		return nil, fmt.Errorf("%w: JSON nested deeper than %d levels", ErrBadBundle, MaxDepth)
+	}
+	doc := data[start:end]
+	var typ string
+	var entries []byte
+	eachMember(doc, func(key, val []byte) bool {
+		switch {
+		case keyIs(key, "resourceType"):
+			typ, _ = stringOf(val)
+		case keyIs(key, "entry"):
+			entries = val
+		}
+		return true
+	})
+	if typ != "Bundle" {
+		return nil, fmt.Errorf("%w: resourceType is %q", ErrBadBundle, typ)
+	}
+	rec := &PatientRecord{}
+	var bad error
+	eachElement(entries, func(n int, entry []byte) bool {
+		r := Resource{Source: Source{Entry: "entry " + strconv.Itoa(n)}}
+		var raw []byte
+		eachMember(entry, func(key, val []byte) bool {
+			switch {
+			case keyIs(key, "fullUrl"):
+				r.FullURL, _ = stringOf(val)
+			case keyIs(key, "resource"):
+				raw = val
+			}
+			return true
+		})
+		if len(raw) == 0 || raw[0] != '{' {
+			bad = fmt.Errorf("%w: entry %d has no resource object", ErrBadBundle, n)
+			return false
+		}
+		r.Raw = raw
+		h := readHeader(raw)
+		r.Type, r.ID, r.Security = h.typ, h.id, h.security
+		if r.Type == "Patient" && rec.Key == "" {
+			rec.Key = resourceKey(r.Type, r.ID, r.FullURL, raw)
+			if rec.NHS, rec.NHSAssigned, bad = patientNHSNumber(&h, rec.Key); bad != nil {
+				bad = fmt.Errorf("%w: %v", ErrBadBundle, bad)
+				return false
+			}
+		}
+		rec.Resources = append(rec.Resources, r)
+		return true
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	if rec.Key == "" {
+		return nil, fmt.Errorf("%w: no Patient", ErrBadBundle)
+	}
+	return rec, nil
+}
