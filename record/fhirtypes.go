@@ -1,0 +1,273 @@
+package record
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The types in this file decode just the FHIR elements the summary shows.
+// encoding/json ignores every other element, so unknown fields, extensions
+// and codes never cause an error; and a value of an unexpected JSON type
+// only loses that one element (json.Unmarshal keeps decoding the rest).
+
+// Code systems the summary recognises codes from.
+const (
+	systemSNOMED = "http://snomed.info/sct"
+	systemLOINC  = "http://loinc.org"
+	// systemIPSAbsent is the International Patient Summary's code system for
+	// "none known" and "no information" statements.
+	systemIPSAbsent = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
+	// systemODS is the identifier system of NHS organisation (ODS) codes.
+	systemODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+)
+
+type fhirCC struct {
+	Coding []Coding `json:"coding"`
+	Text   string   `json:"text"`
+}
+
+// display returns the text of a concept: its text, else the first coding's
+// display, else the first code with its system, so an unknown code is
+// still shown rather than dropped.
+func (c *fhirCC) display() string {
+	if c == nil {
+		return ""
+	}
+	if c.Text != "" {
+		return c.Text
+	}
+	for _, cd := range c.Coding {
+		if cd.Display != "" {
+			return cd.Display
+		}
+	}
+	for _, cd := range c.Coding {
+		if cd.Code != "" {
+			return cd.Code
+		}
+	}
+	return ""
+}
+
+// code returns the first coding, preferring SNOMED CT.
+func (c *fhirCC) code() Coding {
+	if c == nil || len(c.Coding) == 0 {
+		return Coding{}
+	}
+	for _, cd := range c.Coding {
+		if cd.System == systemSNOMED {
+			return cd
+		}
+	}
+	return c.Coding[0]
+}
+
+// codeOnly returns the first code, for status-like concepts.
+func (c *fhirCC) codeOnly() string {
+	if c == nil {
+		return ""
+	}
+	for _, cd := range c.Coding {
+		if cd.Code != "" {
+			return cd.Code
+		}
+	}
+	return c.Text
+}
+
+// hasCode reports whether any coding is one of codes in system.
+func (c *fhirCC) hasCode(system string, codes ...string) bool {
+	if c == nil {
+		return false
+	}
+	for _, cd := range c.Coding {
+		if cd.System != system {
+			continue
+		}
+		for _, code := range codes {
+			if cd.Code == code {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func displays(ccs []fhirCC) []string {
+	var out []string
+	for i := range ccs {
+		if d := ccs[i].display(); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// fhirStatus is a status that R4 codes as a CodeableConcept and STU3 (still
+// found in older Synthea exports) as a plain code string; both are read.
+type fhirStatus struct{ cc fhirCC }
+
+// UnmarshalJSON accepts a code string or a CodeableConcept.
+func (s *fhirStatus) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var code string
+		if err := json.Unmarshal(b, &code); err != nil {
+			return err
+		}
+		s.cc = fhirCC{Coding: []Coding{{Code: code}}}
+		return nil
+	}
+	return json.Unmarshal(b, &s.cc)
+}
+
+// code returns the status code, or "" when there is none.
+func (s *fhirStatus) code() string {
+	if s == nil {
+		return ""
+	}
+	return s.cc.codeOnly()
+}
+
+type fhirRef struct {
+	Reference  string          `json:"reference"`
+	Type       string          `json:"type"`
+	Display    string          `json:"display"`
+	Identifier *fhirIdentifier `json:"identifier"`
+}
+
+type fhirIdentifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+	Use    string `json:"use"`
+}
+
+type fhirPeriod struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// Period is a FHIR Period: either end may be unknown.
+type Period struct {
+	Start Date
+	End   Date
+}
+
+func (p *fhirPeriod) period() Period {
+	if p == nil {
+		return Period{}
+	}
+	return Period{ParseDate(p.Start), ParseDate(p.End)}
+}
+
+// current reports whether the period has not ended by t.
+func (p Period) current(t time.Time) bool {
+	return p.End.IsZero() || !p.End.Time.Before(t)
+}
+
+type fhirQuantity struct {
+	Value      json.Number `json:"value"`
+	Comparator string      `json:"comparator"`
+	Unit       string      `json:"unit"`
+	Code       string      `json:"code"`
+}
+
+// Quantity is a measured amount. Value is the number; Text is the number as
+// the source wrote it, so no precision is lost or invented.
+type Quantity struct {
+	Value      float64
+	Text       string
+	Comparator string // "<", "<=", ">=", ">" or ""
+	Unit       string
+}
+
+// String returns the amount for display: comparator, number (rounded to two
+// decimal places if the source gave more than three) and unit.
+func (q Quantity) String() string {
+	s := q.Comparator + formatNumber(q.Text)
+	if q.Unit != "" {
+		s += " " + q.Unit
+	}
+	return s
+}
+
+func (q *fhirQuantity) quantity() *Quantity {
+	if q == nil || q.Value == "" {
+		return nil
+	}
+	v, err := q.Value.Float64()
+	if err != nil || math.IsInf(v, 0) {
+		return nil
+	}
+	unit := q.Unit
+	if unit == "" {
+		unit = q.Code
+	}
+	return &Quantity{Value: v, Text: q.Value.String(), Comparator: q.Comparator, Unit: unit}
+}
+
+// formatNumber shortens over-precise decimals (Synthea writes 37.202138923485606
+// for a temperature) to two places; anything written with three or fewer
+// decimals is shown as written.
+func formatNumber(s string) string {
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 || len(s)-dot-1 <= 3 || strings.ContainsAny(s, "eE") {
+		return s
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return s
+	}
+	out := strconv.FormatFloat(v, 'f', 2, 64)
+	out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
+	if out == "-0" {
+		out = "0"
+	}
+	return out
+}
+
+type fhirHumanName struct {
+	Use    string      `json:"use"`
+	Text   string      `json:"text"`
+	Family string      `json:"family"`
+	Given  []string    `json:"given"`
+	Prefix []string    `json:"prefix"`
+	Suffix []string    `json:"suffix"`
+	Period *fhirPeriod `json:"period"`
+}
+
+type fhirAddress struct {
+	Use        string      `json:"use"`
+	Type       string      `json:"type"`
+	Text       string      `json:"text"`
+	Line       []string    `json:"line"`
+	City       string      `json:"city"`
+	District   string      `json:"district"`
+	PostalCode string      `json:"postalCode"`
+	Country    string      `json:"country"`
+	Period     *fhirPeriod `json:"period"`
+}
+
+type fhirContactPoint struct {
+	System string      `json:"system"`
+	Value  string      `json:"value"`
+	Use    string      `json:"use"`
+	Period *fhirPeriod `json:"period"`
+}
+
+type fhirMeta struct {
+	Tag []Coding `json:"tag"`
+}
+
+type fhirExtension struct {
+	URL          string `json:"url"`
+	ValueBoolean *bool  `json:"valueBoolean"`
+}
+
+// decode fills v from raw, keeping whatever decodes when some element has
+// an unexpected type.
+func decode(raw []byte, v any) {
+	_ = json.Unmarshal(raw, v) // partial results are wanted; see the file comment
+}

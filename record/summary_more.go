@@ -1,0 +1,289 @@
+package record
+
+import (
+	"html"
+	"strings"
+)
+
+// CarePlan is a plan of care, such as an end-of-life or diabetes plan.
+type CarePlan struct {
+	Title       string
+	Category    string
+	Description string
+	Status      string // draft, active, on-hold, revoked, completed...
+	Intent      string
+	Period      Period
+	Activities  []CarePlanActivity
+	Date        Date // start of the period, else created
+	Source      ResourceRef
+}
+
+// CarePlanActivity is one planned action.
+type CarePlanActivity struct {
+	Text   string
+	Status string
+}
+
+type fhirCarePlan struct {
+	Status      string      `json:"status"`
+	Intent      string      `json:"intent"`
+	Category    []fhirCC    `json:"category"`
+	Title       string      `json:"title"`
+	Description string      `json:"description"`
+	Period      *fhirPeriod `json:"period"`
+	Created     string      `json:"created"`
+	Activity    []struct {
+		Reference *fhirRef `json:"reference"`
+		Detail    *struct {
+			Code        *fhirCC `json:"code"`
+			Status      string  `json:"status"`
+			Description string  `json:"description"`
+		} `json:"detail"`
+	} `json:"activity"`
+}
+
+func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
+	var p fhirCarePlan
+	decode(r.Raw, &p)
+	item := CarePlan{Title: p.Title, Category: strings.Join(displays(p.Category), ", "), Description: p.Description,
+		Status: p.Status, Intent: p.Intent, Period: p.Period.period(), Source: refOf(r)}
+	if item.Title == "" {
+		if item.Title = item.Category; item.Title == "" {
+			item.Title = orNoText(item.Description)
+		}
+	}
+	for _, a := range p.Activity {
+		var act CarePlanActivity
+		if a.Detail != nil {
+			act.Status = a.Detail.Status
+			if act.Text = a.Detail.Code.display(); act.Text == "" {
+				act.Text = a.Detail.Description
+			}
+		}
+		if act.Text == "" && a.Reference != nil {
+			act.Text = a.Reference.Display
+			if act.Text == "" {
+				if t := c.refTarget(a.Reference); t != nil {
+					act.Text = t.Type
+				}
+			}
+		}
+		if act.Text != "" || act.Status != "" {
+			act.Text = orNoText(act.Text)
+			item.Activities = append(item.Activities, act)
+		}
+	}
+	if item.Date = item.Period.Start; item.Date.IsZero() {
+		item.Date = ParseDate(p.Created)
+	}
+	s.CarePlans.Items = append(s.CarePlans.Items, item)
+}
+
+// Immunization is a vaccination given (or recorded as not given).
+type Immunization struct {
+	Vaccine   string
+	Code      Coding
+	Status    string // completed, not-done, entered-in-error
+	Date      Date
+	LotNumber string
+	Performer string
+	Source    ResourceRef
+}
+
+type fhirImmunization struct {
+	Status             string  `json:"status"`
+	VaccineCode        *fhirCC `json:"vaccineCode"`
+	OccurrenceDateTime string  `json:"occurrenceDateTime"`
+	OccurrenceString   string  `json:"occurrenceString"`
+	Recorded           string  `json:"recorded"`
+	LotNumber          string  `json:"lotNumber"`
+	Performer          []struct {
+		Actor *fhirRef `json:"actor"`
+	} `json:"performer"`
+}
+
+func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
+	var im fhirImmunization
+	decode(r.Raw, &im)
+	date := firstDate(im.OccurrenceDateTime, nil, im.OccurrenceString)
+	if date.IsZero() && date.Text == "" {
+		date = ParseDate(im.Recorded)
+	}
+	if im.VaccineCode.hasCode(systemSNOMED, noImmunizationCode) || im.VaccineCode.hasCode(systemIPSAbsent, "no-known-immunizations") {
+		if im.Status == "entered-in-error" {
+			return false
+		}
+		s.Immunizations.None = noneRecord(s.Immunizations.None, im.VaccineCode.display(), date, r)
+		return true
+	}
+	item := Immunization{Vaccine: orNoText(im.VaccineCode.display()), Code: im.VaccineCode.code(),
+		Status: im.Status, Date: date, LotNumber: im.LotNumber, Source: refOf(r)}
+	for _, p := range im.Performer {
+		if n := c.name(p.Actor); n != "" {
+			item.Performer = n
+			break
+		}
+	}
+	s.Immunizations.Items = append(s.Immunizations.Items, item)
+	return true
+}
+
+type fhirList struct {
+	Title       string     `json:"title"`
+	Code        *fhirCC    `json:"code"`
+	Date        string     `json:"date"`
+	EmptyReason *fhirCC    `json:"emptyReason"`
+	Entry       []struct{} `json:"entry"` // only whether there are entries matters
+}
+
+// listSection says which summary section a List is about, from its code
+// (LOINC section codes) or, failing that, the words of its code or title.
+func listSection(l *fhirList) string {
+	switch {
+	case l.Code.hasCode(systemLOINC, "48765-2"):
+		return SectionAllergies
+	case l.Code.hasCode(systemLOINC, "10160-0"):
+		return SectionMedications
+	case l.Code.hasCode(systemLOINC, "11450-4"):
+		return SectionProblems
+	case l.Code.hasCode(systemLOINC, "11369-6"):
+		return SectionImmunizations
+	}
+	t := strings.ToLower(l.Code.display() + " " + l.Title)
+	switch {
+	case strings.Contains(t, "allerg"):
+		return SectionAllergies
+	case strings.Contains(t, "medication"):
+		return SectionMedications
+	case strings.Contains(t, "problem"):
+		return SectionProblems
+	case strings.Contains(t, "immuni"):
+		return SectionImmunizations
+	}
+	return ""
+}
+
+// addList takes an empty List whose emptyReason is "nilknown" as a
+// statement that its section has none. It reports whether it used r.
+func (s *Summary) addList(r *Resource) bool {
+	var l fhirList
+	decode(r.Raw, &l)
+	if len(l.Entry) > 0 || !l.EmptyReason.hasCode("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown") {
+		return false
+	}
+	text := l.Title
+	if text == "" {
+		text = l.EmptyReason.display()
+	}
+	date := ParseDate(l.Date)
+	switch listSection(&l) {
+	case SectionAllergies:
+		s.Allergies.None = noneRecord(s.Allergies.None, text, date, r)
+	case SectionMedications:
+		s.Medications.None = noneRecord(s.Medications.None, text, date, r)
+	case SectionProblems:
+		s.Problems.None = noneRecord(s.Problems.None, text, date, r)
+	case SectionImmunizations:
+		s.Immunizations.None = noneRecord(s.Immunizations.None, text, date, r)
+	default:
+		return false
+	}
+	return true
+}
+
+// Document is the narrative of a FHIR Composition.
+type Document struct {
+	Title    string
+	Type     string
+	Status   string
+	Date     Date
+	Sections []DocumentSection
+	Source   ResourceRef
+}
+
+// DocumentSection is one titled section of a document, its XHTML narrative
+// reduced to plain text (table cells separated by " | ", rows by lines).
+type DocumentSection struct {
+	Title string
+	Text  string
+}
+
+type fhirSection struct {
+	Title string `json:"title"`
+	Text  *struct {
+		Div string `json:"div"`
+	} `json:"text"`
+	Section []fhirSection `json:"section"`
+}
+
+func (s *Summary) addDocument(r *Resource) {
+	var v struct {
+		Title   string        `json:"title"`
+		Type    *fhirCC       `json:"type"`
+		Status  string        `json:"status"`
+		Date    string        `json:"date"`
+		Section []fhirSection `json:"section"`
+	}
+	decode(r.Raw, &v)
+	d := Document{Title: v.Title, Type: v.Type.display(), Status: v.Status, Date: ParseDate(v.Date), Source: refOf(r)}
+	if d.Title == "" {
+		d.Title = orNoText(d.Type)
+	}
+	var walk func(secs []fhirSection, prefix string)
+	walk = func(secs []fhirSection, prefix string) {
+		for _, sec := range secs {
+			title := prefix + sec.Title
+			if sec.Text != nil {
+				d.Sections = append(d.Sections, DocumentSection{Title: title, Text: narrativeText(sec.Text.Div)})
+			}
+			walk(sec.Section, title+" / ")
+		}
+	}
+	walk(v.Section, "")
+	s.Documents = append(s.Documents, d)
+}
+
+// narrativeText reduces FHIR XHTML narrative to plain text: tags dropped,
+// entities decoded, block elements on their own lines, table cells joined
+// with " | ".
+func narrativeText(div string) string {
+	var b strings.Builder
+	for i := 0; i < len(div); {
+		if div[i] != '<' {
+			j := strings.IndexByte(div[i:], '<')
+			if j < 0 {
+				j = len(div) - i
+			}
+			b.WriteString(html.UnescapeString(div[i : i+j]))
+			i += j
+			continue
+		}
+		j := strings.IndexByte(div[i:], '>')
+		if j < 0 {
+			break
+		}
+		tag := strings.ToLower(strings.TrimLeft(div[i+1:i+j], "/"))
+		if k := strings.IndexAny(tag, " \t\n/"); k >= 0 {
+			tag = tag[:k]
+		}
+		closing := strings.HasPrefix(div[i+1:], "/")
+		switch tag {
+		case "td", "th":
+			if !closing {
+				b.WriteString(" | ")
+			}
+		case "p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol":
+			b.WriteByte('\n')
+		}
+		i += j + 1
+	}
+	var lines []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		l = strings.TrimSpace(strings.TrimPrefix(l, "|"))
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
