@@ -121,7 +121,10 @@ func (l *alertLog) addAlerts(as []Alert) { l.alerts = append(l.alerts, as...) }
 
 func (l *alertLog) finish() []Alert {
 	for _, r := range l.open {
-		if r.following > 0 {
+		switch {
+		case r.following == 1:
+			l.alerts[r.alert].Detail += fmt.Sprintf(" (and the next event, seq %d)", r.last)
+		case r.following > 1:
 			l.alerts[r.alert].Detail += fmt.Sprintf(" (and the %d following events, through seq %d)", r.following, r.last)
 		}
 	}
