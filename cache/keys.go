@@ -57,7 +57,7 @@ const (
 // truncated to 16 bytes. Its first byte picks the patient's key group.
 type recordID [recordIDSize]byte
 
-func (id recordID) group() byte     { return id[0] }
+func (id recordID) group() byte    { return id[0] }
 func (id recordID) String() string { return hex.EncodeToString(id[:]) }
 
 // subkeys are the keys derived from the master key M.
