@@ -31,7 +31,6 @@ func (g *gen) flags() {
 			g.flag("advance-directive", "Advance Directive", concept{"", text}, "", start)
 		}
 		g.t.decisions++
-		g.hasDNACPR = true
 		g.terminal = g.age >= 75 && g.chance(.3)
 	}
 	falls := 0.0

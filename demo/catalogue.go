@@ -71,7 +71,6 @@ var (
 	medParacetamol   = med{concept{"322236009", "Paracetamol 500mg tablets"}, "Two tablets up to four times a day when required for pain", 0}
 	medSertraline    = med{concept{"", "Sertraline 50mg tablets"}, "One tablet once a day", 0}
 	medDiazepam      = med{concept{"321196004", "Diazepam 2mg tablets"}, "One tablet up to three times a day when required", 0}
-	medTemazepam     = med{concept{"321152004", "Temazepam 10mg tablets"}, "One tablet at night when required", 0}
 	medLevothyroxine = med{concept{"", "Levothyroxine sodium 100microgram tablets"}, "One tablet each morning", 0}
 	medLevetiracetam = med{concept{"", "Levetiracetam 500mg tablets"}, "One tablet twice a day", 0}
 	medCoCareldopa   = med{concept{"", "Co-careldopa 25mg/100mg tablets"}, "One tablet three times a day", 0}

@@ -35,9 +35,9 @@ type gen struct {
 	group    *nameGroup
 
 	// What has been generated so far, for later resources to refer to.
-	conds   []condRef
-	frailty int // rough count of frailty markers: drives community visits, falls, DNACPR
-	hasDNACPR, terminal bool
+	conds    []condRef
+	frailty  int  // rough count of frailty markers: drives community visits, falls, DNACPR
+	terminal bool // in the last months of life: gets an end-of-life care plan
 }
 
 type condRef struct {
@@ -61,8 +61,9 @@ func newGen(seed uint64, asOf int) *gen {
 	}
 }
 
-// reset prepares for patient i: a fresh random stream derived from
-// (seed, i) and empty buffers. Resources from the previous patient must
+// reset prepares for patient i: a fresh random stream seeded from (seed, i)
+// only, so patients can be made in any order on any goroutine and come out
+// the same, and empty buffers. Resources from the previous patient must
 // have been copied out by then.
 func (g *gen) reset(i int) {
 	g.pcg.Seed(mix(g.seed^domainRand), mix(mix(uint64(i))^g.seed))
@@ -74,7 +75,7 @@ func (g *gen) reset(i int) {
 	g.index = i
 	g.conds = g.conds[:0]
 	g.frailty = 0
-	g.hasDNACPR, g.terminal = false, false
+	g.terminal = false
 }
 
 // begin starts a resource of kind k and returns its id.

@@ -1,7 +1,5 @@
 package demo
 
-import "math/rand/v2"
-
 // kind numbers the resource kinds inside one patient, so that every id is
 // derived from (seed, patient index, kind, ordinal) and nothing else.
 type kind uint8
@@ -40,13 +38,6 @@ const (
 	domainNHS    = 0x6b6d63722d6e6873 // "kmcr-nhs"
 	domainShared = 0x6b6d63722d6f7267 // "kmcr-org": organisations, the same for every seed
 )
-
-// patientRand returns the random stream for patient i. It depends only on
-// (seed, i), so patients can be generated in any order, on any number of
-// goroutines, and come out the same.
-func patientRand(seed uint64, i int) *rand.Rand {
-	return rand.New(rand.NewPCG(mix(seed^domainRand), mix(mix(uint64(i))^seed)))
-}
 
 const mask62 = 1<<62 - 1
 
