@@ -31,7 +31,9 @@ func (g *gen) encounters() {
 		if !g.chance(aeRate / float64(1+2*tries)) {
 			break
 		}
-		day, sec := g.daysAgo(1, 1095), g.clockTime(true)
+		// From two days back, so a long night in A&E still ends before the
+		// reference date.
+		day, sec := g.daysAgo(2, 1095), g.clockTime(true)
 		reason := aeReasons[g.r.IntN(len(aeReasons))]
 		if g.age >= 75 && g.chance(.4) {
 			reason = aeReasons[1] // falls dominate older people's attendances

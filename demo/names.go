@@ -177,8 +177,6 @@ var nameGroupTotal = func() int {
 	return t
 }()
 
-// Titles by sex for adults; children get none.
-var (
-	femaleTitles = []string{"Mrs", "Ms", "Miss", "Mrs", "Ms", "Dr"}
-	maleTitles   = []string{"Mr", "Mr", "Mr", "Mr", "Mr", "Dr"}
-)
+// femaleTitles are for adult women; men are "Mr", a few of either "Dr",
+// children nothing.
+var femaleTitles = []string{"Mrs", "Mrs", "Ms", "Ms", "Miss"}

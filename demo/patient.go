@@ -10,8 +10,8 @@ import (
 // Age bands (lower bound, upper bound inclusive, weight). Weighted towards
 // older people: they are most of the people a shared care record is opened
 // for, and most of its data.
-var ageBands = []struct{ lo, hi, weight int }{
-	{0, 17, 12}, {18, 39, 18}, {40, 59, 22}, {60, 74, 24}, {75, 89, 19}, {90, 104, 5},
+var ageBands = []struct{ lo, hi, weight int }{ // weights per thousand
+	{0, 17, 120}, {18, 39, 180}, {40, 59, 220}, {60, 74, 240}, {75, 89, 190}, {90, 97, 47}, {98, 104, 3},
 }
 
 // patient generates everything for patient i into g.res.
@@ -32,7 +32,7 @@ func (g *gen) patient(i int) {
 }
 
 func (g *gen) demographics() {
-	w := g.r.IntN(100)
+	w := g.r.IntN(1000)
 	for _, b := range ageBands {
 		if w < b.weight {
 			g.age = g.between(b.lo, b.hi)
@@ -103,14 +103,15 @@ func (g *gen) title() string {
 	if g.age < 16 {
 		return ""
 	}
-	switch g.sex {
-	case "female":
-		if g.age < 25 {
-			return "Miss"
-		}
+	switch {
+	case g.chance(.015):
+		return "Dr"
+	case g.sex == "female" && g.age < 25:
+		return "Miss"
+	case g.sex == "female":
 		return g.pick(femaleTitles)
-	case "male":
-		return g.pick(maleTitles)
+	case g.sex == "male":
+		return "Mr"
 	}
 	return "Mx"
 }

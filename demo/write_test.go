@@ -444,3 +444,48 @@ func BenchmarkPatient(b *testing.B) {
 		i++
 	}
 }
+
+var (
+	dateRE    = regexp.MustCompile(`"(\d{4}-\d{2}-\d{2})[T"]`)
+	subjectRE = regexp.MustCompile(`"(?:subject|patient)":\{"reference":"Patient/([0-9a-f-]{36})"`)
+	birthRE   = regexp.MustCompile(`"birthDate":"(\d{4}-\d{2}-\d{2})"`)
+)
+
+// TestWrite_DatesWithinLife checks every date in the data set falls between
+// the patient's birth and the reference date (2026-11-01 by default), so
+// the data looks current and nothing depends on the day it was made.
+func TestWrite_DatesWithinLife(t *testing.T) {
+	dir, stats := mustSeven(t)
+	births := map[string]string{}
+	for _, line := range readLines(t, filepath.Join(dir, "Patient.000.ndjson")) {
+		var p struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		births[p.ID] = birthRE.FindStringSubmatch(line)[1]
+	}
+	latest := ""
+	for _, name := range stats.Files {
+		if name == "Organization.000.ndjson" || name == "Practitioner.000.ndjson" {
+			continue
+		}
+		for n, line := range readLines(t, filepath.Join(dir, name)) {
+			birth := ""
+			if m := subjectRE.FindStringSubmatch(line); m != nil {
+				birth = births[m[1]]
+			} else {
+				birth = birthRE.FindStringSubmatch(line)[1]
+			}
+			for _, m := range dateRE.FindAllStringSubmatch(line, -1) {
+				d := m[1]
+				if d >= DefaultAsOf || d < birth {
+					t.Fatalf("%s line %d: date %s is outside the life %s to %s", name, n+1, d, birth, DefaultAsOf)
+				}
+				latest = max(latest, d)
+			}
+		}
+	}
+	if latest < "2026-10-01" {
+		t.Errorf("the latest event is %s; data should run up to the reference date", latest)
+	}
+}
