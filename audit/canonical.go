@@ -68,7 +68,7 @@ func (e Event) appendCanonical(b []byte) []byte {
 	b = append(b, `","action":`...)
 	b = appendString(b, string(e.Action))
 	b = append(b, `,"occurred":"`...)
-	b = e.Occurred.UTC().AppendFormat(b, timeLayout)
+	b = appendTime(b, e.Occurred.UTC())
 	b = append(b, `","user":{"id":`...)
 	b = appendString(b, e.User.ID)
 	b = append(b, `,"name":`...)
@@ -109,6 +109,39 @@ func (e Event) appendCanonical(b []byte) []byte {
 	b = append(b, `,"detail":`...)
 	b = appendString(b, e.Outcome.Detail)
 	return append(b, "}}"...)
+}
+
+// appendTime writes t (in UTC) in timeLayout. It is time.AppendFormat done
+// by hand for speed; years outside 0 to 9999, which Validate rejects, go
+// through AppendFormat so the output stays deterministic.
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	pad := func(b []byte, v, width int) []byte {
+		var d [9]byte
+		for i := width - 1; i >= 0; i-- {
+			d[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return append(b, d[:width]...)
+	}
+	b = pad(b, year, 4)
+	b = append(b, '-')
+	b = pad(b, int(month), 2)
+	b = append(b, '-')
+	b = pad(b, day, 2)
+	b = append(b, 'T')
+	b = pad(b, hour, 2)
+	b = append(b, ':')
+	b = pad(b, min, 2)
+	b = append(b, ':')
+	b = pad(b, sec, 2)
+	b = append(b, '.')
+	b = pad(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
 }
 
 const hexDigits = "0123456789abcdef"
@@ -196,6 +229,19 @@ func Decode(b []byte) (Event, error) {
 	if len(b) > MaxEventSize {
 		return Event{}, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxEventSize)
 	}
+	if e, ok := parseCanonical(b); ok {
+		e = e.normalized()
+		var buf [1024]byte
+		if checkChainFields(e.Seq, e.Prev) == nil && e.Validate() == nil && bytes.Equal(e.appendCanonical(buf[:0]), b) {
+			return e, nil
+		}
+	}
+	return decodeSlow(b)
+}
+
+// decodeSlow decodes with encoding/json, for input the fast path did not
+// accept, so that the error says what is wrong with it.
+func decodeSlow(b []byte) (Event, error) {
 	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -221,16 +267,24 @@ func Decode(b []byte) (Event, error) {
 	return e, nil
 }
 
-func (w *wireEvent) event() (Event, error) {
-	if w.Seq == 0 {
-		return Event{}, fmt.Errorf("%w: seq 0 (sequences start at 1)", ErrMalformed)
+// checkChainFields checks what the chain, not the caller, puts in an event.
+func checkChainFields(seq uint64, prev Hash) error {
+	if seq == 0 {
+		return fmt.Errorf("%w: seq 0 (sequences start at 1)", ErrMalformed)
 	}
+	if (seq == 1) != prev.IsZero() {
+		return fmt.Errorf("%w: seq %d with prev %s (only seq 1 has no previous event)", ErrMalformed, seq, prev)
+	}
+	return nil
+}
+
+func (w *wireEvent) event() (Event, error) {
 	prev, err := ParseHash(w.Prev)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: prev: %w", ErrMalformed, err)
 	}
-	if (w.Seq == 1) != prev.IsZero() {
-		return Event{}, fmt.Errorf("%w: seq %d with prev %s (only seq 1 has no previous event)", ErrMalformed, w.Seq, prev)
+	if err := checkChainFields(w.Seq, prev); err != nil {
+		return Event{}, err
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Occurred)
 	if err != nil {

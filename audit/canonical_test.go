@@ -147,3 +147,21 @@ func TestAppendString_Escapes(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendTime_MatchesLayout checks the hand-written time formatting
+// against time.AppendFormat across the range of valid years.
+func TestAppendTime_MatchesLayout(t *testing.T) {
+	times := []time.Time{
+		time.Unix(0, 0).UTC(),
+		t0,
+		time.Date(2000, 2, 29, 23, 59, 59, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, tm := range times {
+		if got, want := string(appendTime(nil, tm)), tm.Format(timeLayout); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -23,6 +23,11 @@ type Hash [HashSize]byte
 // uses it on uploaded bytes directly, so a chain can be followed even across
 // an event too damaged to decode.
 func HashCanonical(canonical []byte) Hash {
+	var buf [1024]byte
+	if len(hashLabel)+len(canonical) <= len(buf) {
+		// One call on a stack buffer: no allocation for an ordinary event.
+		return sha256.Sum256(append(append(buf[:0], hashLabel...), canonical...))
+	}
 	h := sha256.New()
 	h.Write([]byte(hashLabel))
 	h.Write(canonical)

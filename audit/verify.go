@@ -123,7 +123,8 @@ type item struct {
 	Uploaded
 	hash   Hash
 	kind   itemKind
-	ev     *Event // decoded, when it was decoded
+	ev      Event // the decoded event, when decoded is set
+	decoded bool
 	stored Hash   // for a conflict: the hash the server holds at Seq
 	fork   bool   // for a conflict: a later event in the batch chains onto it
 }
@@ -146,6 +147,7 @@ type verifier struct {
 func (v *verifier) run(batch []Uploaded) {
 	v.checkSignature(len(batch))
 	items := make([]item, len(batch))
+	v.res.Accepted = make([]Event, 0, len(batch))
 	reordered := false
 	for i, u := range batch {
 		items[i].Uploaded = u
@@ -223,7 +225,7 @@ func (v *verifier) classify(it, last *item) {
 			}
 			it.kind, it.stored = itemConflict, h
 			if ev, err := v.decode(it); err == nil {
-				it.ev = &ev
+				it.ev, it.decoded = ev, true
 				v.link(it, last)
 			}
 			v.conflicts = append(v.conflicts, it)
@@ -241,7 +243,7 @@ func (v *verifier) classify(it, last *item) {
 		v.advance(it)
 		return
 	}
-	it.ev = &ev
+	it.ev, it.decoded = ev, true
 	v.link(it, last)
 	v.checkClock(it, last)
 	it.kind = itemAccepted
@@ -287,7 +289,7 @@ func (v *verifier) decode(it *item) (Event, error) {
 // A conflicting predecessor has two acceptable hashes: the stored one (the
 // chain carries on) and its own (the device kept writing on top of it).
 func (v *verifier) link(it, last *item) {
-	if it.ev == nil {
+	if !it.decoded {
 		return
 	}
 	var want, alt Hash
@@ -334,7 +336,7 @@ func (v *verifier) checkClock(it, last *item) {
 	switch {
 	case it.Seq-1 == v.st.LastSeq && it.Seq > 1:
 		prev = v.st.LastOccurred
-	case last != nil && last.Seq == it.Seq-1 && last.ev != nil:
+	case last != nil && last.Seq == it.Seq-1 && last.decoded:
 		prev = last.ev.Occurred
 	}
 	if back := prev.Sub(t); !prev.IsZero() && back > ClockSkewTolerance {
@@ -350,7 +352,7 @@ func (v *verifier) advance(it *item) {
 		return
 	}
 	v.tail = Head{Seq: it.Seq, Hash: it.hash}
-	if it.ev != nil {
+	if it.decoded {
 		v.tailOccurred = it.ev.Occurred
 	}
 }
