@@ -121,12 +121,12 @@ const (
 
 type item struct {
 	Uploaded
-	hash   Hash
-	kind   itemKind
+	hash    Hash
+	kind    itemKind
 	ev      Event // the decoded event, when decoded is set
 	decoded bool
-	stored Hash   // for a conflict: the hash the server holds at Seq
-	fork   bool   // for a conflict: a later event in the batch chains onto it
+	stored  Hash // for a conflict: the hash the server holds at Seq
+	fork    bool // for a conflict: a later event in the batch chains onto it
 }
 
 type verifier struct {
