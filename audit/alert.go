@@ -3,6 +3,8 @@ package audit
 import (
 	"fmt"
 	"time"
+
+	"kmcr/record"
 )
 
 // AlertKind names what the server found. docs/audit.md says, for each kind,
@@ -59,6 +61,10 @@ type Alert struct {
 	Seq      uint64 // the first event concerned; for a finding about a signed head, its seq
 	Detail   string // what was found, for people; consecutive events with the same finding share one alert
 	At       time.Time
+	// User and Patient are set when the alert is about what one event did
+	// (break-glass), so a privacy officer can find it by person or patient.
+	User    string
+	Patient record.NHSNumber
 }
 
 // AlertsFor returns the alerts an event raises by its content alone, whatever
@@ -78,7 +84,9 @@ func AlertsFor(e Event) []Alert {
 		Seq:      e.Seq,
 		Detail: fmt.Sprintf("%s (%s, %s) used emergency access to patient %s for %s; %s",
 			e.User.ID, e.User.Name, e.User.Role, e.Patient, e.Purpose, reason),
-		At: e.Occurred,
+		At:      e.Occurred,
+		User:    e.User.ID,
+		Patient: e.Patient,
 	}}
 }
 

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// DeviceChain is what the server keeps per device between batches.
+// DeviceChain is what the server keeps per device between batches. It
+// encodes with encoding/json (hashes as hex, times as RFC 3339), which is
+// how a store that keeps it as bytes should save it.
 type DeviceChain struct {
 	DeviceID     string
 	LastSeq      uint64    // highest sequence number stored (accepted or malformed)

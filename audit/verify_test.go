@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -353,7 +354,8 @@ func TestVerifyBatch_BreakGlassAlert(t *testing.T) {
 	}
 	s := newServer()
 	r := s.verify(t, m.uploads(1, 1), m.head, receivedAfter(1))
-	if len(r.Alerts) != 1 || r.Alerts[0].Kind != AlertBreakGlass || !r.Alerts[0].At.Equal(t0) || r.Alerts[0].Seq != 1 {
+	if len(r.Alerts) != 1 || r.Alerts[0].Kind != AlertBreakGlass || !r.Alerts[0].At.Equal(t0) || r.Alerts[0].Seq != 1 ||
+		r.Alerts[0].User != e.User.ID || r.Alerts[0].Patient != testPatient {
 		t.Fatalf("alerts = %+v, want one break-glass alert at %v", r.Alerts, t0)
 	}
 	if got := AlertsFor(validEvent(ActionView)); got != nil {
@@ -404,5 +406,23 @@ func TestVerifyBatch_CallerErrors(t *testing.T) {
 				t.Fatalf("VerifyBatch = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDeviceChain_JSON checks the chain state survives encoding/json, which
+// is how a server store can keep it as bytes.
+func TestDeviceChain_JSON(t *testing.T) {
+	m := mustChain(t, 3)
+	s := uploaded(t, m, 3)
+	b, err := json.Marshal(s.chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back DeviceChain
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back != s.chain {
+		t.Fatalf("round trip: %+v, want %+v (json %s)", back, s.chain, b)
 	}
 }
