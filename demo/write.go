@@ -11,25 +11,31 @@ import (
 	"sync"
 )
 
-// ResourceTypes lists, in a fixed order, the FHIR resource types Write can
-// produce. Each goes to its own file, "<Type>.000.ndjson", as in a FHIR
-// Bulk Data export.
-var ResourceTypes = []string{
+// resourceTypes lists, in a fixed order, the FHIR resource types Write can
+// produce.
+var resourceTypes = [...]string{
 	"Patient", "Organization", "Practitioner", "AllergyIntolerance", "Condition",
 	"MedicationStatement", "MedicationRequest", "Encounter", "Observation", "Device",
 	"Flag", "CarePlan", "Immunization",
 }
 
+const numTypes = len(resourceTypes)
+
+// ResourceTypes returns the FHIR resource types Write can produce, in a
+// fixed order. Each goes to its own file, FileName(type), as in a FHIR Bulk
+// Data export.
+func ResourceTypes() []string { return append([]string(nil), resourceTypes[:]...) }
+
 // FileName is the NDJSON file name for a resource type.
 func FileName(resourceType string) string { return resourceType + ".000.ndjson" }
 
 func typeIndex(t string) int {
-	for i, rt := range ResourceTypes {
+	for i, rt := range resourceTypes {
 		if rt == t {
 			return i
 		}
 	}
-	panic("demo: unknown resource type " + t) // generator and ResourceTypes disagree
+	panic("demo: unknown resource type " + t) // generator and resourceTypes disagree
 }
 
 const (
@@ -84,18 +90,15 @@ func Write(dir string, opts Options) (*Stats, error) {
 
 type writer struct {
 	dir   string
-	files [len(resourceTypesArray)]*os.File
-	bufs  [len(resourceTypesArray)]*bufio.Writer
+	files [numTypes]*os.File
+	bufs  [numTypes]*bufio.Writer
 	stats *Stats
 	done  bool
 }
 
-// resourceTypesArray sizes the writer's arrays; it must match ResourceTypes.
-var resourceTypesArray [13]struct{}
-
 func (w *writer) write(ti int, lines []byte, n int) error {
 	if w.bufs[ti] == nil {
-		name := filepath.Join(w.dir, FileName(ResourceTypes[ti])+partialSuffix)
+		name := filepath.Join(w.dir, FileName(resourceTypes[ti])+partialSuffix)
 		f, err := os.Create(name)
 		if err != nil {
 			return fmt.Errorf("creating %s: %w", name, err)
@@ -103,16 +106,16 @@ func (w *writer) write(ti int, lines []byte, n int) error {
 		w.files[ti], w.bufs[ti] = f, bufio.NewWriterSize(f, writeBufferSize)
 	}
 	if _, err := w.bufs[ti].Write(lines); err != nil {
-		return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+		return fmt.Errorf("writing %s: %w", FileName(resourceTypes[ti]), err)
 	}
 	if n == 1 && (len(lines) == 0 || lines[len(lines)-1] != '\n') {
 		if err := w.bufs[ti].WriteByte('\n'); err != nil {
-			return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+			return fmt.Errorf("writing %s: %w", FileName(resourceTypes[ti]), err)
 		}
 		w.stats.Bytes++
 	}
 	w.stats.Bytes += int64(len(lines))
-	w.stats.Resources[ResourceTypes[ti]] += n
+	w.stats.Resources[resourceTypes[ti]] += n
 	return nil
 }
 
@@ -130,7 +133,7 @@ func (w *writer) patients(opts Options, asOf int) error {
 	results := make(chan *chunk, workers*3)
 	stop := make(chan struct{})
 	pool := sync.Pool{New: func() any {
-		return &chunk{bufs: make([][]byte, len(ResourceTypes)), counts: make([]int, len(ResourceTypes))}
+		return &chunk{bufs: make([][]byte, numTypes), counts: make([]int, numTypes)}
 	}}
 
 	go func() {
@@ -227,15 +230,15 @@ func (w *writer) commit() error {
 			continue
 		}
 		if err := b.Flush(); err != nil {
-			return fmt.Errorf("writing %s: %w", FileName(ResourceTypes[ti]), err)
+			return fmt.Errorf("writing %s: %w", FileName(resourceTypes[ti]), err)
 		}
 		if err := w.files[ti].Close(); err != nil {
-			return fmt.Errorf("closing %s: %w", FileName(ResourceTypes[ti]), err)
+			return fmt.Errorf("closing %s: %w", FileName(resourceTypes[ti]), err)
 		}
 		w.files[ti] = nil
 	}
 	for ti, b := range w.bufs {
-		final := filepath.Join(w.dir, FileName(ResourceTypes[ti]))
+		final := filepath.Join(w.dir, FileName(resourceTypes[ti]))
 		if b == nil {
 			if err := os.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("removing stale %s: %w", final, err)
@@ -245,7 +248,7 @@ func (w *writer) commit() error {
 		if err := os.Rename(final+partialSuffix, final); err != nil {
 			return fmt.Errorf("renaming %s into place: %w", final, err)
 		}
-		w.stats.Files = append(w.stats.Files, FileName(ResourceTypes[ti]))
+		w.stats.Files = append(w.stats.Files, FileName(resourceTypes[ti]))
 	}
 	sort.Strings(w.stats.Files)
 	w.done = true
@@ -260,7 +263,7 @@ func (w *writer) abort() {
 	for ti, f := range w.files {
 		if f != nil {
 			f.Close()
-			os.Remove(filepath.Join(w.dir, FileName(ResourceTypes[ti])+partialSuffix))
+			os.Remove(filepath.Join(w.dir, FileName(resourceTypes[ti])+partialSuffix))
 		}
 	}
 }

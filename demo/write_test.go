@@ -361,7 +361,7 @@ func TestWrite_Content(t *testing.T) {
 // untouched.
 func TestWrite_ReplacesOwnFilesOnly(t *testing.T) {
 	dir := t.TempDir()
-	for _, typ := range ResourceTypes {
+	for _, typ := range ResourceTypes() {
 		if err := os.WriteFile(filepath.Join(dir, FileName(typ)), []byte("stale\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
