@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,7 +56,8 @@ type Cache struct {
 	damaged      map[recordID]struct{}
 	outboxCount  int
 	outboxOldest time.Time
-	pendingZero  []halfRef // old halves a failed overwrite left; retried on every commit and Close
+	pendingZero  []halfRef // old halves a failed overwrite left; retried on every commit and Close (writeMu)
+	shredPending atomic.Int32 // len(pendingZero), for Stats without writeMu
 
 	hooks testHooks
 }
@@ -263,6 +265,7 @@ func (c *Cache) forget() {
 
 // flushPendingZero retries overwriting old halves left by a failed phase 2.
 func (c *Cache) flushPendingZero() error {
+	defer func() { c.shredPending.Store(int32(len(c.pendingZero))) }()
 	if len(c.pendingZero) == 0 {
 		return nil
 	}

@@ -44,7 +44,7 @@ func (c *Cache) Stats() Stats {
 	s.Damaged = len(c.damaged)
 	s.OutboxCount = c.outboxCount
 	s.OldestOutbox = c.outboxOldest
-	s.ShredPending = len(c.pendingZero)
+	s.ShredPending = int(c.shredPending.Load())
 	for _, p := range []string{c.opts.dbPath(), c.opts.keysPath()} {
 		if st, err := os.Stat(p); err == nil {
 			s.FileBytes += st.Size()
