@@ -56,7 +56,7 @@ type Cache struct {
 	damaged      map[recordID]struct{}
 	outboxCount  int
 	outboxOldest time.Time
-	pendingZero  []halfRef // old halves a failed overwrite left; retried on every commit and Close (writeMu)
+	pendingZero  []halfRef    // old halves a failed overwrite left; retried on every commit and Close (writeMu)
 	shredPending atomic.Int32 // len(pendingZero), for Stats without writeMu
 
 	hooks testHooks
