@@ -145,7 +145,7 @@ func outcomeCode(e Event) (code, desc string) {
 		return "0", e.Outcome.Detail
 	case e.Outcome.Result == ResultDenied:
 		return "4", cmpOr(e.Outcome.Detail, "access denied by policy")
-	case e.Action == ActionUnlockFailed:
+	case e.Action == ActionUnlockFailed || e.Action == ActionLogin:
 		return "4", cmpOr(e.Outcome.Detail, "authentication failed")
 	default:
 		return "8", cmpOr(e.Outcome.Detail, "the action failed")
