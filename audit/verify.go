@@ -204,7 +204,7 @@ func (v *verifier) checkSignature(n int) {
 
 // repeat handles a second item with the sequence number of the one before it.
 func (v *verifier) repeat(it, first *item) {
-	if it.hash == first.hash {
+	if it.hash == first.hash || (first.kind == itemConflict && it.hash == first.stored) {
 		it.kind = itemDuplicate
 		v.res.Duplicates = append(v.res.Duplicates, it.Seq)
 		return
@@ -234,16 +234,21 @@ func (v *verifier) classify(it, last *item) {
 			return
 		}
 	}
-	if it.Seq > v.tail.Seq+1 {
-		v.log.add(AlertGap, "", it.Seq, gapDetail(v.tail.Seq+1, it.Seq-1))
-	}
 	ev, err := v.decode(it)
 	if err != nil {
 		it.kind = itemMalformed
 		v.res.Malformed = append(v.res.Malformed, RawEvent{Seq: it.Seq, Hash: it.hash, Canonical: it.Canonical, Kind: AlertMalformed, Reason: err.Error()})
 		v.log.add(AlertMalformed, "", it.Seq, fmt.Sprintf("seq %d cannot be read (%v); its bytes are kept as sent", it.Seq, err))
-		v.advance(it)
+		// An unreadable item's seq is only the label it was sent under, so it
+		// moves the chain on only when it continues it: a corrupt label must
+		// not push the device's chain state to an absurd sequence number.
+		if it.Seq == v.tail.Seq+1 {
+			v.advance(it)
+		}
 		return
+	}
+	if it.Seq > v.tail.Seq+1 {
+		v.log.add(AlertGap, "", it.Seq, gapDetail(v.tail.Seq+1, it.Seq-1))
 	}
 	it.ev, it.decoded = ev, true
 	v.link(it, last)

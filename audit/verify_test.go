@@ -266,6 +266,21 @@ func TestVerifyBatch_Scenarios(t *testing.T) {
 			return scenario{uploaded(t, m, 5), u, sign(m.head), receivedAfter(7)}
 		}, expect{malformed: []uint64{6}, alerts: []AlertKind{AlertMalformed}, ack: 6, lastSeq: 6, signedSeq: 5}},
 
+		{"malformed: absurd seq does not move the chain", func(t *testing.T) scenario {
+			m := mustChain(t, 6)
+			u := append(m.uploads(6, 6), Uploaded{Seq: 1<<64 - 1, Canonical: []byte("junk")})
+			return scenario{uploaded(t, m, 5), u, sign(m.head), receivedAfter(7)}
+		}, expect{accepted: []uint64{6}, malformed: []uint64{1<<64 - 1}, alerts: []AlertKind{AlertMalformed, AlertBadSignature}, ack: 6, lastSeq: 6, signedSeq: 6}},
+
+		{"conflict then the stored copy in one batch", func(t *testing.T) scenario {
+			m := mustChain(t, 5)
+			e := m.events[2]
+			e.Outcome.Detail = "edited"
+			u := []Uploaded{{Seq: 3, Canonical: e.Canonical()}, {Seq: 3, Canonical: m.bytes[2]}}
+			return scenario{uploaded(t, m, 5), u, sign(m.head), receivedAfter(6)}
+		}, expect{conflicts: []uint64{3}, conflictAs: AlertChanged, duplicates: []uint64{3},
+			alerts: []AlertKind{AlertReorder, AlertChanged}, ack: 3, lastSeq: 5, signedSeq: 5}},
+
 		{"empty batch with the current head", func(t *testing.T) scenario {
 			m := mustChain(t, 5)
 			return scenario{uploaded(t, m, 5), nil, sign(m.head), receivedAfter(6)}
