@@ -26,6 +26,7 @@ func (o *outbox) AppendEvent(e audit.Event, canonical []byte, h audit.Head) erro
 // and verified on the server.
 func Example() {
 	pub, priv, _ := audit.NewDeviceKey()
+	patient, _ := record.ParseNHSNumber("943 476 5919")
 	ob := &outbox{}
 	at := time.Date(2026, 3, 12, 9, 30, 0, 0, time.UTC)
 
@@ -35,7 +36,7 @@ func Example() {
 		Occurred: at,
 		User:     audit.Actor{ID: "u-1042", Name: "Sam Patel", Role: "paramedic"},
 		Device:   audit.Device{ID: "dev-amb-17", Host: "amb-17-laptop"},
-		Patient:  record.MustParseNHSNumber("943 476 5919"),
+		Patient:  patient,
 		Sections: []string{"allergies", "medications"},
 		Purpose:  "TREAT",
 		Outcome:  audit.Outcome{Result: audit.ResultSuccess},

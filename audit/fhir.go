@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"kmcr/record"
 )
 
 // Naming for the FHIR output. FHIRBase sits under the reserved .example
@@ -51,6 +49,7 @@ const (
 	sysEntityType  = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 	sysObjectRole  = "http://terminology.hl7.org/CodeSystem/object-role"
 	fhirIDLabel    = "kmcr-audit/v1 fhir-id\x00"
+	sysNHSNumber   = "https://fhir.nhs.uk/Id/nhs-number" // the NHS number identifier system
 )
 
 var (
@@ -340,7 +339,7 @@ func entities(e Event, s shape) []fhirEntity {
 	var es []fhirEntity
 	if !e.Patient.IsZero() {
 		es = append(es, fhirEntity{
-			What: &fhirReference{Type: "Patient", Identifier: &fhirIdentifier{System: record.NHSNumberSystem, Value: e.Patient.Digits()}},
+			What: &fhirReference{Type: "Patient", Identifier: &fhirIdentifier{System: sysNHSNumber, Value: e.Patient.Digits()}},
 			Type: &codePerson,
 			Role: &codePatientRole,
 		})

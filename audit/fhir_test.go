@@ -9,8 +9,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"kmcr/record"
 )
 
 var recordedAt = t0.Add(2 * time.Hour)
@@ -161,7 +159,7 @@ func TestToFHIR_BALPElements(t *testing.T) {
 			}
 			if !e.Patient.IsZero() {
 				i := a.entityWithRole("1")
-				if i < 0 || a.Entity[i].Type.Code != "1" || a.Entity[i].What.Identifier.System != record.NHSNumberSystem ||
+				if i < 0 || a.Entity[i].Type.Code != "1" || a.Entity[i].What.Identifier.System != "https://fhir.nhs.uk/Id/nhs-number" ||
 					a.Entity[i].What.Identifier.Value != e.Patient.Digits() || a.Entity[i].What.Type != "Patient" {
 					t.Errorf("no patient entity with the NHS number: %s", b)
 				}

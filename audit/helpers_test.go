@@ -19,7 +19,15 @@ var t0 = time.Date(2026, 3, 12, 9, 30, 0, 123456789, time.UTC)
 
 const testDevice = "dev-amb-17"
 
-var testPatient = record.MustParseNHSNumber("943 476 5919")
+var testPatient = mustNHS("943 476 5919")
+
+func mustNHS(s string) record.NHSNumber {
+	n, err := record.ParseNHSNumber(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
 
 // testKey is a fixed device key so golden outputs and fuzz runs repeat.
 func testKey() (ed25519.PublicKey, ed25519.PrivateKey) {

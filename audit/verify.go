@@ -74,8 +74,13 @@ type BatchResult struct {
 // Errors VerifyBatch returns for a call that cannot be verified at all (a
 // server bug, not a device fault; device faults are alerts).
 var (
-	ErrNoDeviceID  = errors.New("audit batch verification needs the device ID")
-	ErrNoLookup    = errors.New("audit batch verification needs the stored-hash lookup for a device with stored events")
+	// ErrNoDeviceID is returned when the chain state names no device.
+	ErrNoDeviceID = errors.New("audit batch verification needs the device ID")
+	// ErrNoLookup is returned when the stored-hash lookup is nil for a
+	// device that has more than one stored event.
+	ErrNoLookup = errors.New("audit batch verification needs the stored-hash lookup for a device with stored events")
+	// ErrNoReceiveAt is returned when the receive time is zero; the clock
+	// checks compare the device's clock with it.
 	ErrNoReceiveAt = errors.New("audit batch verification needs the time the batch was received")
 )
 
