@@ -119,7 +119,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	if year < 0 || year > 9999 {
 		return t.AppendFormat(b, timeLayout)
 	}
-	hour, min, sec := t.Clock()
+	hour, minute, sec := t.Clock()
 	pad := func(b []byte, v, width int) []byte {
 		var d [9]byte
 		for i := width - 1; i >= 0; i-- {
@@ -136,7 +136,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, 'T')
 	b = pad(b, hour, 2)
 	b = append(b, ':')
-	b = pad(b, min, 2)
+	b = pad(b, minute, 2)
 	b = append(b, ':')
 	b = pad(b, sec, 2)
 	b = append(b, '.')

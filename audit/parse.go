@@ -22,13 +22,13 @@ func parseCanonical(b []byte) (e Event, ok bool) {
 	// event costs one allocation for all its text instead of one per field.
 	p := parser{b: b, src: string(b), ok: true}
 	p.lit(`{"v":1,"seq":`)
-	e.Seq = p.uint()
+	e.Seq = p.number()
 	p.lit(`,"prev":"`)
 	p.hash(&e.Prev)
 	p.lit(`","action":`)
 	e.Action = Action(p.str())
 	p.lit(`,"occurred":"`)
-	e.Occurred = p.time()
+	e.Occurred = p.timestamp()
 	p.lit(`","user":{"id":`)
 	e.User.ID = p.str()
 	p.lit(`,"name":`)
@@ -57,7 +57,7 @@ func parseCanonical(b []byte) (e Event, ok bool) {
 	p.lit(`],"query":`)
 	e.Query = p.str()
 	p.lit(`,"results":`)
-	e.Results = int(p.uint() & (1<<31 - 1))
+	e.Results = int(p.number() & (1<<31 - 1))
 	p.lit(`,"purpose":`)
 	e.Purpose = p.str()
 	p.lit(`,"breakGlass":`)
@@ -106,7 +106,7 @@ func (p *parser) lit(s string) {
 	p.i += len(s)
 }
 
-func (p *parser) uint() uint64 {
+func (p *parser) number() uint64 {
 	var n uint64
 	start := p.i
 	for p.ok && p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
@@ -135,8 +135,8 @@ func (p *parser) hash(h *Hash) {
 	p.i += 2 * HashSize
 }
 
-// time reads the fixed-width layout "2006-01-02T15:04:05.000000000Z".
-func (p *parser) time() time.Time {
+// timestamp reads the fixed-width layout "2006-01-02T15:04:05.000000000Z".
+func (p *parser) timestamp() time.Time {
 	const n = len(timeLayout)
 	if !p.ok || len(p.b)-p.i < n {
 		p.ok = false
