@@ -43,7 +43,7 @@ func TestEvent_Canonical_KnownAnswer(t *testing.T) {
 func TestEvent_Canonical_RoundTrip(t *testing.T) {
 	times := []time.Time{t0, time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), t0.In(time.FixedZone("X", -5*3600))}
 	texts := []string{"x", "multi\nline\ttext \"quoted\" \\ back", "ünïcödé ✓ 日本", strings.Repeat("long ", 800)}
-	for _, a := range Actions {
+	for _, a := range Actions() {
 		for i, tm := range times {
 			text := texts[i%len(texts)]
 			t.Run(string(a), func(t *testing.T) {

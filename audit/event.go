@@ -28,10 +28,13 @@ const (
 	ActionDenied       Action = "denied"        // an access the policy refused
 )
 
-// Actions lists every action in a fixed order, for tables and tests.
-var Actions = []Action{
-	ActionSearch, ActionView, ActionBreakGlass, ActionLogin, ActionUnlock,
-	ActionUnlockFailed, ActionLock, ActionWipe, ActionExport, ActionDenied,
+// Actions returns every action in a fixed order, for tables and reports.
+// It returns a new slice each time, so no caller can change another's.
+func Actions() []Action {
+	return []Action{
+		ActionSearch, ActionView, ActionBreakGlass, ActionLogin, ActionUnlock,
+		ActionUnlockFailed, ActionLock, ActionWipe, ActionExport, ActionDenied,
+	}
 }
 
 // Result is how an action ended.

@@ -10,7 +10,7 @@ import (
 // TestEvent_Validate_EveryActionValid checks the helper events, one per
 // action, are valid, so every other test starts from a valid event.
 func TestEvent_Validate_EveryActionValid(t *testing.T) {
-	for _, a := range Actions {
+	for _, a := range Actions() {
 		t.Run(string(a), func(t *testing.T) {
 			if err := validEvent(a).Validate(); err != nil {
 				t.Fatalf("Validate() = %v", err)

@@ -116,7 +116,7 @@ var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // has the elements FHIR R4 requires and, where a BALP profile is claimed,
 // the elements that profile requires.
 func TestToFHIR_BALPElements(t *testing.T) {
-	for _, action := range Actions {
+	for _, action := range Actions() {
 		t.Run(string(action), func(t *testing.T) {
 			e := chained(action)
 			b, err := ToFHIR(e, recordedAt, testDevice)
@@ -293,7 +293,7 @@ func TestToFHIR_Errors(t *testing.T) {
 // event, each with a urn:uuid fullUrl equal to its id.
 func TestBundle_Searchset(t *testing.T) {
 	var stored []Stored
-	for _, a := range Actions {
+	for _, a := range Actions() {
 		stored = append(stored, Stored{DeviceID: testDevice, Event: chained(a), Recorded: recordedAt})
 	}
 	b, err := Bundle(stored)
@@ -315,7 +315,7 @@ func TestBundle_Searchset(t *testing.T) {
 	if err := json.Unmarshal(b, &bundle); err != nil {
 		t.Fatal(err)
 	}
-	if bundle.ResourceType != "Bundle" || bundle.Type != "searchset" || bundle.Total != len(Actions) || len(bundle.Entry) != len(Actions) {
+	if bundle.ResourceType != "Bundle" || bundle.Type != "searchset" || bundle.Total != len(Actions()) || len(bundle.Entry) != len(Actions()) {
 		t.Fatalf("bundle: %s %s total %d entries %d", bundle.ResourceType, bundle.Type, bundle.Total, len(bundle.Entry))
 	}
 	for _, en := range bundle.Entry {

@@ -107,8 +107,9 @@ func mustChain(t testing.TB, n int) *memStore {
 
 func mustExtend(t testing.TB, m *memStore, n int, from time.Time, step time.Duration) {
 	t.Helper()
+	actions := Actions()
 	for i := range n {
-		e := validEvent(Actions[(len(m.events)+i)%len(Actions)])
+		e := validEvent(actions[(len(m.events)+i)%len(actions)])
 		e.Occurred = from.Add(time.Duration(i) * step)
 		if _, err := Append(m, e); err != nil {
 			t.Fatalf("Append event %d: %v", i+1, err)

@@ -242,7 +242,7 @@ func TestVerifyBatch_Scenarios(t *testing.T) {
 			// The device hashed these odd bytes itself, so the chain holds through them.
 			m2 := &memStore{}
 			mustExtend(t, m2, 6, t0, time.Minute)
-			e := validEvent(Actions[6%len(Actions)])
+			e := validEvent(Actions()[6%len(Actions())])
 			e, _ = Next(m2.head, e)
 			odd := append([]byte(" "), e.Canonical()...)
 			m2.AppendEvent(e, odd, Head{Seq: 7, Hash: HashCanonical(odd)})
