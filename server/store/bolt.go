@@ -37,6 +37,7 @@ var (
 	bAudit     = []byte("audit")        // nested: device -> seq -> StoredEvent
 	bAuditPat  = []byte("audit-by-patient")
 	bAlerts    = []byte("alerts")
+	bConflicts = []byte("audit-conflicts") // device \x00 seq \x00 hash -> StoredEvent
 
 	kEpoch   = []byte("epoch")
 	kSeq     = []byte("seq")
@@ -70,7 +71,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -114,6 +115,25 @@ func (s *Bolt) LastSeq() (uint64, error) {
 		return nil
 	})
 	return seq, err
+}
+
+// Secret implements Store.
+func (s *Bolt) Secret(name string) ([]byte, error) {
+	var out []byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		k := []byte("secret/" + name)
+		if v := m.Get(k); v != nil {
+			out = append([]byte(nil), v...)
+			return nil
+		}
+		out = make([]byte, 32)
+		if _, err := rand.Read(out); err != nil {
+			return err
+		}
+		return m.Put(k, out)
+	})
+	return out, err
 }
 
 // Subscribe implements Store.

@@ -212,7 +212,7 @@ func (s *Bolt) PatientCount() (int, error) {
 }
 
 // StoreAudit implements Store.
-func (s *Bolt) StoreAudit(device string, events []StoredEvent, alerts []Alert, chain []byte) error {
+func (s *Bolt) StoreAudit(device string, events, conflicts []StoredEvent, alerts []Alert, chain []byte) error {
 	return s.update(func(tx *bolt.Tx) error {
 		db, err := tx.Bucket(bAudit).CreateBucketIfNotExists([]byte(device))
 		if err != nil {
@@ -238,6 +238,13 @@ func (s *Bolt) StoreAudit(device string, events []StoredEvent, alerts []Alert, c
 				if err := idx.Put(ik, nil); err != nil {
 					return err
 				}
+			}
+		}
+		cb := tx.Bucket(bConflicts)
+		for _, e := range conflicts {
+			k := append(append(append([]byte(device+"\x00"), be64(e.Seq)...), 0), e.Hash...)
+			if err := putJSON(cb, k, e); err != nil {
+				return err
 			}
 		}
 		if err := addAlerts(tx, alerts); err != nil {
@@ -321,6 +328,24 @@ func (s *Bolt) AuditEvents(device string, fn func(StoredEvent) error) error {
 			}
 			return fn(e)
 		})
+	})
+}
+
+// Conflicts implements Store.
+func (s *Bolt) Conflicts(device string, fn func(StoredEvent) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(device + "\x00")
+		c := tx.Bucket(bConflicts).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e StoredEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

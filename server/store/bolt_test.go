@@ -178,7 +178,7 @@ func TestBolt_StoreAudit_OncePerSeq(t *testing.T) {
 	s.RegisterDevice(Device{ID: "d1", User: "amy"})
 	ev := StoredEvent{Device: "d1", Seq: 1, Hash: []byte{9}, Canonical: []byte("x"), Recorded: time.Now(), NHS: "9990000018"}
 	for i := 0; i < 3; i++ {
-		if err := s.StoreAudit("d1", []StoredEvent{ev}, nil, []byte("chain")); err != nil {
+		if err := s.StoreAudit("d1", []StoredEvent{ev}, nil, nil, []byte("chain")); err != nil {
 			t.Fatal(err)
 		}
 	}

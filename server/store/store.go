@@ -146,6 +146,10 @@ type StoredEvent struct {
 	Canonical []byte    `json:"canonical"`
 	Recorded  time.Time `json:"recorded"`
 	NHS       string    `json:"nhs,omitempty"`
+	// Malformed is set for bytes that did not decode as an event; they are
+	// kept so the chain continues through them and nothing is lost.
+	Malformed bool   `json:"malformed,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Alert is a security or privacy alert for the privacy officer.
@@ -165,6 +169,9 @@ type Store interface {
 	// Epoch names this store; LastSeq is the newest change's sequence.
 	Epoch() string
 	LastSeq() (uint64, error)
+	// Secret returns a random 32-byte secret kept under name, making it on
+	// first use (the access-token signing key, for one).
+	Secret(name string) ([]byte, error)
 	// Subscribe returns a channel that receives the newest sequence number
 	// after each commit that appended changes (coalesced: a slow reader sees
 	// the latest), and a cancel function.
@@ -220,9 +227,12 @@ type Store interface {
 	// Changes calls fn for each change after seq, in order.
 	Changes(after uint64, fn func(Change) error) error
 
-	// StoreAudit stores accepted events and alerts and the device's new
+	// StoreAudit stores accepted (and malformed) events, conflicting second
+	// versions of stored sequence numbers, alerts and the device's new
 	// chain state in one transaction.
-	StoreAudit(device string, events []StoredEvent, alerts []Alert, chain []byte) error
+	StoreAudit(device string, events, conflicts []StoredEvent, alerts []Alert, chain []byte) error
+	// Conflicts calls fn for each kept conflicting version of a device's events.
+	Conflicts(device string, fn func(StoredEvent) error) error
 	AuditHash(device string, seq uint64) ([]byte, bool, error)
 	AccessLog(nhs string, fn func(StoredEvent) error) error
 	AuditEvents(device string, fn func(StoredEvent) error) error

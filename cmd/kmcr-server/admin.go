@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"kmcr/server"
+	"kmcr/server/store"
+)
+
+// defaultDataDir is where the server keeps its store when --data-dir is
+// not given: the user config folder.
+func defaultDataDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "kmcr-server")
+	}
+	return "kmcr-server-data"
+}
+
+func dataDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data-dir", defaultDataDir(), "the server's data directory")
+}
+
+// withAdmin runs fn with an Admin for dataDir: in-process when no server
+// holds the store, or through the running server's control socket.
+func withAdmin(dataDir string, fn func(a server.Admin) error) error {
+	if !store.Exists(dataDir) {
+		return fmt.Errorf("no kmcr-server store in %s: run \"kmcr-server init --data-dir %s\" first", dataDir, dataDir)
+	}
+	st, err := store.OpenBolt(dataDir, 200*time.Millisecond)
+	if errors.Is(err, store.ErrLocked) {
+		return fn(server.RemoteAdmin(dataDir))
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := server.New(server.Config{Store: st, Logf: func(string, ...any) {}})
+	if err != nil {
+		return err
+	}
+	return fn(server.LocalAdmin(svc))
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"kmcr/server/pki"
+	"kmcr/server/store"
+)
+
+func init() {
+	register(&command{name: "init", summary: "create the store, a private CA and the TLS certificate", run: runInit})
+}
+
+func runInit(env *cmdEnv, args []string) error {
+	fs := newFlags(env, "init")
+	dir := dataDirFlag(fs)
+	hosts := fs.String("hosts", "127.0.0.1,localhost,::1", "comma-separated host names and IP addresses the TLS certificate is for")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.OpenBolt(*dir, 500*time.Millisecond)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("a kmcr-server is already running on %s", *dir)
+	}
+	if err != nil {
+		return err
+	}
+	epoch := st.Epoch()
+	st.Close()
+	var hs []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hs = append(hs, h)
+		}
+	}
+	ca, err := pki.Init(*dir, hs, time.Now())
+	if errors.Is(err, pki.ErrExists) {
+		return fmt.Errorf("%s is already initialised; its CA certificate is %s", *dir, ca)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Created the store in %s (epoch %s).\n", *dir, epoch)
+	fmt.Fprintf(env.stdout, "TLS certificate for: %s\n", strings.Join(hs, ", "))
+	fmt.Fprintf(env.stdout, "CA certificate: %s\n", ca)
+	fmt.Fprintf(env.stdout, "Give it to clients: kmcr enrol --server wss://HOST:PORT --ca %s --user NAME\n", ca)
+	return nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"kmcr/server"
+	"kmcr/server/pki"
+	"kmcr/server/store"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "run the sync service (TLS websocket and HTTPS API)", run: runServe})
+}
+
+func runServe(env *cmdEnv, args []string) error {
+	fs := newFlags(env, "serve")
+	dir := dataDirFlag(fs)
+	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
+	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !store.Exists(*dir) {
+		return fmt.Errorf("no kmcr-server store in %s: run \"kmcr-server init --data-dir %s\" first", *dir, *dir)
+	}
+	if *plain {
+		host, _, err := net.SplitHostPort(*addr)
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("%w: --dev-plaintext is only allowed on a loopback address such as 127.0.0.1:8080", errUsage)
+		}
+	}
+	st, err := store.OpenBolt(*dir, time.Second)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("another kmcr-server is already serving %s", *dir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		if err := server.ServeAdmin(ctx, svc, *dir); err != nil {
+			logger.Printf("admin socket: %v", err)
+		}
+	}()
+	scheme := "https"
+	if *plain {
+		scheme = "http"
+		logger.Printf("WARNING: serving without TLS (development only)")
+		fmt.Fprintf(env.stdout, "listening on http://%s (ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
+		return svc.Serve(ctx, ln, nil)
+	}
+	cert, err := pki.LoadServer(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "listening on %s://%s (wss://%s/v1/sync), data in %s\n", scheme, ln.Addr(), ln.Addr(), *dir)
+	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
+	logger.Printf("stopped")
+	return err
+}

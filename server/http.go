@@ -1,0 +1,226 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"kmcr/server/policy"
+	"kmcr/server/store"
+	"kmcr/sync/protocol"
+)
+
+// maxBody bounds a login or refresh request.
+const maxBody = 64 << 10
+
+// dummyHash is verified against when a user does not exist, so a wrong
+// user name costs the same time as a wrong password.
+// It is made on first use, not at start-up, because Argon2id is slow on purpose.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("not a password", DefaultPasswordParams)
+	return h
+})
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, protocol.APIError{Code: code, Message: msg})
+}
+
+func (s *Service) handleHealth(w http.ResponseWriter, r *http.Request) {
+	seq, err := s.st.LastSeq()
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, protocol.ErrCodeInternal, "store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": Version, "epoch": s.st.Epoch(), "seq": seq, "sessions": s.Sessions()})
+}
+
+// validDeviceID accepts the client's random device ids: 16 to 64
+// characters of letters, digits and hyphens.
+func validDeviceID(id string) bool {
+	if len(id) < 16 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req protocol.LoginRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, "login body is not valid JSON")
+		return
+	}
+	if !validDeviceID(req.DeviceID) || len(req.PublicKey) != ed25519.PublicKeySize || len(req.Host) > 255 {
+		apiError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, "device id and a 32-byte Ed25519 public key are required")
+		return
+	}
+	u, err := s.st.User(req.User)
+	hash := u.PasswordHash
+	if err != nil {
+		hash = dummyHash()
+	}
+	ok, verr := VerifyPassword(hash, req.Password)
+	if err != nil || verr != nil || !ok {
+		s.cfg.Logf("login refused for %q from %s", req.User, r.RemoteAddr)
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "wrong user name or password")
+		return
+	}
+	now := s.now()
+	d, err := s.st.Device(req.DeviceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		d = store.Device{ID: req.DeviceID, User: u.Name, PublicKey: req.PublicKey, Host: req.Host, Registered: now}
+		if err := s.st.RegisterDevice(d); err != nil {
+			apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "registering the device failed")
+			return
+		}
+	case err != nil:
+		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "device lookup failed")
+		return
+	case d.Revoked:
+		apiError(w, http.StatusForbidden, protocol.ErrCodeDeviceRevoked, "this device has been revoked; local data must be wiped")
+		return
+	case d.User != u.Name || subtle.ConstantTimeCompare(d.PublicKey, req.PublicKey) != 1:
+		apiError(w, http.StatusConflict, protocol.ErrCodeDeviceKey, "this device id is registered to another user or key; re-enrol with a new profile")
+		return
+	}
+	s.issue(w, u, d.ID, now)
+}
+
+// issue writes a TokenResponse with a new access token and a new refresh
+// credential, whose hash replaces the device's previous one.
+func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, now time.Time) {
+	refresh, hash, err := newRefresh()
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "making a credential failed")
+		return
+	}
+	err = s.st.UpdateDevice(deviceID, func(d *store.Device) error {
+		d.RefreshHash, d.RefreshExpires, d.LastSeen = hash, now.Add(protocol.RefreshTTL), now
+		return nil
+	})
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "storing the credential failed")
+		return
+	}
+	exp := now.Add(protocol.AccessTokenTTL)
+	role, _ := policy.ParseRole(u.Role)
+	writeJSON(w, http.StatusOK, protocol.TokenResponse{
+		AccessToken:  s.tok.issue(claims{User: u.Name, Device: deviceID, Expiry: exp.Unix()}),
+		ExpiresAt:    exp,
+		RefreshToken: refresh,
+		User:         protocol.UserInfo{ID: u.Name, Name: u.Name, Role: u.Role},
+		DeviceID:     deviceID,
+		Epoch:        s.st.Epoch(),
+		Policy:       policy.For(role).Wire(),
+	})
+}
+
+func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var req protocol.RefreshRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil || req.DeviceID == "" {
+		apiError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, "refresh body is not valid JSON")
+		return
+	}
+	d, err := s.st.Device(req.DeviceID)
+	if err != nil {
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "unknown device; log in again")
+		return
+	}
+	now := s.now()
+	switch {
+	case d.Revoked:
+		apiError(w, http.StatusForbidden, protocol.ErrCodeDeviceRevoked, "this device has been revoked; local data must be wiped")
+		return
+	case d.RefreshHash == nil || subtle.ConstantTimeCompare(d.RefreshHash, hashRefresh(req.RefreshToken)) != 1:
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential not recognised (already used?); log in again")
+		return
+	case !now.Before(d.RefreshExpires):
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential expired; log in again")
+		return
+	}
+	u, err := s.st.User(d.User)
+	if err != nil {
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "user no longer exists")
+		return
+	}
+	s.issue(w, u, d.ID, now)
+}
+
+// bearer returns the checked claims of the request's access token.
+func (s *Service) bearer(r *http.Request) (claims, error) {
+	h := r.Header.Get(protocol.AuthHeader)
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return claims{}, ErrTokenInvalid
+	}
+	return s.tok.check(tok, s.now())
+}
+
+// privacyOfficer authenticates a report request: a valid token of a
+// privacy officer on a device that is not revoked.
+func (s *Service) privacyOfficer(w http.ResponseWriter, r *http.Request) bool {
+	c, err := s.bearer(r)
+	if err != nil {
+		code := protocol.ErrCodeBadLogin
+		if errors.Is(err, ErrTokenExpired) {
+			code = protocol.ErrCodeExpired
+		}
+		apiError(w, http.StatusUnauthorized, code, err.Error())
+		return false
+	}
+	u, err := s.st.User(c.User)
+	if d, derr := s.st.Device(c.Device); err != nil || derr != nil || d.Revoked {
+		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "not authorised")
+		return false
+	}
+	if u.Role != string(policy.PrivacyOfficer) {
+		apiError(w, http.StatusForbidden, protocol.ErrCodeForbidden, "only a privacy officer may read access reports")
+		return false
+	}
+	return true
+}
+
+func (s *Service) handleAccessLog(w http.ResponseWriter, r *http.Request) {
+	if !s.privacyOfficer(w, r) {
+		return
+	}
+	nhs := r.URL.Query().Get("nhs")
+	body, err := s.AccessLogJSON(nhs)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+func (s *Service) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	if !s.privacyOfficer(w, r) {
+		return
+	}
+	var out []store.Alert
+	if err := s.st.Alerts(func(a store.Alert) error { out = append(out, a); return nil }); err != nil {
+		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, fmt.Sprint(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,291 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"kmcr/server/policy"
+	"kmcr/server/store"
+	"kmcr/sync/protocol"
+)
+
+// errBatchFull stops an iteration once a batch has reached its bounds.
+var errBatchFull = errors.New("batch full")
+
+// produce returns the next batch to send, or nil when there is nothing to
+// send now.
+func (ss *session) produce() (*protocol.Batch, error) {
+	if ss.full {
+		return ss.produceFull()
+	}
+	if ss.dirty && len(ss.order) < protocol.BatchCount {
+		if err := ss.scanChanges(); err != nil {
+			return nil, err
+		}
+	}
+	if len(ss.order) == 0 {
+		if ss.liveSeq != ss.cursorSeq {
+			ss.cursorSeq = ss.liveSeq
+			ss.announce = true
+		}
+		return nil, nil
+	}
+	return ss.produceLive()
+}
+
+// newBatch starts the next batch.
+func (ss *session) newBatch() *protocol.Batch {
+	ss.sent++
+	return &protocol.Batch{ID: ss.sent, Total: ss.total}
+}
+
+// produceFull sends the current state of the next stretch of permitted
+// patients in NHS-number order, covering the range completely.
+func (ss *session) produceFull() (*protocol.Batch, error) {
+	st := ss.svc.st
+	now := ss.svc.now()
+	b := ss.newBatch()
+	bytes := 0
+	last := ss.after
+	covered := 0
+	err := st.Permitted(ss.user.Name, ss.after, now, func(nhs, rel string, expires time.Time) error {
+		if len(b.Upserts) >= protocol.BatchCount || bytes >= protocol.BatchBytes {
+			return errBatchFull
+		}
+		meta, doc, dec, err := ss.document(nhs)
+		if err != nil {
+			return err
+		}
+		last = nhs
+		covered++
+		if doc != nil {
+			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, rel, expires, now))
+			b.Docs = append(b.Docs, doc)
+			bytes += len(doc)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errBatchFull) {
+		return nil, err
+	}
+	ss.done += covered
+	b.Done = ss.done
+	if errors.Is(err, errBatchFull) {
+		b.Range = &protocol.NHSRange{After: ss.after, Through: last}
+		b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.snapshot, Phase: protocol.PhaseFull, After: last}
+		ss.after = last
+		return b, nil
+	}
+	// The end of the permitted set: this batch covers the rest of the range
+	// and moves the cursor to the live phase at the snapshot; changes made
+	// since the snapshot follow.
+	b.Range = &protocol.NHSRange{After: ss.after}
+	b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.snapshot, Phase: protocol.PhaseLive}
+	ss.full = false
+	ss.liveSeq, ss.cursorSeq, ss.dirty = ss.snapshot, ss.snapshot, true
+	return b, nil
+}
+
+// document decides what this user gets of a patient: nil doc means the
+// patient is not sent (unknown to the server, or withheld entirely).
+func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decision, error) {
+	st := ss.svc.st
+	meta, err := st.Patient(nhs)
+	if errors.Is(err, store.ErrNotFound) {
+		return meta, nil, policy.Decision{Revoke: protocol.DelNotPermitted}, nil
+	}
+	if err != nil {
+		return meta, nil, policy.Decision{}, err
+	}
+	obj, err := st.Objections(nhs)
+	if err != nil {
+		return meta, nil, policy.Decision{}, err
+	}
+	dec := policy.Decide(ss.rules, policy.PatientFacts{Objections: obj, Sensitive: meta.Sensitive, Sections: meta.Sections, Omitted: meta.Omitted, TooLarge: meta.TooLarge})
+	if !dec.Send {
+		return meta, nil, dec, nil
+	}
+	doc, err := st.Doc(nhs, dec.Doc)
+	if err != nil {
+		return meta, nil, dec, err
+	}
+	return meta, doc, dec, nil
+}
+
+func (ss *session) docMeta(meta store.PatientMeta, dec policy.Decision, rel string, expires, now time.Time) protocol.DocMeta {
+	notAfter := now.Add(ss.rules.Lease)
+	if rel == protocol.RelBreakGlass && expires.Before(notAfter) {
+		notAfter = expires
+	}
+	return protocol.DocMeta{
+		NHS: meta.NHS, Version: meta.Version, NotAfter: notAfter, AsOf: now,
+		Relationship: rel, Sections: dec.Sections, Withheld: dec.Withheld,
+	}
+}
+
+// queue adds a patient to the live batch queue; a revocation reason, once
+// set, is kept.
+func (ss *session) queue(nhs, reason string) {
+	if o, ok := ss.pending[nhs]; ok {
+		if reason != "" {
+			o.reason = reason
+		}
+		return
+	}
+	ss.pending[nhs] = &op{nhs: nhs, reason: reason}
+	ss.order = append(ss.order, nhs)
+}
+
+// relevant says whether a change concerns this session and, if so, the
+// patient to reconsider and any revocation to send first.
+func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, reason string, ok bool) {
+	me := ss.user.Name
+	switch c.Kind {
+	case store.ChangePatient:
+		return c.NHS, "", permitted(c.NHS)
+	case store.ChangeRelabel:
+		return c.NHS, protocol.DelRelabel, permitted(c.NHS)
+	case store.ChangeObjection:
+		return c.NHS, protocol.DelObjection, permitted(c.NHS)
+	case store.ChangeWithdraw:
+		return c.NHS, "", permitted(c.NHS)
+	case store.ChangeCaseloadAdd, store.ChangeRelationship:
+		return c.NHS, "", c.User == me
+	case store.ChangeCaseloadRemove:
+		return c.NHS, protocol.DelCaseloadRemoved, c.User == me
+	case store.ChangeRelationshipEnd:
+		return c.NHS, protocol.DelExpired, c.User == me
+	}
+	return "", "", false
+}
+
+// permittedFunc answers "may this user hold nhs now?", remembering answers
+// for one scan.
+func (ss *session) permittedFunc() func(string) bool {
+	st := ss.svc.st
+	now := ss.svc.now()
+	memo := map[string]bool{}
+	return func(nhs string) bool {
+		if v, ok := memo[nhs]; ok {
+			return v
+		}
+		in, err := st.InCaseload(ss.user.Name, nhs)
+		if err == nil && !in {
+			_, in, err = st.Relationship(ss.user.Name, nhs, now)
+		}
+		v := err == nil && in
+		memo[nhs] = v
+		return v
+	}
+}
+
+// scanChanges reads the change log after liveSeq into the queue, stopping
+// when a batch's worth of patients is queued.
+func (ss *session) scanChanges() error {
+	permitted := ss.permittedFunc()
+	scanned := ss.liveSeq
+	err := ss.svc.st.Changes(ss.liveSeq, func(c store.Change) error {
+		if len(ss.order) >= protocol.BatchCount {
+			return errBatchFull
+		}
+		scanned = c.Seq
+		if c.Kind == store.ChangeDeviceRevoked {
+			if c.Device == ss.device.ID {
+				ss.wipe = true
+				return errBatchFull
+			}
+			return nil
+		}
+		if nhs, reason, ok := ss.relevant(c, permitted); ok {
+			ss.queue(nhs, reason)
+		}
+		return nil
+	})
+	ss.liveSeq = scanned
+	if errors.Is(err, errBatchFull) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ss.dirty = false
+	return nil
+}
+
+// countRelevant counts the changes after seq that concern this session,
+// for honest progress.
+func (ss *session) countRelevant(seq uint64) (int, error) {
+	permitted := ss.permittedFunc()
+	seen := map[string]bool{}
+	err := ss.svc.st.Changes(seq, func(c store.Change) error {
+		if nhs, _, ok := ss.relevant(c, permitted); ok {
+			seen[nhs] = true
+		}
+		return nil
+	})
+	return len(seen), err
+}
+
+// produceLive turns queued patients into a batch: a revocation where one
+// is owed, then the patient's current state as policy decides it now.
+func (ss *session) produceLive() (*protocol.Batch, error) {
+	now := ss.svc.now()
+	b := ss.newBatch()
+	bytes := 0
+	permitted := ss.permittedFunc()
+	n := 0
+	for _, nhs := range ss.order {
+		if len(b.Upserts) >= protocol.BatchCount || bytes >= protocol.BatchBytes || len(b.Deletes) >= protocol.MaxDeletes-1 {
+			break
+		}
+		o := ss.pending[nhs]
+		n++
+		delete(ss.pending, nhs)
+		if o.reason != "" {
+			b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: o.reason})
+		}
+		if !permitted(nhs) {
+			if o.reason == "" {
+				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
+			}
+			continue
+		}
+		rel, expires := protocol.RelCaseload, time.Time{}
+		if in, _ := ss.svc.st.InCaseload(ss.user.Name, nhs); !in {
+			r, _, _ := ss.svc.st.Relationship(ss.user.Name, nhs, now)
+			rel, expires = protocol.RelBreakGlass, r.Expires
+		}
+		meta, doc, dec, err := ss.document(nhs)
+		if err != nil {
+			return nil, err
+		}
+		if doc == nil {
+			if o.reason == "" {
+				reason := dec.Revoke
+				if reason == "" {
+					reason = protocol.DelNotPermitted
+				}
+				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: reason})
+			}
+			continue
+		}
+		b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, rel, expires, now))
+		b.Docs = append(b.Docs, doc)
+		bytes += len(doc)
+	}
+	ss.order = ss.order[n:]
+	ss.done += n
+	b.Done = ss.done
+	if ss.done > ss.total {
+		ss.total = ss.done
+		b.Total = ss.total
+	}
+	// The cursor may move past the scanned changes only once every patient
+	// they queued has been sent.
+	if len(ss.order) == 0 {
+		ss.cursorSeq = ss.liveSeq
+	}
+	b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.cursorSeq, Phase: protocol.PhaseLive}
+	ss.announce = true
+	return b, nil
+}

@@ -1,0 +1,165 @@
+// Package server is the sync service: HTTPS login and token refresh, the
+// websocket sync sessions, FHIR import, the admin operations, and the
+// privacy officer's reports. It decides with server/policy and remembers
+// with server/store; sync/protocol is its wire format.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"kmcr/server/store"
+	"kmcr/sync/protocol"
+)
+
+// Version is reported in Welcome and /healthz.
+const Version = "0.1.0"
+
+// Config configures a Service.
+type Config struct {
+	Store    store.Store
+	Now      func() time.Time
+	Timeouts protocol.Timeouts
+	Password PasswordParams
+	// ExpireEvery is how often break-glass relationships are checked for
+	// expiry (default 30 s).
+	ExpireEvery time.Duration
+	// DrainTimeout bounds how long shutdown waits for in-flight batches to
+	// be acknowledged before closing sessions (default 3 s).
+	DrainTimeout time.Duration
+	Logf         func(format string, args ...any)
+}
+
+// Service is the sync service.
+type Service struct {
+	cfg Config
+	st  store.Store
+	tok tokens
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+	draining chan struct{}
+	drainOne sync.Once
+}
+
+// New makes a Service on an open store.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Timeouts == (protocol.Timeouts{}) {
+		cfg.Timeouts = protocol.DefaultTimeouts
+	}
+	if cfg.Password == (PasswordParams{}) {
+		cfg.Password = DefaultPasswordParams
+	}
+	if cfg.ExpireEvery == 0 {
+		cfg.ExpireEvery = 30 * time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 3 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	key, err := cfg.Store.Secret("access-token")
+	if err != nil {
+		return nil, fmt.Errorf("loading the token key: %w", err)
+	}
+	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}, nil
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// Handler returns the HTTP routes.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+protocol.PathHealth, s.handleHealth)
+	mux.HandleFunc("POST "+protocol.PathLogin, s.handleLogin)
+	mux.HandleFunc("POST "+protocol.PathRefresh, s.handleRefresh)
+	mux.HandleFunc("GET "+protocol.PathSync, s.handleSync)
+	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
+	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	return mux
+}
+
+// Serve answers on ln until ctx ends, then drains: sessions stop starting
+// batches, wait up to DrainTimeout for acknowledgements of those in flight,
+// and close with CloseServerShutdown. tlsConfig nil serves plain HTTP
+// (development only; the command refuses it off loopback).
+func (s *Service) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          log.New(logWriter{s.cfg.Logf}, "", 0),
+	}
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	go s.expireLoop(bg)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.Serve(tls.NewListener(ln, tlsConfig))
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout+2*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.wg.Wait()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// Drain tells every session to finish its in-flight batches and close.
+func (s *Service) Drain() { s.drainOne.Do(func() { close(s.draining) }) }
+
+// Sessions reports the number of open sync sessions.
+func (s *Service) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Service) expireLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.st.ExpireRelationships(s.now()); err != nil {
+				s.cfg.Logf("expiring relationships: %v", err)
+			}
+		}
+	}
+}
+
+type logWriter struct{ logf func(string, ...any) }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.logf("%s", string(p))
+	return len(p), nil
+}

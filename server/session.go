@@ -1,0 +1,323 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"kmcr/server/policy"
+	"kmcr/server/store"
+	"kmcr/sync/protocol"
+)
+
+var upgrader = websocket.Upgrader{
+	Subprotocols:     []string{protocol.Subprotocol},
+	HandshakeTimeout: protocol.HandshakeTimeout,
+	ReadBufferSize:   32 << 10,
+	WriteBufferSize:  64 << 10,
+}
+
+// handleSync upgrades to a websocket and runs one session. Authentication
+// failures are reported after the upgrade, as close codes the client acts
+// on (an HTTP error before the upgrade cannot carry one).
+func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
+	c, tokErr := s.bearer(r)
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	conn := protocol.NewConn(ws, s.cfg.Timeouts, protocol.MaxClientMessage)
+	if ws.Subprotocol() != protocol.Subprotocol {
+		conn.Close(protocol.CloseBadVersion, "subprotocol "+protocol.Subprotocol+" required")
+		return
+	}
+	switch {
+	case errors.Is(tokErr, ErrTokenExpired):
+		conn.Close(protocol.CloseTokenExpired, "access token expired")
+		return
+	case tokErr != nil:
+		conn.Close(protocol.CloseUnauthorized, "access token missing or invalid")
+		return
+	}
+	d, err := s.st.Device(c.Device)
+	if err != nil {
+		conn.Close(protocol.CloseUnauthorized, "unknown device")
+		return
+	}
+	if d.Revoked {
+		_ = conn.Send(r.Context(), &protocol.Wipe{Reason: "this device has been revoked"})
+		conn.Close(protocol.CloseDeviceRevoked, "device revoked")
+		return
+	}
+	u, err := s.st.User(c.User)
+	if err != nil || d.User != u.Name {
+		conn.Close(protocol.CloseUnauthorized, "unknown user")
+		return
+	}
+	role, err := policy.ParseRole(u.Role)
+	if err != nil {
+		conn.Close(protocol.CloseUnauthorized, "user has no valid role")
+		return
+	}
+	ss := &session{
+		svc: s, conn: conn, user: u, device: d, rules: policy.For(role),
+		expiry: time.Unix(c.Expiry, 0), pending: map[string]*op{},
+	}
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	if err := ss.run(); err != nil {
+		s.cfg.Logf("session %s/%s: %v", u.Name, d.ID, err)
+	}
+}
+
+// session is one client's sync connection. One goroutine (run) owns all
+// of its state; a reader goroutine only forwards decoded messages.
+type session struct {
+	svc    *Service
+	conn   *protocol.Conn
+	user   store.User
+	device store.Device
+	rules  policy.Rules
+	expiry time.Time
+	window int
+	epoch  string
+
+	sent, acked uint64 // batch ids
+	full        bool   // still sending the full state
+	after       string // full phase: last NHS number covered
+	snapshot    uint64 // full phase: change sequence the full state starts from
+	liveSeq     uint64 // live phase: change log scanned through
+	cursorSeq   uint64 // live phase: sequence the last sent cursor carries
+	dirty       bool   // changes may exist after liveSeq
+	announce    bool   // an UpToDate is owed
+	done, total int
+
+	pending map[string]*op // live phase: patients to send, by NHS number
+	order   []string       // their order
+	wipe    bool           // this device was revoked while connected
+}
+
+// op is what a live batch must do for one patient: reason, when set, is a
+// revocation to send first (so the client destroys the old key), and the
+// patient's current state is then decided afresh.
+type op struct {
+	nhs    string
+	reason string
+}
+
+func (ss *session) send(m protocol.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.svc.cfg.Timeouts.Write+30*time.Second)
+	defer cancel()
+	return ss.conn.Send(ctx, m)
+}
+
+func (ss *session) fail(code int, err error) error {
+	_ = ss.send(&protocol.ErrorMsg{Code: code, Message: err.Error()})
+	ss.conn.Close(code, err.Error())
+	return err
+}
+
+func (ss *session) run() error {
+	m, err := ss.conn.Receive()
+	if err != nil {
+		return err
+	}
+	hello, ok := m.(*protocol.Hello)
+	if !ok {
+		return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("expected hello, got %s", m.Type()))
+	}
+	if hello.Protocol != protocol.Version {
+		return ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d)", hello.Protocol, protocol.Version))
+	}
+	ss.window = hello.Window
+	if ss.window == 0 {
+		ss.window = protocol.DefaultWindow
+	}
+	if hello.AuditHead != nil {
+		ss.svc.checkHead(ss.device.ID, hello.AuditHead)
+	}
+	welcome, err := ss.plan(hello.Cursor)
+	if err != nil {
+		return ss.fail(protocol.CloseInternalError, err)
+	}
+	if err := ss.send(welcome); err != nil {
+		return err
+	}
+
+	in := make(chan protocol.Message)
+	rerr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := ss.conn.Receive()
+			if err != nil {
+				rerr <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-ss.conn.Done():
+				return
+			}
+		}
+	}()
+	notify, cancel := ss.svc.st.Subscribe()
+	defer cancel()
+	expire := time.NewTimer(time.Until(ss.expiry))
+	defer expire.Stop()
+	draining := false
+	var drainTimeout <-chan time.Time
+
+	for {
+		if ss.wipe {
+			_ = ss.send(&protocol.Wipe{Reason: "this device has been revoked"})
+			ss.conn.Close(protocol.CloseDeviceRevoked, "device revoked")
+			return nil
+		}
+		if !draining && ss.sent-ss.acked < uint64(ss.window) {
+			b, err := ss.produce()
+			if err != nil {
+				return ss.fail(protocol.CloseInternalError, err)
+			}
+			if b != nil {
+				if err := ss.send(b); err != nil {
+					return err
+				}
+				continue
+			}
+			if ss.announce && !ss.full && !ss.dirty && len(ss.order) == 0 {
+				if err := ss.send(ss.upToDate()); err != nil {
+					return err
+				}
+				ss.announce = false
+				continue
+			}
+		}
+		if draining && ss.sent == ss.acked {
+			ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
+			return nil
+		}
+		select {
+		case m := <-in:
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		case err := <-rerr:
+			if protocol.CloseCode(err) == protocol.CloseNormal || protocol.CloseCode(err) == protocol.CloseGoingAway {
+				return nil
+			}
+			return err
+		case <-notify:
+			ss.dirty = true
+		case <-ss.svc.draining:
+			if !draining {
+				draining = true
+				drainTimeout = time.After(ss.svc.cfg.DrainTimeout)
+			}
+		case <-drainTimeout:
+			ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
+			return nil
+		case <-expire.C:
+			ss.conn.Close(protocol.CloseTokenExpired, "access token expired")
+			return nil
+		}
+	}
+}
+
+// handle processes one client message.
+func (ss *session) handle(m protocol.Message) error {
+	switch v := m.(type) {
+	case *protocol.Ack:
+		if v.ID <= ss.acked || v.ID > ss.sent {
+			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("ack of batch %d; batches %d..%d are unacknowledged", v.ID, ss.acked+1, ss.sent))
+		}
+		ss.acked = v.ID
+		return nil
+	case *protocol.AuditUpload:
+		ack, err := ss.svc.ingestAudit(ss.device, ss.user, v)
+		if err != nil {
+			return ss.fail(protocol.CloseProtocolError, err)
+		}
+		return ss.send(ack)
+	case *protocol.BreakGlass:
+		res := ss.svc.breakGlass(ss.user, ss.rules, ss.device.ID, v)
+		if res.Granted {
+			ss.queue(v.NHS, "")
+		}
+		return ss.send(res)
+	}
+	return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("%s is not a client message", m.Type()))
+}
+
+// plan decides, from the client's cursor, what this session will send.
+func (ss *session) plan(cur protocol.Cursor) (*protocol.Welcome, error) {
+	st := ss.svc.st
+	now := ss.svc.now()
+	ss.epoch = st.Epoch()
+	last, err := st.LastSeq()
+	if err != nil {
+		return nil, err
+	}
+	w := &protocol.Welcome{
+		Protocol: protocol.Version, Server: "kmcr-server/" + Version, Epoch: ss.epoch, ServerTime: now,
+		User:   protocol.UserInfo{ID: ss.user.Name, Name: ss.user.Name, Role: ss.user.Role},
+		Policy: ss.rules.Wire(),
+	}
+	switch {
+	case cur.IsZero():
+		ss.full, ss.snapshot = true, last
+	case cur.Epoch != ss.epoch:
+		ss.full, ss.snapshot = true, last
+		w.Reset, w.ResetReason = true, "this server's store is not the one the cache was synced from (restored from backup or replaced)"
+	case cur.Seq > last:
+		ss.full, ss.snapshot = true, last
+		w.Reset, w.ResetReason = true, "this server's change log is behind the cache (restored from backup)"
+	case cur.Phase == protocol.PhaseFull:
+		ss.full, ss.snapshot, ss.after = true, cur.Seq, cur.After
+	default:
+		ss.liveSeq, ss.cursorSeq, ss.dirty = cur.Seq, cur.Seq, true
+	}
+	if ss.full {
+		w.Mode = protocol.ModeFull
+		total, err := st.CountPermitted(ss.user.Name, "", now)
+		if err != nil {
+			return nil, err
+		}
+		left, err := st.CountPermitted(ss.user.Name, ss.after, now)
+		if err != nil {
+			return nil, err
+		}
+		ss.total, ss.done = total, total-left
+	} else {
+		w.Mode = protocol.ModeLive
+		n, err := ss.countRelevant(ss.liveSeq)
+		if err != nil {
+			return nil, err
+		}
+		ss.total = n
+	}
+	ss.announce = true
+	w.Total, w.Done = ss.total, ss.done
+	return w, nil
+}
+
+func (ss *session) upToDate() *protocol.UpToDate {
+	now := ss.svc.now()
+	return &protocol.UpToDate{
+		Cursor:     protocol.Cursor{Epoch: ss.epoch, Seq: ss.cursorSeq, Phase: protocol.PhaseLive},
+		AsOf:       now,
+		LeaseUntil: now.Add(ss.rules.Lease),
+		Total:      ss.total,
+	}
+}
