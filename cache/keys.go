@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -121,14 +120,32 @@ func deviceCheck(deviceSecret, cacheID []byte) [deviceCheckSize]byte {
 	return c
 }
 
-// makeRecordID maps an NHS number (ten digits) to its bbolt key.
+// makeRecordID maps an NHS number (ten digits) to its bbolt key. It is
+// HMAC-SHA256 (RFC 2104) written out over stack buffers, because it runs on
+// every Get and crypto/hmac allocates; the known-answer test checks it
+// against crypto/hmac.
 func makeRecordID(idKey *[keySize]byte, nhs record.NHSNumber) recordID {
-	mac := hmac.New(sha256.New, idKey[:])
-	mac.Write([]byte(nhs.Digits()))
-	var sum [sha256.Size]byte
-	var id recordID
-	copy(id[:], mac.Sum(sum[:0]))
-	return id
+	const nhsLen = 10
+	d := nhs.Digits()
+	if len(d) != nhsLen {
+		panic("cache: record id of an unchecked NHS number")
+	}
+	var inner [sha256.BlockSize + nhsLen]byte
+	var outer [sha256.BlockSize + sha256.Size]byte
+	for i := range sha256.BlockSize {
+		var k byte
+		if i < keySize {
+			k = idKey[i]
+		}
+		inner[i], outer[i] = k^0x36, k^0x5c
+	}
+	copy(inner[sha256.BlockSize:], d)
+	ih := sha256.Sum256(inner[:])
+	copy(outer[sha256.BlockSize:], ih[:])
+	oh := sha256.Sum256(outer[:])
+	clear(inner[:])
+	clear(outer[:])
+	return recordID(oh[:recordIDSize])
 }
 
 // validNHS reports whether n is ten ASCII digits. The record package owns
