@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -262,6 +263,12 @@ func CloseCode(err error) int {
 func classifyReadError(err error) error {
 	var wce *websocket.CloseError
 	if errors.As(err, &wce) {
+		if wce.Code == websocket.CloseAbnormalClosure {
+			// gorilla reports a connection that ended without a close
+			// frame as code 1006, which no peer may send: the network
+			// dropped, the peer did not close.
+			return fmt.Errorf("connection dropped without a close frame: %w", io.ErrUnexpectedEOF)
+		}
 		return &CloseError{Code: wce.Code, Text: wce.Text, Remote: true}
 	}
 	if errors.Is(err, websocket.ErrReadLimit) {

@@ -3,6 +3,7 @@ package protocol
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,6 +111,19 @@ func TestConn_Heartbeat_KeepsIdleConnection(t *testing.T) {
 	}
 	if w, ok := m.(*Wipe); !ok || w.Reason != "after idle" {
 		t.Fatalf("got %#v", m)
+	}
+}
+
+// TestConn_Receive_DroppedIsNotRemoteClose checks a connection that ends
+// without a close frame is reported as dropped, not as a close code 1006
+// from the peer.
+func TestConn_Receive_DroppedIsNotRemoteClose(t *testing.T) {
+	c := pair(t, MaxServerMessage, func(ws *websocket.Conn) {
+		ws.NetConn().Close()
+	})
+	_, err := c.Receive()
+	if !errors.Is(err, io.ErrUnexpectedEOF) || CloseCode(err) != 0 {
+		t.Fatalf("Receive error = %v (close code %d); want a dropped connection", err, CloseCode(err))
 	}
 }
 
