@@ -71,6 +71,10 @@ func (c *Client) dial(ctx context.Context, token string) (*protocol.Conn, error)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("connection to %s closed during the handshake (%w)", c.ep.display, err)
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			err = fmt.Errorf("no answer from %s within %v (%w)", c.ep.display, c.cfg.DialTimeout, err)
+		}
 		var rhe tls.RecordHeaderError
 		if errors.As(err, &rhe) {
 			err = fmt.Errorf("%s does not answer with TLS; is the address right? (%w)", c.ep.display, err)

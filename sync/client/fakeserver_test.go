@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -112,6 +114,7 @@ func newFakeServer(t *testing.T, patients int) *fakeServer {
 	mux.HandleFunc("POST "+protocol.PathRefresh, fs.handleRefresh)
 	mux.HandleFunc("GET "+protocol.PathSync, fs.handleSync)
 	fs.srv = httptest.NewUnstartedServer(mux)
+	fs.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut on purpose
 	fs.srv.StartTLS()
 	t.Cleanup(fs.close)
 	return fs

@@ -2,7 +2,7 @@ package client
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"runtime"
 	"strings"
 	"sync"
@@ -82,32 +82,48 @@ func newTestClient(t *testing.T, fs *fakeServer, server string, mod func(*Config
 	return tc
 }
 
-// serve runs Serve in the background; stop cancels it and returns its
-// result. The test fails if Serve outlives the test.
-func (tc *testClient) serve(t *testing.T) (stop func() error, result <-chan error) {
+// serving is a Serve running in the background.
+type serving struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// serve runs Serve in the background until the test ends or stop.
+func (tc *testClient) serve(t *testing.T) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { res <- tc.Serve(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-res:
-			case <-time.After(5 * time.Second):
-				err = fmt.Errorf("Serve did not return within 5s of cancel")
-			}
-		})
-		return err
-	}
+	sv := &serving{cancel: cancel, done: make(chan struct{})}
+	go func() { sv.err = tc.Serve(ctx); close(sv.done) }()
 	t.Cleanup(func() {
-		if err := stop(); err != nil && !strings.Contains(t.Name(), "Revoked") {
+		if err := sv.stop(); err != nil {
 			t.Logf("Serve: %v", err)
 		}
 	})
-	return stop, res
+	return sv
+}
+
+// stop cancels Serve and returns its result.
+func (sv *serving) stop() error {
+	sv.cancel()
+	select {
+	case <-sv.done:
+		return sv.err
+	case <-time.After(5 * time.Second):
+		return errors.New("Serve did not return within 5s of cancel")
+	}
+}
+
+// result waits up to d for Serve to return by itself.
+func (sv *serving) result(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-sv.done:
+		return sv.err
+	case <-time.After(d):
+		t.Fatalf("Serve still running after %v", d)
+		return nil
+	}
 }
 
 // waitFor polls cond until it holds or d passes.
@@ -159,4 +175,8 @@ func checkNoLeaks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
 }

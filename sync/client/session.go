@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -335,6 +336,13 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 
 // ended words the error that ended the reader.
 func (s *session) ended(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		// The writer failed first and closed the socket under the
+		// reader: its error is the cause.
+		if werr := s.conn.Err(); werr != nil && !errors.Is(werr, net.ErrClosed) {
+			err = werr
+		}
+	}
 	var ce *protocol.CloseError
 	switch {
 	case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrTooLarge), errors.Is(err, protocol.ErrUnknownType):

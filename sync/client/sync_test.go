@@ -133,12 +133,12 @@ func TestClient_SyncOnce_ApplierCrash(t *testing.T) {
 func TestClient_SyncOnce_Busy(t *testing.T) {
 	fs := newFakeServer(t, 10)
 	tc := newTestClient(t, fs, "", nil)
-	stop, _ := tc.serve(t)
+	sv := tc.serve(t)
 	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
 	if err := tc.SyncOnce(context.Background()); !errors.Is(err, ErrBusy) {
 		t.Fatalf("SyncOnce during Serve = %v", err)
 	}
-	if err := stop(); err != nil {
+	if err := sv.stop(); err != nil {
 		t.Fatalf("Serve = %v; want nil after cancel", err)
 	}
 }
