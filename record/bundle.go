@@ -19,13 +19,20 @@ func (s *scanState) readJSONFile(path string) error {
 		return nil
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxBundleFileSize+1))
+	info, err := f.Stat()
 	if err != nil {
 		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil
 	}
-	if len(data) > MaxBundleFileSize {
+	if info.Size() > MaxBundleFileSize {
 		s.rep.reject(Source{File: path}, "file is over the %s limit for a .json file; export large data as NDJSON", byteSize(MaxBundleFileSize))
+		return nil
+	}
+	// One allocation of the file's size: io.ReadAll would grow a buffer by
+	// copying, costing several times the file in garbage.
+	data := make([]byte, info.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil
 	}
 	return s.scanJSON(path, data)

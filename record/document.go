@@ -2,8 +2,6 @@ package record
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +23,8 @@ type BundleMeta struct {
 // BuildBundle returns a FHIR Bundle of type collection holding the record's
 // resources in order. Each entry's resource is the original Raw bytes,
 // unchanged; each fullUrl is the one read, or "Type/id", or when there is
-// no id a urn:uuid: derived from the resource's bytes. This is the
+// no id a urn:uuid: derived from the resource's bytes (the same uuid the
+// reader keys such a resource by, so ParseBundle gives the same keys back). This is the
 // document the server sends and the client caches.
 func BuildBundle(rec *PatientRecord, meta BundleMeta) ([]byte, error) {
 	if rec == nil {
@@ -73,9 +72,7 @@ func entryURL(r Resource) string {
 	case r.ID != "":
 		return r.Type + "/" + r.ID
 	}
-	sum := sha256.Sum256(r.Raw)
-	h := hex.EncodeToString(sum[:16])
-	return "urn:uuid:" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return "urn:uuid:" + contentUUID(r.Raw)
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
@@ -132,7 +129,7 @@ func ParseBundle(data []byte) (*PatientRecord, error) {
 			return false
 		}
 		r.Raw = raw
-		h := readHeader(raw)
+		h := readIdentity(raw)
 		r.Type, r.ID, r.Security = h.typ, h.id, h.security
 		if r.Type == "Patient" && rec.Key == "" {
 			rec.Key = resourceKey(r.Type, r.ID, r.FullURL, raw)

@@ -1,17 +1,15 @@
 package record
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// The types in this file decode just the FHIR elements the summary shows.
-// encoding/json ignores every other element, so unknown fields, extensions
-// and codes never cause an error; and a value of an unexpected JSON type
-// only loses that one element (json.Unmarshal keeps decoding the rest).
+// The types in this file hold just the FHIR elements the summary shows;
+// fhirdecode.go reads them. Every other element is skipped, so unknown
+// fields, extensions and codes never cause an error.
 
 // Code systems the summary recognises codes from.
 const (
@@ -25,8 +23,8 @@ const (
 )
 
 type fhirCC struct {
-	Coding []Coding `json:"coding"`
-	Text   string   `json:"text"`
+	Coding []Coding
+	Text   string
 }
 
 // display returns the text of a concept: its text, else the first coding's
@@ -106,47 +104,25 @@ func displays(ccs []fhirCC) []string {
 	return out
 }
 
-// fhirStatus is a status that R4 codes as a CodeableConcept and STU3 (still
-// found in older Synthea exports) as a plain code string; both are read.
-type fhirStatus struct{ cc fhirCC }
-
-// UnmarshalJSON accepts a code string or a CodeableConcept.
-func (s *fhirStatus) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var code string
-		if err := json.Unmarshal(b, &code); err != nil {
-			return err
-		}
-		s.cc = fhirCC{Coding: []Coding{{Code: code}}}
-		return nil
-	}
-	return json.Unmarshal(b, &s.cc)
-}
-
-// code returns the status code, or "" when there is none.
-func (s *fhirStatus) code() string {
-	if s == nil {
-		return ""
-	}
-	return s.cc.codeOnly()
-}
+// fhirNumber is a FHIR decimal kept as written, so no precision is lost.
+type fhirNumber string
 
 type fhirRef struct {
-	Reference  string          `json:"reference"`
-	Type       string          `json:"type"`
-	Display    string          `json:"display"`
-	Identifier *fhirIdentifier `json:"identifier"`
+	Reference  string
+	Type       string
+	Display    string
+	Identifier *fhirIdentifier
 }
 
 type fhirIdentifier struct {
-	System string `json:"system"`
-	Value  string `json:"value"`
-	Use    string `json:"use"`
+	System string
+	Value  string
+	Use    string
 }
 
 type fhirPeriod struct {
-	Start string `json:"start"`
-	End   string `json:"end"`
+	Start string
+	End   string
 }
 
 // Period is a FHIR Period: either end may be unknown.
@@ -162,16 +138,24 @@ func (p *fhirPeriod) period() Period {
 	return Period{ParseDate(p.Start), ParseDate(p.End)}
 }
 
+// start returns the period's start as written, or "".
+func (p *fhirPeriod) start() string {
+	if p == nil {
+		return ""
+	}
+	return p.Start
+}
+
 // current reports whether the period has not ended by t.
 func (p Period) current(t time.Time) bool {
 	return p.End.IsZero() || !p.End.Time.Before(t)
 }
 
 type fhirQuantity struct {
-	Value      json.Number `json:"value"`
-	Comparator string      `json:"comparator"`
-	Unit       string      `json:"unit"`
-	Code       string      `json:"code"`
+	Value      fhirNumber
+	Comparator string
+	Unit       string
+	Code       string
 }
 
 // Quantity is a measured amount. Value is the number; Text is the number as
@@ -197,7 +181,7 @@ func (q *fhirQuantity) quantity() *Quantity {
 	if q == nil || q.Value == "" {
 		return nil
 	}
-	v, err := q.Value.Float64()
+	v, err := strconv.ParseFloat(string(q.Value), 64)
 	if err != nil || math.IsInf(v, 0) {
 		return nil
 	}
@@ -205,7 +189,7 @@ func (q *fhirQuantity) quantity() *Quantity {
 	if unit == "" {
 		unit = q.Code
 	}
-	return &Quantity{Value: v, Text: q.Value.String(), Comparator: q.Comparator, Unit: unit}
+	return &Quantity{Value: v, Text: string(q.Value), Comparator: q.Comparator, Unit: unit}
 }
 
 // formatNumber shortens over-precise decimals (Synthea writes 37.202138923485606
@@ -229,45 +213,39 @@ func formatNumber(s string) string {
 }
 
 type fhirHumanName struct {
-	Use    string      `json:"use"`
-	Text   string      `json:"text"`
-	Family string      `json:"family"`
-	Given  []string    `json:"given"`
-	Prefix []string    `json:"prefix"`
-	Suffix []string    `json:"suffix"`
-	Period *fhirPeriod `json:"period"`
+	Use    string
+	Text   string
+	Family string
+	Given  []string
+	Prefix []string
+	Suffix []string
+	Period *fhirPeriod
 }
 
 type fhirAddress struct {
-	Use        string      `json:"use"`
-	Type       string      `json:"type"`
-	Text       string      `json:"text"`
-	Line       []string    `json:"line"`
-	City       string      `json:"city"`
-	District   string      `json:"district"`
-	PostalCode string      `json:"postalCode"`
-	Country    string      `json:"country"`
-	Period     *fhirPeriod `json:"period"`
+	Use        string
+	Type       string
+	Text       string
+	Line       []string
+	City       string
+	District   string
+	PostalCode string
+	Country    string
+	Period     *fhirPeriod
 }
 
 type fhirContactPoint struct {
-	System string      `json:"system"`
-	Value  string      `json:"value"`
-	Use    string      `json:"use"`
-	Period *fhirPeriod `json:"period"`
+	System string
+	Value  string
+	Use    string
+	Period *fhirPeriod
 }
 
 type fhirMeta struct {
-	Tag []Coding `json:"tag"`
+	Tag []Coding
 }
 
 type fhirExtension struct {
-	URL          string `json:"url"`
-	ValueBoolean *bool  `json:"valueBoolean"`
-}
-
-// decode fills v from raw, keeping whatever decodes when some element has
-// an unexpected type.
-func decode(raw []byte, v any) {
-	_ = json.Unmarshal(raw, v) // partial results are wanted; see the file comment
+	URL          string
+	ValueBoolean *bool
 }

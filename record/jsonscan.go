@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -131,13 +132,27 @@ func scanKey(data []byte, i int) (int, error) {
 	return skipSpace(data, i+1), nil
 }
 
+// plainString marks the bytes a string may hold with no further thought:
+// everything but the quote, the backslash and control characters.
+var plainString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // scanString validates the string starting at the quote data[i].
 func scanString(data []byte, i int) (int, error) {
 	start := i
 	i++
 	for i < len(data) {
-		c := data[i]
-		switch {
+		for i < len(data) && plainString[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			break
+		}
+		switch c := data[i]; {
 		case c == '"':
 			return i + 1, nil
 		case c == '\\':
@@ -160,10 +175,8 @@ func scanString(data []byte, i int) (int, error) {
 			default:
 				return i, &jsonError{i, fmt.Sprintf("invalid escape \\%c", data[i+1])}
 			}
-		case c < 0x20:
-			return i, &jsonError{i, "control character in string"}
 		default:
-			i++
+			return i, &jsonError{i, "control character in string"}
 		}
 	}
 	return i, &jsonError{start, "unterminated string"}
@@ -237,6 +250,14 @@ func checkDocument(data []byte) (start, end, depth int, err error) {
 // The helpers below walk values that scanValue has already accepted. They
 // stay bounds-checked so that a caller's mistake cannot make them panic.
 
+// structural marks the bytes that matter when skipping a container.
+var structural = func() (t [256]bool) {
+	for _, c := range `"{}[]` {
+		t[c] = true
+	}
+	return t
+}()
+
 // skipValid returns the offset just past the valid JSON value at data[i].
 func skipValid(data []byte, i int) int {
 	i = skipSpace(data, i)
@@ -249,13 +270,18 @@ func skipValid(data []byte, i int) int {
 	case '{', '[':
 		depth := 0
 		for i < len(data) {
-			switch data[i] {
+			c := data[i]
+			if !structural[c] {
+				i++
+				continue
+			}
+			switch c {
 			case '"':
 				i = skipValidString(data, i)
 				continue
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default: // '}' or ']'
 				depth--
 				if depth == 0 {
 					return i + 1
@@ -279,11 +305,20 @@ func skipValid(data []byte, i int) int {
 func skipValidString(data []byte, i int) int {
 	i++
 	for i < len(data) {
-		switch data[i] {
-		case '\\':
-			i += 2
-			continue
-		case '"':
+		// Strings are most of a resource's bytes; IndexByte finds the next
+		// quote at memchr speed.
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return len(data)
+		}
+		i += j
+		// The quote ends the string unless an odd number of backslashes
+		// escape it.
+		k := i - 1
+		for k >= 0 && data[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
 			return i + 1
 		}
 		i++

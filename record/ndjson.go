@@ -28,6 +28,7 @@ func (s *scanState) readNDJSON(path string) error {
 func (s *scanState) scanNDJSON(path string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, ndjsonBufferSize)
 	var line []byte
+	found := false
 	for n := 1; ; n++ {
 		var size int
 		var err error
@@ -35,13 +36,18 @@ func (s *scanState) scanNDJSON(path string, r io.Reader) error {
 		src := lineSource(path, n)
 		switch {
 		case size > MaxResourceSize:
+			found = true
 			s.rep.reject(src, "resource is over the %s limit (line skipped)", byteSize(MaxResourceSize))
 		case len(bytes.TrimSpace(line)) > 0:
+			found = true
 			if e := s.ndjsonLine(line, src); e != nil {
 				return e
 			}
 		}
 		if err == io.EOF {
+			if !found {
+				s.rep.Warnings = append(s.rep.Warnings, Warning{Source{File: path}, "file holds no resources"})
+			}
 			return nil
 		}
 		if err != nil {
@@ -61,7 +67,7 @@ func readLine(br *bufio.Reader, buf []byte, limit int) ([]byte, int, error) {
 		chunk, err := br.ReadSlice('\n')
 		size += len(chunk)
 		if size <= limit+1 { // +1: the newline is not part of the resource
-			buf = append(buf, chunk...)
+			buf = appendDoubling(buf, chunk)
 		}
 		switch {
 		case err == nil:
@@ -89,4 +95,16 @@ func (s *scanState) ndjsonLine(line []byte, src Source) error {
 	h := readHeader(raw)
 	r := Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Source: src}
 	return s.accept(r, &h, plainResolver{}, "")
+}
+
+// appendDoubling is append with the capacity doubled when it grows, so a
+// long line costs about twice its length in allocations, not the five times
+// append's gentler growth for large slices would.
+func appendDoubling(buf, more []byte) []byte {
+	if need := len(buf) + len(more); need > cap(buf) {
+		grown := make([]byte, len(buf), max(need, 2*cap(buf)))
+		copy(grown, buf)
+		buf = grown
+	}
+	return append(buf, more...)
 }

@@ -71,8 +71,9 @@ func isResourceID(s string) bool {
 
 // resourceKey is the canonical key a resource is known by: "Type/id"; for a
 // resource with no id, the uuid of its urn:uuid: fullUrl or the id at the
-// end of an absolute one; failing both, a name derived from its content so
-// that the same resource always gets the same key.
+// end of an absolute one; failing both, a UUID derived from its content, so
+// that the same resource always gets the same key (and BuildBundle gives it
+// the matching urn:uuid: fullUrl).
 func resourceKey(typ, id, fullURL string, raw []byte) string {
 	if id != "" {
 		return typ + "/" + id
@@ -83,8 +84,17 @@ func resourceKey(typ, id, fullURL string, raw []byte) string {
 	if k, ok := canonicalRef(fullURL); ok && refType(k) == typ {
 		return k
 	}
+	return typ + "/" + contentUUID(raw)
+}
+
+// contentUUID derives a UUID (version 8, RFC 9562) from a resource's bytes,
+// naming a resource that has neither id nor fullUrl the same way every time.
+func contentUUID(raw []byte) string {
 	sum := sha256.Sum256(raw)
-	return typ + "/sha256-" + hex.EncodeToString(sum[:8])
+	sum[6] = sum[6]&0x0f | 0x80 // version 8: custom
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // sharedTypes are resource types that describe no single patient: they are

@@ -95,8 +95,15 @@ func linkField(key []byte) (string, bool) {
 
 // readHeader extracts the header from a resource already checked to be a
 // valid JSON object.
-func readHeader(raw []byte) header {
+func readHeader(raw []byte) header { return readHeaderOpt(raw, true) }
+
+// readIdentity is readHeader without the links, and with identifiers only
+// for a Patient: what ParseBundle needs, at less cost.
+func readIdentity(raw []byte) header { return readHeaderOpt(raw, false) }
+
+func readHeaderOpt(raw []byte, full bool) header {
 	var h header
+	var ids []byte
 	eachMember(raw, func(key, val []byte) bool {
 		switch {
 		case keyIs(key, "resourceType"):
@@ -114,14 +121,17 @@ func readHeader(raw []byte) header {
 				return true
 			})
 		case keyIs(key, "identifier"):
-			h.ids = appendIdentifiers(h.ids, val)
-		default:
+			ids = val
+		case full:
 			if f, ok := linkField(key); ok {
 				h.links = appendLinks(h.links, f, val)
 			}
 		}
 		return true
 	})
+	if ids != nil && (full || h.typ == "Patient") {
+		h.ids = appendIdentifiers(nil, ids)
+	}
 	return h
 }
 

@@ -101,16 +101,33 @@ type Alert struct {
 }
 
 type fhirFlag struct {
-	Status   string      `json:"status"`
-	Category []fhirCC    `json:"category"`
-	Code     *fhirCC     `json:"code"`
-	Period   *fhirPeriod `json:"period"`
-	Author   *fhirRef    `json:"author"`
+	Status   string
+	Category []fhirCC
+	Code     *fhirCC
+	Period   *fhirPeriod
+	Author   *fhirRef
+}
+
+func readFlag(raw []byte) (f fhirFlag) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "status":
+			f.Status = jstr(v)
+		case "category":
+			f.Category = readCCs(v)
+		case "code":
+			f.Code = readCC(v)
+		case "period":
+			f.Period = readPeriod(v)
+		case "author":
+			f.Author = readRef(v)
+		}
+	})
+	return f
 }
 
 func (s *Summary) addAlert(c *sumContext, r *Resource) {
-	var f fhirFlag
-	decode(r.Raw, &f)
+	f := readFlag(r.Raw)
 	a := Alert{Kind: alertKind(f.Code), Text: orNoText(f.Code.display()), Code: f.Code.code(),
 		Category: strings.Join(displays(f.Category), ", "), Status: f.Status,
 		Period: f.Period.period(), Author: c.name(f.Author), Source: refOf(r)}
@@ -154,23 +171,72 @@ type Reaction struct {
 }
 
 type fhirAllergy struct {
-	ClinicalStatus     *fhirStatus `json:"clinicalStatus"`
-	VerificationStatus *fhirStatus `json:"verificationStatus"`
-	Type               string      `json:"type"`
-	Category           []string    `json:"category"`
-	Criticality        string      `json:"criticality"`
-	Code               *fhirCC     `json:"code"`
-	OnsetDateTime      string      `json:"onsetDateTime"`
-	RecordedDate       string      `json:"recordedDate"`
-	Recorder           *fhirRef    `json:"recorder"`
-	Asserter           *fhirRef    `json:"asserter"`
-	Reaction           []struct {
-		Substance     *fhirCC  `json:"substance"`
-		Manifestation []fhirCC `json:"manifestation"`
-		Description   string   `json:"description"`
-		Onset         string   `json:"onset"`
-		Severity      string   `json:"severity"`
-	} `json:"reaction"`
+	ClinicalStatus     *fhirCC
+	VerificationStatus *fhirCC
+	Type               string
+	Category           []string
+	Criticality        string
+	Code               *fhirCC
+	OnsetDateTime      string
+	RecordedDate       string
+	Recorder           *fhirRef
+	Asserter           *fhirRef
+	Reaction           []fhirReaction
+}
+
+type fhirReaction struct {
+	Substance     *fhirCC
+	Manifestation []fhirCC
+	Description   string
+	Onset         string
+	Severity      string
+}
+
+func readAllergy(raw []byte) (a fhirAllergy) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "clinicalStatus":
+			a.ClinicalStatus = readStatus(v)
+		case "verificationStatus":
+			a.VerificationStatus = readStatus(v)
+		case "type":
+			a.Type = jstr(v)
+		case "category":
+			a.Category = jstrs(v)
+		case "criticality":
+			a.Criticality = jstr(v)
+		case "code":
+			a.Code = readCC(v)
+		case "onsetDateTime":
+			a.OnsetDateTime = jstr(v)
+		case "recordedDate":
+			a.RecordedDate = jstr(v)
+		case "recorder":
+			a.Recorder = readRef(v)
+		case "asserter":
+			a.Asserter = readRef(v)
+		case "reaction":
+			elements(v, func(e []byte) {
+				var re fhirReaction
+				members(e, func(k string, v []byte) {
+					switch k {
+					case "substance":
+						re.Substance = readCC(v)
+					case "manifestation":
+						re.Manifestation = readCCs(v)
+					case "description":
+						re.Description = jstr(v)
+					case "onset":
+						re.Onset = jstr(v)
+					case "severity":
+						re.Severity = jstr(v)
+					}
+				})
+				a.Reaction = append(a.Reaction, re)
+			})
+		}
+	})
+	return a
 }
 
 // Codes that positively record "none": SNOMED CT situations and the
@@ -194,13 +260,9 @@ func noneRecord(cur *NoneRecord, text string, date Date, r *Resource) *NoneRecor
 }
 
 func (s *Summary) addAllergy(c *sumContext, r *Resource) bool {
-	var a fhirAllergy
-	decode(r.Raw, &a)
-	date := ParseDate(a.RecordedDate)
-	if date.IsZero() {
-		date = ParseDate(a.OnsetDateTime)
-	}
-	verification := a.VerificationStatus.code()
+	a := readAllergy(r.Raw)
+	date := firstDateOf(a.RecordedDate, a.OnsetDateTime)
+	verification := a.VerificationStatus.codeOnly()
 	if a.Code.hasCode(systemSNOMED, noAllergyCodes...) || a.Code.hasCode(systemIPSAbsent, noAllergyIPS...) {
 		if errorVerifications[verification] {
 			return false
@@ -212,7 +274,7 @@ func (s *Summary) addAllergy(c *sumContext, r *Resource) bool {
 		return false // "no information" is what StateNotAvailable already says
 	}
 	item := Allergy{Substance: a.Code.display(), Code: a.Code.code(), Criticality: a.Criticality,
-		ClinicalStatus: a.ClinicalStatus.code(), VerificationStatus: verification,
+		ClinicalStatus: a.ClinicalStatus.codeOnly(), VerificationStatus: verification,
 		Type: a.Type, Categories: a.Category, Date: date, Source: refOf(r),
 		EnteredInError: errorVerifications[verification]}
 	if item.RecordedBy = c.name(a.Recorder); item.RecordedBy == "" {
@@ -250,42 +312,66 @@ type Medication struct {
 }
 
 type fhirMedication struct {
-	Status                    string      `json:"status"`
-	Intent                    string      `json:"intent"`
-	MedicationCodeableConcept *fhirCC     `json:"medicationCodeableConcept"`
-	MedicationReference       *fhirRef    `json:"medicationReference"`
-	AuthoredOn                string      `json:"authoredOn"`
-	EffectiveDateTime         string      `json:"effectiveDateTime"`
-	EffectivePeriod           *fhirPeriod `json:"effectivePeriod"`
-	DateAsserted              string      `json:"dateAsserted"`
-	Requester                 *fhirRef    `json:"requester"`
-	InformationSource         *fhirRef    `json:"informationSource"`
-	ReasonCode                []fhirCC    `json:"reasonCode"`
-	ReasonReference           []fhirRef   `json:"reasonReference"`
-	DosageInstruction         []fhirDose  `json:"dosageInstruction"`
-	Dosage                    []fhirDose  `json:"dosage"`
+	Status                    string
+	Intent                    string
+	MedicationCodeableConcept *fhirCC
+	MedicationReference       *fhirRef
+	AuthoredOn                string
+	EffectiveDateTime         string
+	EffectivePeriod           *fhirPeriod
+	DateAsserted              string
+	Requester                 *fhirRef
+	InformationSource         *fhirRef
+	ReasonCode                []fhirCC
+	ReasonReference           []fhirRef
+	Dosage                    []fhirDose // dosageInstruction (request) or dosage (statement)
+}
+
+func readMedication(raw []byte) (m fhirMedication) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "status":
+			m.Status = jstr(v)
+		case "intent":
+			m.Intent = jstr(v)
+		case "medicationCodeableConcept":
+			m.MedicationCodeableConcept = readCC(v)
+		case "medicationReference":
+			m.MedicationReference = readRef(v)
+		case "authoredOn":
+			m.AuthoredOn = jstr(v)
+		case "effectiveDateTime":
+			m.EffectiveDateTime = jstr(v)
+		case "effectivePeriod":
+			m.EffectivePeriod = readPeriod(v)
+		case "dateAsserted":
+			m.DateAsserted = jstr(v)
+		case "requester":
+			m.Requester = readRef(v)
+		case "informationSource":
+			m.InformationSource = readRef(v)
+		case "reasonCode":
+			m.ReasonCode = readCCs(v)
+		case "reasonReference":
+			m.ReasonReference = readRefs(v)
+		case "dosageInstruction", "dosage":
+			m.Dosage = readDoses(v)
+		}
+	})
+	return m
 }
 
 func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
-	var m fhirMedication
-	decode(r.Raw, &m)
+	m := readMedication(r.Raw)
 	code := m.MedicationCodeableConcept
 	if code == nil && m.MedicationReference != nil {
 		if t := c.refTarget(m.MedicationReference); t != nil && t.Type == "Medication" {
-			var med struct {
-				Code *fhirCC `json:"code"`
-			}
-			decode(t.Raw, &med)
-			code = med.Code
+			code = readNamed(t.Raw).code
 		}
 	}
 	date := ParseDate(m.AuthoredOn)
 	if r.Type == "MedicationStatement" {
-		if date = ParseDate(m.EffectiveDateTime); date.IsZero() {
-			if date = m.EffectivePeriod.period().Start; date.IsZero() {
-				date = ParseDate(m.DateAsserted)
-			}
-		}
+		date = firstDateOf(m.EffectiveDateTime, m.EffectivePeriod.start(), m.DateAsserted)
 	}
 	if code.hasCode(systemSNOMED, noMedicationCode) || code.hasCode(systemIPSAbsent, "no-known-medications") {
 		if m.Status == "entered-in-error" {
@@ -303,11 +389,7 @@ func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
 	}
 	item := Medication{Name: orNoText(name), Code: code.code(), Status: m.Status, Intent: m.Intent,
 		Active: m.Status == "active", Date: date, EnteredInError: m.Status == "entered-in-error", Source: refOf(r)}
-	doses := m.DosageInstruction
-	if r.Type == "MedicationStatement" {
-		doses = m.Dosage
-	}
-	item.Dosage = dosageText(doses)
+	item.Dosage = dosageText(m.Dosage)
 	if item.RecordedBy = c.name(m.Requester); item.RecordedBy == "" {
 		item.RecordedBy = c.name(m.InformationSource)
 	}
@@ -340,25 +422,56 @@ type Problem struct {
 }
 
 type fhirCondition struct {
-	ClinicalStatus     *fhirStatus `json:"clinicalStatus"`
-	VerificationStatus *fhirStatus `json:"verificationStatus"`
-	Category           []fhirCC    `json:"category"`
-	Severity           *fhirCC     `json:"severity"`
-	Code               *fhirCC     `json:"code"`
-	OnsetDateTime      string      `json:"onsetDateTime"`
-	OnsetPeriod        *fhirPeriod `json:"onsetPeriod"`
-	OnsetString        string      `json:"onsetString"`
-	AbatementDateTime  string      `json:"abatementDateTime"`
-	AbatementPeriod    *fhirPeriod `json:"abatementPeriod"`
-	AbatementString    string      `json:"abatementString"`
-	RecordedDate       string      `json:"recordedDate"`
+	ClinicalStatus     *fhirCC
+	VerificationStatus *fhirCC
+	Category           []fhirCC
+	Severity           *fhirCC
+	Code               *fhirCC
+	OnsetDateTime      string
+	OnsetPeriod        *fhirPeriod
+	OnsetString        string
+	AbatementDateTime  string
+	AbatementPeriod    *fhirPeriod
+	AbatementString    string
+	RecordedDate       string
+}
+
+func readCondition(raw []byte) (c fhirCondition) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "clinicalStatus":
+			c.ClinicalStatus = readStatus(v)
+		case "verificationStatus":
+			c.VerificationStatus = readStatus(v)
+		case "category":
+			c.Category = readCCs(v)
+		case "severity":
+			c.Severity = readCC(v)
+		case "code":
+			c.Code = readCC(v)
+		case "onsetDateTime":
+			c.OnsetDateTime = jstr(v)
+		case "onsetPeriod":
+			c.OnsetPeriod = readPeriod(v)
+		case "onsetString":
+			c.OnsetString = jstr(v)
+		case "abatementDateTime":
+			c.AbatementDateTime = jstr(v)
+		case "abatementPeriod":
+			c.AbatementPeriod = readPeriod(v)
+		case "abatementString":
+			c.AbatementString = jstr(v)
+		case "recordedDate":
+			c.RecordedDate = jstr(v)
+		}
+	})
+	return c
 }
 
 func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
-	var p fhirCondition
-	decode(r.Raw, &p)
+	p := readCondition(r.Raw)
 	if p.Code.hasCode(systemSNOMED, noProblemCode) || p.Code.hasCode(systemIPSAbsent, "no-known-problems") {
-		if errorVerifications[p.VerificationStatus.code()] {
+		if errorVerifications[p.VerificationStatus.codeOnly()] {
 			return false
 		}
 		s.Problems.None = noneRecord(s.Problems.None, p.Code.display(), ParseDate(p.RecordedDate), r)
@@ -368,7 +481,7 @@ func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
 		return false
 	}
 	item := Problem{Name: orNoText(p.Code.display()), Code: p.Code.code(),
-		ClinicalStatus: p.ClinicalStatus.code(), VerificationStatus: p.VerificationStatus.code(),
+		ClinicalStatus: p.ClinicalStatus.codeOnly(), VerificationStatus: p.VerificationStatus.codeOnly(),
 		Categories: displays(p.Category), Severity: p.Severity.display(),
 		Onset: firstDate(p.OnsetDateTime, p.OnsetPeriod, p.OnsetString), Abatement: firstDate(p.AbatementDateTime, p.AbatementPeriod, p.AbatementString),
 		Recorded: ParseDate(p.RecordedDate), Source: refOf(r)}
@@ -386,6 +499,17 @@ func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
 	}
 	s.Problems.Items = append(s.Problems.Items, item)
 	return true
+}
+
+// firstDateOf parses the first of dates that is not empty, so that a date
+// the source wrote but this package cannot parse is still shown as written.
+func firstDateOf(dates ...string) Date {
+	for _, d := range dates {
+		if d != "" {
+			return ParseDate(d)
+		}
+	}
+	return Date{}
 }
 
 // firstDate returns the first known of a dateTime, a period's start and a

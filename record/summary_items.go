@@ -17,13 +17,13 @@ type Encounter struct {
 }
 
 type fhirEncounter struct {
-	Status          string      `json:"status"`
-	Class           *Coding     `json:"class"`
-	Type            []fhirCC    `json:"type"`
-	ServiceType     *fhirCC     `json:"serviceType"`
-	Period          *fhirPeriod `json:"period"`
-	ReasonCode      []fhirCC    `json:"reasonCode"`
-	ServiceProvider *fhirRef    `json:"serviceProvider"`
+	Status          string
+	Class           *Coding
+	Type            []fhirCC
+	ServiceType     *fhirCC
+	Period          *fhirPeriod
+	ReasonCode      []fhirCC
+	ServiceProvider *fhirRef
 }
 
 // encounterClasses names the HL7 v3 ActCode classes encounters use.
@@ -33,9 +33,33 @@ var encounterClasses = map[string]string{
 	"OBSENC": "observation", "PRENC": "pre-admission", "SS": "short stay", "VR": "virtual",
 }
 
+func readEncounter(raw []byte) (e fhirEncounter) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "status":
+			e.Status = jstr(v)
+		case "class":
+			if isObject(v) {
+				c := readCoding(v)
+				e.Class = &c
+			}
+		case "type":
+			e.Type = readCCs(v)
+		case "serviceType":
+			e.ServiceType = readCC(v)
+		case "period":
+			e.Period = readPeriod(v)
+		case "reasonCode":
+			e.ReasonCode = readCCs(v)
+		case "serviceProvider":
+			e.ServiceProvider = readRef(v)
+		}
+	})
+	return e
+}
+
 func (s *Summary) addEncounter(c *sumContext, r *Resource) {
-	var e fhirEncounter
-	decode(r.Raw, &e)
+	e := readEncounter(r.Raw)
 	item := Encounter{Status: e.Status, Period: e.Period.period(), ServiceProvider: c.name(e.ServiceProvider),
 		Reason: strings.Join(displays(e.ReasonCode), ", "), Source: refOf(r)}
 	if t := displays(e.Type); len(t) > 0 {
@@ -87,22 +111,66 @@ type Component struct {
 }
 
 type fhirValue struct {
-	ValueQuantity        *fhirQuantity `json:"valueQuantity"`
-	ValueCodeableConcept *fhirCC       `json:"valueCodeableConcept"`
-	ValueString          *string       `json:"valueString"`
-	ValueBoolean         *bool         `json:"valueBoolean"`
-	ValueInteger         *int64        `json:"valueInteger"`
-	ValueDateTime        string        `json:"valueDateTime"`
-	ValuePeriod          *fhirPeriod   `json:"valuePeriod"`
-	ValueRange           *struct {
-		Low  *fhirQuantity `json:"low"`
-		High *fhirQuantity `json:"high"`
-	} `json:"valueRange"`
-	ValueRatio *struct {
-		Numerator   *fhirQuantity `json:"numerator"`
-		Denominator *fhirQuantity `json:"denominator"`
-	} `json:"valueRatio"`
-	DataAbsentReason *fhirCC `json:"dataAbsentReason"`
+	ValueQuantity        *fhirQuantity
+	ValueCodeableConcept *fhirCC
+	ValueString          *string
+	ValueBoolean         *bool
+	ValueInteger         *int64
+	ValueDateTime        string
+	ValuePeriod          *fhirPeriod
+	ValueRange           *fhirPair // low, high
+	ValueRatio           *fhirPair // numerator, denominator
+	DataAbsentReason     *fhirCC
+}
+
+// fhirPair is a Range or a Ratio: two quantities.
+type fhirPair struct{ A, B *fhirQuantity }
+
+func readPair(v []byte, a, b string) *fhirPair {
+	if !isObject(v) {
+		return nil
+	}
+	p := &fhirPair{}
+	members(v, func(k string, v []byte) {
+		switch k {
+		case a:
+			p.A = readQuantity(v)
+		case b:
+			p.B = readQuantity(v)
+		}
+	})
+	return p
+}
+
+// readValue reads one value[x] member into v, reporting whether k was one.
+func (v *fhirValue) readValue(k string, val []byte) bool {
+	switch k {
+	case "valueQuantity":
+		v.ValueQuantity = readQuantity(val)
+	case "valueCodeableConcept":
+		v.ValueCodeableConcept = readCC(val)
+	case "valueString":
+		if s, ok := stringOf(val); ok {
+			v.ValueString = &s
+		}
+	case "valueBoolean":
+		v.ValueBoolean = jbool(val)
+	case "valueInteger":
+		v.ValueInteger = jint(val)
+	case "valueDateTime":
+		v.ValueDateTime = jstr(val)
+	case "valuePeriod":
+		v.ValuePeriod = readPeriod(val)
+	case "valueRange":
+		v.ValueRange = readPair(val, "low", "high")
+	case "valueRatio":
+		v.ValueRatio = readPair(val, "numerator", "denominator")
+	case "dataAbsentReason":
+		v.DataAbsentReason = readCC(val)
+	default:
+		return false
+	}
+	return true
 }
 
 // text returns the value for display, and the quantity when it is one.
@@ -129,7 +197,7 @@ func (v *fhirValue) text() (string, *Quantity) {
 		p := v.ValuePeriod.period()
 		return p.Start.String() + " to " + p.End.String(), nil
 	case v.ValueRange != nil:
-		lo, hi := v.ValueRange.Low.quantity(), v.ValueRange.High.quantity()
+		lo, hi := v.ValueRange.A.quantity(), v.ValueRange.B.quantity()
 		switch {
 		case lo != nil && hi != nil:
 			return formatNumber(lo.Text) + "–" + hi.String(), nil
@@ -139,7 +207,7 @@ func (v *fhirValue) text() (string, *Quantity) {
 			return "<= " + hi.String(), nil
 		}
 	case v.ValueRatio != nil:
-		n, d := v.ValueRatio.Numerator.quantity(), v.ValueRatio.Denominator.quantity()
+		n, d := v.ValueRatio.A.quantity(), v.ValueRatio.B.quantity()
 		if n != nil && d != nil {
 			return n.String() + " / " + d.String(), nil
 		}
@@ -152,22 +220,84 @@ func (v *fhirValue) text() (string, *Quantity) {
 
 type fhirObservation struct {
 	fhirValue
-	Meta              fhirMeta        `json:"meta"`
-	Extension         []fhirExtension `json:"extension"`
-	Status            string          `json:"status"`
-	Category          []fhirCC        `json:"category"`
-	Code              *fhirCC         `json:"code"`
-	EffectiveDateTime string          `json:"effectiveDateTime"`
-	EffectivePeriod   *fhirPeriod     `json:"effectivePeriod"`
-	EffectiveInstant  string          `json:"effectiveInstant"`
-	Issued            string          `json:"issued"`
-	Performer         []fhirRef       `json:"performer"`
-	Device            *fhirRef        `json:"device"`
-	Interpretation    []fhirCC        `json:"interpretation"`
-	Component         []struct {
-		fhirValue
-		Code *fhirCC `json:"code"`
-	} `json:"component"`
+	Meta              fhirMeta
+	Extension         []fhirExtension
+	Status            string
+	Category          []fhirCC
+	Code              *fhirCC
+	EffectiveDateTime string
+	EffectivePeriod   *fhirPeriod
+	EffectiveInstant  string
+	Issued            string
+	Performer         []fhirRef
+	Device            *fhirRef
+	Interpretation    []fhirCC
+	Component         []fhirComponent
+}
+
+type fhirComponent struct {
+	fhirValue
+	Code *fhirCC
+}
+
+func readObservation(raw []byte) (o fhirObservation) {
+	members(raw, func(k string, v []byte) {
+		if o.readValue(k, v) {
+			return
+		}
+		switch k {
+		case "meta":
+			members(v, func(k string, v []byte) {
+				if k == "tag" {
+					elements(v, func(e []byte) { o.Meta.Tag = append(o.Meta.Tag, readCoding(e)) })
+				}
+			})
+		case "extension":
+			elements(v, func(e []byte) {
+				var x fhirExtension
+				members(e, func(k string, v []byte) {
+					switch k {
+					case "url":
+						x.URL = jstr(v)
+					case "valueBoolean":
+						x.ValueBoolean = jbool(v)
+					}
+				})
+				o.Extension = append(o.Extension, x)
+			})
+		case "status":
+			o.Status = jstr(v)
+		case "category":
+			o.Category = readCCs(v)
+		case "code":
+			o.Code = readCC(v)
+		case "effectiveDateTime":
+			o.EffectiveDateTime = jstr(v)
+		case "effectivePeriod":
+			o.EffectivePeriod = readPeriod(v)
+		case "effectiveInstant":
+			o.EffectiveInstant = jstr(v)
+		case "issued":
+			o.Issued = jstr(v)
+		case "performer":
+			o.Performer = readRefs(v)
+		case "device":
+			o.Device = readRef(v)
+		case "interpretation":
+			o.Interpretation = readCCs(v)
+		case "component":
+			elements(v, func(e []byte) {
+				var c fhirComponent
+				members(e, func(k string, v []byte) {
+					if !c.readValue(k, v) && k == "code" {
+						c.Code = readCC(v)
+					}
+				})
+				o.Component = append(o.Component, c)
+			})
+		}
+	})
+	return o
 }
 
 // LOINC codes of a blood pressure and its parts, shown as "120/80 mm[Hg]".
@@ -177,8 +307,7 @@ const (
 )
 
 func (s *Summary) addObservation(c *sumContext, r *Resource) {
-	var o fhirObservation
-	decode(r.Raw, &o)
+	o := readObservation(r.Raw)
 	item := Observation{Name: orNoText(o.Code.display()), Code: o.Code.code(), Status: o.Status,
 		Categories: displays(o.Category), Interpretation: strings.Join(displays(o.Interpretation), ", "),
 		EnteredInError: o.Status == "entered-in-error", Source: refOf(r)}
@@ -210,13 +339,7 @@ func (s *Summary) addObservation(c *sumContext, r *Resource) {
 			item.Value = strings.Join(parts, "; ")
 		}
 	}
-	if item.Date = ParseDate(o.EffectiveDateTime); item.Date.IsZero() {
-		if item.Date = o.EffectivePeriod.period().Start; item.Date.IsZero() {
-			if item.Date = ParseDate(o.EffectiveInstant); item.Date.IsZero() {
-				item.Date = ParseDate(o.Issued)
-			}
-		}
-	}
+	item.Date = firstDateOf(o.EffectiveDateTime, o.EffectivePeriod.start(), o.EffectiveInstant, o.Issued)
 	item.PatientEntered = patientEntered(c, &o)
 	s.Observations.Items = append(s.Observations.Items, item)
 }

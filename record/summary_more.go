@@ -25,26 +25,69 @@ type CarePlanActivity struct {
 }
 
 type fhirCarePlan struct {
-	Status      string      `json:"status"`
-	Intent      string      `json:"intent"`
-	Category    []fhirCC    `json:"category"`
-	Title       string      `json:"title"`
-	Description string      `json:"description"`
-	Period      *fhirPeriod `json:"period"`
-	Created     string      `json:"created"`
-	Activity    []struct {
-		Reference *fhirRef `json:"reference"`
-		Detail    *struct {
-			Code        *fhirCC `json:"code"`
-			Status      string  `json:"status"`
-			Description string  `json:"description"`
-		} `json:"detail"`
-	} `json:"activity"`
+	Status      string
+	Intent      string
+	Category    []fhirCC
+	Title       string
+	Description string
+	Period      *fhirPeriod
+	Created     string
+	Activity    []fhirActivity
+}
+
+type fhirActivity struct {
+	Reference   *fhirRef
+	Code        *fhirCC
+	Status      string
+	Description string
+}
+
+func readCarePlan(raw []byte) (p fhirCarePlan) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "status":
+			p.Status = jstr(v)
+		case "intent":
+			p.Intent = jstr(v)
+		case "category":
+			p.Category = readCCs(v)
+		case "title":
+			p.Title = jstr(v)
+		case "description":
+			p.Description = jstr(v)
+		case "period":
+			p.Period = readPeriod(v)
+		case "created":
+			p.Created = jstr(v)
+		case "activity":
+			elements(v, func(e []byte) {
+				var a fhirActivity
+				members(e, func(k string, v []byte) {
+					switch k {
+					case "reference":
+						a.Reference = readRef(v)
+					case "detail":
+						members(v, func(k string, v []byte) {
+							switch k {
+							case "code":
+								a.Code = readCC(v)
+							case "status":
+								a.Status = jstr(v)
+							case "description":
+								a.Description = jstr(v)
+							}
+						})
+					}
+				})
+				p.Activity = append(p.Activity, a)
+			})
+		}
+	})
+	return p
 }
 
 func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
-	var p fhirCarePlan
-	decode(r.Raw, &p)
+	p := readCarePlan(r.Raw)
 	item := CarePlan{Title: p.Title, Category: strings.Join(displays(p.Category), ", "), Description: p.Description,
 		Status: p.Status, Intent: p.Intent, Period: p.Period.period(), Source: refOf(r)}
 	if item.Title == "" {
@@ -53,12 +96,9 @@ func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
 		}
 	}
 	for _, a := range p.Activity {
-		var act CarePlanActivity
-		if a.Detail != nil {
-			act.Status = a.Detail.Status
-			if act.Text = a.Detail.Code.display(); act.Text == "" {
-				act.Text = a.Detail.Description
-			}
+		act := CarePlanActivity{Status: a.Status}
+		if act.Text = a.Code.display(); act.Text == "" {
+			act.Text = a.Description
 		}
 		if act.Text == "" && a.Reference != nil {
 			act.Text = a.Reference.Display
@@ -73,9 +113,7 @@ func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
 			item.Activities = append(item.Activities, act)
 		}
 	}
-	if item.Date = item.Period.Start; item.Date.IsZero() {
-		item.Date = ParseDate(p.Created)
-	}
+	item.Date = firstDateOf(p.Period.start(), p.Created)
 	s.CarePlans.Items = append(s.CarePlans.Items, item)
 }
 
@@ -91,20 +129,45 @@ type Immunization struct {
 }
 
 type fhirImmunization struct {
-	Status             string  `json:"status"`
-	VaccineCode        *fhirCC `json:"vaccineCode"`
-	OccurrenceDateTime string  `json:"occurrenceDateTime"`
-	OccurrenceString   string  `json:"occurrenceString"`
-	Recorded           string  `json:"recorded"`
-	LotNumber          string  `json:"lotNumber"`
-	Performer          []struct {
-		Actor *fhirRef `json:"actor"`
-	} `json:"performer"`
+	Status             string
+	VaccineCode        *fhirCC
+	OccurrenceDateTime string
+	OccurrenceString   string
+	Recorded           string
+	LotNumber          string
+	Performers         []*fhirRef
+}
+
+func readImmunization(raw []byte) (im fhirImmunization) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "status":
+			im.Status = jstr(v)
+		case "vaccineCode":
+			im.VaccineCode = readCC(v)
+		case "occurrenceDateTime":
+			im.OccurrenceDateTime = jstr(v)
+		case "occurrenceString":
+			im.OccurrenceString = jstr(v)
+		case "recorded":
+			im.Recorded = jstr(v)
+		case "lotNumber":
+			im.LotNumber = jstr(v)
+		case "performer":
+			elements(v, func(e []byte) {
+				members(e, func(k string, v []byte) {
+					if k == "actor" {
+						im.Performers = append(im.Performers, readRef(v))
+					}
+				})
+			})
+		}
+	})
+	return im
 }
 
 func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
-	var im fhirImmunization
-	decode(r.Raw, &im)
+	im := readImmunization(r.Raw)
 	date := firstDate(im.OccurrenceDateTime, nil, im.OccurrenceString)
 	if date.IsZero() && date.Text == "" {
 		date = ParseDate(im.Recorded)
@@ -118,8 +181,8 @@ func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
 	}
 	item := Immunization{Vaccine: orNoText(im.VaccineCode.display()), Code: im.VaccineCode.code(),
 		Status: im.Status, Date: date, LotNumber: im.LotNumber, Source: refOf(r)}
-	for _, p := range im.Performer {
-		if n := c.name(p.Actor); n != "" {
+	for _, p := range im.Performers {
+		if n := c.name(p); n != "" {
 			item.Performer = n
 			break
 		}
@@ -129,11 +192,29 @@ func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
 }
 
 type fhirList struct {
-	Title       string     `json:"title"`
-	Code        *fhirCC    `json:"code"`
-	Date        string     `json:"date"`
-	EmptyReason *fhirCC    `json:"emptyReason"`
-	Entry       []struct{} `json:"entry"` // only whether there are entries matters
+	Title       string
+	Code        *fhirCC
+	Date        string
+	EmptyReason *fhirCC
+	Entries     int
+}
+
+func readList(raw []byte) (l fhirList) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "title":
+			l.Title = jstr(v)
+		case "code":
+			l.Code = readCC(v)
+		case "date":
+			l.Date = jstr(v)
+		case "emptyReason":
+			l.EmptyReason = readCC(v)
+		case "entry":
+			eachElement(v, func(int, []byte) bool { l.Entries++; return true })
+		}
+	})
+	return l
 }
 
 // listSection says which summary section a List is about, from its code
@@ -166,9 +247,8 @@ func listSection(l *fhirList) string {
 // addList takes an empty List whose emptyReason is "nilknown" as a
 // statement that its section has none. It reports whether it used r.
 func (s *Summary) addList(r *Resource) bool {
-	var l fhirList
-	decode(r.Raw, &l)
-	if len(l.Entry) > 0 || !l.EmptyReason.hasCode("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown") {
+	l := readList(r.Raw)
+	if l.Entries > 0 || !l.EmptyReason.hasCode("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown") {
 		return false
 	}
 	text := l.Title
@@ -209,23 +289,54 @@ type DocumentSection struct {
 }
 
 type fhirSection struct {
-	Title string `json:"title"`
-	Text  *struct {
-		Div string `json:"div"`
-	} `json:"text"`
-	Section []fhirSection `json:"section"`
+	Title   string
+	Div     string
+	HasText bool
+	Section []fhirSection
+}
+
+func readSections(v []byte) []fhirSection {
+	var out []fhirSection
+	elements(v, func(e []byte) {
+		var sec fhirSection
+		members(e, func(k string, v []byte) {
+			switch k {
+			case "title":
+				sec.Title = jstr(v)
+			case "text":
+				sec.HasText = isObject(v)
+				members(v, func(k string, v []byte) {
+					if k == "div" {
+						sec.Div = jstr(v)
+					}
+				})
+			case "section":
+				sec.Section = readSections(v)
+			}
+		})
+		out = append(out, sec)
+	})
+	return out
 }
 
 func (s *Summary) addDocument(r *Resource) {
-	var v struct {
-		Title   string        `json:"title"`
-		Type    *fhirCC       `json:"type"`
-		Status  string        `json:"status"`
-		Date    string        `json:"date"`
-		Section []fhirSection `json:"section"`
-	}
-	decode(r.Raw, &v)
-	d := Document{Title: v.Title, Type: v.Type.display(), Status: v.Status, Date: ParseDate(v.Date), Source: refOf(r)}
+	var d Document
+	var sections []fhirSection
+	members(r.Raw, func(k string, v []byte) {
+		switch k {
+		case "title":
+			d.Title = jstr(v)
+		case "type":
+			d.Type = readCC(v).display()
+		case "status":
+			d.Status = jstr(v)
+		case "date":
+			d.Date = ParseDate(jstr(v))
+		case "section":
+			sections = readSections(v)
+		}
+	})
+	d.Source = refOf(r)
 	if d.Title == "" {
 		d.Title = orNoText(d.Type)
 	}
@@ -233,13 +344,13 @@ func (s *Summary) addDocument(r *Resource) {
 	walk = func(secs []fhirSection, prefix string) {
 		for _, sec := range secs {
 			title := prefix + sec.Title
-			if sec.Text != nil {
-				d.Sections = append(d.Sections, DocumentSection{Title: title, Text: narrativeText(sec.Text.Div)})
+			if sec.HasText {
+				d.Sections = append(d.Sections, DocumentSection{Title: title, Text: narrativeText(sec.Div)})
 			}
 			walk(sec.Section, title+" / ")
 		}
 	}
-	walk(v.Section, "")
+	walk(sections, "")
 	s.Documents = append(s.Documents, d)
 }
 

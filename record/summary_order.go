@@ -1,25 +1,60 @@
 package record
 
 import (
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
 )
 
 type fhirDose struct {
-	Text   string `json:"text"`
-	Timing *struct {
-		Repeat *struct {
-			Frequency  int         `json:"frequency"`
-			Period     json.Number `json:"period"`
-			PeriodUnit string      `json:"periodUnit"`
-		} `json:"repeat"`
-	} `json:"timing"`
-	AsNeededBoolean bool `json:"asNeededBoolean"`
-	DoseAndRate     []struct {
-		DoseQuantity *fhirQuantity `json:"doseQuantity"`
-	} `json:"doseAndRate"`
+	Text         string
+	Frequency    int64
+	Period       fhirNumber
+	PeriodUnit   string
+	AsNeeded     bool
+	DoseQuantity *fhirQuantity
+}
+
+func readDoses(v []byte) []fhirDose {
+	var out []fhirDose
+	elements(v, func(e []byte) {
+		var d fhirDose
+		members(e, func(k string, v []byte) {
+			switch k {
+			case "text":
+				d.Text = jstr(v)
+			case "asNeededBoolean":
+				d.AsNeeded = string(v) == "true"
+			case "timing":
+				members(v, func(k string, v []byte) {
+					if k == "repeat" {
+						members(v, func(k string, v []byte) {
+							switch k {
+							case "frequency":
+								if n := jint(v); n != nil {
+									d.Frequency = *n
+								}
+							case "period":
+								d.Period = jnum(v)
+							case "periodUnit":
+								d.PeriodUnit = jstr(v)
+							}
+						})
+					}
+				})
+			case "doseAndRate":
+				elements(v, func(e []byte) {
+					members(e, func(k string, v []byte) {
+						if k == "doseQuantity" && d.DoseQuantity == nil {
+							d.DoseQuantity = readQuantity(v)
+						}
+					})
+				})
+			}
+		})
+		out = append(out, d)
+	})
+	return out
 }
 
 var unitWords = map[string]string{"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
@@ -34,19 +69,13 @@ func dosageText(doses []fhirDose) string {
 			continue
 		}
 		var parts []string
-		for _, dr := range d.DoseAndRate {
-			if q := dr.DoseQuantity.quantity(); q != nil {
-				parts = append(parts, q.String())
-				break
-			}
+		if q := d.DoseQuantity.quantity(); q != nil {
+			parts = append(parts, q.String())
 		}
-		if d.Timing != nil && d.Timing.Repeat != nil {
-			rp := d.Timing.Repeat
-			if t := timingText(rp.Frequency, string(rp.Period), rp.PeriodUnit); t != "" {
-				parts = append(parts, t)
-			}
+		if t := timingText(d.Frequency, string(d.Period), d.PeriodUnit); t != "" {
+			parts = append(parts, t)
 		}
-		if d.AsNeededBoolean {
+		if d.AsNeeded {
 			parts = append(parts, "when needed")
 		}
 		if len(parts) > 0 {
@@ -56,7 +85,7 @@ func dosageText(doses []fhirDose) string {
 	return strings.Join(out, "; ")
 }
 
-func timingText(freq int, period, unit string) string {
+func timingText(freq int64, period, unit string) string {
 	word, ok := unitWords[unit]
 	if !ok || freq <= 0 {
 		return ""
@@ -69,12 +98,12 @@ func timingText(freq int, period, unit string) string {
 		case 2:
 			return "twice a " + word
 		}
-		return strconv.Itoa(freq) + " times a " + word
+		return itoa64(freq) + " times a " + word
 	}
 	if freq == 1 {
 		return "every " + period + " " + word + "s"
 	}
-	return strconv.Itoa(freq) + " times every " + period + " " + word + "s"
+	return itoa64(freq) + " times every " + period + " " + word + "s"
 }
 
 func itoa(n int) string     { return strconv.Itoa(n) }

@@ -6,18 +6,83 @@ import (
 )
 
 type fhirPatient struct {
-	Meta struct {
-		Security []Coding `json:"security"`
-	} `json:"meta"`
-	Name                 []fhirHumanName    `json:"name"`
-	Telecom              []fhirContactPoint `json:"telecom"`
-	Gender               string             `json:"gender"`
-	BirthDate            string             `json:"birthDate"`
-	DeceasedBoolean      *bool              `json:"deceasedBoolean"`
-	DeceasedDateTime     string             `json:"deceasedDateTime"`
-	Address              []fhirAddress      `json:"address"`
-	GeneralPractitioner  []fhirRef          `json:"generalPractitioner"`
-	ManagingOrganization *fhirRef           `json:"managingOrganization"`
+	Security            []Coding
+	Name                []fhirHumanName
+	Telecom             []fhirContactPoint
+	Gender              string
+	BirthDate           string
+	DeceasedBoolean     *bool
+	DeceasedDateTime    string
+	Address             []fhirAddress
+	GeneralPractitioner []fhirRef
+}
+
+func readPatient(raw []byte) (p fhirPatient) {
+	members(raw, func(k string, v []byte) {
+		switch k {
+		case "meta":
+			members(v, func(k string, v []byte) {
+				if k == "security" {
+					elements(v, func(e []byte) { p.Security = append(p.Security, readCoding(e)) })
+				}
+			})
+		case "name":
+			p.Name = readHumanNames(v)
+		case "telecom":
+			elements(v, func(e []byte) {
+				var t fhirContactPoint
+				members(e, func(k string, v []byte) {
+					switch k {
+					case "system":
+						t.System = jstr(v)
+					case "value":
+						t.Value = jstr(v)
+					case "use":
+						t.Use = jstr(v)
+					}
+				})
+				p.Telecom = append(p.Telecom, t)
+			})
+		case "gender":
+			p.Gender = jstr(v)
+		case "birthDate":
+			p.BirthDate = jstr(v)
+		case "deceasedBoolean":
+			p.DeceasedBoolean = jbool(v)
+		case "deceasedDateTime":
+			p.DeceasedDateTime = jstr(v)
+		case "address":
+			elements(v, func(e []byte) {
+				var a fhirAddress
+				members(e, func(k string, v []byte) {
+					switch k {
+					case "use":
+						a.Use = jstr(v)
+					case "type":
+						a.Type = jstr(v)
+					case "text":
+						a.Text = jstr(v)
+					case "line":
+						a.Line = jstrs(v)
+					case "city":
+						a.City = jstr(v)
+					case "district":
+						a.District = jstr(v)
+					case "postalCode":
+						a.PostalCode = jstr(v)
+					case "country":
+						a.Country = jstr(v)
+					case "period":
+						a.Period = readPeriod(v)
+					}
+				})
+				p.Address = append(p.Address, a)
+			})
+		case "generalPractitioner":
+			p.GeneralPractitioner = readRefs(v)
+		}
+	})
+	return p
 }
 
 // confidentialitySystem is the code system of FHIR confidentiality labels.
@@ -59,8 +124,7 @@ func addressRank(use string) int {
 }
 
 func (s *Summary) demographics(c *sumContext, r *Resource, rec *PatientRecord) {
-	var p fhirPatient
-	decode(r.Raw, &p)
+	p := readPatient(r.Raw)
 	d := &s.Demographics
 	d.Source = refOf(r)
 	d.NHS, d.NHSAssigned = rec.NHS, rec.NHSAssigned
@@ -71,7 +135,7 @@ func (s *Summary) demographics(c *sumContext, r *Resource, rec *PatientRecord) {
 	} else if p.DeceasedBoolean != nil {
 		d.Deceased = *p.DeceasedBoolean
 	}
-	for _, l := range p.Meta.Security {
+	for _, l := range p.Security {
 		if l.System == confidentialitySystem && (l.Code == "R" || l.Code == "V") {
 			d.Restricted = true
 		}

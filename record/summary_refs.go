@@ -115,28 +115,16 @@ func (c *sumContext) nameOf(r *Resource) string {
 	}
 	c.names[r] = "" // a reference cycle resolves to no name, not a stack overflow
 	var n string
+	v := readNamed(r.Raw)
 	switch r.Type {
 	case "Organization", "Location", "HealthcareService":
-		var v struct {
-			Name string `json:"name"`
-		}
-		decode(r.Raw, &v)
-		n = v.Name
+		n = v.name
 	case "Practitioner", "RelatedPerson", "Patient":
-		var v struct {
-			Name []fhirHumanName `json:"name"`
-		}
-		decode(r.Raw, &v)
-		if len(v.Name) > 0 {
-			n = humanName(&v.Name[0]).String()
+		if len(v.humanNames) > 0 {
+			n = humanName(&v.humanNames[0]).String()
 		}
 	case "PractitionerRole":
-		var v struct {
-			Practitioner *fhirRef `json:"practitioner"`
-			Organization *fhirRef `json:"organization"`
-		}
-		decode(r.Raw, &v)
-		who, where := c.name(v.Practitioner), c.name(v.Organization)
+		who, where := c.name(v.practitioner), c.name(v.organization)
 		switch {
 		case who != "" && where != "":
 			n = who + ", " + where
@@ -146,23 +134,10 @@ func (c *sumContext) nameOf(r *Resource) string {
 			n = where
 		}
 	case "Medication":
-		var v struct {
-			Code *fhirCC `json:"code"`
-		}
-		decode(r.Raw, &v)
-		n = v.Code.display()
+		n = v.code.display()
 	case "Device":
-		var v struct {
-			DeviceName []struct {
-				Name string `json:"name"`
-			} `json:"deviceName"`
-			Type *fhirCC `json:"type"`
-		}
-		decode(r.Raw, &v)
-		if len(v.DeviceName) > 0 {
-			n = v.DeviceName[0].Name
-		} else {
-			n = v.Type.display()
+		if n = v.deviceName; n == "" {
+			n = v.typ.display()
 		}
 	}
 	c.names[r] = n
