@@ -1,11 +1,14 @@
 package cache
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,22 +24,49 @@ type entry struct {
 	version  uint64
 	notAfter int64 // Unix ns
 
-	// Normalised forms, computed once so that search allocates nothing
-	// per candidate.
-	familyKey   string // foldName(Family)
-	givenKey    string // foldName(Given)
+	// Normalised forms, computed once so that sorting and search compare
+	// one string or integer per candidate and allocate nothing.
+	nameKey     string // folded family NUL folded given NUL birth date NUL NHS: the result order
+	familyKey   string // foldName(Family), a prefix of nameKey
 	postcodeKey string // normPostcode(Postcode)
+	dob         int32  // birth date as the number YYYYMMDD; -1 if unknown
 	rank        int32  // position in byName; orders results without string compares
 	dead        bool   // removed by the change being applied
 }
 
 func newEntry(id recordID, ie *IndexEntry, version uint64, notAfter int64) *entry {
+	var buf [128]byte
+	b := appendFold(buf[:0], ie.Family)
+	family := len(b)
+	b = append(appendFold(append(b, 0), ie.Given), 0)
+	b = append(append(append(b, ie.BirthDate...), 0), ie.NHS.Digits()...)
+	nameKey := string(b)
 	return &entry{
 		id: id, ie: *ie, version: version, notAfter: notAfter,
-		familyKey:   foldName(ie.Family),
-		givenKey:    foldName(ie.Given),
+		nameKey:     nameKey,
+		familyKey:   nameKey[:family],
 		postcodeKey: normPostcode(ie.Postcode),
+		dob:         dobDays(ie.BirthDate),
 	}
+}
+
+// dobDays turns a valid YYYY-MM-DD (as Put checks) into a number that
+// sorts like the date; anything else is -1.
+func dobDays(s string) int32 {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return -1
+	}
+	n := int32(0)
+	for i := 0; i < 10; i++ {
+		if i == 4 || i == 7 {
+			continue
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+		n = n*10 + int32(s[i]-'0')
+	}
+	return n // YYYYMMDD
 }
 
 // index holds the patients three ways, each a slice sorted so that a query
@@ -44,8 +74,8 @@ func newEntry(id recordID, ie *IndexEntry, version uint64, notAfter int64) *entr
 type index struct {
 	byID       map[recordID]*entry
 	byNHS      map[record.NHSNumber]*entry
-	byName     []*entry // (familyKey, givenKey, birth date, NHS): the result order
-	byDOB      []*entry // (birth date, rank)
+	byName     []*entry // nameKey: (family, given, birth date, NHS), the result order
+	byDOB      []*entry // (dob, rank)
 	byPostcode []*entry // (postcodeKey, rank)
 }
 
@@ -53,21 +83,10 @@ func newIndex() *index {
 	return &index{byID: map[recordID]*entry{}, byNHS: map[record.NHSNumber]*entry{}}
 }
 
-func cmpName(a, b *entry) int {
-	if c := strings.Compare(a.familyKey, b.familyKey); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.givenKey, b.givenKey); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.ie.BirthDate, b.ie.BirthDate); c != 0 {
-		return c
-	}
-	return strings.Compare(string(a.ie.NHS), string(b.ie.NHS))
-}
+func cmpName(a, b *entry) int { return strings.Compare(a.nameKey, b.nameKey) }
 
 func cmpDOB(a, b *entry) int {
-	if c := strings.Compare(a.ie.BirthDate, b.ie.BirthDate); c != 0 {
+	if c := cmp.Compare(a.dob, b.dob); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.rank, b.rank)
@@ -80,13 +99,25 @@ func cmpPostcode(a, b *entry) int {
 	return cmp.Compare(a.rank, b.rank)
 }
 
+// buildIndex makes the index of an unlock. The two orders that depend on
+// rank are sorted in parallel once the name order is known.
 func buildIndex(entries []*entry) *index {
-	ix := newIndex()
-	adds := make(map[recordID]*entry, len(entries))
+	ix := &index{byID: make(map[recordID]*entry, len(entries)), byNHS: make(map[record.NHSNumber]*entry, len(entries))}
 	for _, e := range entries {
-		adds[e.id] = e
+		ix.byID[e.id] = e
+		ix.byNHS[e.ie.NHS] = e
 	}
-	ix.apply(false, adds)
+	ix.byName = entries
+	slices.SortFunc(ix.byName, cmpName)
+	for i, e := range ix.byName {
+		e.rank = int32(i)
+	}
+	ix.byDOB = slices.Clone(entries)
+	ix.byPostcode = slices.Clone(entries)
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(ix.byDOB, cmpDOB) })
+	slices.SortFunc(ix.byPostcode, cmpPostcode)
+	wg.Wait()
 	return ix
 }
 
@@ -198,49 +229,106 @@ func (ix *index) expired(now int64) []recordID {
 	return ids
 }
 
-// loadIndex unseals every index entry into memory. An entry that fails to
-// open is skipped and counted as damaged: one bad value must not stop an
-// unlock. Faults while reading a damaged cache.db become ErrCorrupt rather
-// than a crash.
-func (c *Cache) loadIndex() (err error) {
+// loadIndex unseals every index entry into memory, one worker per CPU,
+// each over its own range of key groups in its own read transaction. An
+// entry that fails to open is skipped and counted as damaged: one bad value
+// must not stop an unlock. Faults while reading a damaged cache.db become
+// ErrCorrupt rather than a crash.
+func (c *Cache) loadIndex() error {
+	err := c.db.View(func(btx *bolt.Tx) error {
+		for _, name := range []string{bucketKeys, bucketIndex, bucketRecords, bucketMeta, bucketOutbox} {
+			if btx.Bucket([]byte(name)) == nil {
+				return fmt.Errorf("%w: cache.db is missing the %s bucket", ErrCorrupt, name)
+			}
+		}
+		return c.loadOutboxStats(btx.Bucket([]byte(bucketOutbox)))
+	})
+	if err != nil {
+		return err
+	}
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	type part struct {
+		entries []*entry
+		damaged []recordID
+		err     error
+	}
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*numGroups/workers, (w+1)*numGroups/workers
+		wg.Go(func() {
+			p := &parts[w]
+			p.entries, p.damaged, p.err = c.loadGroups(lo, hi)
+		})
+	}
+	wg.Wait()
+	var entries []*entry
+	for _, p := range parts {
+		if p.err != nil {
+			return p.err
+		}
+		entries = append(entries, p.entries...)
+		for _, id := range p.damaged {
+			c.damaged[id] = struct{}{}
+		}
+	}
+	c.idx = buildIndex(entries)
+	return nil
+}
+
+// loadGroups opens the index entries of groups [lo, hi). The keys and index
+// buckets share their keys, so two cursors walk them in step.
+func (c *Cache) loadGroups(lo, hi int) (entries []*entry, damaged []recordID, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: cache.db cannot be read (%v)", ErrCorrupt, r)
 		}
 	}()
-	var entries []*entry
 	err = c.db.View(func(btx *bolt.Tx) error {
-		keys, idx, out := btx.Bucket([]byte(bucketKeys)), btx.Bucket([]byte(bucketIndex)), btx.Bucket([]byte(bucketOutbox))
-		if keys == nil || idx == nil || out == nil || btx.Bucket([]byte(bucketRecords)) == nil || btx.Bucket([]byte(bucketMeta)) == nil {
-			return fmt.Errorf("%w: cache.db is missing a bucket", ErrCorrupt)
-		}
-		entries = make([]*entry, 0, keys.Stats().KeyN)
-		cur := keys.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			if len(k) != recordIDSize {
-				continue // not a record id; rotation of its group removes it
+		kc := btx.Bucket([]byte(bucketKeys)).Cursor()
+		ic := btx.Bucket([]byte(bucketIndex)).Cursor()
+		inRange := func(k []byte) bool { return k != nil && int(k[0]) < hi }
+		k, v := kc.Seek([]byte{byte(lo)})
+		ik, iv := ic.Seek([]byte{byte(lo)})
+		for inRange(k) || inRange(ik) {
+			switch order := cmpKeys(k, ik, inRange); {
+			case order < 0: // a wrapped key without an index entry
+				if len(k) == recordIDSize {
+					damaged = append(damaged, recordID(k))
+				}
+				k, v = kc.Next()
+			case order > 0: // an index entry without a key
+				if len(ik) == recordIDSize {
+					damaged = append(damaged, recordID(ik))
+				}
+				ik, iv = ic.Next()
+			default:
+				if len(k) == recordIDSize {
+					if e := c.openEntry(recordID(k), v, iv); e != nil {
+						entries = append(entries, e)
+					} else {
+						damaged = append(damaged, recordID(k))
+					}
+				}
+				k, v = kc.Next()
+				ik, iv = ic.Next()
 			}
-			id := recordID(k)
-			if e := c.openEntry(id, v, idx.Get(k)); e != nil {
-				entries = append(entries, e)
-			} else {
-				c.damaged[id] = struct{}{}
-			}
 		}
-		ic := idx.Cursor()
-		for k, _ := ic.First(); k != nil; k, _ = ic.Next() {
-			if len(k) == recordIDSize && keys.Get(k) == nil {
-				c.damaged[recordID(k)] = struct{}{}
-			}
-		}
-		return c.loadOutboxStats(out)
+		return nil
 	})
-	if err != nil {
-		return err
+	return entries, damaged, err
+}
+
+// cmpKeys orders two cursor positions; a position out of range sorts last.
+func cmpKeys(a, b []byte, inRange func([]byte) bool) int {
+	switch {
+	case !inRange(a):
+		return 1
+	case !inRange(b):
+		return -1
 	}
-	c.idx = buildIndex(entries)
-	return nil
+	return bytes.Compare(a, b)
 }
 
 func (c *Cache) openEntry(id recordID, wrapped, sealedIndex []byte) *entry {

@@ -64,31 +64,36 @@ func foldName(s string) string {
 	if ascii {
 		return s // already folded: the common case costs no allocation
 	}
-	b := make([]byte, 0, len(s))
+	return string(appendFold(make([]byte, 0, len(s)), s))
+}
+
+// appendFold appends the folded form of s to dst.
+func appendFold(dst []byte, s string) []byte {
 	for _, r := range s {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b = append(b, byte(r))
+			dst = append(dst, byte(r))
 		case r >= 'A' && r <= 'Z':
-			b = append(b, byte(r+'a'-'A'))
+			dst = append(dst, byte(r+'a'-'A'))
 		case r < utf8.RuneSelf:
 			// punctuation and spaces
 		case r >= 0x300 && r <= 0x36f:
 			// combining diacritical marks (decomposed input)
 		default:
 			if rep, ok := accentFold[r]; ok {
-				b = append(b, rep...)
+				dst = append(dst, rep...)
 			} else if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				b = utf8.AppendRune(b, unicode.ToLower(r))
+				dst = utf8.AppendRune(dst, unicode.ToLower(r))
 			}
 		}
 	}
-	return string(b)
+	return dst
 }
 
 // compactUpper upper-cases ASCII letters and drops spaces, for postcodes.
-func compactUpper(s string) string {
-	b := make([]byte, 0, len(s))
+func compactUpper(s string) string { return string(appendCompactUpper(make([]byte, 0, len(s)), s)) }
+
+func appendCompactUpper(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -99,7 +104,7 @@ func compactUpper(s string) string {
 			b = append(b, c)
 		}
 	}
-	return string(b)
+	return b
 }
 
 func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' }
@@ -140,11 +145,12 @@ func splitPostcode(s string) (outward, inward string, ok bool) {
 // The single space keeps district prefixes exact: "ME1 " does not match
 // "ME10 1AB".
 func normPostcode(s string) string {
-	c := compactUpper(s)
-	if out, in, ok := splitPostcode(c); ok {
+	var buf [16]byte
+	c := appendCompactUpper(buf[:0], s)
+	if out, in, ok := splitPostcode(string(c)); ok {
 		return out + " " + in
 	}
-	return c
+	return string(c)
 }
 
 var monthNames = [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}

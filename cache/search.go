@@ -166,7 +166,9 @@ func (ix *index) search(q query, limit int, now int64) SearchResult {
 			take(e)
 		}
 	case qDOB:
-		lo, hi := equalRange(ix.byDOB, birthDateOf, q.dob)
+		d := dobDays(q.dob)
+		lo := sort.Search(len(ix.byDOB), func(i int) bool { return ix.byDOB[i].dob >= d })
+		hi := lo + sort.Search(len(ix.byDOB)-lo, func(i int) bool { return ix.byDOB[lo+i].dob != d })
 		for _, e := range ix.byDOB[lo:hi] {
 			if strings.HasPrefix(e.familyKey, q.name) {
 				take(e)
@@ -185,7 +187,6 @@ func (ix *index) search(q query, limit int, now int64) SearchResult {
 }
 
 func familyKeyOf(e *entry) string   { return e.familyKey }
-func birthDateOf(e *entry) string   { return e.ie.BirthDate }
 func postcodeKeyOf(e *entry) string { return e.postcodeKey }
 
 // prefixRange returns the range of s (sorted by key) whose keys start with p.
