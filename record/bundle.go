@@ -76,7 +76,7 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 		s.rep.reject(Source{File: path}, "not a JSON object")
 		return nil
 	}
-	isBundle := false
+	isBundle, hasEntries := false, false
 	var entries []byte
 	eachMember(doc, func(key, val []byte) bool {
 		switch {
@@ -84,7 +84,7 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 			t, _ := stringOf(val)
 			isBundle = t == "Bundle"
 		case keyIs(key, "entry"):
-			entries = val
+			entries, hasEntries = val, true
 		}
 		return true
 	})
@@ -98,7 +98,15 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 		h := readHeader(raw)
 		return s.accept(Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Source: src}, &h, plainResolver{}, "")
 	}
+	if hasEntries && entries[0] != '[' {
+		s.rep.reject(Source{File: path}, "Bundle.entry is not an array")
+		return nil
+	}
 	list, idx := readEntries(path, entries)
+	if len(list) == 0 {
+		s.rep.Warnings = append(s.rep.Warnings, Warning{Source{File: path}, "Bundle has no entries"})
+		return nil
+	}
 	context := bundlePatient(list, idx)
 	for i := range list {
 		e := &list[i]

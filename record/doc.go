@@ -94,6 +94,9 @@
 //
 // # Caveats
 //
+// Every function is safe for concurrent use. A PatientRecord's resources
+// and a Summary belong to the caller; nothing in the package keeps them.
+//
 // Patients are grouped by resource id, not by NHS number: the same person
 // read from two systems (a PDS Patient and a Summary Care Record, say) is
 // two records, and ReadPaths warns that they share a number. Merging

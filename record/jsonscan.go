@@ -19,6 +19,7 @@ type jsonError struct {
 	msg string
 }
 
+// Error returns the message with its byte offset.
 func (e *jsonError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg, e.off) }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -212,7 +212,11 @@ func (s *Summary) SearchKeys() SearchKeys {
 // Summarise builds the summary of one patient's record as of asOf, which
 // decides which names, addresses and alerts are current. It never fails:
 // what it cannot read it leaves out of the typed view, and counts in Other.
+// A nil record gives an empty summary, every section not available.
 func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
+	if rec == nil {
+		return &Summary{AsOf: asOf}
+	}
 	s := &Summary{AsOf: asOf, PatientKey: rec.Key}
 	c := newSumContext(rec)
 	other := map[string]int{}
