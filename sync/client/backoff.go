@@ -14,9 +14,9 @@ import (
 // not hammered. Jitter spreads the reconnects of many clients after a
 // server restart.
 type Backoff struct {
-	Base        time.Duration
-	Cap         time.Duration
-	StableAfter time.Duration
+	Base        time.Duration // ceiling of the first delay
+	Cap         time.Duration // largest ceiling
+	StableAfter time.Duration // a connection up this long resets the schedule
 }
 
 // DefaultBackoff is the production schedule.

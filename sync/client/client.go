@@ -28,8 +28,9 @@ type Client struct {
 	running atomic.Bool // Serve or SyncOnce is running
 
 	// Owned by the goroutine running Serve or SyncOnce.
-	rng     *mrand.Rand
-	unsaved *protocol.TokenResponse // refreshed but not yet stored
+	rng          *mrand.Rand
+	unsaved      *protocol.TokenResponse // refreshed but not yet stored
+	forceRefresh bool                    // the server refused the access token: refresh before the next dial
 
 	mu    sync.Mutex
 	state State
@@ -87,10 +88,9 @@ func (c *Client) Serve(ctx context.Context) error {
 	}
 	defer c.running.Store(false)
 	backoff := retry{b: c.cfg.Backoff, rng: c.rng}
-	force := false         // refresh the token before the next dial
 	justRefreshed := false // the last attempt was an immediate retry after a token refusal
 	for {
-		out := c.connect(ctx, force, false)
+		out := c.connect(ctx, goalLive)
 		if ctx.Err() != nil {
 			c.setState(State{Kind: Offline})
 			return nil
@@ -113,10 +113,10 @@ func (c *Client) Serve(ctx context.Context) error {
 			return err
 		case stepNow:
 			c.cfg.Logf("sync: %v; refreshing the token and reconnecting", err)
-			force, justRefreshed = true, true
+			c.forceRefresh, justRefreshed = true, true
 			continue
 		}
-		force, justRefreshed = false, false
+		justRefreshed = false
 		delay := backoff.next(out.upFor)
 		c.cfg.Logf("sync: %v; reconnecting in %v", err, delay.Round(time.Millisecond))
 		c.setState(State{Kind: kindFor(err), Err: err.Error(), RetryIn: delay})
@@ -140,16 +140,15 @@ func (c *Client) SyncOnce(ctx context.Context) error {
 		return ErrBusy
 	}
 	defer c.running.Store(false)
-	force := false
 	for try := 0; ; try++ {
-		out := c.connect(ctx, force, true)
+		out := c.connect(ctx, goalSynced)
 		if out.err == nil {
 			c.setState(State{Kind: Offline})
 			return nil
 		}
 		step := nextStep(out.err)
 		if step == stepNow && try == 0 {
-			force = true
+			c.forceRefresh = true
 			continue
 		}
 		kind := kindFor(out.err)
@@ -228,10 +227,18 @@ func (o outcome) describe() error {
 	}
 }
 
+// goal says when a session ends by itself.
+type goal int
+
+const (
+	goalLive   goal = iota // never: stay live until the connection or ctx ends (Serve)
+	goalSynced             // once up to date with the audit queue flushed (SyncOnce)
+)
+
 // connect makes one attempt: token, dial, session.
-func (c *Client) connect(ctx context.Context, forceRefresh, once bool) outcome {
+func (c *Client) connect(ctx context.Context, g goal) outcome {
 	c.setState(State{Kind: Connecting})
-	out := c.attempt(ctx, forceRefresh, once)
+	out := c.attempt(ctx, g)
 	if remoteCloseCode(out.err) == protocol.CloseDeviceRevoked {
 		c.cfg.Logf("sync: %v", out.err)
 		out.err = wipeRevoked(c.cfg.Applier, c.cfg.Logf)
@@ -239,8 +246,8 @@ func (c *Client) connect(ctx context.Context, forceRefresh, once bool) outcome {
 	return out
 }
 
-func (c *Client) attempt(ctx context.Context, forceRefresh, once bool) outcome {
-	token, err := c.accessToken(ctx, forceRefresh)
+func (c *Client) attempt(ctx context.Context, g goal) outcome {
+	token, err := c.accessToken(ctx)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -248,7 +255,7 @@ func (c *Client) attempt(ctx context.Context, forceRefresh, once bool) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	return newSession(c, conn, once).run(ctx)
+	return newSession(c, conn, g).run(ctx)
 }
 
 type step int
@@ -274,7 +281,9 @@ func nextStep(err error) step {
 // needs the user (Error).
 func kindFor(err error) StateKind {
 	var le *localError
-	if errors.Is(err, ErrCertificate) || errors.Is(err, ErrIncompatible) || errors.As(err, &le) {
+	var ae *APIError
+	if errors.Is(err, ErrCertificate) || errors.Is(err, ErrIncompatible) || errors.As(err, &le) ||
+		errors.As(err, &ae) && ae.Code == protocol.ErrCodeForbidden {
 		return Error
 	}
 	return Offline

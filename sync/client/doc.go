@@ -51,6 +51,6 @@
 // it keeps the answer in memory and retries, and reports an Error state,
 // rather than lose the only valid credential.
 //
-// BreakGlass needs a live session: an emergency request made offline is
-// the client core's business (it is recorded in the audit queue).
+// BreakGlass needs a live session and returns ErrOffline without one; what
+// to offer the user offline is the client core's decision.
 package client

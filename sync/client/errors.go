@@ -15,8 +15,9 @@ var (
 	// wrong.
 	ErrBadLogin = errors.New("wrong user name or password")
 	// ErrDeviceRevoked is returned when the server says this device has
-	// been revoked (close code 4003, or API error device_revoked). The
-	// client has called Applier.Wipe before returning it.
+	// been revoked (close code 4003, or API error device_revoked). Serve
+	// and SyncOnce (and Login, when given an Applier) have called
+	// Applier.Wipe before returning it.
 	ErrDeviceRevoked = errors.New("this device has been revoked by the service")
 	// ErrDeviceKey is returned by Login when the device ID is registered
 	// with another signing key: the device must enrol afresh.
@@ -39,9 +40,9 @@ var (
 	// ErrUnreachable wraps a failure to reach the server at all: no route,
 	// connection refused, reset or timed out before the websocket opened.
 	ErrUnreachable = errors.New("server unreachable")
-	// ErrCertificate wraps a TLS certificate the client does not trust.
-	// The user (or their IT team) must act: the CA file is wrong, or
-	// something is intercepting the connection.
+	// ErrCertificate marks a server certificate the client does not
+	// trust. The user (or their IT team) must act: the CA file is wrong,
+	// or something is intercepting the connection.
 	ErrCertificate = errors.New("server certificate not trusted")
 	// ErrIncompatible is returned when the server does not speak this
 	// client's protocol version: the client must be updated.
@@ -52,21 +53,26 @@ var (
 )
 
 // APIError is an error answer from the server's HTTPS API (login and token
-// refresh). errors.Is maps its code to ErrBadLogin, ErrDeviceRevoked,
-// ErrDeviceKey and ErrLoginRequired where they apply.
+// refresh). errors.Is maps its code to ErrBadLogin, ErrDeviceRevoked and
+// ErrDeviceKey where they apply.
 type APIError struct {
 	Status  int    // HTTP status code
 	Code    string // one of the protocol.ErrCode* values, or "" if the body was not an API error
 	Message string // the server's explanation
 }
 
+// Error says what the server answered, in its own words where it gave
+// them.
 func (e *APIError) Error() string {
 	msg := e.Message
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	if e.Code == "" {
+	switch {
+	case e.Code == "":
 		return fmt.Sprintf("server answered %d: %s", e.Status, msg)
+	case e.Status >= 500:
+		return fmt.Sprintf("server error: %s (%s)", msg, e.Code)
 	}
 	return fmt.Sprintf("server refused: %s (%s)", msg, e.Code)
 }

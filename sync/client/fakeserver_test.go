@@ -22,8 +22,9 @@ import (
 	"kmcr/sync/protocol"
 )
 
-// testTimeouts are short so heartbeat failures show within a second.
-var testTimeouts = protocol.Timeouts{Ping: 50 * time.Millisecond, Read: 400 * time.Millisecond, Write: time.Second}
+// testTimeouts are short so a half-open link shows within seconds, and
+// long enough that a busy test machine does not miss heartbeats.
+var testTimeouts = protocol.Timeouts{Ping: 100 * time.Millisecond, Read: 1500 * time.Millisecond, Write: 2 * time.Second}
 
 const (
 	testPassword = "correct horse battery staple"
@@ -65,6 +66,7 @@ type fakeServer struct {
 	refresh     map[string]bool      // unused refresh credentials
 	nextToken   int
 	revoked     bool
+	failRefresh int // answer this many refreshes with 503
 	logins      int
 	refreshes   int
 	tokensSeen  []string // Authorization tokens of sync upgrades, in order
@@ -217,6 +219,9 @@ func (fs *fakeServer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	defer fs.mu.Unlock()
 	fs.refreshes++
 	switch {
+	case fs.failRefresh > 0:
+		fs.failRefresh--
+		writeJSON(w, 503, protocol.APIError{Code: protocol.ErrCodeInternal, Message: "try again"})
 	case fs.revoked:
 		writeJSON(w, 403, protocol.APIError{Code: protocol.ErrCodeDeviceRevoked, Message: "device revoked"})
 	case !fs.refresh[req.RefreshToken] || req.DeviceID != "device-1":

@@ -76,10 +76,12 @@ func TestClient_Serve_HeartbeatNoticesHalfOpen(t *testing.T) {
 	p.HalfOpen()
 	start := time.Now()
 	waitState(t, tc, 5*time.Second, "the half-open link noticed", func(s State) bool { return s.Kind != UpToDate })
-	if d := time.Since(start); d > testTimeouts.Read+testTimeouts.Ping+300*time.Millisecond {
+	// Noticed about one read timeout after the last pong; the slack is
+	// for a busy test machine, not for the protocol.
+	if d := time.Since(start); d > 2*testTimeouts.Read+time.Second {
 		t.Fatalf("half-open link noticed after %v; read timeout %v", d, testTimeouts.Read)
 	}
-	if first := tc.states.since(n)[0]; first.Kind != Offline || !strings.HasPrefix(first.Err, "connection lost: no answer from the server for 400ms") {
+	if first := tc.states.since(n)[0]; first.Kind != Offline || !strings.HasPrefix(first.Err, "connection lost: no answer from the server for 1.5s") {
 		t.Fatalf("first state after half-open: %v", first)
 	}
 	p.Pass()

@@ -64,7 +64,7 @@ func newTestClient(t *testing.T, fs *fakeServer, server string, mod func(*Config
 		Applier:     tc.app,
 		Tokens:      tc.tokens,
 		Timeouts:    testTimeouts,
-		DialTimeout: time.Second,
+		DialTimeout: 5 * time.Second,
 		Window:      4,
 		Backoff:     testBackoff,
 		OnState:     tc.states.add,
@@ -175,8 +175,4 @@ func checkNoLeaks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(t.Context(), d)
 }

@@ -183,11 +183,12 @@ func wipeRevoked(a Applier, logf func(string, ...any)) error {
 }
 
 // accessToken returns an access token good for at least refreshMargin,
-// refreshing first when it is missing, expiring, or force is set. A new
+// refreshing first when it is missing or expiring, or the server refused
+// it (c.forceRefresh, kept until a refresh succeeds). A new
 // TokenResponse is stored before it is used; if storing fails it is kept
 // in memory and storing is retried on the next attempt, so the single-use
 // refresh credential is never lost while the process runs.
-func (c *Client) accessToken(ctx context.Context, force bool) (string, error) {
+func (c *Client) accessToken(ctx context.Context) (string, error) {
 	if c.unsaved != nil {
 		if err := c.cfg.Tokens.SaveTokens(c.unsaved); err != nil {
 			return "", local("saving the new login tokens: %w", err)
@@ -198,7 +199,7 @@ func (c *Client) accessToken(ctx context.Context, force bool) (string, error) {
 	if err != nil {
 		return "", local("reading the login tokens: %w", err)
 	}
-	if !force && access != "" && time.Until(expires) > refreshMargin {
+	if !c.forceRefresh && access != "" && time.Until(expires) > refreshMargin {
 		return access, nil
 	}
 	if refresh == "" {
@@ -222,6 +223,7 @@ func (c *Client) accessToken(ctx context.Context, force bool) (string, error) {
 		return "", fmt.Errorf("refreshing the access token: %w", err)
 	}
 	c.cfg.Logf("sync: access token refreshed, valid until %s", tr.ExpiresAt.UTC().Format(time.RFC3339))
+	c.forceRefresh = false
 	if err := c.cfg.Tokens.SaveTokens(&tr); err != nil {
 		c.unsaved = &tr
 		return "", local("saving the new login tokens: %w", err)

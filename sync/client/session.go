@@ -31,7 +31,7 @@ type inbound struct {
 type session struct {
 	c      *Client
 	conn   *protocol.Conn
-	once   bool // SyncOnce: end when up to date and the audit queue is flushed
+	goal   goal
 	window int
 
 	in         chan inbound
@@ -53,11 +53,11 @@ type session struct {
 	pending   map[string]*bgCall
 }
 
-func newSession(c *Client, conn *protocol.Conn, once bool) *session {
+func newSession(c *Client, conn *protocol.Conn, g goal) *session {
 	return &session{
 		c:          c,
 		conn:       conn,
-		once:       once,
+		goal:       g,
 		window:     c.cfg.Window,
 		in:         make(chan inbound, c.cfg.Window+8),
 		bg:         make(chan *bgCall),
@@ -171,7 +171,7 @@ func (s *session) loop(ctx context.Context) error {
 // goalReached ends a SyncOnce session once everything is done, or once it
 // is clear the audit queue cannot be flushed on this connection.
 func (s *session) goalReached() error {
-	if !s.once || !s.upToDate || len(s.pending) > 0 {
+	if s.goal != goalSynced || !s.upToDate || len(s.pending) > 0 {
 		return nil
 	}
 	if s.audit.stalled != nil {
@@ -241,8 +241,11 @@ func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 	}
 	if err := s.c.cfg.Applier.ApplyBatch(b); err != nil {
 		if errors.Is(err, ErrBadBatch) {
-			v := s.violation(protocol.CloseProtocolError, fmt.Sprintf("batch %d rejected: %v", b.ID, err))
-			return fmt.Errorf("%w: %w", ErrBadBatch, v)
+			// The Applier stored nothing; the server resends from the
+			// same cursor, so a persistently bad document shows as
+			// repeated failures rather than as data silently skipped.
+			s.conn.Close(protocol.CloseProtocolError, fmt.Sprintf("batch %d rejected: %v", b.ID, err))
+			return fmt.Errorf("protocol violation by the server: batch %d rejected: %w", b.ID, err)
 		}
 		s.conn.Close(protocol.CloseGoingAway, "client could not store a batch")
 		return local("storing batch %d: %w", b.ID, err)

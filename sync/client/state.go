@@ -29,6 +29,7 @@ const (
 	Error
 )
 
+// String names the state as the status bar shows it.
 func (k StateKind) String() string {
 	switch k {
 	case Offline:

@@ -179,3 +179,29 @@ func TestClient_Serve_UntrustedCertificate(t *testing.T) {
 		t.Fatalf("state %v", s)
 	}
 }
+
+// TestClient_Serve_RefusedTokenNotReused checks that after close 4001 and
+// a failed refresh, the next attempt refreshes again instead of dialling
+// with the token the server refused.
+func TestClient_Serve_RefusedTokenNotReused(t *testing.T) {
+	fs := newFakeServer(t, 5)
+	tc := newTestClient(t, fs, "", nil)
+	tc.serve(t)
+	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	fs.mu.Lock()
+	fs.failRefresh = 1
+	fs.mu.Unlock()
+	fs.closeAll(protocol.CloseTokenExpired, "access token expired")
+	waitFor(t, 5*time.Second, "a second session", func() bool { return len(fs.snapshot().hellos) == 2 })
+	snap := fs.snapshot()
+	if snap.refreshes != 2 || len(snap.tokensSeen) != 2 || snap.tokensSeen[0] == snap.tokensSeen[1] {
+		t.Fatalf("refreshes %d, tokens used %v", snap.refreshes, snap.tokensSeen)
+	}
+	offline := false
+	for _, s := range tc.states.all() {
+		offline = offline || s.Kind == Offline && s.Err == "refreshing the access token: server error: try again (internal)"
+	}
+	if !offline {
+		t.Fatalf("the failed refresh was not reported: %v", tc.states.all())
+	}
+}
