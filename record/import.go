@@ -59,7 +59,7 @@ func ReadPaths(paths ...string) (*Import, error) {
 	rep, err := Scan(paths, func(it Item) error {
 		r := it.Resource
 		if it.PatientKey == "" {
-			key := resourceKey(r.Type, r.ID, r.FullURL, r.Raw)
+			key := r.Key()
 			if _, dup := imp.Shared[key]; !dup {
 				imp.Shared[key] = r
 			}
@@ -74,7 +74,7 @@ func ReadPaths(paths ...string) (*Import, error) {
 			byKey[it.PatientKey] = b
 			order = append(order, b)
 		}
-		if r.Type == "Patient" && it.PatientKey == resourceKey(r.Type, r.ID, r.FullURL, r.Raw) {
+		if r.Type == "Patient" && it.PatientKey == r.Key() {
 			if len(b.patients) == 0 {
 				b.rec.NHS, b.rec.NHSAssigned = it.NHS, it.NHSAssigned
 			} else {
@@ -161,7 +161,7 @@ func (x *sharedIndex) lookup(ref string) (Resource, bool) {
 func (x *sharedIndex) close(res []Resource) []Resource {
 	seen := map[string]bool{}
 	for _, r := range res {
-		seen[resourceKey(r.Type, r.ID, r.FullURL, r.Raw)] = true
+		seen[r.Key()] = true
 	}
 	for i := 0; i < len(res); i++ {
 		eachReference(res[i].Raw, func(ref string) {
@@ -169,7 +169,7 @@ func (x *sharedIndex) close(res []Resource) []Resource {
 			if !ok {
 				return
 			}
-			k := resourceKey(s.Type, s.ID, s.FullURL, s.Raw)
+			k := s.Key()
 			if !seen[k] {
 				seen[k] = true
 				res = append(res, s)

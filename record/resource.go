@@ -16,13 +16,10 @@ type Resource struct {
 	Source   Source          // where it was read from
 }
 
-// Key returns the resource's canonical key "Type/id", or "" when it has no id.
-func (r Resource) Key() string {
-	if r.ID == "" {
-		return ""
-	}
-	return r.Type + "/" + r.ID
-}
+// Key returns the resource's canonical key: "Type/id", or for a resource
+// without an id one derived from its fullUrl or, failing that, its bytes,
+// so that the same resource always has the same key.
+func (r Resource) Key() string { return resourceKey(r.Type, r.ID, r.FullURL, r.Raw) }
 
 // Source says where a resource (or a rejection) came from: a file, and an
 // entry within it. Entry is "entry N" for Bundle.entry[N] (counting from 0,

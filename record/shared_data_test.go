@@ -306,7 +306,7 @@ func TestReadPaths_AllSharedData(t *testing.T) {
 		}
 	}
 	for _, r := range imp.Shared {
-		sharedKeys[resourceKey(r.Type, r.ID, r.FullURL, r.Raw)] = true
+		sharedKeys[r.Key()] = true
 	}
 	if own+len(sharedKeys) != imp.Report.Resources {
 		t.Errorf("%d own + %d shared != %d accepted", own, len(sharedKeys), imp.Report.Resources)

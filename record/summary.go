@@ -226,7 +226,7 @@ func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
 		shown := true
 		switch r.Type {
 		case "Patient":
-			if seenPatient || resourceKey(r.Type, r.ID, r.FullURL, r.Raw) != rec.Key {
+			if seenPatient || r.Key() != rec.Key {
 				shown = false
 				break
 			}

@@ -348,13 +348,13 @@ func (s *Summary) addObservation(c *sumContext, r *Resource) {
 // the Patient or a RelatedPerson, a device, or a tag or extension saying so.
 func patientEntered(c *sumContext, o *fhirObservation) bool {
 	for i := range o.Performer {
-		switch c.refType(&o.Performer[i]) {
+		switch c.typeOf(&o.Performer[i]) {
 		case "Patient", "RelatedPerson":
 			return true
 		}
 	}
 	if o.Device != nil && (o.Device.Reference != "" || o.Device.Identifier != nil || o.Device.Display != "") {
-		if t := c.refType(o.Device); t == "Device" || t == "" {
+		if t := c.typeOf(o.Device); t == "Device" || t == "" {
 			return true
 		}
 	}

@@ -1,9 +1,6 @@
 package record
 
-import (
-	"sort"
-	"time"
-)
+import "sort"
 
 type fhirPatient struct {
 	Security            []Coding
@@ -166,7 +163,7 @@ func (s *Summary) demographics(c *sumContext, r *Resource, rec *PatientRecord) {
 			d.Emails = append(d.Emails, cp)
 		}
 	}
-	s.gp(c, p.GeneralPractitioner, s.AsOf)
+	s.gp(c, p.GeneralPractitioner)
 }
 
 // best returns the index of the preferred of n things: current ones before
@@ -194,12 +191,12 @@ func best(n int, key func(i int) (current bool, rank int)) int {
 // (Organization) and perhaps a named GP (Practitioner or PractitionerRole).
 // A reference that does not resolve still gives its display text and any
 // ODS code in its identifier, as PDS records do.
-func (s *Summary) gp(c *sumContext, refs []fhirRef, _ time.Time) {
+func (s *Summary) gp(c *sumContext, refs []fhirRef) {
 	g := &s.GP
 	for i := range refs {
 		ref := &refs[i]
 		target := c.refTarget(ref)
-		typ := c.refType(ref)
+		typ := c.typeOf(ref)
 		switch {
 		case target != nil && target.Type == "Organization":
 			if !g.Resolved {

@@ -71,9 +71,9 @@ func (c *sumContext) refTarget(ref *fhirRef) *Resource {
 	return nil
 }
 
-// refType returns the type of the resource a Reference points at: from the
+// typeOf returns the type of the resource a Reference points at: from the
 // resolved resource, the reference's type element, or the reference text.
-func (c *sumContext) refType(ref *fhirRef) string {
+func (c *sumContext) typeOf(ref *fhirRef) string {
 	if ref == nil {
 		return ""
 	}
