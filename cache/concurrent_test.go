@@ -44,7 +44,7 @@ func TestCache_Concurrent_ReadersAndWriter(t *testing.T) {
 			}
 		}()
 	}
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 100; i++ {
 		n := ns[i%len(ns)]
 		err := c.Update(func(tx *Tx) error {
 			if i%3 == 0 {

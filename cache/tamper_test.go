@@ -271,7 +271,7 @@ func TestOpen_DamagedFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, e := mustCreate(t)
 			var entries []IndexEntry
-			for i, n := range nhsNumbers(0, 200) {
+			for i, n := range nhsNumbers(0, 60) {
 				entries = append(entries, testEntry(n, "Family", string(rune('a'+i%26)), "", ""))
 			}
 			mustPut(t, c, entries...)
