@@ -22,7 +22,7 @@
 // entries refer to each other in any order. Every resource is checked by a
 // small scanner of its own (no recursion, so a 100,000-level document costs
 // no stack) for syntax, for size, and for nesting deeper than MaxDepth,
-// before encoding/json ever sees it.
+// before anything decodes it.
 //
 // Bad input never stops an import. A malformed NDJSON line, a Bundle entry
 // with no resource, a resource over the limits, a clinical resource with no
@@ -51,14 +51,15 @@
 // since sharing would show one person's data in everyone's record. A type
 // this package does not know belongs to the patient it names, or is shared.
 //
-// A Patient's NHS number is its identifier with system NHSNumberSystem. If
-// that fails the modulus 11 check, the Patient is rejected and so is every
-// resource that belongs to it ("patient rejected"). A Patient with no NHS
-// number (Synthea and other non-UK data) is given one by AssignNHSNumber:
-// SHA-256 of the patient's key gives six digits after "999", completed with
-// the check digit, stepping to the next six digits when a prefix has none.
-// The 999 range is never issued to real people, the rule is fixed, and so
-// the same patient gets the same number on every server and every import.
+// A Patient's NHS number is its first identifier with system
+// NHSNumberSystem that is not marked "old". If that fails the modulus 11
+// check, the Patient is rejected and so is every resource that belongs to
+// it ("patient rejected"). A Patient with no NHS number (Synthea and other
+// non-UK data) is given one by AssignNHSNumber: SHA-256 of the patient's
+// key gives six digits after "999", completed with the check digit,
+// stepping to the next six digits when a prefix has none. The 999 range is
+// never issued to real people, the rule is fixed, and so the same patient
+// gets the same number on every server and every import.
 // PatientRecord.NHSAssigned and Demographics.NHSAssigned say when a number
 // was assigned, so a screen can say so.
 //
@@ -81,8 +82,8 @@
 //
 // A Section's State keeps apart "none recorded" (a source positively says
 // so: an AllergyIntolerance coded SNOMED CT 716186003 "No known allergy",
-// 409137002, 428607008 or 429625007; a MedicationStatement coded 787481004
-// "No known medications"; a Condition coded 160245001; an Immunization
+// 409137002, 428607008 or 429625007; a MedicationStatement or
+// MedicationRequest coded 787481004 "No known medications"; a Condition coded 160245001; an Immunization
 // coded 787482006; the International Patient Summary's equivalents; or a
 // List with emptyReason "nilknown") from "not available" (no source says
 // anything). AllergyHeadline gives the words a screen must show.
