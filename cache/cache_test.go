@@ -123,10 +123,12 @@ func TestOpen_NotExist(t *testing.T) {
 	}
 }
 
-// Ensure invalid arguments are refused with ErrInvalid.
+// Ensure invalid arguments are refused with ErrInvalid, before anything
+// changes: an existing patient survives even if the caller ignores the error.
 func TestTx_Put_Invalid(t *testing.T) {
 	c, _ := mustCreate(t)
 	n := nhs1(0)
+	mustPut(t, c, testEntry(n, "Existing", "Patient", "", ""))
 	tests := []struct {
 		name string
 		rec  Record
@@ -139,18 +141,25 @@ func TestTx_Put_Invalid(t *testing.T) {
 		{"bad birth date", Record{NHS: n, NotAfter: lease}, IndexEntry{BirthDate: "12/03/1962"}},
 		{"impossible birth date", Record{NHS: n, NotAfter: lease}, IndexEntry{BirthDate: "1962-02-30"}},
 		{"huge name", Record{NHS: n, NotAfter: lease}, IndexEntry{Family: string(make([]byte, 2000))}},
+		{"huge display", Record{NHS: n, NotAfter: lease}, IndexEntry{Display: string(make([]byte, 2000))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.Update(func(tx *Tx) error { return tx.Put(tt.rec, tt.idx) })
-			wantErr(t, err, ErrInvalid)
+			var putErr error
+			if err := c.Update(func(tx *Tx) error { putErr = tx.Put(tt.rec, tt.idx); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			wantErr(t, putErr, ErrInvalid)
+			if rec, err := c.Get(n); err != nil || rec.Version != 1 {
+				t.Errorf("existing patient after a failed Put: %v, %v", rec, err)
+			}
 		})
 	}
 	if _, err := c.Get("12"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Get(bad) = %v", err)
 	}
-	if st := c.Stats(); st.Patients != 0 {
-		t.Errorf("failed Puts left %d patients", st.Patients)
+	if st := c.Stats(); st.Patients != 1 {
+		t.Errorf("failed Puts changed the patient count to %d", st.Patients)
 	}
 }
 

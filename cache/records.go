@@ -61,6 +61,13 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	case idx.BirthDate != "" && !isISODate(idx.BirthDate):
 		return fmt.Errorf("%w: birth date %q is not YYYY-MM-DD", ErrInvalid, idx.BirthDate)
 	}
+	for _, f := range [...]string{idx.Family, idx.Given, idx.Postcode, idx.Display} {
+		if len(f) > maxIndexField {
+			return fmt.Errorf("%w: index field longer than %d bytes", ErrInvalid, maxIndexField)
+		}
+	}
+	// Everything is checked before anything changes: a failed Put leaves
+	// the transaction as it was.
 	id, err := tx.c.recordID(rec.NHS)
 	if err != nil {
 		return err

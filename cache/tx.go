@@ -146,7 +146,11 @@ func (c *Cache) commit(tx *Tx) error {
 	c.mu.Lock()
 	if err := btx.Commit(); err != nil {
 		c.mu.Unlock()
-		return c.abort(tx, written, fmt.Errorf("committing the cache: %w", err))
+		// The new halves stay: a commit can fail after its meta page reached
+		// the disk, and then cache.db names the new keys. The next Open
+		// keeps whichever half cache.db names and zeroes the other.
+		tx.zeroRotations()
+		return fmt.Errorf("committing the cache: %w", err)
 	}
 	for _, g := range groups {
 		r, gs := tx.rot[g], &c.groups[g]
@@ -177,8 +181,9 @@ func (c *Cache) commit(tx *Tx) error {
 	return nil
 }
 
-// abort rolls back a transaction whose commit failed and overwrites the new
-// halves it had written (best effort: Open would zero them anyway).
+// abort rolls back a transaction that failed before its commit was tried,
+// and overwrites the new halves it had written (best effort: Open would
+// zero them anyway).
 func (c *Cache) abort(tx *Tx, written []halfRef, err error) error {
 	_ = tx.btx.Rollback()
 	tx.zeroRotations()

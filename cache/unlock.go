@@ -367,7 +367,9 @@ func (c *Cache) ChangePassphrase(old, new []byte) error {
 		)
 	})
 	if err != nil {
-		_ = c.keys.zeroHalves([]halfRef{{-1, newHalf}})
+		// The new half stays: if the commit reached the disk despite the
+		// error, it is the only wrapping of M that cache.db names. Open
+		// reconciles.
 		return fmt.Errorf("changing the passphrase: %w", err)
 	}
 	oldHalf := c.masterHalf
