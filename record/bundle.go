@@ -166,7 +166,10 @@ func readEntries(path string, entries []byte) ([]bundleEntry, *bundleIndex) {
 			}
 			if e.h.typ == "Patient" {
 				for _, id := range e.h.ids {
-					idx.patient["Patient?identifier="+id.system+"|"+id.value] = key
+					cond := "Patient?identifier=" + id.system + "|" + id.value
+					if _, dup := idx.patient[cond]; !dup {
+						idx.patient[cond] = key
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -132,10 +133,20 @@ type sharedIndex struct {
 
 func newSharedIndex(shared map[string]Resource) *sharedIndex {
 	x := &sharedIndex{byKey: shared, byCond: map[string]Resource{}}
-	for _, r := range shared {
-		h := readHeader(r.Raw)
-		for _, id := range h.ids {
-			x.byCond[r.Type+"?identifier="+id.system+"|"+id.value] = r
+	// Sorted, so that when two resources share an identifier the same one
+	// wins on every run.
+	keys := make([]string, 0, len(shared))
+	for k := range shared {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r := shared[k]
+		for _, id := range readHeader(r.Raw).ids {
+			cond := r.Type + "?identifier=" + id.system + "|" + id.value
+			if _, dup := x.byCond[cond]; !dup {
+				x.byCond[cond] = r
+			}
 		}
 	}
 	return x

@@ -44,7 +44,10 @@ func (c *sumContext) resolve(ref string) *Resource {
 			for i := range c.rec.Resources {
 				r := &c.rec.Resources[i]
 				for _, id := range readHeader(r.Raw).ids {
-					c.byCond[r.Type+"?identifier="+id.system+"|"+id.value] = r
+					cond := r.Type + "?identifier=" + id.system + "|" + id.value
+					if _, dup := c.byCond[cond]; !dup {
+						c.byCond[cond] = r
+					}
 				}
 			}
 		}
