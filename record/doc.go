@@ -34,14 +34,15 @@
 // # Patients and NHS numbers
 //
 // A patient's key is "Patient/<id>". A resource belongs to the patient its
-// subject, patient, beneficiary, individual or for element points at,
-// whichever comes first; these are the names FHIR R4 uses for "the patient
-// this is about" across resource types, so types this package does not know
-// are placed correctly too. Inside a Bundle, references by urn:uuid:,
-// relative or absolute URL, or patient identifier all resolve to the key.
-// A Bundle whose clinical entries name no patient (the NHS Summary Care
-// Record's Conditions and Encounters carry no subject) gives them the
-// patient of its document Composition, or its only Patient.
+// subject, patient, beneficiary, individual or for element points at (the
+// first of them, as written, that names a Patient). These are the names
+// FHIR R4 uses for "the patient this is about" across resource types, so
+// types this package does not know are placed correctly too. Inside a
+// Bundle, references by urn:uuid:, relative or absolute URL, or patient
+// identifier all resolve to the key. A Bundle whose clinical entries name
+// no patient (the NHS Summary Care Record's Conditions and Encounters carry
+// no subject) gives them the patient of its document Composition, or its
+// only Patient.
 //
 // Organizations, Practitioners, Medications, Locations and Devices without
 // a patient are shared: ReadPaths keeps them once and copies into each

@@ -74,7 +74,8 @@ type link struct {
 }
 
 // patientLinkFields are the top-level elements that point at the patient a
-// resource is about, in the order they are tried. Every FHIR R4 resource
+// resource is about; the first, in the resource's own order, that resolves
+// to a Patient decides. Every FHIR R4 resource
 // about one patient uses one of these names (AllergyIntolerance.patient,
 // Condition.subject, Coverage.beneficiary, ResearchSubject.individual,
 // Task.for, ...), so reading them generically also covers types this
