@@ -49,20 +49,31 @@ func (s *session) onBreakGlassResult(r *protocol.BreakGlassResult) error {
 	return nil
 }
 
-// breakGlassApplied answers calls whose document batch b carried.
+// breakGlassApplied answers calls whose document batch b carried. A
+// delete of the patient after a grant also answers: the server withheld
+// the document after all, and waiting longer would wait for nothing.
 func (s *session) breakGlassApplied(b *protocol.Batch) {
 	if len(s.pending) == 0 {
 		return
 	}
-	for _, u := range b.Upserts {
-		for id, call := range s.pending {
-			if call.req.NHS != u.NHS || (call.granted == nil && u.Relationship != protocol.RelBreakGlass) {
+	for id, call := range s.pending {
+		for _, u := range b.Upserts {
+			if u.NHS != call.req.NHS {
 				continue
 			}
-			if call.granted == nil {
+			if call.granted == nil && u.Relationship == protocol.RelBreakGlass {
 				call.applied = true // the document came before the answer
-				continue
 			}
+			if call.granted != nil {
+				call.applied = true
+			}
+		}
+		for _, d := range b.Deletes {
+			if d.NHS == call.req.NHS && call.granted != nil {
+				call.applied = true
+			}
+		}
+		if call.granted != nil && call.applied {
 			delete(s.pending, id)
 			call.res <- bgAnswer{result: call.granted}
 		}

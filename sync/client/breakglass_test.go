@@ -97,3 +97,67 @@ func TestClient_BreakGlass_ConnectionLost(t *testing.T) {
 		t.Fatalf("BreakGlass = %v", err)
 	}
 }
+
+// TestClient_BreakGlass_Orders checks the call completes whichever way the
+// server orders the answer and the document, and when the document is
+// withheld after the grant.
+func TestClient_BreakGlass_Orders(t *testing.T) {
+	tests := []struct {
+		name    string
+		order   []string // "result", "doc", "delete"
+		wantDoc bool
+	}{
+		{"answer then document", []string{"result", "doc"}, true},
+		{"document then answer", []string{"doc", "result"}, true},
+		{"answer then withheld", []string{"result", "delete"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFakeServer(t, 1)
+			fs.script = func(ss *srvSession) {
+				cur := protocol.Cursor{Epoch: fs.epoch, Seq: 1, Phase: protocol.PhaseLive}
+				_ = ss.send(&protocol.Welcome{Protocol: protocol.Version, Epoch: fs.epoch, Mode: protocol.ModeLive})
+				_ = ss.send(&protocol.UpToDate{Cursor: cur, AsOf: time.Now()})
+				id := uint64(0)
+				for {
+					m, err := ss.conn.Receive()
+					if err != nil {
+						return
+					}
+					bg, ok := m.(*protocol.BreakGlass)
+					if !ok {
+						continue
+					}
+					for _, what := range tt.order {
+						var out protocol.Message
+						switch what {
+						case "result":
+							out = &protocol.BreakGlassResult{RequestID: bg.RequestID, Granted: true, ExpiresAt: time.Now().Add(time.Hour)}
+						case "doc":
+							id++
+							out = &protocol.Batch{ID: id, Cursor: cur, Upserts: []protocol.DocMeta{fakeMeta(bg.NHS, 1, protocol.RelBreakGlass)}, Docs: [][]byte{fakeDoc(bg.NHS)}}
+						case "delete":
+							id++
+							out = &protocol.Batch{ID: id, Cursor: cur, Deletes: []protocol.Delete{{NHS: bg.NHS, Reason: protocol.DelObjection}}}
+						}
+						if ss.send(out) != nil {
+							return
+						}
+					}
+				}
+			}
+			tc := newTestClient(t, fs, "", nil)
+			tc.serve(t)
+			waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			res, err := tc.BreakGlass(ctx, fs.bgNHS, "safeguarding", "concern raised by neighbour")
+			if err != nil || !res.Granted {
+				t.Fatalf("BreakGlass = %+v, %v", res, err)
+			}
+			if _, docs, _, _, _, _ := tc.app.view(); (docs[fs.bgNHS] != "") != tt.wantDoc {
+				t.Fatalf("document present %v; want %v", docs[fs.bgNHS] != "", tt.wantDoc)
+			}
+		})
+	}
+}

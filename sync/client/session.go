@@ -185,11 +185,16 @@ func (s *session) goalReached() error {
 }
 
 func (s *session) handle(ctx context.Context, m protocol.Message) error {
-	if e, ok := m.(*protocol.ErrorMsg); ok {
+	switch v := m.(type) {
+	case *protocol.ErrorMsg:
 		// The reason for the close that follows.
-		s.lastError = e
-		s.c.cfg.Logf("sync: server error %d: %s", e.Code, e.Message)
+		s.lastError = v
+		s.c.cfg.Logf("sync: server error %d: %s", v.Code, v.Message)
 		return nil
+	case *protocol.Wipe:
+		// Honoured at any time, even before Welcome: a revoked device
+		// is told to wipe as soon as it connects.
+		return s.onWipe(v)
 	}
 	if _, ok := m.(*protocol.Welcome); !ok && !s.welcomed {
 		return s.violation(protocol.CloseOutOfOrder, m.Type().String()+" before welcome")
@@ -205,8 +210,6 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		return s.onAuditAck(ctx, v)
 	case *protocol.BreakGlassResult:
 		return s.onBreakGlassResult(v)
-	case *protocol.Wipe:
-		return s.onWipe(v)
 	}
 	return s.violation(protocol.CloseOutOfOrder, m.Type().String()+" is a client message")
 }
@@ -289,11 +292,37 @@ func (s *session) onUpToDate(u *protocol.UpToDate) error {
 func (s *session) onWipe(w *protocol.Wipe) error {
 	s.c.cfg.Logf("sync: the server ordered a wipe: %s", w.Reason)
 	err := s.c.cfg.Applier.Wipe(w.Reason)
-	s.conn.Close(protocol.CloseNormal, "wiped")
-	if err != nil {
-		return fmt.Errorf("%w (%s); wiping the local cache failed: %v", ErrWiped, w.Reason, err)
+	// A revoked device is told to wipe and then closed with 4003: say
+	// "revoked" rather than only "wiped", so the caller can tell.
+	why := ErrWiped
+	if s.awaitClose() == protocol.CloseDeviceRevoked {
+		why = ErrDeviceRevoked
 	}
-	return fmt.Errorf("%w: %s", ErrWiped, w.Reason)
+	s.conn.Close(protocol.CloseNormal, "wiped")
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w (%s); wiping the local cache failed: %v", why, w.Reason, err)
+	case why == ErrDeviceRevoked:
+		return fmt.Errorf("%w; its local cache has been wiped", why)
+	}
+	return fmt.Errorf("%w: %s", why, w.Reason)
+}
+
+// awaitClose waits a moment for the server's close after a Wipe and
+// returns its code (0 if none came). Nothing else matters once wiped.
+func (s *session) awaitClose() int {
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	for {
+		select {
+		case in := <-s.in:
+			if in.err != nil {
+				return remoteCloseCode(in.err)
+			}
+		case <-t.C:
+			return 0
+		}
+	}
 }
 
 // report publishes the session's progress as the client's state.

@@ -117,7 +117,7 @@ func TestClient_Serve_UnauthorizedNeedsLogin(t *testing.T) {
 // stops Serve with ErrDeviceRevoked, and the refresh API's refusal does
 // the same.
 func TestClient_Serve_DeviceRevoked(t *testing.T) {
-	for _, how := range []string{"close 4003", "refresh refused"} {
+	for _, how := range []string{"close 4003", "refresh refused", "wipe at connect"} {
 		t.Run(how, func(t *testing.T) {
 			fs := newFakeServer(t, 5)
 			tc := newTestClient(t, fs, "", nil)
@@ -126,10 +126,13 @@ func TestClient_Serve_DeviceRevoked(t *testing.T) {
 			fs.mu.Lock()
 			fs.revoked = true
 			fs.mu.Unlock()
-			if how == "close 4003" {
+			switch how {
+			case "close 4003":
 				fs.closeAll(protocol.CloseDeviceRevoked, "device revoked")
-			} else {
+			case "refresh refused":
 				fs.closeAll(protocol.CloseTokenExpired, "access token expired")
+			case "wipe at connect":
+				fs.closeAll(protocol.CloseServerShutdown, "restart")
 			}
 			if err := sv.result(t, 5*time.Second); !errors.Is(err, ErrDeviceRevoked) {
 				t.Fatalf("Serve = %v; want ErrDeviceRevoked", err)
