@@ -359,3 +359,18 @@ func init() {
 		return VerifyResult{Devices: reps, Broken: err != nil}, nil
 	}
 }
+
+func init() {
+	adminOps["import"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
+		var paths []string
+		if err := json.Unmarshal(raw, &paths); err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			if !filepath.IsAbs(p) {
+				return nil, &AdminError{fmt.Sprintf("import path %q must be absolute", p)}
+			}
+		}
+		return a.svc.Import(paths, nil)
+	}
+}

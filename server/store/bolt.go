@@ -31,6 +31,7 @@ var (
 	bRes       = []byte("resources") // nested: patient key -> resource key -> raw
 	bShared    = []byte("shared")
 	bPKeys     = []byte("patient-keys") // patient key -> nhs
+	bNHSKeys   = []byte("nhs-keys")     // nhs \x00 patient key -> nil
 	bPatients  = []byte("patients")     // nhs -> PatientMeta
 	bDocs      = []byte("docs")         // nhs \x00 kind -> document
 	bChanges   = []byte("changes")      // seq -> Change
@@ -71,7 +72,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

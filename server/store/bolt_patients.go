@@ -128,11 +128,39 @@ func (s *Bolt) PatientKeyNHS(patientKey string) (string, bool, error) {
 	return nhs, nhs != "", err
 }
 
-// SetPatientKeyNHS implements Store.
-func (s *Bolt) SetPatientKeyNHS(patientKey, nhs string) error {
+// MapPatientKeys implements Store.
+func (s *Bolt) MapPatientKeys(m map[string]string) error {
 	return s.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bPKeys).Put([]byte(patientKey), []byte(nhs))
+		b, byNHS := tx.Bucket(bPKeys), tx.Bucket(bNHSKeys)
+		for k, nhs := range m {
+			if old := b.Get([]byte(k)); old != nil && string(old) != nhs {
+				if err := byNHS.Delete([]byte(string(old) + "\x00" + k)); err != nil {
+					return err
+				}
+			}
+			if err := b.Put([]byte(k), []byte(nhs)); err != nil {
+				return err
+			}
+			if err := byNHS.Put([]byte(nhs+"\x00"+k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// PatientKeys implements Store.
+func (s *Bolt) PatientKeys(nhs string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(nhs + "\x00")
+		c := tx.Bucket(bNHSKeys).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
 }
 
 // CommitPatients implements Store.

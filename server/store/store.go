@@ -215,7 +215,10 @@ type Store interface {
 	PatientResources(patientKey string) ([]StoredResource, error)
 	// PatientKeyNHS maps a source patient key to its NHS number.
 	PatientKeyNHS(patientKey string) (string, bool, error)
-	SetPatientKeyNHS(patientKey, nhs string) error
+	// MapPatientKeys records source patient keys' NHS numbers.
+	MapPatientKeys(m map[string]string) error
+	// PatientKeys returns the source patient keys mapped to an NHS number.
+	PatientKeys(nhs string) ([]string, error)
 	// CommitPatients writes documents whose hash changed, bumping their
 	// version and logging a change (ChangeRelabel when Sensitive grew). It
 	// returns how many changed.
