@@ -357,8 +357,13 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 	case <-t.C:
 		return err
 	}
-	// The reader always delivers the error that ended the connection.
+	// The reader always delivers the error that ended the connection. A
+	// Wipe just before it still counts: a revoked device is told to wipe
+	// and closed straight away.
 	for in := range s.in {
+		if w, ok := in.m.(*protocol.Wipe); ok {
+			return s.onWipe(w)
+		}
 		if in.err != nil {
 			return s.ended(in.err)
 		}
