@@ -52,7 +52,7 @@ func (tx *Tx) OutboxDeleteThrough(seq uint64) error {
 	cur := tx.bucket(bucketOutbox).Cursor()
 	for k, _ := cur.First(); k != nil && binary.BigEndian.Uint64(k) <= seq; k, _ = cur.First() {
 		if err := cur.Delete(); err != nil {
-			return err
+			return tx.fail(err)
 		}
 		tx.outboxDeleted++
 	}

@@ -74,10 +74,17 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	}
 	g := id.group()
 	if tx.exists(id) {
-		tx.remove(id)
-		tx.rotate(g)
+		if err := tx.remove(id[:]); err != nil {
+			return tx.fail(err)
+		}
+		tx.changes[id] = nil
+		if err := tx.rotate(g); err != nil {
+			return tx.fail(err)
+		}
 	} else if _, _, ok := tx.groupKey(g); !ok {
-		tx.rotate(g) // the group's slot is damaged: start it afresh
+		if err := tx.rotate(g); err != nil { // the group's slot is damaged: start it afresh
+			return tx.fail(err)
+		}
 	}
 	gk, gen, _ := tx.groupKey(g)
 
@@ -86,17 +93,17 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	notAfter := rec.NotAfter.UnixNano()
 	iv, err := sealIndex(&pk, id, rec.Version, &idx, nil)
 	if err != nil {
-		return err
+		return tx.fail(err)
 	}
 	key := id[:]
 	if err := tx.bucket(bucketKeys).Put(key, sealKeyWrap(gk, gen, id, &pk, rec.Version, notAfter, nil)); err != nil {
-		return err
+		return tx.fail(err)
 	}
 	if err := tx.bucket(bucketIndex).Put(key, iv); err != nil {
-		return err
+		return tx.fail(err)
 	}
 	if err := tx.bucket(bucketRecords).Put(key, sealRecord(&pk, id, rec.Version, notAfter, rec.Data, nil)); err != nil {
-		return err
+		return tx.fail(err)
 	}
 	tx.changes[id] = newEntry(id, &idx, rec.Version, notAfter)
 	return nil
@@ -169,9 +176,13 @@ func (tx *Tx) deleteID(id recordID) error {
 	if !tx.exists(id) {
 		return nil
 	}
-	tx.remove(id)
-	tx.rotate(id.group())
+	if err := tx.remove(id[:]); err != nil {
+		return tx.fail(err)
+	}
 	tx.changes[id] = nil
+	if err := tx.rotate(id.group()); err != nil {
+		return tx.fail(err)
+	}
 	return nil
 }
 
@@ -184,14 +195,16 @@ func (tx *Tx) DeleteAll() error {
 	}
 	for _, name := range []string{bucketKeys, bucketIndex, bucketRecords} {
 		if err := tx.btx.DeleteBucket([]byte(name)); err != nil {
-			return err
+			return tx.fail(err)
 		}
 		if _, err := tx.btx.CreateBucket([]byte(name)); err != nil {
-			return err
+			return tx.fail(err)
 		}
 	}
 	for g := range numGroups {
-		tx.rotate(byte(g))
+		if err := tx.rotate(byte(g)); err != nil {
+			return tx.fail(err)
+		}
 	}
 	tx.cleared = true
 	clear(tx.changes)
@@ -204,14 +217,15 @@ func (tx *Tx) exists(id recordID) bool {
 		tx.bucket(bucketRecords).Get(id[:]) != nil
 }
 
-// remove deletes a patient's three values. bbolt only fails a Delete on a
-// read-only transaction or a closed one, which check rules out.
-func (tx *Tx) remove(id recordID) {
+// remove deletes a patient's three values. bbolt refuses only if a key
+// names a nested bucket, which only an edited file can contain.
+func (tx *Tx) remove(key []byte) error {
 	for _, name := range []string{bucketKeys, bucketIndex, bucketRecords} {
-		if err := tx.bucket(name).Delete(id[:]); err != nil {
-			panic("cache: deleting from a writable transaction failed: " + err.Error())
+		if err := tx.bucket(name).Delete(key); err != nil {
+			return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, name, err)
 		}
 	}
+	return nil
 }
 
 // rotate replaces group g's key within this transaction: a fresh key and
@@ -219,12 +233,18 @@ func (tx *Tx) remove(id recordID) {
 // it. Values that no longer open (damage) are removed, since they could
 // never be read again. Once per group per transaction is enough, because
 // bbolt writes nothing to disk before the commit.
-func (tx *Tx) rotate(g byte) {
+func (tx *Tx) rotate(g byte) error {
 	if tx.rot[g] != nil {
-		return
+		return nil
 	}
 	old := &tx.c.groups[g]
 	r := &rotation{key: newKey(), gen: old.gen + 1}
+	done := false
+	defer func() {
+		if !done {
+			clear(r.key[:])
+		}
+	}()
 	keys := tx.bucket(bucketKeys)
 	type rewrap struct {
 		key, value []byte
@@ -249,7 +269,7 @@ func (tx *Tx) rotate(g byte) {
 	}
 	for _, w := range rewraps {
 		if err := keys.Put(w.key, w.value); err != nil {
-			panic("cache: writing to a writable transaction failed: " + err.Error())
+			return err
 		}
 	}
 	// Orphans: an index entry or record whose key is gone is unreadable.
@@ -262,17 +282,17 @@ func (tx *Tx) rotate(g byte) {
 		}
 	}
 	for _, k := range drop {
-		for _, name := range []string{bucketKeys, bucketIndex, bucketRecords} {
-			if err := tx.bucket(name).Delete(k); err != nil {
-				panic("cache: deleting from a writable transaction failed: " + err.Error())
-			}
+		if err := tx.remove(k); err != nil {
+			return err
 		}
 		if len(k) == recordIDSize {
 			tx.changes[recordID(k)] = nil
 		}
 	}
 	if err := tx.bucket(bucketGroups).Put([]byte{g}, binary.BigEndian.AppendUint64(nil, r.gen)); err != nil {
-		panic("cache: writing to a writable transaction failed: " + err.Error())
+		return err
 	}
 	tx.rot[g] = r
+	done = true
+	return nil
 }

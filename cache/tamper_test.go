@@ -339,3 +339,38 @@ func TestOpen_Locked(t *testing.T) {
 		t.Errorf("waited %v", d)
 	}
 }
+
+// Ensure a crafted nested bucket where a value belongs is survived: Open
+// counts it as damage, and a Put that bbolt refuses half-way makes the whole
+// Update fail even when the function ignores the error.
+func TestTx_Put_NestedBucket(t *testing.T) {
+	f := newTamperFixture(t)
+	c := mustOpen(t, f.e)
+	x := nhs1(40)
+	xid := makeRecordID(&c.sub.id, x)
+	mustClose(t, c)
+	editDB(t, f.e, func(tx *bolt.Tx) error {
+		_, err := tx.Bucket([]byte(bucketRecords)).CreateBucket(xid[:])
+		return err
+	})
+	c = mustOpen(t, f.e)
+	var putErr error
+	err := c.Update(func(tx *Tx) error {
+		if err := tx.Put(testRecord(f.ns[0], 2, lease), testEntry(f.ns[0], "Changed", "", "", "")); err != nil {
+			return err
+		}
+		putErr = tx.Put(testRecord(x, 1, lease), testEntry(x, "Crafted", "", "", ""))
+		return nil // ignores putErr
+	})
+	if putErr == nil || err == nil {
+		t.Fatalf("Put = %v, Update = %v; want both to fail", putErr, err)
+	}
+	if rec, err := c.Get(f.ns[0]); err != nil || rec.Version != 1 {
+		t.Errorf("the earlier Put of the failed transaction was committed: %v, %v", rec, err)
+	}
+	for _, n := range f.ns {
+		if _, err := c.Get(n); err != nil {
+			t.Errorf("patient %v: %v", n, err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ type Tx struct {
 	rot     map[byte]*rotation  // groups rotated in this transaction
 	changes map[recordID]*entry // index changes to apply after commit; nil removes
 	cleared bool                // DeleteAll ran: the committed index is dropped first
+	failed  error               // a change failed halfway: the transaction must not commit
 
 	outboxAdded   int
 	outboxDeleted int
@@ -87,9 +88,23 @@ func (c *Cache) update(fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if tx.failed != nil {
+		return fmt.Errorf("a change failed part-way, so none is committed: %w", tx.failed)
+	}
 	tx.done = true
 	handedOver = true
 	return c.commit(tx)
+}
+
+// fail records an error that left the transaction half-changed, so that
+// Update rolls it back even if the caller's function ignores the error.
+// Errors found before anything changes (invalid arguments) do not poison
+// the transaction: a sync batch may skip one bad record.
+func (tx *Tx) fail(err error) error {
+	if tx.failed == nil {
+		tx.failed = err
+	}
+	return err
 }
 
 func (tx *Tx) zeroRotations() {
@@ -194,6 +209,9 @@ func (c *Cache) abort(tx *Tx, written []halfRef, err error) error {
 func (tx *Tx) check(write bool) error {
 	if tx.done || (write && !tx.writable) {
 		return ErrTxDone
+	}
+	if write && tx.failed != nil {
+		return tx.failed
 	}
 	return nil
 }
