@@ -155,8 +155,13 @@ func hasHeader(db *bolt.DB) bool {
 	return found
 }
 
-func create(opts Options, db *bolt.DB, kdf KDFParams, passphrase []byte) (*Cache, string, error) {
+func create(opts Options, db *bolt.DB, kdf KDFParams, passphrase []byte) (_ *Cache, _ string, err error) {
 	c := &Cache{opts: opts, db: db, kdf: kdf, masterGen: 1, damaged: map[recordID]struct{}{}, idx: newIndex()}
+	defer func() {
+		if err != nil {
+			c.forget()
+		}
+	}()
 	c.hdr.kind = opts.Secrets.Kind()
 	randomBytes(c.hdr.cacheID[:])
 	secretID := hex.EncodeToString(c.hdr.cacheID[:])
