@@ -59,6 +59,10 @@ type Cache struct {
 	pendingZero  []halfRef    // old halves a failed overwrite left; retried on every commit and Close (writeMu)
 	shredPending atomic.Int32 // len(pendingZero), for Stats without writeMu
 
+	// failedBefore and failedAt are the failure counter as Open found it.
+	failedBefore int
+	failedAt     time.Time
+
 	hooks testHooks
 }
 

@@ -200,6 +200,7 @@ func open(opts Options, db *bolt.DB, passphrase []byte) (*Cache, error) {
 		return nil, recordFailure(db, h, now)
 	}
 	if h.failures != 0 {
+		c.failedBefore, c.failedAt = int(h.failures), time.Unix(0, h.failedAt).UTC()
 		if err := writeFailures(db, 0, time.Unix(0, 0)); err != nil {
 			return nil, fmt.Errorf("resetting the failure counter: %w", err)
 		}
