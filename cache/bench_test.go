@@ -360,7 +360,7 @@ func BenchmarkSearch_100k(b *testing.B) {
 
 // BenchmarkOpen_100k unlocks a cache of 100,000 patients: with tiny Argon2
 // parameters (the unlock work alone) and with DefaultKDF (what a user
-// waits for). It also reports the Argon2 time on its own.
+// waits for), and times DefaultKDF's Argon2id on its own.
 func BenchmarkOpen_100k(b *testing.B) {
 	f := sharedFixture(b, 100_000, 512)
 	b.Run("excluding-argon2", func(b *testing.B) {
@@ -394,9 +394,6 @@ func BenchmarkOpen_100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.Close()
-		start := time.Now()
-		deriveKEK([]byte(testPass), make([]byte, 32), make([]byte, 16), DefaultKDF, make([]byte, 16))
-		argon := time.Since(start)
 		b.ResetTimer()
 		for b.Loop() {
 			c, err := Open(opts, []byte(testPass))
@@ -405,6 +402,10 @@ func BenchmarkOpen_100k(b *testing.B) {
 			}
 			c.Close()
 		}
-		b.ReportMetric(float64(argon.Milliseconds()), "argon2-ms")
+	})
+	b.Run("argon2-only", func(b *testing.B) {
+		for b.Loop() {
+			deriveKEK([]byte(testPass), make([]byte, 32), make([]byte, 16), DefaultKDF, make([]byte, 16))
+		}
 	})
 }
