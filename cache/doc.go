@@ -46,7 +46,8 @@ many readers and one writer.
 
 Every record carries a lease (Record.NotAfter). Past it, Get returns
 ErrExpired without decrypting, Search hides the patient, and Sweep (run by
-Open) destroys the patient's key.
+Open) destroys the patient's key. Tx.Renew extends a lease that has not yet
+ended without changing the record.
 
 A value that fails authentication (bit-flipped, truncated, moved to another
 key or bucket, swapped with another) gives a *RecordError matching

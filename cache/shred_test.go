@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -147,14 +148,17 @@ func sameGroup(c *Cache, n int) []record.NHSNumber {
 // key for them can be unwrapped, and no sealed value opens to their data.
 func TestTx_Delete_CryptoShred(t *testing.T) {
 	tests := []struct {
-		name string
-		op   func(tx *Tx, target record.NHSNumber) error
+		name   string
+		before func(tx *Tx, target record.NHSNumber) error // committed on its own first
+		op     func(tx *Tx, target record.NHSNumber) error
 	}{
-		{"delete", func(tx *Tx, n record.NHSNumber) error { return tx.Delete(n) }},
-		{"replace", func(tx *Tx, n record.NHSNumber) error {
+		{"delete", nil, func(tx *Tx, n record.NHSNumber) error { return tx.Delete(n) }},
+		{"replace", nil, func(tx *Tx, n record.NHSNumber) error {
 			return tx.Put(testRecord(n, 2, lease), testEntry(n, "Replacement", "", "", ""))
 		}},
-		{"delete all", func(tx *Tx, n record.NHSNumber) error { return tx.DeleteAll() }},
+		{"delete all", nil, func(tx *Tx, n record.NHSNumber) error { return tx.DeleteAll() }},
+		{"renew, then delete", func(tx *Tx, n record.NHSNumber) error { return tx.Renew(n, lease.Add(24*time.Hour)) },
+			func(tx *Tx, n record.NHSNumber) error { return tx.Delete(n) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,6 +181,11 @@ func TestTx_Delete_CryptoShred(t *testing.T) {
 			}
 			c = mustOpen(t, e)
 
+			if tt.before != nil {
+				if err := c.Update(func(tx *Tx) error { return tt.before(tx, target) }); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := c.Update(func(tx *Tx) error { return tt.op(tx, target) }); err != nil {
 				t.Fatal(err)
 			}
