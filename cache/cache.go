@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // dbFormat is the layout version of cache.db, kept in the header bucket.
@@ -94,7 +95,7 @@ func fileExists(p string) bool {
 
 func openBolt(opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(opts.dbPath(), 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, ErrAlreadyRunning
 	}
 	if err != nil {

@@ -55,9 +55,13 @@ func FuzzOpenSealed(f *testing.F) {
 		}
 		// The plaintext parsers behind the AEAD must cope with anything too.
 		_ = decodeIndex(b, &got)
-		_, _ = parseKeys(b)
+		if _, err := parseKeys(b); err == nil && len(b) != keysFileSize {
+			t.Fatalf("parseKeys accepted %d bytes", len(b))
+		}
 		if len(b) >= masterHalfSize {
-			_ = parseMasterHalf(b)
+			if mh := parseMasterHalf(b); mh.gen != halfGen(b) {
+				t.Fatal("parseMasterHalf misread the generation")
+			}
 		}
 	})
 }
