@@ -112,12 +112,11 @@ in meta values, and audit payloads stay recoverable by someone holding both
 factors until Wipe.
 
 Overwriting in place destroys the old key on filesystems that update blocks
-in place (ext4, NTFS, APFS without snapshots in practice). Copy-on-write
-filesystems (btrfs, ZFS, APFS snapshots), backups, and SSD wear-levelling
-can keep old blocks that software cannot reach. Use full-disk encryption as
-well (BitLocker, FileVault, LUKS); the cache's shredding then holds against
-anyone who later obtains the passphrase and device secret but not the
-disk's old blocks. Slot halves assume the disk does not damage bytes
+in place (ext4, XFS, NTFS). Copy-on-write filesystems (APFS, btrfs, ZFS),
+snapshots, backups, and SSD wear-levelling can keep old blocks that software
+cannot reach. Use full-disk encryption as well (BitLocker, FileVault, LUKS):
+it protects those old blocks, while the cache's shredding holds against
+anyone who later obtains the passphrase and the device secret. Slot halves assume the disk does not damage bytes
 outside a write when power fails ("powersafe overwrite", as SQLite assumes).
 
 The failure counter lives in cache.db in the clear. It slows down someone

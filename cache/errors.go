@@ -99,6 +99,7 @@ type RecordError struct {
 	Err    error  // ErrTampered, usually
 }
 
+// Error names the bucket and key of the value.
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("cache value %s/%s: %v", e.Bucket, e.Key, e.Err)
 }
@@ -116,6 +117,7 @@ type RetryError struct {
 	Err  error
 }
 
+// Error says what happened and, if the caller must wait, for how long.
 func (e *RetryError) Error() string {
 	if e.Wait <= 0 {
 		return e.Err.Error()

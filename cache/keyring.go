@@ -27,6 +27,7 @@ const (
 	KindFile SecretStoreKind = 2
 )
 
+// String names the kind for messages, as in "the OS keyring".
 func (k SecretStoreKind) String() string {
 	switch k {
 	case KindOSKeyring:
