@@ -49,7 +49,9 @@ func TestOpen_SecondProcess(t *testing.T) {
 	if !strings.Contains(msg, "kmcr is already running") {
 		t.Fatalf("second process said %q, want \"kmcr is already running\"", line)
 	}
-	if took < 900*time.Millisecond || took > 1500*time.Millisecond {
+	// About the 1 s lock timeout; the upper bound leaves room for a busy
+	// CI machine.
+	if took < 900*time.Millisecond || took > 2500*time.Millisecond {
 		t.Errorf("second process gave up after %v, want about 1s", took)
 	}
 }
