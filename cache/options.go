@@ -39,7 +39,7 @@ var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
 // cannot make Open allocate unbounded memory or spin for hours.
 const (
 	maxKDFTime      = 64
-	maxKDFMemoryKiB = 4 << 20 // 4 GiB
+	maxKDFMemoryKiB = 1 << 20 // 1 GiB: 16x the default, and still safe to allocate on a laptop
 )
 
 func (p KDFParams) validate() error {

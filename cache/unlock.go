@@ -296,7 +296,10 @@ func (c *Cache) readGroupGens() ([numGroups]uint64, error) {
 // passphrase (and the same device secret), with a fresh salt and
 // Options.KDF if set. Records are not re-encrypted. The old wrapping is
 // overwritten in place, so the old passphrase stops working even on a copy
-// of cache.db. A wrong old passphrase counts as a failed unlock.
+// of cache.db. M itself does not change: someone who already copied
+// cache.keys and knows the old passphrase (and has the device secret) is
+// not locked out by a change; after such a compromise, wipe and sync again.
+// A wrong old passphrase counts as a failed unlock.
 func (c *Cache) ChangePassphrase(old, new []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
