@@ -1,0 +1,229 @@
+package ui
+
+import (
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"kmcr/cache"
+	"kmcr/record"
+)
+
+// patientRow is one patient in a list: name, date of birth with age, NHS
+// number and postcode, large enough to tap with a glove. It takes the
+// keyboard focus: Enter or Space opens it, Up and Down move along the list.
+type patientRow struct {
+	widget.BaseWidget
+	u       *UI
+	list    *resultList
+	index   int
+	entry   cache.IndexEntry
+	bg      *themedRect
+	content fyne.CanvasObject
+	focused bool
+	hovered bool
+}
+
+var (
+	_ fyne.Focusable    = (*patientRow)(nil)
+	_ fyne.Tappable     = (*patientRow)(nil)
+	_ desktop.Hoverable = (*patientRow)(nil)
+)
+
+// entryName is the patient's name the NHS way, "SMITH, Jane (Mrs)".
+func entryName(e cache.IndexEntry) string {
+	if e.Display != "" {
+		return e.Display
+	}
+	if n := record.FormatName(e.Family, []string{e.Given}, nil); n != "" {
+		return n
+	}
+	return "(no name recorded)"
+}
+
+// bornText is "12-Mar-1962 (64y)" from a YYYY-MM-DD birth date.
+func bornText(birth string, now time.Time) string {
+	d := record.ParseDate(birth)
+	if d.IsZero() {
+		return "date of birth not recorded"
+	}
+	return fmt.Sprintf("%s (%dy)", d.String(), record.Age(d.Time, now))
+}
+
+func newPatientRow(u *UI, l *resultList, i int, e cache.IndexEntry) *patientRow {
+	r := &patientRow{u: u, list: l, index: i, entry: e, bg: newThemedRect(colPanel, colPanelBorder, 4)}
+	postcode := e.Postcode
+	if postcode == "" {
+		postcode = "no postcode"
+	}
+	r.content = container.NewPadded(container.NewVBox(
+		line(span{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}),
+		line(span{"Born ", muted}, span{bornText(e.BirthDate, u.opts.now()), bold},
+			span{"    NHS No. ", muted}, span{e.NHS.String(), bold},
+			span{"    " + postcode, plain}),
+	))
+	r.ExtendBaseWidget(r)
+	return r
+}
+
+func (r *patientRow) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(container.NewStack(r.bg, r.content))
+}
+
+func (r *patientRow) paint() {
+	switch {
+	case r.focused:
+		r.bg.fill, r.bg.stroke = theme.ColorNameSelection, theme.ColorNamePrimary
+	case r.hovered:
+		r.bg.fill, r.bg.stroke = theme.ColorNameHover, colPanelBorder
+	default:
+		r.bg.fill, r.bg.stroke = colPanel, colPanelBorder
+	}
+	r.bg.Refresh()
+}
+
+// Tapped opens the patient.
+func (r *patientRow) Tapped(*fyne.PointEvent) {
+	r.u.touch()
+	r.u.win.Canvas().Focus(r)
+	r.list.open(r.entry)
+}
+
+// FocusGained highlights the row and scrolls it into view.
+func (r *patientRow) FocusGained() {
+	r.focused = true
+	r.paint()
+	r.list.reveal(r)
+}
+
+// FocusLost removes the highlight.
+func (r *patientRow) FocusLost() {
+	r.focused = false
+	r.paint()
+}
+
+// TypedRune ignores text.
+func (r *patientRow) TypedRune(rune) {}
+
+// TypedKey opens on Enter or Space and moves with the arrows.
+func (r *patientRow) TypedKey(k *fyne.KeyEvent) {
+	r.u.touch()
+	switch k.Name {
+	case fyne.KeyReturn, fyne.KeyEnter, fyne.KeySpace:
+		r.list.open(r.entry)
+	case fyne.KeyDown:
+		r.list.focus(r.index + 1)
+	case fyne.KeyUp:
+		if r.index == 0 && r.list.onTop != nil {
+			r.list.onTop()
+			return
+		}
+		r.list.focus(r.index - 1)
+	case fyne.KeyEscape:
+		if r.list.onTop != nil {
+			r.list.onTop()
+		}
+	}
+}
+
+// MouseIn highlights the row under the pointer.
+func (r *patientRow) MouseIn(*desktop.MouseEvent) {
+	r.u.touch()
+	r.hovered = true
+	r.paint()
+}
+
+// MouseMoved records activity.
+func (r *patientRow) MouseMoved(*desktop.MouseEvent) {}
+
+// MouseOut removes the hover highlight.
+func (r *patientRow) MouseOut() {
+	r.hovered = false
+	r.paint()
+}
+
+// Cursor shows a pointing hand.
+func (r *patientRow) Cursor() desktop.Cursor { return desktop.PointerCursor }
+
+// resultList is a scrolling list of patient rows with a heading line.
+type resultList struct {
+	u      *UI
+	note   *widget.RichText
+	extra  *fyne.Container // actions under the note (show all, break-glass)
+	box    *fyne.Container
+	scroll *container.Scroll
+	rows   []*patientRow
+	onOpen func(cache.IndexEntry)
+	onTop  func() // Up from the first row, or Escape
+	root   fyne.CanvasObject
+}
+
+func newResultList(u *UI, empty string, onOpen func(cache.IndexEntry)) *resultList {
+	l := &resultList{u: u, note: line(span{empty, muted}), extra: container.NewVBox(), box: container.NewVBox(), onOpen: onOpen}
+	l.scroll = container.NewVScroll(l.box)
+	l.scroll.OnScrolled = func(fyne.Position) { u.touch() }
+	l.root = container.NewBorder(container.NewVBox(l.note, l.extra), nil, nil, nil, l.scroll)
+	return l
+}
+
+// set shows entries under a note.
+func (l *resultList) set(entries []cache.IndexEntry, note ...span) {
+	l.rows = l.rows[:0]
+	objs := make([]fyne.CanvasObject, 0, len(entries))
+	for i, e := range entries {
+		r := newPatientRow(l.u, l, i, e)
+		l.rows = append(l.rows, r)
+		objs = append(objs, r)
+	}
+	l.box.Objects = objs
+	l.box.Refresh()
+	l.scroll.ScrollToTop()
+	setSpans(l.note, note...)
+	l.extra.RemoveAll()
+}
+
+// clear forgets every row (on lock).
+func (l *resultList) clear() {
+	l.rows = nil
+	l.box.Objects = nil
+	l.box.Refresh()
+	l.extra.RemoveAll()
+	setSpans(l.note)
+}
+
+func (l *resultList) open(e cache.IndexEntry) {
+	if l.onOpen != nil {
+		l.onOpen(e)
+	}
+}
+
+// focus gives the keyboard focus to row i, if it exists.
+func (l *resultList) focus(i int) bool {
+	if i < 0 || i >= len(l.rows) {
+		return false
+	}
+	l.u.win.Canvas().Focus(l.rows[i])
+	return true
+}
+
+// reveal scrolls so that r is visible.
+func (l *resultList) reveal(r *patientRow) {
+	top := r.Position().Y
+	bottom := top + r.Size().Height
+	view := l.scroll.Size().Height
+	off := l.scroll.Offset.Y
+	switch {
+	case top < off:
+		l.scroll.Offset.Y = top
+	case bottom > off+view:
+		l.scroll.Offset.Y = bottom - view
+	default:
+		return
+	}
+	l.scroll.Refresh()
+}

@@ -1,0 +1,190 @@
+package ui
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+)
+
+// The screenshot hook. When KMCR_UI_SCRIPT names a file, kmcr drives its
+// own screens from it, one step a line, so a script can photograph every
+// screen of the real program under Xvfb (scripts/screenshots.sh). It only
+// does what a person at the keyboard could do, through the same code
+// paths; it is not a way around the passphrase, which the script must
+// contain. Steps:
+//
+//	unlock PASSPHRASE   type the passphrase and press Enter; wait for the main screen
+//	search QUERY        type a search and press Enter; wait for the results
+//	open N              open the Nth result (1 is the first); wait for the summary
+//	breakglass [NHS]    open the emergency access dialog
+//	reason N TEXT       choose the Nth reason and type TEXT in the dialog
+//	settings | back | lock
+//	theme light|dark|system
+//	scroll PIXELS       scroll the page down
+//	size W H            resize the window
+//	sleep SECONDS
+//	shot NAME           print "kmcr-ui-script: shot NAME" and wait until the
+//	                    file NAME.done appears in KMCR_UI_SCRIPT_ACK (or 2 s)
+//	quit
+const (
+	envScript    = "KMCR_UI_SCRIPT"
+	envScriptAck = "KMCR_UI_SCRIPT_ACK"
+)
+
+// scriptWait bounds every wait for a screen.
+const scriptWait = 90 * time.Second
+
+func (u *UI) runScript(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kmcr-ui-script: %v\n", err)
+		return
+	}
+	defer f.Close()
+	time.Sleep(time.Second) // let the window appear
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		ln := strings.TrimSpace(sc.Text())
+		if ln == "" || strings.HasPrefix(ln, "#") {
+			continue
+		}
+		cmd, arg, _ := strings.Cut(ln, " ")
+		if err := u.scriptStep(cmd, strings.TrimSpace(arg)); err != nil {
+			fmt.Fprintf(os.Stderr, "kmcr-ui-script: %s: %v\n", cmd, err)
+			fmt.Println("kmcr-ui-script: failed")
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	fmt.Println("kmcr-ui-script: done")
+}
+
+// onUI runs fn on the UI goroutine and waits for it.
+func onUI(fn func()) { fyne.DoAndWait(fn) }
+
+// waitFor polls cond on the UI goroutine until it holds.
+func waitFor(cond func() bool) error {
+	deadline := time.Now().Add(scriptWait)
+	for time.Now().Before(deadline) {
+		var ok bool
+		onUI(func() { ok = cond() })
+		if ok {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out")
+}
+
+func (u *UI) scriptStep(cmd, arg string) error {
+	switch cmd {
+	case "unlock":
+		var s *unlockScreen
+		onUI(func() { s = u.unlockShown })
+		if s == nil {
+			return fmt.Errorf("not on the unlock screen")
+		}
+		onUI(func() {
+			s.pass.SetText(arg)
+			u.submitUnlock(s)
+		})
+		return waitFor(func() bool { return u.screen == screenMain || u.screen == screenFirstSync })
+	case "search":
+		onUI(func() {
+			u.goSearch()
+			u.main.query.SetText(arg)
+			u.main.search(searchLimit)
+		})
+		return waitFor(func() bool { return u.main != nil && !u.main.busy.Visible() && len(u.main.results.note.Segments) > 0 })
+	case "open":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		onUI(func() {
+			if rows := u.main.results.rows; n >= 1 && n <= len(rows) {
+				ok = true
+				u.main.open(rows[n-1].entry)
+			}
+		})
+		if !ok {
+			return fmt.Errorf("no result %d", n)
+		}
+		return waitFor(func() bool { return u.screen == screenSummary })
+	case "breakglass":
+		onUI(func() { u.showBreakGlass(arg) })
+	case "reason":
+		nStr, text, _ := strings.Cut(arg, " ")
+		n, err := strconv.Atoi(nStr)
+		if err != nil {
+			return err
+		}
+		onUI(func() {
+			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.Options) {
+				b.reasons.SetSelected(b.reasons.Options[n-1])
+				b.text.SetText(text)
+			}
+		})
+	case "settings":
+		onUI(u.goSettings)
+	case "back":
+		onUI(u.goSearch)
+	case "lock":
+		onUI(func() { u.lock("Locked.") })
+	case "theme":
+		onUI(func() { u.setThemeMode(arg) })
+	case "scroll":
+		px, err := strconv.ParseFloat(arg, 32)
+		if err != nil {
+			return err
+		}
+		onUI(func() { u.scrollPage(float32(px)) })
+	case "size":
+		var w, h float32
+		if _, err := fmt.Sscanf(arg, "%g %g", &w, &h); err != nil {
+			return err
+		}
+		onUI(func() { u.win.Resize(fyne.NewSize(w, h)) })
+	case "sleep":
+		s, err := strconv.ParseFloat(arg, 64)
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(s * float64(time.Second)))
+	case "shot":
+		fmt.Printf("kmcr-ui-script: shot %s\n", arg)
+		dir := os.Getenv(envScriptAck)
+		if dir == "" {
+			time.Sleep(2 * time.Second)
+			return nil
+		}
+		done := filepath.Join(dir, arg+".done")
+		deadline := time.Now().Add(scriptWait)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(done); err == nil {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return fmt.Errorf("no acknowledgement for %s", arg)
+	case "quit":
+		onUI(func() { u.win.Close() })
+	default:
+		return fmt.Errorf("unknown step")
+	}
+	return nil
+}
+
+// scrollPage scrolls the page shown (a summary or Settings).
+func (u *UI) scrollPage(px float32) {
+	if u.pageScroll != nil {
+		u.pageScroll.ScrollToOffset(fyne.NewPos(0, px))
+	}
+}

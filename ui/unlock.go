@@ -1,0 +1,133 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"kmcr/cache"
+)
+
+// unlockScreen asks for the passphrase. It works offline: the cache opens
+// with the passphrase and the device secret, no server involved.
+type unlockScreen struct {
+	pass     *entry
+	btn      *widget.Button
+	msg      *widget.RichText
+	busy     *widget.ProgressBarInfinite
+	retryAt  time.Time // no attempt before this (after wrong passphrases)
+	countGen int       // the countdown that is current
+}
+
+func (u *UI) showUnlock(why string) {
+	u.locked = true
+	u.pauseIdle = false
+	p := u.core.Profile()
+	s := &unlockScreen{pass: newPasswordEntry(u, "Passphrase"), msg: line(), busy: widget.NewProgressBarInfinite()}
+	s.busy.Stop()
+	s.busy.Hide()
+	s.btn = u.button("Unlock", theme.LoginIcon(), widget.HighImportance, func() { u.submitUnlock(s) })
+	s.pass.OnSubmitted = func(string) { u.submitUnlock(s) }
+	if why != "" {
+		setSpans(s.msg, span{why, bold})
+	}
+	who := fmt.Sprintf("%s (%s), %s", p.User, roleName(p.Role), p.Server)
+	form := container.NewVBox(
+		txt("kmcr", style{col: theme.ColorNamePrimary, size: theme.SizeNameHeadingText, bold: true}),
+		txt("Shared care record: unlock to continue", heading),
+		line(span{"Profile: ", muted}, span{who, plain}),
+		vspace(8),
+		widget.NewLabel("Passphrase"),
+		s.pass,
+		s.btn,
+		s.busy,
+		s.msg,
+		vspace(8),
+		txt("Unlocking works without a connection. Patient data stays hidden until you unlock.", caption),
+		txt("Forgotten the passphrase? Nobody can recover it: ask for the device to be wiped (kmcr wipe) and enrol again.", caption),
+	)
+	u.setContent(screenUnlock, column(560, card(form)))
+	u.unlockShown = s
+	u.win.Canvas().Focus(s.pass)
+}
+
+// submitUnlock derives the key off the UI goroutine and reports the
+// outcome, counting down the wait after wrong passphrases.
+func (u *UI) submitUnlock(s *unlockScreen) {
+	if s.pass.Disabled() {
+		return
+	}
+	if wait := s.retryAt.Sub(u.opts.now()); wait > 0 {
+		u.countdown(s)
+		return
+	}
+	if s.pass.Text == "" {
+		setSpans(s.msg, span{"Type your passphrase, then press Enter.", warnText})
+		return
+	}
+	pass := []byte(s.pass.Text)
+	s.pass.SetText("")
+	s.pass.Disable()
+	s.btn.Disable()
+	s.busy.Show()
+	s.busy.Start()
+	setSpans(s.msg, span{"Checking the passphrase…", plain})
+	pending := u.lockDone
+	later(u, func() (struct{}, error) {
+		if pending != nil {
+			<-pending // a lock still closing the cache must finish first
+		}
+		err := u.core.Unlock(pass)
+		clear(pass)
+		return struct{}{}, err
+	}, func(_ struct{}, err error) {
+		s.busy.Stop()
+		s.busy.Hide()
+		s.pass.Enable()
+		s.btn.Enable()
+		if err == nil {
+			u.unlocked()
+			return
+		}
+		var re *cache.RetryError
+		if errors.As(err, &re) && re.Wait > 0 {
+			s.retryAt = u.opts.now().Add(re.Wait)
+			u.countdown(s)
+		} else {
+			setSpans(s.msg, span{friendlyError(err), danger})
+		}
+		u.win.Canvas().Focus(s.pass)
+	})
+}
+
+// countdown shows the wait before the next attempt and ticks it down each
+// second, keeping the button disabled until it ends.
+func (u *UI) countdown(s *unlockScreen) {
+	s.countGen++
+	id, gen := s.countGen, u.gen
+	var tick func()
+	tick = func() {
+		if id != s.countGen || gen != u.gen || u.screen != screenUnlock {
+			return
+		}
+		left := s.retryAt.Sub(u.opts.now())
+		if left <= 0 {
+			s.btn.Enable()
+			setSpans(s.msg, span{"Wrong passphrase. You can try again now.", danger})
+			return
+		}
+		s.btn.Disable()
+		secs := int((left + time.Second - 1) / time.Second)
+		setSpans(s.msg, span{"Wrong passphrase. ", danger},
+			span{fmt.Sprintf("Too many attempts: you can try again in %s.", plural(secs, "second", "seconds")), bold})
+		u.background(func() {
+			time.Sleep(time.Second)
+			u.do(tick)
+		})
+	}
+	tick()
+}
