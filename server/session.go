@@ -190,6 +190,9 @@ func (ss *session) run() error {
 			if err != nil {
 				return ss.fail(protocol.CloseInternalError, err)
 			}
+			if ss.wipe {
+				continue
+			}
 			if b != nil {
 				if err := ss.send(b); err != nil {
 					return err
