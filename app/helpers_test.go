@@ -14,8 +14,8 @@ import (
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	"kmcr/sync/protocol"
 	syncclient "kmcr/sync/client"
+	"kmcr/sync/protocol"
 )
 
 // memSecrets is an in-memory device secret store for unit tests; the real
