@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // suite is one group of measurements.
@@ -102,14 +103,14 @@ func (t *table) flush() {
 	widths := map[int]int{}
 	for _, r := range t.rows {
 		for i, c := range r {
-			widths[i] = max(widths[i], len(c))
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
 	for i, r := range t.rows {
 		var b strings.Builder
 		b.WriteString("| ")
 		for j, c := range r {
-			b.WriteString(c + strings.Repeat(" ", widths[j]-len(c)) + " | ")
+			b.WriteString(c + strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)) + " | ")
 		}
 		fmt.Fprintln(t.w, strings.TrimRight(b.String(), " "))
 		if i == 0 {
