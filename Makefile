@@ -1,0 +1,37 @@
+# The two set-up commands are "make run" and "make test" (see README.md).
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+# Fyne logs a harmless error when the locale is plain C.
+export LANG := en_GB.UTF-8
+
+.PHONY: run test build bench screenshots clean-demo
+
+## run: build both programs, start kmcr-server with demo data on 127.0.0.1,
+## enrol a demo profile and open the kmcr window connected to it.
+run:
+	scripts/ensure-deps.sh run
+	scripts/run-demo.sh
+
+## test: formatting, vet, staticcheck, the race-enabled test suite against the
+## real OS keyring (gnome-keyring under dbus-run-session) and Xvfb, and the
+## Windows cross-build of both programs.
+test:
+	scripts/ensure-deps.sh test
+	scripts/test.sh
+
+## build: the three programs into ./bin.
+build:
+	scripts/ensure-deps.sh build
+	go build -o bin/ ./cmd/kmcr ./cmd/kmcr-server ./cmd/kmcr-bench
+
+## bench: the speed goals, as ratios against baselines measured in the same run.
+bench: build
+	bin/kmcr-bench
+
+## screenshots: PNGs of each main screen in both themes, into docs/screenshots.
+screenshots:
+	scripts/ensure-deps.sh test
+	scripts/screenshots.sh
+
+clean-demo:
+	rm -rf .demo

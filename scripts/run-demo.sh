@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# run-demo.sh: the program on its embedded defaults. Builds kmcr and
+# kmcr-server, starts the server on 127.0.0.1 with generated demo patients
+# and demo users (first run only), enrols a client profile, and opens the
+# kmcr window connected to the server. Everything lives in ./.demo;
+# "make clean-demo" starts afresh.
+#
+# Environment: KMCR_DEMO_PORT (default 8443), KMCR_DEMO_PATIENTS (2000),
+# KMCR_DEMO_USER (paramedic; also carer, reception), KMCR_DEMO_TIMEOUT
+# (seconds to keep the window open; default: until it is closed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+export LANG=en_GB.UTF-8
+
+# Without a desktop session there is no Secret Service: run the whole demo
+# inside a private D-Bus session with an unlocked gnome-keyring, so the
+# demo uses the same two-factor key protection as a real laptop.
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] && [ -z "${KMCR_DEMO_INNER:-}" ]; then
+  mkdir -p "$HOME/.cache" "$HOME/.local/share/keyrings"
+  exec dbus-run-session -- env KMCR_DEMO_INNER=1 bash -c \
+    'echo -n kmcr-demo | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec "$0"' "$0"
+fi
+# Without a display (a server or CI machine) the window opens on Xvfb.
+xvfb_pid=""
+if [ -z "${DISPLAY:-}" ]; then
+  display=":$((100 + RANDOM % 800))"
+  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  xvfb_pid=$!
+  export DISPLAY="$display"
+  echo "demo: no display, so the window opens on a virtual one ($DISPLAY)"
+fi
+
+port=${KMCR_DEMO_PORT:-8443}
+patients=${KMCR_DEMO_PATIENTS:-2000}
+user=${KMCR_DEMO_USER:-paramedic}
+root=.demo
+srv=$root/server
+cli=$root/client-$user
+password="demo password"
+passphrase="demo passphrase"
+
+echo "demo: building (the first Fyne build takes a few minutes)"
+go build -o bin/ ./cmd/kmcr ./cmd/kmcr-server
+
+if [ ! -f "$srv/kmcr-server.db" ]; then
+  echo "demo: creating the server store with $patients synthetic patients"
+  bin/kmcr-server init --data-dir "$srv"
+  bin/kmcr-server seed --patients "$patients" --seed 7 --out "$root/seed"
+  bin/kmcr-server import --data-dir "$srv" "$root/seed" | tail -n 3
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name paramedic --role paramedic --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name carer --role community --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name reception --role frontdesk --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name privacy --role privacy-officer --password-stdin
+  mapfile -t nhs < <(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -o '[0-9]\{10\}')
+  bin/kmcr-server caseload add --data-dir "$srv" --user paramedic --nhs "${nhs[@]:0:1000}"
+  bin/kmcr-server caseload add --data-dir "$srv" --user carer --nhs "${nhs[@]:0:40}"
+  bin/kmcr-server caseload add --data-dir "$srv" --user reception --nhs "${nhs[@]:0:300}"
+fi
+
+bin/kmcr-server serve --data-dir "$srv" --addr "127.0.0.1:$port" > "$root/server.log" 2>&1 &
+server_pid=$!
+cleanup() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+  curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$root/server.log"; exit 1; }
+  sleep 0.2
+done
+echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"
+
+if [ ! -f "$cli/profile.json" ]; then
+  echo "demo: enrolling $user"
+  printf '%s\n' "$password" | KMCR_PASSPHRASE="$passphrase" bin/kmcr --data-dir "$cli" enrol \
+    --server "wss://127.0.0.1:$port" --ca "$srv/ca.pem" --user "$user" --password-stdin
+fi
+
+cat <<MSG
+
+  kmcr is opening. Unlock with the passphrase:   $passphrase
+  Demo users (password "$password"): paramedic, carer (community), reception (front desk)
+  Try: search "9" for NHS numbers, a family name, or a postcode such as "ME7".
+  Server admin: bin/kmcr-server --data-dir $srv access-log --nhs NHS, alerts, device list
+
+MSG
+if [ -n "${KMCR_DEMO_TIMEOUT:-}" ]; then
+  timeout "$KMCR_DEMO_TIMEOUT" bin/kmcr --data-dir "$cli" || true
+else
+  bin/kmcr --data-dir "$cli"
+fi
