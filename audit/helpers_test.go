@@ -154,14 +154,6 @@ func (s *serverState) verify(t testing.TB, batch []Uploaded, head Head, received
 	return r
 }
 
-func alertKinds(as []Alert) []AlertKind {
-	var ks []AlertKind
-	for _, a := range as {
-		ks = append(ks, a.Kind)
-	}
-	return ks
-}
-
 // golden compares got with testdata/name, rewriting it under -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()

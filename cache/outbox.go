@@ -113,7 +113,7 @@ func (c *Cache) loadOutboxStats(b *bolt.Bucket) error {
 	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 		c.outboxCount++
 	}
-	if k, v := cur.First(); k != nil && len(k) == 8 {
+	if k, v := cur.First(); len(k) == 8 {
 		if occurred, _, err := openOutbox(&c.sub.outbox, binary.BigEndian.Uint64(k), v); err == nil {
 			c.outboxOldest = occurred
 		}
