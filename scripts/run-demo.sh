@@ -66,9 +66,10 @@ cleanup() {
   [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 50); do
-  curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$root/server.log"; exit 1; }
+# Wait until this server (not another on the same port) is listening.
+for _ in $(seq 100); do
+  kill -0 "$server_pid" 2>/dev/null || { echo "demo: kmcr-server did not start:"; cat "$root/server.log"; exit 1; }
+  grep -q "listening on" "$root/server.log" && curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
 echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"

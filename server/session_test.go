@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -380,5 +382,41 @@ func TestSession_OutOfOrder(t *testing.T) {
 	sort.Strings(keys)
 	if len(keys) != 2 {
 		t.Fatalf("server did not keep serving: %v", keys)
+	}
+}
+
+// TestHTTP_AccessLog_PrivacyOfficerOnly checks the access report is served
+// over HTTPS to a privacy officer's token only, as a FHIR Bundle.
+func TestHTTP_AccessLog_PrivacyOfficerOnly(t *testing.T) {
+	ts := newTestServer(t, 2)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	ts.addUser("pat", "privacy-officer")
+	amy, _ := ts.login("amy", devID(20))
+	pat, _ := ts.login("pat", devID(21))
+	get := func(token, nhs string) (int, string) {
+		req, _ := http.NewRequest("GET", ts.srv.URL+protocol.PathAccessLog+"?nhs="+nhs, nil)
+		if token != "" {
+			req.Header.Set(protocol.AuthHeader, "Bearer "+token)
+		}
+		resp, err := ts.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("", ts.nhs[0]); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := get(amy.AccessToken, ts.nhs[0]); code != http.StatusForbidden {
+		t.Fatalf("paramedic: %d", code)
+	}
+	code, body := get(pat.AccessToken, ts.nhs[0])
+	if code != http.StatusOK || !strings.Contains(body, `"resourceType":"Bundle"`) {
+		t.Fatalf("privacy officer: %d %s", code, body)
+	}
+	if code, _ := get(pat.AccessToken, "123"); code != http.StatusBadRequest {
+		t.Fatalf("bad NHS number: %d", code)
 	}
 }
