@@ -74,5 +74,5 @@ func patientBanner(f bannerFacts) fyne.CanvasObject {
 	if f.Deceased != "" {
 		rows = append(rows, block(colDanger, txt(f.Deceased, style{col: colOnDanger, bold: true})))
 	}
-	return container.NewStack(newThemedRect(colBanner, "", 0), container.NewPadded(container.NewVBox(rows...)))
+	return compact(container.NewStack(newThemedRect(colBanner, "", 0), container.NewPadded(container.NewVBox(rows...))))
 }

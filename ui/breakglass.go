@@ -23,7 +23,7 @@ const breakGlassTimeout = 30 * time.Second
 
 // breakGlassWarning is the text the user reads before choosing a reason.
 const breakGlassWarning = "Emergency access is for a patient you must treat now and have no care relationship with. " +
-	"Your name, role, device, the time and your reason are recorded, and the privacy officer is alerted and reviews every use. " +
+	"This access is audited: your name, role, device, the time and your reason are recorded and reported to the privacy officer, who reviews every use. " +
 	"Using it without a genuine clinical need is a disciplinary matter."
 
 // breakGlassDialog asks for the NHS number, a coded reason and the user's

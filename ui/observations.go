@@ -161,7 +161,7 @@ func (sv *summaryView) observations() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Observations", plural(len(groups), "kind", "kinds"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "observations"))
+		objs = append(objs, stateLine(sec.State, sec.None, "observations", "Observation"))
 	}
 	if len(vitals) > 0 {
 		objs = append(objs, txt("Vital signs (measured by clinicians)", style{col: colMuted, bold: true}), sv.capped(vitals, showObsGroups, "vital signs"))

@@ -72,7 +72,7 @@ func newPatientRow(u *UI, l *resultList, i int, e cache.IndexEntry) *patientRow 
 }
 
 func (r *patientRow) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(container.NewStack(r.bg, r.content))
+	return widget.NewSimpleRenderer(compact(container.NewStack(r.bg, r.content)))
 }
 
 func (r *patientRow) paint() {

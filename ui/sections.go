@@ -31,7 +31,7 @@ func (sv *summaryView) notShared(section, title, why string) fyne.CanvasObject {
 
 // stateLine says "none recorded" or "not available" for an empty section;
 // the two are different facts and are never merged.
-func stateLine(state record.SectionState, none *record.NoneRecord, noun string) fyne.CanvasObject {
+func stateLine(state record.SectionState, none *record.NoneRecord, noun, kind string) fyne.CanvasObject {
 	if state == record.StateNoneRecorded {
 		s := "No " + noun + " recorded"
 		if none != nil && none.Text != "" {
@@ -43,7 +43,7 @@ func stateLine(state record.SectionState, none *record.NoneRecord, noun string) 
 		}
 		return txt(s, bold)
 	}
-	return txt(titleCase(noun)+" information not available", warnText)
+	return txt(kind+" information not available", warnText)
 }
 
 func (sv *summaryView) allergies() fyne.CanvasObject {
@@ -140,7 +140,7 @@ func (sv *summaryView) medications() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Current medications", plural(len(current), "medicine", "medicines"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "medications"))
+		objs = append(objs, stateLine(sec.State, sec.None, "medications", "Medication"))
 	} else if len(current) == 0 {
 		objs = append(objs, txt("No current medications recorded", bold))
 	}
@@ -176,7 +176,7 @@ func (sv *summaryView) problems() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Problems", plural(len(active), "active", "active"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "problems"))
+		objs = append(objs, stateLine(sec.State, sec.None, "problems", "Problem"))
 	}
 	objs = append(objs, sv.capped(active, showProblems, "problems"))
 	if len(past) > 0 {
@@ -205,7 +205,7 @@ func (sv *summaryView) encounters() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Recent encounters", plural(len(items), "encounter", "encounters"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "encounters"))
+		objs = append(objs, stateLine(sec.State, sec.None, "encounters", "Encounter"))
 	}
 	objs = append(objs, sv.capped(items, showEncounters, "encounters"))
 	return newSectionCard(record.SectionEncounters, objs...)
@@ -240,7 +240,7 @@ func (sv *summaryView) carePlans() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Care plans", plural(len(items), "plan", "plans"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "care plans"))
+		objs = append(objs, stateLine(sec.State, sec.None, "care plans", "Care plan"))
 	}
 	objs = append(objs, sv.capped(items, showCarePlans, "care plans"))
 	return newSectionCard(record.SectionCarePlans, objs...)
@@ -269,7 +269,7 @@ func (sv *summaryView) immunizations() fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{sv.header("Immunisations", plural(len(items), "record", "records"))}
 	if sec.State != record.StatePresent {
-		objs = append(objs, stateLine(sec.State, sec.None, "immunisations"))
+		objs = append(objs, stateLine(sec.State, sec.None, "immunisations", "Immunisation"))
 	}
 	objs = append(objs, sv.capped(items, showImmunise, "immunisations"))
 	return newSectionCard(record.SectionImmunizations, objs...)

@@ -67,7 +67,7 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 	})
 	themeChoice.Horizontal = true
 	themeChoice.SetSelected(map[string]string{themeSystem: "System", themeLight: "Light", themeDark: "Dark"}[u.theme.mode])
-	scale := line(span{fmt.Sprintf("Text size %d%%", int(u.theme.scale*100+0.5)), bold})
+	scale := nowrap(line(span{fmt.Sprintf("Text size %d%%", int(u.theme.scale*100+0.5)), bold}))
 	smaller := u.button("Smaller  (Ctrl+-)", theme.ZoomOutIcon(), widget.MediumImportance, func() { u.scaleText(-textScaleStep) })
 	larger := u.button("Larger  (Ctrl+=)", theme.ZoomInIcon(), widget.MediumImportance, func() { u.scaleText(textScaleStep) })
 	look := card(txt("Appearance", heading), themeChoice, container.NewHBox(smaller, container.NewCenter(scale), larger))
@@ -197,7 +197,7 @@ func (u *UI) confirmWipe() {
 // wipe hides everything, destroys the local data, and returns to enrolment.
 func (u *UI) wipe() {
 	u.lockScreenNow()
-	u.setContent(screenEnrol, container.NewCenter(txt("Wiping local data…", heading)))
+	u.setContent(screenEnrol, container.NewCenter(nowrap(txt("Wiping local data…", heading))))
 	u.background(func() {
 		err := u.core.Wipe(wipeFlush)
 		u.do(func() {

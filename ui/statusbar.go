@@ -29,8 +29,8 @@ func newStatusBar() *statusBar {
 	}
 	s.warnings = container.NewVBox()
 	row := container.NewHBox(s.conn, widget.NewSeparator(), s.audit, widget.NewSeparator(), s.count)
-	s.root = container.NewStack(newThemedRect(theme.ColorNameHeaderBackground, "", 0),
-		container.NewPadded(container.NewVBox(s.warnings, row)))
+	s.root = compact(container.NewStack(newThemedRect(theme.ColorNameHeaderBackground, "", 0),
+		container.NewPadded(container.NewVBox(s.warnings, row))))
 	return s
 }
 

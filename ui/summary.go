@@ -82,7 +82,7 @@ func (sv *summaryView) build() fyne.CanvasObject {
 			body = append(body, other)
 		}
 	}
-	scroll := container.NewVScroll(container.NewPadded(container.NewVBox(body...)))
+	scroll := container.NewVScroll(compact(container.NewPadded(container.NewVBox(body...))))
 	scroll.OnScrolled = func(fyne.Position) { u.touch() }
 	u.pageScroll = scroll
 	return container.NewBorder(top, nil, nil, nil, scroll)
@@ -106,13 +106,13 @@ func (sv *summaryView) actionBar() fyne.CanvasObject {
 		rel = "emergency access"
 	}
 	asOf = append(asOf, span{"    Held offline until " + fmtTime(v.NotAfter) + " (" + rel + ")", muted})
-	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, container.NewCenter(line(asOf...))))
+	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, container.NewCenter(nowrap(line(asOf...)))))
 }
 
 // header is a section's title, count, "as of" time and staleness.
 func (sv *summaryView) header(title, count string) fyne.CanvasObject {
 	spans := []span{{title, heading}}
-	if count != "" {
+	if count != "" && !strings.HasPrefix(count, "0 ") {
 		spans = append(spans, span{"   " + count, bold})
 	}
 	asOf := []span{{"as of " + fmtTime(sv.v.AsOf), caption}}

@@ -4,6 +4,7 @@ import (
 	"image/color"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 )
 
@@ -208,4 +209,36 @@ func (t *kmcrTheme) isDark(a fyne.App) bool {
 		return true
 	}
 	return a.Settings().ThemeVariant() == theme.VariantDark
+}
+
+// compactTheme is the app's theme with less padding inside text, for
+// dense reading areas (the summary, the banner, result rows, the status
+// bar). Fyne insets every paragraph by the inner padding, which suits
+// buttons but spreads text out. It asks the app for the current theme on
+// every call, so it follows a change of variant or text size.
+type compactTheme struct{}
+
+// compactInnerPadding is the inset of text in dense areas.
+const compactInnerPadding = 4
+
+func (compactTheme) current() fyne.Theme { return fyne.CurrentApp().Settings().Theme() }
+
+func (t compactTheme) Color(n fyne.ThemeColorName, v fyne.ThemeVariant) color.Color {
+	return t.current().Color(n, v)
+}
+
+func (t compactTheme) Font(s fyne.TextStyle) fyne.Resource { return t.current().Font(s) }
+
+func (t compactTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.current().Icon(n) }
+
+func (t compactTheme) Size(n fyne.ThemeSizeName) float32 {
+	if n == theme.SizeNameInnerPadding {
+		return compactInnerPadding
+	}
+	return t.current().Size(n)
+}
+
+// compact draws o with compactTheme.
+func compact(o fyne.CanvasObject) fyne.CanvasObject {
+	return container.NewThemeOverride(o, compactTheme{})
 }

@@ -52,6 +52,13 @@ func line(spans ...span) *widget.RichText {
 	return rt
 }
 
+// nowrap turns wrapping off, for text in a row or centred, where a
+// wrapping paragraph would be squeezed to one letter a line.
+func nowrap(rt *widget.RichText) *widget.RichText {
+	rt.Wrapping = fyne.TextWrapOff
+	return rt
+}
+
 // txt is a one-span paragraph.
 func txt(s string, st style) *widget.RichText { return line(span{s, st}) }
 
