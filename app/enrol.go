@@ -142,6 +142,22 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(synccl
 	c.profile = p
 	opts := c.cacheOptions()
 	c.mu.Unlock()
+	// A cache without a profile is what an enrolment stopped part-way (a
+	// crash, a kill) leaves: the profile is written last, so nothing in
+	// that cache was synced or shown, and without this neither enrol nor
+	// wipe would accept the folder again.
+	if cache.Exists(c.cfg.DataDir) {
+		err := cache.Wipe(opts)
+		if err != nil && cache.Exists(c.cfg.DataDir) {
+			c.mu.Lock()
+			c.profile = nil
+			c.mu.Unlock()
+			return fmt.Errorf("removing the remains of an unfinished enrolment: %w", err)
+		}
+		if err != nil {
+			c.cfg.Logf("removed the remains of an unfinished enrolment: %v", err)
+		}
+	}
 	cc, err := cache.Create(opts, req.Passphrase)
 	if err != nil {
 		c.mu.Lock()
