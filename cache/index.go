@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -165,24 +166,26 @@ func (ix *index) apply(cleared bool, changes map[recordID]*entry) {
 	ix.byPostcode = merge(live(ix.byPostcode), adds, cmpPostcode)
 }
 
-// merge returns the sorted union of two sorted slices in a new slice.
+// merge returns the sorted union of two sorted slices in a new slice,
+// elements of a before equal elements of b. Each element of b is placed by
+// binary search and the runs of a between them are copied whole: a commit
+// adding k patients to n costs O(k log n) comparisons and one copy, where
+// comparing element by element cost n string comparisons per slice (15 ms
+// for one patient added to 100,000, on every such commit).
 func merge(a, b []*entry, cmp func(x, y *entry) int) []*entry {
 	if len(b) == 0 {
 		return a
 	}
 	out := make([]*entry, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if cmp(b[j], a[i]) < 0 {
-			out = append(out, b[j])
-			j++
-		} else {
-			out = append(out, a[i])
-			i++
-		}
+	i := 0
+	for _, e := range b {
+		rest := a[i:]
+		n := sort.Search(len(rest), func(x int) bool { return cmp(rest[x], e) > 0 })
+		out = append(out, rest[:n]...)
+		out = append(out, e)
+		i += n
 	}
-	out = append(out, a[i:]...)
-	return append(out, b[j:]...)
+	return append(out, a[i:]...)
 }
 
 // patients lists live NHS numbers in name order, overlaying a transaction's
