@@ -41,36 +41,54 @@ func (ss *session) newBatch() *protocol.Batch {
 
 // produceFull sends the current state of the next stretch of permitted
 // patients in NHS-number order, covering the range completely.
+//
+// The permitted patients are listed first and their documents read
+// afterwards, each in its own read transaction: bbolt must not have two
+// read transactions open on one goroutine, or a writer growing the file
+// deadlocks with them.
 func (ss *session) produceFull() (*protocol.Batch, error) {
 	st := ss.svc.st
 	now := ss.svc.now()
+	type candidate struct {
+		nhs, rel string
+		expires  time.Time
+	}
+	var cands []candidate
+	err := st.Permitted(ss.user.Name, ss.after, now, func(nhs, rel string, expires time.Time) error {
+		if len(cands) >= protocol.BatchCount {
+			return errBatchFull
+		}
+		cands = append(cands, candidate{nhs, rel, expires})
+		return nil
+	})
+	more := errors.Is(err, errBatchFull)
+	if err != nil && !more {
+		return nil, err
+	}
 	b := ss.newBatch()
 	bytes := 0
 	last := ss.after
 	covered := 0
-	err := st.Permitted(ss.user.Name, ss.after, now, func(nhs, rel string, expires time.Time) error {
-		if len(b.Upserts) >= protocol.BatchCount || bytes >= protocol.BatchBytes {
-			return errBatchFull
+	for _, c := range cands {
+		if bytes >= protocol.BatchBytes {
+			more = true
+			break
 		}
-		meta, doc, dec, err := ss.document(nhs)
+		meta, doc, dec, err := ss.document(c.nhs)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		last = nhs
+		last = c.nhs
 		covered++
 		if doc != nil {
-			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, rel, expires, now))
+			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, c.rel, c.expires, now))
 			b.Docs = append(b.Docs, doc)
 			bytes += len(doc)
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errBatchFull) {
-		return nil, err
 	}
 	ss.done += covered
 	b.Done = ss.done
-	if errors.Is(err, errBatchFull) {
+	if more {
 		b.Range = &protocol.NHSRange{After: ss.after, Through: last}
 		b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.snapshot, Phase: protocol.PhaseFull, After: last}
 		ss.after = last
@@ -179,51 +197,76 @@ func (ss *session) permittedFunc() func(string) bool {
 	}
 }
 
+// changeChunk is how many changes are read per read transaction.
+const changeChunk = 4096
+
+// readChanges returns up to changeChunk changes after seq. Changes are read
+// in one transaction and judged after it ends (see produceFull on nested
+// read transactions).
+func (ss *session) readChanges(after uint64) ([]store.Change, error) {
+	var out []store.Change
+	err := ss.svc.st.Changes(after, func(c store.Change) error {
+		if len(out) >= changeChunk {
+			return errBatchFull
+		}
+		out = append(out, c)
+		return nil
+	})
+	if errors.Is(err, errBatchFull) {
+		err = nil
+	}
+	return out, err
+}
+
 // scanChanges reads the change log after liveSeq into the queue, stopping
 // when a batch's worth of patients is queued.
 func (ss *session) scanChanges() error {
 	permitted := ss.permittedFunc()
-	scanned := ss.liveSeq
-	err := ss.svc.st.Changes(ss.liveSeq, func(c store.Change) error {
-		if len(ss.order) >= protocol.BatchCount {
-			return errBatchFull
+	for {
+		cs, err := ss.readChanges(ss.liveSeq)
+		if err != nil {
+			return err
 		}
-		scanned = c.Seq
-		if c.Kind == store.ChangeDeviceRevoked {
-			if c.Device == ss.device.ID {
-				ss.wipe = true
-				return errBatchFull
-			}
+		if len(cs) == 0 {
+			ss.dirty = false
 			return nil
 		}
-		if nhs, reason, ok := ss.relevant(c, permitted); ok {
-			ss.queue(nhs, reason)
+		for _, c := range cs {
+			if len(ss.order) >= protocol.BatchCount {
+				return nil
+			}
+			ss.liveSeq = c.Seq
+			if c.Kind == store.ChangeDeviceRevoked {
+				if c.Device == ss.device.ID {
+					ss.wipe = true
+					return nil
+				}
+				continue
+			}
+			if nhs, reason, ok := ss.relevant(c, permitted); ok {
+				ss.queue(nhs, reason)
+			}
 		}
-		return nil
-	})
-	ss.liveSeq = scanned
-	if errors.Is(err, errBatchFull) {
-		return nil
 	}
-	if err != nil {
-		return err
-	}
-	ss.dirty = false
-	return nil
 }
 
-// countRelevant counts the changes after seq that concern this session,
-// for honest progress.
+// countRelevant counts the patients that changes after seq concern, for
+// honest progress.
 func (ss *session) countRelevant(seq uint64) (int, error) {
 	permitted := ss.permittedFunc()
 	seen := map[string]bool{}
-	err := ss.svc.st.Changes(seq, func(c store.Change) error {
-		if nhs, _, ok := ss.relevant(c, permitted); ok {
-			seen[nhs] = true
+	for {
+		cs, err := ss.readChanges(seq)
+		if err != nil || len(cs) == 0 {
+			return len(seen), err
 		}
-		return nil
-	})
-	return len(seen), err
+		for _, c := range cs {
+			if nhs, _, ok := ss.relevant(c, permitted); ok {
+				seen[nhs] = true
+			}
+			seq = c.Seq
+		}
+	}
 }
 
 // produceLive turns queued patients into a batch: a revocation where one
