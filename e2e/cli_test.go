@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLI_EnrolSearchShowRemoveOffline guards the sync issue's command line
@@ -54,14 +55,32 @@ func TestCLI_EnrolSearchShowRemoveOffline(t *testing.T) {
 		t.Fatalf("show of a patient never in the caseload: want a clear failure:\n%s", r)
 	}
 
+	// Online, break-glass reaches a patient outside the caseload: the
+	// server grants a relationship and sends the summary.
+	bg := p.mustKmcr("show", never, "--break-glass", "--reason", "unplanned-care", "--reason-text", "walked in to the ambulance station")
+	if !strings.Contains(bg.stdout, banner(never)) || !strings.Contains(bg.stdout, "EMERGENCY ACCESS (break-glass)") {
+		t.Fatalf("online break-glass show of a patient outside the caseload:\n%s", bg)
+	}
+	// One alert for the server's grant, one for the device's access event
+	// once it is uploaded.
+	as := alertsOf(d.alerts(), "break-glass", "")
+	if len(as) == 0 {
+		t.Fatal("online break-glass raised no alert")
+	}
+	for _, a := range as {
+		if a.NHS != never {
+			t.Fatalf("break-glass alert for the wrong patient: %+v", a)
+		}
+	}
+
 	d.mustAdmin("caseload", "remove", "--user", "para", "--nhs", removed)
 	p.mustKmcr("sync", "--once")
 	r := p.kmcr(runOpts{}, "show", removed)
 	if r.code == 0 || strings.Contains(r.stdout, banner(removed)) || !strings.Contains(r.stderr, "not available on this device") {
 		t.Fatalf("show of a removed patient after one sync: want a clear failure and no summary:\n%s", r)
 	}
-	if st := p.status(); st.CachedPatients != 9 {
-		t.Fatalf("after removing one patient: %d cached, want 9", st.CachedPatients)
+	if st := p.status(); st.CachedPatients != 10 {
+		t.Fatalf("after removing one patient and breaking the glass for another: %d cached, want 10", st.CachedPatients)
 	}
 
 	srv.stop()
@@ -106,11 +125,16 @@ func TestCLI_OfflineViewsReachAccessLog(t *testing.T) {
 	if !strings.Contains(bg.stdout, banner(bgNHS)) || !strings.Contains(bg.stderr, "EMERGENCY ACCESS") {
 		t.Fatalf("offline break-glass show:\n%s", bg)
 	}
+	// Offline, break-glass falls back to the cached summary as soon as the
+	// server is found unreachable (it used to wait 8 s for a connection).
+	if bg.took > 5*time.Second {
+		t.Fatalf("offline break-glass took %v to show the summary", bg.took)
+	}
 	if st := p.status(); st.PendingAuditEvents != 5 {
 		t.Fatalf("with the server down: %d events pending, want 5 (4 views and a break-glass view)", st.PendingAuditEvents)
 	}
 
-	srv = d.serve(addr)
+	d.serve(addr) // the address the profile was enrolled with
 	p.mustKmcr("sync", "--once")
 	if st := p.status(); st.PendingAuditEvents != 0 {
 		t.Fatalf("after sync --once: %d events pending, want 0", st.PendingAuditEvents)

@@ -12,6 +12,7 @@ import (
 
 	"kmcr/app"
 	"kmcr/record"
+	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
 )
 
@@ -119,6 +120,11 @@ func breakGlass(e *env, nhs string, reason app.BreakGlassReason) (*app.PatientVi
 		for time.Now().Before(deadline) {
 			st := e.core.Status()
 			if strings.HasPrefix(st.Connection, "up to date") {
+				break
+			}
+			// An attempt that failed means the server cannot be reached
+			// now: the offline rule applies at once, not after the wait.
+			if st.State == syncclient.Error || (st.State == syncclient.Offline && st.Error != "") {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
