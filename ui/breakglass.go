@@ -57,6 +57,9 @@ func (u *UI) showBreakGlass(nhs string) {
 		msg: line(), busy: widget.NewProgressBarInfinite()}
 	b.busy.Stop()
 	b.busy.Hide()
+	if n, err := record.ParseNHSNumber(nhs); err == nil {
+		nhs = n.String()
+	}
 	b.nhs.SetText(nhs)
 	var displays []string
 	for _, r := range protocol.BreakGlassReasons {

@@ -24,11 +24,13 @@ import (
 //	open N              open the Nth result (1 is the first); wait for the summary
 //	breakglass [NHS]    open the emergency access dialog
 //	reason N TEXT       choose the Nth reason and type TEXT in the dialog
+//	dismiss             close the emergency access dialog
 //	settings | back | lock
 //	theme light|dark|system
 //	scroll PIXELS       scroll the page down
 //	size W H            resize the window
 //	sleep SECONDS
+//	mark NAME           print "kmcr-ui-script: mark NAME" (for timing)
 //	shot NAME           print "kmcr-ui-script: shot NAME" and wait until the
 //	                    file NAME.done appears in KMCR_UI_SCRIPT_ACK (or 2 s)
 //	quit
@@ -47,7 +49,7 @@ func (u *UI) runScript(path string) {
 		return
 	}
 	defer f.Close()
-	time.Sleep(time.Second) // let the window appear
+	onUI(func() {}) // returns once the window's event loop runs
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		ln := strings.TrimSpace(sc.Text())
@@ -60,7 +62,6 @@ func (u *UI) runScript(path string) {
 			fmt.Println("kmcr-ui-script: failed")
 			return
 		}
-		time.Sleep(300 * time.Millisecond)
 	}
 	fmt.Println("kmcr-ui-script: done")
 }
@@ -98,6 +99,7 @@ func (u *UI) scriptStep(cmd, arg string) error {
 	case "search":
 		onUI(func() {
 			u.goSearch()
+			u.main.results.clear()
 			u.main.query.SetText(arg)
 			u.main.search(searchLimit)
 		})
@@ -130,6 +132,12 @@ func (u *UI) scriptStep(cmd, arg string) error {
 			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.Options) {
 				b.reasons.SetSelected(b.reasons.Options[n-1])
 				b.text.SetText(text)
+			}
+		})
+	case "dismiss":
+		onUI(func() {
+			if u.bgDialog != nil {
+				u.bgDialog.d.Hide()
 			}
 		})
 	case "settings":
@@ -174,6 +182,9 @@ func (u *UI) scriptStep(cmd, arg string) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 		return fmt.Errorf("no acknowledgement for %s", arg)
+	case "mark":
+		onUI(func() {}) // one more turn of the event loop: the screen is drawn
+		fmt.Printf("kmcr-ui-script: mark %s\n", arg)
 	case "quit":
 		onUI(func() { u.win.Close() })
 	default:

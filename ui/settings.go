@@ -46,19 +46,19 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 	if p.Autolock > 0 {
 		autolock = time.Duration(p.Autolock) * time.Second
 	}
-	device := card(txt("This device", heading),
+	device := compact(card(txt("This device", heading),
 		kv("Server", p.Server), kv("User", p.User), kv("Role", roleName(p.Role)),
 		kv("Device ID", p.DeviceID), kv("Computer", p.Host), kv("Enrolled", fmtTime(p.Enrolled)),
 		kv("Device secret", secret),
 		kv("Locks after", humanDuration(autolock)+" without activity"),
 		kv("Stale after", humanDuration(time.Duration(p.Freshness)*time.Second)),
-		kv("Emergency access", map[bool]string{true: "allowed for your role", false: "not allowed for your role"}[p.BreakGlass]))
-	data := card(txt("Local data", heading),
+		kv("Emergency access", map[bool]string{true: "allowed for your role", false: "not allowed for your role"}[p.BreakGlass])))
+	data := card(compact(container.NewVBox(txt("Local data", heading),
 		kv("Patients on this device", fmt.Sprint(st.CachedPatients)),
 		kv("Cache size", byteSize(st.CacheBytes)),
 		kv("Audit events waiting", fmt.Sprint(st.PendingAuditEvents)),
 		kv("Last up to date", fmtTime(st.LastUpToDate)),
-		kv("First sync", map[bool]string{true: "complete", false: "incomplete"}[st.FirstSyncComplete]),
+		kv("First sync", map[bool]string{true: "complete", false: "incomplete"}[st.FirstSyncComplete]))),
 		u.button("Wipe local data…", theme.DeleteIcon(), widget.DangerImportance, u.confirmWipe))
 
 	themeChoice := widget.NewRadioGroup([]string{"System", "Light", "Dark"}, func(s string) {
@@ -86,11 +86,11 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 		keys.Add(txt(k[0], bold))
 		keys.Add(txt(k[1], plain))
 	}
-	about := card(txt("About kmcr", heading),
+	about := compact(card(txt("About kmcr", heading),
 		kv("Version", app.Version), kv("Application ID", AppID),
 		kv("Built with", runtime.Version()+", Fyne v2.7"),
 		txt("kmcr shows the summary care record offline. Every search and every patient opened is recorded in an audit log that the patient can ask to see.", plain),
-		txt("Keyboard", style{bold: true, size: theme.SizeNameSubHeadingText}), keys)
+		txt("Keyboard", style{bold: true, size: theme.SizeNameSubHeadingText}), keys))
 
 	back := u.button("Back to search  (Esc)", theme.NavigateBackIcon(), widget.MediumImportance, u.goSearch)
 	left := container.NewVBox(device, data)

@@ -18,7 +18,7 @@ import (
 // leases, staleness and an unfinished first sync.
 type statusBar struct {
 	conn, audit, count *widget.RichText
-	warnings           *fyne.Container
+	warnings, row      *fyne.Container
 	root               fyne.CanvasObject
 }
 
@@ -28,9 +28,9 @@ func newStatusBar() *statusBar {
 		rt.Wrapping = fyne.TextWrapOff
 	}
 	s.warnings = container.NewVBox()
-	row := container.NewHBox(s.conn, widget.NewSeparator(), s.audit, widget.NewSeparator(), s.count)
+	s.row = container.NewHBox(s.conn, widget.NewSeparator(), s.audit, widget.NewSeparator(), s.count)
 	s.root = compact(container.NewStack(newThemedRect(theme.ColorNameHeaderBackground, "", 0),
-		container.NewPadded(container.NewVBox(s.warnings, row))))
+		container.NewPadded(container.NewVBox(s.warnings, s.row))))
 	return s
 }
 
@@ -98,5 +98,8 @@ func (s *statusBar) update(st app.Status, now time.Time) {
 	if st.Damaged > 0 {
 		warn(fmt.Sprintf("%s could not be read (damaged) and will be fetched again at the next sync.", plural(st.Damaged, "record", "records")), bold)
 	}
+	// The texts changed width: lay the row out again so they do not overlap.
+	s.row.Refresh()
 	s.warnings.Refresh()
+	s.root.Refresh()
 }

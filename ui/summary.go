@@ -231,9 +231,9 @@ func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 		}
 		switch a.Kind {
 		case record.AlertDNACPR, record.AlertReSPECT:
-			red(strings.ToUpper(a.Kind.String())+"  ", detail)
+			red(alertLabel(a.Kind)+"  ", detail)
 		case record.AlertSafeguarding, record.AlertFallsRisk:
-			amber(strings.ToUpper(a.Kind.String())+"  ", detail)
+			amber(alertLabel(a.Kind)+"  ", detail)
 		default:
 			out = append(out, block(colPanel, line(span{"ALERT  ", style{size: theme.SizeNameSubHeadingText, bold: true}}, span{detail, bold})))
 		}
@@ -249,6 +249,15 @@ func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 		}
 	}
 	return out
+}
+
+// alertLabel is an alert kind as a heading: capitals, except ReSPECT,
+// whose capitals are part of its name.
+func alertLabel(k record.AlertKind) string {
+	if k == record.AlertReSPECT {
+		return "ReSPECT"
+	}
+	return strings.ToUpper(k.String())
 }
 
 // pastAlerts lists alerts that have ended, so none disappears.
