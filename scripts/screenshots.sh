@@ -45,19 +45,20 @@ fhir=$work/fhir
 
 echo "screenshots: seeding and importing synthetic patients"
 "$work/kmcr-server" init --data-dir "$srv" --hosts 127.0.0.1 >/dev/null
-"$work/kmcr-server" seed --patients 300 --seed 7 --out "$fhir" >/dev/null
+"$work/kmcr-server" seed --patients 1200 --seed 7 --out "$fhir" >/dev/null
 "$work/kmcr-server" import --data-dir "$srv" "$fhir" >/dev/null
 
 # The showcase patient: an active DNACPR or ReSPECT alert, a recorded allergy
 # (not "no known allergy") and patient-entered readings.
 ids() { grep -o "\"$2\":{\"reference\":\"Patient/[^\"]*\"" "$1" | sed 's/.*Patient\///; s/"$//' | sort -u; }
-grep -E '"status":"active"' "$fhir/Flag.000.ndjson" | grep -Ei 'not for CPR|DNACPR|resuscitat|ReSPECT' >"$work/flags.ndjson" || true
+grep -E '"status":"active"' "$fhir/Flag.000.ndjson" | grep -Ei 'not for CPR|DNACPR' >"$work/flags.ndjson" || true
 ids "$work/flags.ndjson" subject >"$work/a"
 grep -v '716186003' "$fhir/AllergyIntolerance.000.ndjson" >"$work/allergies.ndjson" || true
 ids "$work/allergies.ndjson" patient >"$work/b"
 grep 'patient-entered' "$fhir/Observation.000.ndjson" >"$work/pe.ndjson" || true
 ids "$work/pe.ndjson" subject >"$work/c"
 pid=$(comm -12 "$work/a" "$work/b" | comm -12 - "$work/c" | head -1)
+[ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/c" | head -1)
 [ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/b" | head -1)
 nhs_of() { grep "\"id\":\"$1\"" "$fhir/Patient.000.ndjson" | grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' | head -1 | grep -o '[0-9]*"$' | tr -d '"'; }
 nhs=$(nhs_of "$pid")
@@ -129,7 +130,7 @@ search $nhs
 open 1
 sleep 1
 shot summary-$theme
-scroll 560
+scroll 700
 sleep 0.5
 shot summary-more-$theme
 scroll 0

@@ -36,7 +36,7 @@ type trendChart struct {
 }
 
 // chartHeight is the plot's height at text scale 1.
-const chartHeight = 96
+const chartHeight = 72
 
 func newTrendChart(unit string, series ...chartSeries) *trendChart {
 	c := &trendChart{series: series, unit: unit}
@@ -187,6 +187,9 @@ func (r *chartRenderer) Refresh() {
 		t.Color, t.TextSize = fg, ts
 	}
 	r.hiText.Text, r.loText.Text = fmtValue(hi), fmtValue(lo)
+	if hi == lo {
+		r.loText.Text = "" // one value: one label
+	}
 	r.t0Text.Text, r.t1Text.Text = t0.Format(dateLayout), t1.Format(dateLayout)
 	r.Layout(r.c.Size())
 	canvas.Refresh(r.c)

@@ -223,6 +223,11 @@ func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 		}
 		active++
 		detail := a.Text
+		// "DNACPR: do not attempt..." under the heading DNACPR says it twice.
+		if label := alertLabel(a.Kind); a.Kind != record.AlertOther && len(detail) > len(label)+1 &&
+			strings.EqualFold(detail[:len(label)], label) && strings.ContainsAny(detail[len(label):len(label)+1], ":-–") {
+			detail = strings.TrimSpace(detail[len(label)+1:])
+		}
 		if !a.Date.IsZero() {
 			detail += "  (from " + a.Date.String() + ")"
 		}
