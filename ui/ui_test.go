@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 
+	"kmcr/app"
 	"kmcr/record"
 	syncclient "kmcr/sync/client"
 )
@@ -589,4 +591,49 @@ func TestTheme_DarkAndTextScale(t *testing.T) {
 	if got := h.a.Settings().Theme().Size("text"); got <= 16 {
 		t.Errorf("text size %v did not grow", got)
 	}
+}
+
+// TestSearch_ManyMatchesSayHowMany limits a broad search: the screen says
+// how many were not shown and offers them all.
+func TestSearch_ManyMatchesSayHowMany(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	res, err := h.core.Search(fixture.rich.Digits(), 1)
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("core search: %v", err)
+	}
+	q := res.Entries[0].Family[:1] // every family name with that initial
+	all, err := h.core.Search(q, 1000)
+	if err != nil || all.Total < 3 {
+		t.Skipf("too few matches for %q to test", q)
+	}
+	h.ui(func() {
+		h.u.main.results.clear()
+		h.u.main.query.SetText(q)
+		h.u.main.search(2)
+	})
+	h.waitFor("results", func() bool { return len(h.u.main.results.note.Segments) > 0 })
+	mustContain(t, h.text(), fmt.Sprintf("Showing 2 of %d patients", all.Total), fmt.Sprintf("Show all %d", all.Total))
+	h.ui(func() {
+		for _, o := range h.u.main.results.extra.Objects {
+			if b, ok := o.(*buttonT); ok {
+				test.Tap(b)
+			}
+		}
+	})
+	h.waitFor("every match", func() bool { return len(h.u.main.results.rows) == all.Total })
+}
+
+// TestStatusBar_QueueAndWarnings shows the audit queue with its age and
+// the warnings for an incomplete first sync, expiring leases and stale
+// data.
+func TestStatusBar_QueueAndWarnings(t *testing.T) {
+	test.NewTempApp(t)
+	now := fixedNow
+	s := newStatusBar()
+	s.update(app.Status{Enrolled: true, Connection: "offline", State: syncclient.Offline, PendingAuditEvents: 3,
+		OldestPendingAudit: now.Add(-2 * time.Hour), CachedPatients: 12, LeaseExpiringSoon: true,
+		SoonestLeaseExpiry: now.Add(5 * time.Hour), Stale: true, LastUpToDate: now.Add(-30 * time.Hour)}, now)
+	text := strings.Join(texts(s.root), "\n")
+	mustContain(t, text, "Connection: offline", "Audit: 3 events waiting to upload, oldest 2 h old", "12 patients on this device",
+		"First sync incomplete", "Offline copies start to expire at 25-Nov-2026 17:00 (in 5 h)", "Stale: this device last confirmed its data at 24-Nov-2026 06:00")
 }
