@@ -181,6 +181,8 @@ func measureFirstSync(w io.Writer, t *table, s *benchServer, base *baselineServe
 		t.row("  client peak RSS", "n/a (no VmHWM on this system)", "-", "-", req, "-")
 	} else {
 		t.row("  client peak RSS (VmHWM)", sig3(float64(kr)/1e6)+" MB", sig3(float64(br)/1e6)+" MB", ratio(float64(kr), float64(br)), req, res)
+		t.row("    of which anonymous (heap, stacks), sampled peak", sig3(float64(k.PeakAnonKiB<<10)/1e6)+" MB", sig3(float64(b.PeakAnonKiB<<10)/1e6)+" MB", ratio(float64(k.PeakAnonKiB), float64(b.PeakAnonKiB)), "-", "-")
+		t.row("    of which file-backed (mapped bbolt file, reclaimable), sampled peak", sig3(float64(k.PeakFileKiB<<10)/1e6)+" MB", sig3(float64(b.PeakFileKiB<<10)/1e6)+" MB", ratio(float64(k.PeakFileKiB), float64(b.PeakFileKiB)), "-", "-")
 	}
 	t.row("  enrol in all (login, Argon2id, cache creation, first sync)", dur(k.Enrol), "-", "-", "-", "-")
 	if n == syncSizeRequired {

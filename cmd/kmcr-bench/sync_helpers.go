@@ -204,6 +204,8 @@ type childResult struct {
 	Bytes       int64         `json:"bytes"`        // document bytes stored (baseline)
 	CacheBytes  int64         `json:"cache_bytes"`  // size of the cache files
 	PeakRSSKiB  int64         `json:"peak_rss_kib"` // VmHWM read by the process itself
+	PeakAnonKiB int64         `json:"peak_anon_kib"` // largest RssAnon sampled: heap, stacks
+	PeakFileKiB int64         `json:"peak_file_kib"` // largest RssFile sampled: mapped files (the cache's bbolt file)
 	Batches     int           `json:"batches"`      // baseline: transactions
 	ProgressMax int           `json:"progress_max"` // largest Done reported
 }
@@ -232,6 +234,7 @@ func runChild(mode string, args []string) error {
 	}
 	pw = strings.TrimRight(pw, "\n")
 	var res childResult
+	sampler := startRSSSampler()
 	if mode == childEnrol {
 		res, err = enrolChild(a, pw)
 	} else {
@@ -240,7 +243,8 @@ func runChild(mode string, args []string) error {
 	if err != nil {
 		return err
 	}
-	res.PeakRSSKiB = selfPeakRSS()
+	res.PeakRSSKiB = selfStatus()["VmHWM"]
+	res.PeakAnonKiB, res.PeakFileKiB = sampler()
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -477,18 +481,62 @@ func runClientChild(mode string, a childArgs, password string) (childResult, err
 	return res, nil
 }
 
-// selfPeakRSS reads this process's peak resident set size (VmHWM) in KiB
-// where the system reports it (Linux), or 0.
-func selfPeakRSS() int64 {
+// selfStatus reads this process's memory figures in KiB from
+// /proc/self/status (VmHWM, RssAnon, RssFile...) where the system has it
+// (Linux); elsewhere it is empty.
+func selfStatus() map[string]int64 {
+	out := map[string]int64{}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return out
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64); err == nil {
+			out[name] = n
 		}
 	}
-	return 0
+	return out
+}
+
+// startRSSSampler samples the anonymous and file-backed parts of the
+// resident set every 20 ms, since the kernel keeps a high-water mark only
+// of their sum; the function it returns stops it and gives their peaks.
+// File-backed pages are mostly bbolt's read-only map of the cache file:
+// page cache the kernel can reclaim, which VmHWM counts all the same.
+func startRSSSampler() func() (anon, file int64) {
+	var mu sync.Mutex
+	var peakAnon, peakFile int64
+	sample := func() {
+		st := selfStatus()
+		mu.Lock()
+		peakAnon, peakFile = max(peakAnon, st["RssAnon"]), max(peakFile, st["RssFile"])
+		mu.Unlock()
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sample()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() (int64, int64) {
+		close(stop)
+		<-done
+		sample()
+		mu.Lock()
+		defer mu.Unlock()
+		return peakAnon, peakFile
+	}
 }
