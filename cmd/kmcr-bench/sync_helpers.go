@@ -198,16 +198,16 @@ func init() {
 
 // childResult is what a client subprocess reports on its last stdout line.
 type childResult struct {
-	Enrol       time.Duration `json:"enrol"`        // login, cache creation and first sync
-	Sync        time.Duration `json:"sync"`         // first sync: connect to up to date, audit flushed
-	Patients    int           `json:"patients"`     // patients in the cache afterwards
-	Bytes       int64         `json:"bytes"`        // document bytes stored (baseline)
-	CacheBytes  int64         `json:"cache_bytes"`  // size of the cache files
-	PeakRSSKiB  int64         `json:"peak_rss_kib"` // VmHWM read by the process itself
+	Enrol       time.Duration `json:"enrol"`         // login, cache creation and first sync
+	Sync        time.Duration `json:"sync"`          // first sync: connect to up to date, audit flushed
+	Patients    int           `json:"patients"`      // patients in the cache afterwards
+	Bytes       int64         `json:"bytes"`         // document bytes stored (baseline)
+	CacheBytes  int64         `json:"cache_bytes"`   // size of the cache files
+	PeakRSSKiB  int64         `json:"peak_rss_kib"`  // VmHWM read by the process itself
 	PeakAnonKiB int64         `json:"peak_anon_kib"` // largest RssAnon sampled: heap, stacks
 	PeakFileKiB int64         `json:"peak_file_kib"` // largest RssFile sampled: mapped files (the cache's bbolt file)
-	Batches     int           `json:"batches"`      // baseline: transactions
-	ProgressMax int           `json:"progress_max"` // largest Done reported
+	Batches     int           `json:"batches"`       // baseline: transactions
+	ProgressMax int           `json:"progress_max"`  // largest Done reported
 }
 
 // childArgs are the flags a client subprocess takes. The password comes
