@@ -47,6 +47,9 @@ var fixture struct {
 	unknown   record.NHSNumber // no allergy information at all
 	uncached  record.NHSNumber // on the server, in nobody's caseload (for break-glass)
 	richName  string           // rich's family name
+	caseload  []string         // every patient but uncached
+	admin     server.Admin
+	users     int // users made by freshUser
 	cancel    context.CancelFunc
 	serveDone chan struct{}
 }
@@ -110,6 +113,7 @@ func startServer(dir string) error {
 		}
 	}
 	adm := server.LocalAdmin(svc)
+	fixture.admin, fixture.caseload = adm, caseload
 	for _, u := range []struct{ name, role string }{{userParamedic, "paramedic"}, {userCommunity, "community"}, {userFrontDesk, "frontdesk"}} {
 		if err := adm.Call("user-add", server.UserAddArgs{Name: u.name, Role: u.role, Password: testPassword}, nil); err != nil {
 			return err
@@ -132,6 +136,21 @@ func startServer(dir string) error {
 		_ = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	}()
 	return nil
+}
+
+// freshUser adds a user with the standard caseload, for a test whose
+// actions (emergency access) would change what later tests see.
+func freshUser(t *testing.T, role string) string {
+	t.Helper()
+	fixture.users++
+	name := fmt.Sprintf("%s-%d", role, fixture.users)
+	if err := fixture.admin.Call("user-add", server.UserAddArgs{Name: name, Role: role, Password: testPassword}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.admin.Call("caseload-add", server.NHSListArgs{User: name, NHS: fixture.caseload}, &server.NHSListResult{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
 
 // choosePatients picks the patients the tests need from the demo data.

@@ -372,7 +372,7 @@ func TestSummary_AllergyStatesStayDistinct(t *testing.T) {
 // the caseload, takes the emergency access offered, and opens them only
 // after a coded reason and free text are both given.
 func TestBreakGlass_UncachedPatientWithReason(t *testing.T) {
-	h := unlocked(t, userParamedic)
+	h := unlocked(t, freshUser(t, "paramedic")) // the grant lasts 2 h: keep it from other tests
 	h.waitFor("the connection", func() bool { return h.u.status.State == syncclient.UpToDate })
 	h.search(fixture.uncached.String())
 	mustContain(t, h.text(), "No patient found on this device", "Emergency access (break-glass) for this patient…")
