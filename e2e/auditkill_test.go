@@ -32,6 +32,7 @@ import (
 //     tampering alert is raised;
 //   - nothing stays queued: after the clean sync no event is pending.
 func TestKill_AuditViewsExactlyOnce(t *testing.T) {
+	t.Parallel()
 	kills := 200
 	if testing.Short() {
 		kills = 30

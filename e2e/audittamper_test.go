@@ -65,6 +65,7 @@ func noTamperAlerts(t *testing.T, d *serverData, device string) {
 // client keeps the events (nothing unacknowledged is deleted), sends them
 // again on the next connection, and the server stores them once.
 func TestAudit_CutAfterCommitBeforeAck(t *testing.T) {
+	t.Parallel()
 	var (
 		armed atomic.Bool
 		cut   atomic.Int32
@@ -72,9 +73,9 @@ func TestAudit_CutAfterCommitBeforeAck(t *testing.T) {
 	)
 	hs := &hookStore{afterAudit: func(events int) {
 		if events > 0 && armed.CompareAndSwap(true, false) {
+			cut.Store(int32(events))
 			proxy.CutAfter(0) // closes every proxied connection now
 			proxy.Pass()
-			cut.Store(int32(events))
 		}
 	}}
 	srv := newInprocServer(t, inprocOpts{patients: 6, seed: 51, wrap: func(s store.Store) store.Store { hs.Store = s; return hs }})
@@ -256,6 +257,7 @@ func (d *rawDevice) uploadHead(head audit.Head, seqs ...uint64) *protocol.AuditA
 // (a batch that is not strictly increasing: reorder; a head behind the
 // stored chain: rollback).
 func TestAudit_ReplayDuplicateReorder(t *testing.T) {
+	t.Parallel()
 	srv := newInprocServer(t, inprocOpts{patients: 3, seed: 52})
 	nhs := srv.nhs[0]
 	srv.addUser("raw", "paramedic", nhs)
@@ -331,6 +333,7 @@ func showN(t *testing.T, p *profile, nhs ...string) {
 // alerts" shows a gap naming the missing event, and "kmcr-server audit
 // verify" exits non-zero.
 func TestAudit_OutboxEventDeletedOnDisk(t *testing.T) {
+	t.Parallel()
 	srv := newInprocServer(t, inprocOpts{patients: 6, seed: 53})
 	srv.addUser("para", "paramedic", srv.nhs...)
 	p := newProfile(t)
@@ -403,6 +406,7 @@ func copyDir(t *testing.T, src, dst string) {
 // alert, keeps the conflicting events aside (nothing is lost), and audit
 // verify exits non-zero.
 func TestAudit_RestoredOlderCache(t *testing.T) {
+	t.Parallel()
 	srv := newInprocServer(t, inprocOpts{patients: 6, seed: 54})
 	srv.addUser("para", "paramedic", srv.nhs...)
 	p := newProfile(t)
@@ -449,6 +453,7 @@ func TestAudit_RestoredOlderCache(t *testing.T) {
 // delivers every view event; the server raises clock-skew alerts (the
 // events order by sequence, not clock) and the chain stays intact.
 func TestAudit_DeviceClockMovedTwoDays(t *testing.T) {
+	t.Parallel()
 	srv := newInprocServer(t, inprocOpts{patients: 6, seed: 55})
 	srv.addUser("para", "paramedic", srv.nhs...)
 	p := newProfile(t)

@@ -14,6 +14,7 @@ import (
 // "kmcr sync --once" the removed patient cannot be shown; with the server
 // stopped a cached patient still can.
 func TestCLI_EnrolSearchShowRemoveOffline(t *testing.T) {
+	t.Parallel()
 	d := newServerData(t, 20, 3)
 	caseload := d.nhs[:10]
 	d.addUser("para", "paramedic", caseload...)
@@ -99,6 +100,7 @@ func TestCLI_EnrolSearchShowRemoveOffline(t *testing.T) {
 // with user, device and reason; "kmcr status --json" shows them pending
 // before and zero after.
 func TestCLI_OfflineViewsReachAccessLog(t *testing.T) {
+	t.Parallel()
 	d := newServerData(t, 8, 4)
 	d.addUser("para", "paramedic", d.nhs[:6]...)
 	srv := d.serve("127.0.0.1:0")

@@ -13,14 +13,19 @@ import (
 )
 
 // TestConcurrent_FiftyClients guards the server under load: 50 clients (25
-// users with two devices each, every user with a caseload of a few hundred
-// patients drawn from a shared pool) enrol and run their first syncs at
-// once, view patients, then stay connected while caseloads change. Every
-// client ends with exactly its user's caseload, every audit event arrives
-// once, and the server's state is consistent: 50 devices, 50 intact audit
-// chains, no alert, no session left open.
+// users with two devices each, every user with a caseload of 200 patients,
+// 50 with -short, drawn from a shared pool) enrol and run their first
+// syncs at once, view patients, then stay connected while caseloads
+// change. Every client ends with exactly its user's caseload, every audit
+// event arrives once, and the server's state is consistent: 50 devices,
+// 50 intact audit chains, no alert, no session left open.
 func TestConcurrent_FiftyClients(t *testing.T) {
-	const users, perUser, pool, caseloadN, viewsEach = 25, 2, 500, 200, 3
+	t.Parallel()
+	const users, perUser, viewsEach = 25, 2, 3
+	pool, caseloadN := 500, 200
+	if testing.Short() {
+		pool, caseloadN = 150, 50
+	}
 	srv := newInprocServer(t, inprocOpts{patients: pool, seed: 41})
 	rng := rand.New(rand.NewPCG(41, 41))
 	type client struct {

@@ -40,6 +40,7 @@ func fillDisk(t *testing.T, path string) {
 // The profile lives on a tmpfs of its own, so this needs permission to
 // mount (root, or CAP_SYS_ADMIN); elsewhere it is skipped.
 func TestDiskFull_OutboxWrite(t *testing.T) {
+	t.Parallel()
 	mnt := t.TempDir()
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0700"); err != nil {
 		t.Skipf("skipped: a full disk is simulated with an 8 MiB tmpfs, and mounting one is not permitted here (%v); run as root to include it", err)

@@ -33,6 +33,9 @@
 // TestDiskFull_OutboxWrite mounts a small tmpfs and is skipped where
 // mounting is not permitted.
 //
+// The tests run in parallel with each other (go test's -parallel, two on a
+// two-core machine); each has its own servers, profiles and ports.
+//
 // # Caveats
 //
 // The built programs are not race-instrumented even under -race: the kill

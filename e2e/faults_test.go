@@ -84,6 +84,7 @@ func firstSyncFault(fault func()) func(syncclient.State) {
 // sampled one opens, the connection state tells the truth meanwhile, and a
 // half-open link is noticed within the heartbeat's read timeout.
 func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
+	t.Parallel()
 	srv := newInprocServer(t, inprocOpts{patients: 600, seed: 31, timeouts: shortTimeouts})
 	// Each subtest enrols its own device; the half-open one changes its
 	// user's caseload, so it has a user of its own.

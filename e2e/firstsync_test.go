@@ -115,6 +115,7 @@ func inspectCache(t testing.TB, p *profile) cacheView {
 // cursor all of them, and with no cursor none. Every round ends with an
 // unkilled sync that must complete holding exactly the permitted set.
 func TestKill_FirstSyncResumesConsistently(t *testing.T) {
+	t.Parallel()
 	kills := 20
 	if testing.Short() {
 		kills = 4
@@ -251,6 +252,7 @@ func checkAfterKill(t *testing.T, p *profile, epoch string, permitted []string, 
 // used to fail with "a kmcr cache already exists in this profile", while
 // "kmcr wipe" said the profile was not enrolled).
 func TestKill_EnrolBeforeProfileWritten(t *testing.T) {
+	t.Parallel()
 	d := newServerData(t, 5, 12)
 	d.addUser("para", "paramedic", d.nhs...)
 	srv := d.serve("127.0.0.1:0")

@@ -33,6 +33,7 @@ func cacheID(t *testing.T, p *profile) string {
 // KMCR_TEST_KEYRING=1, inside a D-Bus session with an unlocked keyring
 // (the Makefile's test target starts one with gnome-keyring).
 func TestKeyring_EnrolShowWipe(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("KMCR_TEST_KEYRING") != "1" {
 		t.Skip("skipped: set KMCR_TEST_KEYRING=1 inside a D-Bus session with an unlocked Secret Service (make test does) to use the real OS keyring")
 	}

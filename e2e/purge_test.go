@@ -99,6 +99,7 @@ func unlabelledCondition(t *testing.T, seedDir string, candidates []string) (str
 // sensitive, a revoked device) is honoured on the laptop after exactly one
 // "kmcr sync --once", with the real programs.
 func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
+	t.Parallel()
 	d := newServerData(t, 12, 5)
 	caseload := d.nhs[:10]
 	d.addUser("para", "paramedic", caseload...)
