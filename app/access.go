@@ -273,8 +273,9 @@ func (c *Core) rememberRecent(tx *cache.Tx, nhs record.NHSNumber) error {
 }
 
 // Recent lists recently opened patients still in the cache, newest first.
+// Listing names is recorded as a search, like the caseload list.
 func (c *Core) Recent() ([]cache.IndexEntry, error) {
-	cc, _, err := c.open()
+	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +288,19 @@ func (c *Core) Recent() ([]cache.IndexEntry, error) {
 		if e, ok := cc.Entry(n); ok {
 			out = append(out, e)
 		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	e := c.event(s, audit.ActionSearch)
+	e.Purpose = s.Policy.Purpose
+	e.Query = "(recently opened list)"
+	e.Results = len(out)
+	if len(out) == 1 {
+		e.Patient = out[0].NHS
+	}
+	if err := c.logEvent(e); err != nil {
+		return nil, fmt.Errorf("the list was not shown because its audit event could not be written: %w", err)
 	}
 	return out, nil
 }

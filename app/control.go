@@ -21,11 +21,19 @@ const controlSocket = "kmcr.sock"
 // holds the profile.
 var ErrNotRunning = errors.New("kmcr is not running with this profile")
 
+// ErrAlreadyRunning is returned by ServeControl when another kmcr answers
+// on the profile's control socket.
+var ErrAlreadyRunning = errors.New("kmcr is already running with this profile: use that window, or close it first")
+
 // ServeControl answers status and lock requests from other kmcr commands
-// until the returned function is called.
+// until the returned function is called. If another kmcr already answers
+// on this profile, it returns ErrAlreadyRunning and leaves that one alone.
 func (c *Core) ServeControl() (func(), error) {
 	path := filepath.Join(c.cfg.DataDir, controlSocket)
-	// The caller holds the cache's lock, so a socket left here is stale.
+	if _, err := RemoteStatus(c.cfg.DataDir); err == nil {
+		return nil, ErrAlreadyRunning
+	}
+	// Nobody answers, so a socket left here is stale (a crash).
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
