@@ -189,6 +189,10 @@ func (g *gen) observationHead(category, categoryDisplay string, v vital) {
 	e.arr("coding")
 	e.codingElem(loincSystem, v.code, v.display)
 	e.end()
+	if v == vitalBP {
+		// LOINC's display for the panel is long; clinicians say this.
+		e.str("text", "Blood pressure")
+	}
 	e.close()
 	e.ref("subject", g.pref, "")
 }
