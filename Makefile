@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Fyne logs a harmless error when the locale is plain C.
 export LANG := en_GB.UTF-8
 
-.PHONY: run test build bench screenshots clean-demo
+.PHONY: run test build bench screenshots package clean-demo
 
 ## run: build both programs, start kmcr-server with demo data on 127.0.0.1,
 ## enrol a demo profile and open the kmcr window connected to it.
@@ -32,6 +32,11 @@ bench: build
 screenshots:
 	scripts/ensure-deps.sh test
 	scripts/screenshots.sh
+
+## package: a Linux bundle of kmcr with the fyne tool (it reads cmd/kmcr/FyneApp.toml).
+package:
+	scripts/ensure-deps.sh build
+	cd cmd/kmcr && go run fyne.io/tools/cmd/fyne@v1.7.4 package -os linux -release
 
 clean-demo:
 	rm -rf .demo

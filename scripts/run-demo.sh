@@ -84,7 +84,8 @@ cat <<MSG
 
   kmcr is opening. Unlock with the passphrase:   $passphrase
   Demo users (password "$password"): paramedic, carer (community), reception (front desk)
-  Try: search "9" for NHS numbers, a family name, or a postcode such as "ME7".
+  Search by NHS number, by family name (optionally with a date of birth: "smith 12-Mar-1962"),
+  or by postcode or district ("ME7"). Ctrl+L locks; Ctrl+E is emergency (break-glass) access.
   Server admin: bin/kmcr-server --data-dir $srv access-log --nhs NHS, alerts, device list
 
 MSG
