@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"kmcr/app"
@@ -21,6 +22,13 @@ func runGUI(e *env) int {
 		return 1
 	}
 	defer core.Close()
+	// A "go build" binary carries no metadata (the fyne tool embeds it from
+	// FyneApp.toml); set the same values here so both kinds of build behave
+	// alike, including the fyne.Do threading migration.
+	fyneapp.SetMetadata(fyne.AppMetadata{
+		ID: ui.AppID, Name: "kmcr", Version: app.Version, Build: 2, Icon: assets.Icon,
+		Release: false, Migrations: map[string]bool{"fyneDo": true},
+	})
 	a := fyneapp.NewWithID(ui.AppID)
 	a.SetIcon(assets.Icon)
 	ui.New(a, core).ShowAndRun()
