@@ -9,6 +9,7 @@ import (
 
 	"kmcr/app"
 	"kmcr/internal/faultproxy"
+	"kmcr/server"
 	syncclient "kmcr/sync/client"
 )
 
@@ -178,7 +179,10 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		r.proxy.Pass()
 		// A change made while the link was down arrives once it is back.
 		gone := r.want[0]
-		srv.caseload("caseload-remove", "para2", gone)
+		var res server.NHSListResult
+		if err := srv.local.Call("caseload-remove", server.NHSListArgs{User: "para2", NHS: []string{gone}}, &res); err != nil || len(res.Changed) != 1 {
+			t.Fatalf("caseload remove: %v %+v", err, res)
+		}
 		r.want = r.want[1:]
 		r.finish(t, c)
 		if _, err := c.OpenPatient(gone, nil); !isNotCached(err) {

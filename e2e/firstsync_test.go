@@ -27,11 +27,10 @@ type cacheView struct {
 	raw      map[string]int // keys per bbolt bucket, counted in the file
 }
 
-// The client core's sealed name for its sync cursor (app/auditlog.go), and
-// the cache's buckets (cache/seal.go): what this test reads below the API.
-const (
-	metaCursor = "cursor"
-)
+// What this test reads below the client core's API: the sealed name of its
+// sync cursor (app/auditlog.go) and the cache's per-patient buckets
+// (cache/seal.go).
+const metaCursor = "cursor"
 
 var patientBuckets = []string{"keys", "index", "records"}
 

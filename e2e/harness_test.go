@@ -539,7 +539,8 @@ func parseAccessLog(t testing.TB, b []byte) []accessEvent {
 }
 
 // isView reports whether an access-log entry is a successful read of a
-// summary (a view, or a break-glass view when bg is set).
+// summary: a view (BALP patient read). A break-glass event is not one; it
+// maps to an emergency-override security event.
 func (e accessEvent) isView() bool { return e.Action == "R" && e.Type == "rest" && e.Outcome == "0" }
 
 // accessLog runs "kmcr-server access-log --nhs N --json".

@@ -119,7 +119,8 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		t.Fatal("no caseload patient with clinical items to object")
 	}
 
-	t.Run("caseload remove", func(t *testing.T) {
+	// Removed from the caseload: gone from show and search.
+	{
 		gone := caseload[:2]
 		d.mustAdmin("caseload", "remove", "--user", "para", "--nhs", gone[0], gone[1])
 		p.mustKmcr("sync", "--once")
@@ -135,9 +136,11 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		if st := p.status(); st.CachedPatients != 8 {
 			t.Fatalf("%d cached after removing 2 of 10", st.CachedPatients)
 		}
-	})
+	}
 
-	t.Run("objection", func(t *testing.T) {
+	// An objection for the paramedic's purpose: restricted sharing, no
+	// clinical item; withdrawing it brings them back.
+	{
 		d.mustAdmin("object", "--nhs", objector, "--purpose", "emergency-care")
 		p.mustKmcr("sync", "--once")
 		v, _ := showJSON(t, p, objector)
@@ -159,9 +162,11 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		if v, _ := showJSON(t, p, objector); v.Objection || v.clinicalItems() == 0 {
 			t.Fatalf("after withdrawing the objection and one sync: objection %v, %d clinical items", v.Objection, v.clinicalItems())
 		}
-	})
+	}
 
-	t.Run("relabel", func(t *testing.T) {
+	// A Condition re-imported with a sensitive label: gone from the
+	// cached summary, counted as withheld.
+	{
 		id := cond["id"].(string)
 		before, raw := showJSON(t, p, relabelled)
 		if !strings.Contains(raw, id) {
@@ -193,9 +198,11 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		if after.Sensitive != before.Sensitive+1 {
 			t.Fatalf("sensitive items withheld: %d before, %d after; want one more", before.Sensitive, after.Sensitive)
 		}
-	})
+	}
 
-	t.Run("device revoke", func(t *testing.T) {
+	// A revoked device: the next sync wipes the cache, the profile and
+	// the device secret.
+	{
 		device := p.status().DeviceID
 		d.mustAdmin("device", "revoke", device)
 		r := p.kmcr(runOpts{}, "sync", "--once")
@@ -213,5 +220,5 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		if r := p.kmcr(runOpts{}, "show", caseload[5]); r.code == 0 || strings.Contains(r.stdout, banner(caseload[5])) {
 			t.Fatalf("show after the wipe:\n%s", r)
 		}
-	})
+	}
 }
