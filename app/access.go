@@ -123,7 +123,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			}
 			return nil, fmt.Errorf("%w: %s is not in this device's cache", ErrNotCached, nhs)
 		}
-		return nil, fmt.Errorf("opening %s: %w", nhs, err)
+		return nil, fmt.Errorf("the summary of %s was not shown, because reading it with its audit event failed: %w", nhs, err)
 	}
 	c.flushAudit()
 	return c.view(nhs, h, bundle, lease, asOf, s, bg != nil)

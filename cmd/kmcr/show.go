@@ -132,7 +132,15 @@ func breakGlass(e *env, nhs string, reason app.BreakGlassReason) (*app.PatientVi
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		v, err := e.core.BreakGlass(ctx, nhs, reason)
-		// Give the uploader a moment to deliver the break-glass event.
+		// While connected, give the uploader a few seconds to deliver the
+		// break-glass event; whatever is not delivered stays queued.
+		for end := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(end); {
+			st := e.core.Status()
+			if st.PendingAuditEvents == 0 || !strings.HasPrefix(st.Connection, "up to date") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		e.core.StopSync()
 		return v, err
 	}
