@@ -20,6 +20,8 @@ type syncer struct{ c *Core }
 
 var (
 	_ syncclient.Applier        = syncer{}
+	_ syncclient.Preparer       = syncer{}
+	_ syncclient.BatchesApplier = syncer{}
 	_ syncclient.WelcomeApplier = syncer{}
 	_ syncclient.AuditCounter   = syncer{}
 	_ syncclient.TokenStore     = syncer{}
@@ -144,6 +146,19 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	return prepared{rec: cache.Record{NHS: nhs, Version: u.Version, NotAfter: u.NotAfter, Data: data}, idx: idx}, nil
 }
 
+// preparedBatch is a batch checked and laid out ahead of its commit.
+type preparedBatch struct {
+	ups []prepared
+	err error
+}
+
+// PrepareBatch checks and lays out a batch's documents as soon as it
+// arrives, so that parsing overlaps the previous batch's commit.
+func (s syncer) PrepareBatch(b *protocol.Batch) {
+	ups, err := prepare(b, s.c.now())
+	s.c.prepared.Store(b, preparedBatch{ups, err})
+}
+
 // purgeRange deletes cached patients inside r that keep does not hold: in a
 // full sync, a range the server has covered completely.
 func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bool) error {
@@ -165,37 +180,59 @@ func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bo
 }
 
 func (s syncer) ApplyBatch(b *protocol.Batch) error {
+	return s.ApplyBatches([]*protocol.Batch{b})
+}
+
+// ApplyBatches stores consecutive batches in one cache transaction: each
+// batch's deletes, upserts and range purge in order, then the last cursor.
+func (s syncer) ApplyBatches(bs []*protocol.Batch) error {
 	cc, _, err := s.c.open()
 	if err != nil {
 		return err
 	}
-	dels := make([]record.NHSNumber, len(b.Deletes))
-	for i, d := range b.Deletes {
-		if dels[i], err = record.ParseNHSNumber(d.NHS); err != nil {
-			return fmt.Errorf("%w: delete: %w", syncclient.ErrBadBatch, err)
+	type checked struct {
+		b    *protocol.Batch
+		dels []record.NHSNumber
+		ups  []prepared
+	}
+	all := make([]checked, len(bs))
+	for i, b := range bs {
+		all[i].b = b
+		all[i].dels = make([]record.NHSNumber, len(b.Deletes))
+		for j, d := range b.Deletes {
+			if all[i].dels[j], err = record.ParseNHSNumber(d.NHS); err != nil {
+				return fmt.Errorf("%w: delete: %w", syncclient.ErrBadBatch, err)
+			}
+		}
+		if v, ok := s.c.prepared.LoadAndDelete(b); ok {
+			r := v.(preparedBatch)
+			all[i].ups, err = r.ups, r.err
+		} else {
+			all[i].ups, err = prepare(b, s.c.now())
+		}
+		if err != nil {
+			return err
 		}
 	}
-	ups, err := prepare(b, s.c.now())
-	if err != nil {
-		return err
-	}
 	err = cc.Update(func(tx *cache.Tx) error {
-		for _, n := range dels {
-			if err := tx.Delete(n); err != nil && !errors.Is(err, cache.ErrNotFound) {
+		for _, c := range all {
+			for _, n := range c.dels {
+				if err := tx.Delete(n); err != nil && !errors.Is(err, cache.ErrNotFound) {
+					return err
+				}
+			}
+			keep := make(map[record.NHSNumber]bool, len(c.ups))
+			for _, p := range c.ups {
+				if err := tx.Put(p.rec, p.idx); err != nil {
+					return fmt.Errorf("storing %s: %w", p.rec.NHS, err)
+				}
+				keep[p.rec.NHS] = true
+			}
+			if err := purgeRange(tx, c.b.Range, keep); err != nil {
 				return err
 			}
 		}
-		keep := make(map[record.NHSNumber]bool, len(ups))
-		for _, p := range ups {
-			if err := tx.Put(p.rec, p.idx); err != nil {
-				return fmt.Errorf("storing %s: %w", p.rec.NHS, err)
-			}
-			keep[p.rec.NHS] = true
-		}
-		if err := purgeRange(tx, b.Range, keep); err != nil {
-			return err
-		}
-		return putJSON(tx, metaCursor, b.Cursor)
+		return putJSON(tx, metaCursor, bs[len(bs)-1].Cursor)
 	})
 	if err != nil {
 		return err
@@ -314,6 +351,8 @@ func (s syncer) QueuedAudit() int {
 }
 
 func (s syncer) ApplyWelcome(w *protocol.Welcome) error {
+	// Batches prepared on an earlier connection will never be applied.
+	s.c.prepared.Clear()
 	cc, sess, err := s.c.open()
 	if err != nil {
 		return err

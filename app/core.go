@@ -79,6 +79,7 @@ type Core struct {
 	syncDone   chan struct{}
 	state      syncclient.State
 	onProgress func(syncclient.State) // SyncOnce's caller, while it runs
+	prepared   sync.Map               // *protocol.Batch -> preparedBatch, ahead of their commits
 	wipeReason string                 // why the server ordered a wipe, if it did
 	watchers   map[int]func(Status)
 	nextW      int

@@ -51,6 +51,28 @@ type WelcomeApplier interface {
 	ApplyWelcome(w *protocol.Welcome) error
 }
 
+// Preparer is implemented by an Applier that can do a batch's CPU work
+// (checking and parsing its documents) as soon as the batch arrives, while
+// the previous batch is still being stored. PrepareBatch is called from the
+// session's reader goroutine, once per batch and before ApplyBatch is
+// called for it; it must store nothing. ApplyBatch must still work for a
+// batch that was never prepared.
+type Preparer interface {
+	PrepareBatch(b *protocol.Batch)
+}
+
+// BatchesApplier is implemented by an Applier that can store several
+// consecutive batches in one transaction, with the cursor of the last: the
+// client hands it the batches already waiting when it falls behind, which
+// saves a commit (and its fsync) per batch. It must store all of them or
+// none, and wrap ErrBadBatch like ApplyBatch.
+type BatchesApplier interface {
+	ApplyBatches(bs []*protocol.Batch) error
+}
+
+// maxCoalesce bounds how many waiting batches one transaction takes.
+const maxCoalesce = 8
+
 // AuditCounter is implemented by an Applier that can count its queued
 // audit events cheaply; State.PendingAudit reports it, -1 otherwise.
 type AuditCounter interface {

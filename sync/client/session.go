@@ -51,6 +51,7 @@ type session struct {
 	lastError *protocol.ErrorMsg
 	audit     auditState
 	pending   map[string]*bgCall
+	held      *inbound // a message taken from in while gathering batches
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -124,11 +125,14 @@ func (s *session) read() {
 	var received uint64
 	for {
 		m, err := s.conn.Receive()
-		if _, ok := m.(*protocol.Batch); ok && err == nil {
+		if b, ok := m.(*protocol.Batch); ok && err == nil {
 			received++
 			if n := received - s.acked.Load(); n > uint64(s.window) {
 				reason := fmt.Sprintf("%d unacknowledged batches, window %d", n, s.window)
 				m, err = nil, s.violation(protocol.CloseFlowControl, reason)
+			} else if p, ok := s.c.cfg.Applier.(Preparer); ok {
+				// Overlap this batch's parsing with the previous one's commit.
+				p.PrepareBatch(b)
 			}
 		}
 		select {
@@ -148,10 +152,27 @@ func (s *session) loop(ctx context.Context) error {
 			return err
 		}
 		var err error
+		if s.held != nil {
+			in := *s.held
+			s.held = nil
+			if in.err != nil {
+				return s.ended(in.err)
+			}
+			if err := s.handle(ctx, in.m); err != nil {
+				return err
+			}
+			continue
+		}
 		select {
 		case in := <-s.in:
 			if in.err != nil {
 				return s.ended(in.err)
+			}
+			if b, ok := in.m.(*protocol.Batch); ok && s.welcomed {
+				if ba, ok := s.c.cfg.Applier.(BatchesApplier); ok {
+					err = s.onBatches(ctx, ba, s.gather(b))
+					break
+				}
 			}
 			err = s.handle(ctx, in.m)
 		case <-s.c.flush:
@@ -253,6 +274,11 @@ func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 		s.conn.Close(protocol.CloseGoingAway, "client could not store a batch")
 		return local("storing batch %d: %w", b.ID, err)
 	}
+	return s.acknowledge(ctx, b)
+}
+
+// acknowledge sends the ack of a stored batch and updates progress.
+func (s *session) acknowledge(ctx context.Context, b *protocol.Batch) error {
 	s.nextBatch++
 	// Count the ack before sending it: the server may answer with the
 	// next batch before Send returns.
@@ -272,6 +298,54 @@ func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 		s.report()
 	}
 	s.breakGlassApplied(b)
+	return nil
+}
+
+// gather collects the batches already waiting behind b, up to
+// maxCoalesce; the first other message is held for the loop.
+func (s *session) gather(b *protocol.Batch) []*protocol.Batch {
+	bs := []*protocol.Batch{b}
+	for len(bs) < maxCoalesce {
+		select {
+		case in := <-s.in:
+			if nb, ok := in.m.(*protocol.Batch); ok && in.err == nil {
+				bs = append(bs, nb)
+				continue
+			}
+			s.held = &in
+			return bs
+		default:
+			return bs
+		}
+	}
+	return bs
+}
+
+// onBatches stores consecutive batches in one transaction, then
+// acknowledges each in order.
+func (s *session) onBatches(ctx context.Context, ba BatchesApplier, bs []*protocol.Batch) error {
+	if len(bs) == 1 {
+		return s.onBatch(ctx, bs[0])
+	}
+	for i, b := range bs {
+		if b.ID != s.nextBatch+uint64(i) {
+			return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch+uint64(i)))
+		}
+	}
+	if err := ba.ApplyBatches(bs); err != nil {
+		first, last := bs[0].ID, bs[len(bs)-1].ID
+		if errors.Is(err, ErrBadBatch) {
+			s.conn.Close(protocol.CloseProtocolError, fmt.Sprintf("batches %d-%d rejected: %v", first, last, err))
+			return fmt.Errorf("protocol violation by the server: batches %d-%d rejected: %w", first, last, err)
+		}
+		s.conn.Close(protocol.CloseGoingAway, "client could not store a batch")
+		return local("storing batches %d-%d: %w", first, last, err)
+	}
+	for _, b := range bs {
+		if err := s.acknowledge(ctx, b); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

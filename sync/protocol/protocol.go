@@ -62,7 +62,7 @@ const (
 	// number of batches the server may send before it waits for an ack.
 	MaxWindow = 16
 	// DefaultWindow is the window a client asks for by default.
-	DefaultWindow = 4
+	DefaultWindow = 8
 	// MaxAuditBatch bounds the number of events in one audit upload.
 	MaxAuditBatch = 1000
 	// MaxAuditEvent bounds one canonical audit event.
