@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 
@@ -162,28 +161,34 @@ func (s *enrolScreen) request() (app.EnrolRequest, error) {
 	}
 	switch {
 	case !strings.HasPrefix(req.Server, "wss://"):
-		return req, errors.New("The server address starts with wss:// (for example wss://kmcr.example.nhs.uk:8443).")
+		return req, formProblem("The server address starts with wss:// (for example wss://kmcr.example.nhs.uk:8443).")
 	case req.CAFile == "":
-		return req, errors.New("Choose the server's CA certificate file.")
+		return req, formProblem("Choose the server's CA certificate file.")
 	case req.User == "" || req.Password == "":
-		return req, errors.New("Type your user name and password.")
+		return req, formProblem("Type your user name and password.")
 	}
 	if _, ok := app.PassphraseHint(s.pass1.Text); !ok {
-		return req, errors.New("The local passphrase must be at least 8 characters.")
+		return req, formProblem("The local passphrase must be at least 8 characters.")
 	}
 	if s.pass1.Text != s.pass2.Text {
-		return req, errors.New("The two passphrases do not match.")
+		return req, formProblem("The two passphrases do not match.")
 	}
 	if s.useFile.Checked {
 		f := strings.TrimSpace(s.secretFile.Text)
 		if f == "" {
-			return req, errors.New("Choose where to keep the device secret file, or use the OS keyring.")
+			return req, formProblem("Choose where to keep the device secret file, or use the OS keyring.")
 		}
 		req.DeviceSecretFile = filepath.Clean(f)
 	}
 	req.Passphrase = []byte(s.pass1.Text)
 	return req, nil
 }
+
+// formProblem is a sentence telling the user what to fix in the form,
+// shown as it is written.
+type formProblem string
+
+func (p formProblem) Error() string { return string(p) }
 
 func (u *UI) submitEnrol(s *enrolScreen) {
 	req, err := s.request()

@@ -255,7 +255,7 @@ func startupXvfb() (string, func(), error) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		stop()
-		return "", nil, errors.New("Xvfb did not start")
+		return "", nil, errors.New("the X server (Xvfb) did not start")
 	}
 	return "", nil, errors.New("no free X display number")
 }

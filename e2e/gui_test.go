@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGUI_RealWindowUnderXvfb guards "kmcr with no command opens a window":
+// the real binary, on an enrolled profile, on an X display (make test runs
+// Xvfb), shows the unlock screen, unlocks, finds and opens a patient through
+// the same code paths a person's keys take (the documented KMCR_UI_SCRIPT
+// hook), and exits cleanly, without a panic. The view it opened is an audit
+// event like any other.
+func TestGUI_RealWindowUnderXvfb(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("KMCR_TEST_GUI") != "1" || os.Getenv("DISPLAY") == "" {
+		t.Skip("skipped: needs an X display and KMCR_TEST_GUI=1 (make test starts Xvfb and sets both)")
+	}
+	d := newServerData(t, 5, 83)
+	d.addUser("para", "paramedic", d.nhs...)
+	srv := d.serve("127.0.0.1:0")
+	p := newProfile(t)
+	p.enrol(srv.url(), d.ca, "para")
+
+	script := filepath.Join(t.TempDir(), "steps")
+	steps := strings.Join([]string{
+		"mark unlock-screen",
+		"unlock " + p.pass,
+		"search " + d.nhs[2],
+		"open 1",
+		"mark summary",
+		"quit",
+	}, "\n")
+	if err := os.WriteFile(script, []byte(steps+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, kmcrBin, runOpts{env: []string{"KMCR_UI_SCRIPT=" + script}}, "--data-dir", p.dir)
+	if r.code != 0 || strings.Contains(r.stderr, "panic") {
+		t.Fatalf("kmcr window:\n%s", r)
+	}
+	for _, want := range []string{"mark unlock-screen", "mark summary", "kmcr-ui-script: done"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("the window did not reach %q:\n%s", want, r)
+		}
+	}
+	p.mustKmcr("sync", "--once")
+	views := 0
+	for _, e := range d.accessLog(d.nhs[2]) {
+		if e.isView() {
+			views++
+		}
+	}
+	if views != 1 {
+		t.Fatalf("the window's view reached the access log %d times; want once", views)
+	}
+}
