@@ -47,6 +47,9 @@ func (s *Service) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": Version, "epoch": s.st.Epoch(), "seq": seq, "sessions": s.Sessions()})
 }
 
+// hashSlots bounds concurrent password verifications.
+var hashSlots = make(chan struct{}, 4)
+
 // validDeviceID accepts the client's random device ids: 16 to 64
 // characters of letters, digits and hyphens.
 func validDeviceID(id string) bool {
@@ -76,7 +79,15 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hash = dummyHash()
 	}
+	// Each Argon2id verification takes 64 MiB: at most hashSlots run at
+	// once, so fifty laptops reconnecting together cannot exhaust memory.
+	select {
+	case hashSlots <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
 	ok, verr := VerifyPassword(hash, req.Password)
+	<-hashSlots
 	if err != nil || verr != nil || !ok {
 		s.cfg.Logf("login refused for %q from %s", req.User, r.RemoteAddr)
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "wrong user name or password")
