@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
@@ -418,5 +421,55 @@ func TestHTTP_AccessLog_PrivacyOfficerOnly(t *testing.T) {
 	}
 	if code, _ := get(pat.AccessToken, "123"); code != http.StatusBadRequest {
 		t.Fatalf("bad NHS number: %d", code)
+	}
+}
+
+// TestService_Serve_DrainsOnShutdown checks that stopping the service (as
+// SIGTERM does) lets a session finish the batch in flight and then closes
+// it with the documented shutdown code, within the drain timeout.
+func TestService_Serve_DrainsOnShutdown(t *testing.T) {
+	ts := newTestServer(t, 400)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- ts.svc.Serve(ctx, ln, ts.srv.TLS) }()
+	tok, _ := ts.login("amy", devID(30))
+	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: []string{protocol.Subprotocol}}
+	h := http.Header{}
+	h.Set(protocol.AuthHeader, "Bearer "+tok.AccessToken)
+	ws, _, err := d.Dial("wss://"+ln.Addr().String()+protocol.PathSync, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, protocol.NewConn(ws, protocol.DefaultTimeouts, protocol.MaxServerMessage))
+	cl.hello(1)
+	m, err := cl.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.(*protocol.Batch)
+	start := time.Now()
+	cancel() // the batch is in flight, unacknowledged
+	time.Sleep(100 * time.Millisecond)
+	cl.send(&protocol.Ack{ID: b.ID, Cursor: b.Cursor})
+	for {
+		if _, err = cl.recv(); err != nil {
+			break
+		}
+	}
+	if code := protocol.CloseCode(err); code != protocol.CloseServerShutdown {
+		t.Fatalf("session ended with %v; want close %d", err, protocol.CloseServerShutdown)
+	}
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after shutdown")
+	}
+	if d := time.Since(start); d > ts.svc.cfg.DrainTimeout+3*time.Second {
+		t.Fatalf("shutdown took %v", d)
 	}
 }
