@@ -87,7 +87,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 	if err != nil {
 		return nil, err
 	}
-	var h docHeader
+	var h DocumentHeader
 	var bundle []byte
 	var lease time.Time
 	var asOf time.Time
@@ -143,7 +143,7 @@ func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGl
 
 // shownSections are the sections the screen will show: the document's,
 // limited for roles that see demographics only.
-func shownSections(h docHeader, s session) []string {
+func shownSections(h DocumentHeader, s session) []string {
 	if s.User.Role != RoleFrontDesk {
 		return h.Sections
 	}
@@ -156,7 +156,7 @@ func shownSections(h docHeader, s session) []string {
 	return out
 }
 
-func (c *Core) view(nhs record.NHSNumber, h docHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
@@ -242,17 +242,26 @@ func (c *Core) Caseload() ([]cache.IndexEntry, error) {
 		return nil, err
 	}
 	entries := cc.Entries()
+	if err := c.logListing(s, "(caseload list)", entries); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// logListing records that a list of patients' names is about to be shown,
+// as a search with a descriptive query, before it is returned.
+func (c *Core) logListing(s session, query string, entries []cache.IndexEntry) error {
 	e := c.event(s, audit.ActionSearch)
 	e.Purpose = s.Policy.Purpose
-	e.Query = "(caseload list)"
+	e.Query = query
 	e.Results = len(entries)
 	if len(entries) == 1 {
 		e.Patient = entries[0].NHS
 	}
 	if err := c.logEvent(e); err != nil {
-		return nil, fmt.Errorf("the caseload was not shown because its audit event could not be written: %w", err)
+		return fmt.Errorf("the list was not shown because its audit event could not be written: %w", err)
 	}
-	return entries, nil
+	return nil
 }
 
 // maxRecent is how many recently opened patients are remembered.
@@ -292,15 +301,8 @@ func (c *Core) Recent() ([]cache.IndexEntry, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}
-	e := c.event(s, audit.ActionSearch)
-	e.Purpose = s.Policy.Purpose
-	e.Query = "(recently opened list)"
-	e.Results = len(out)
-	if len(out) == 1 {
-		e.Patient = out[0].NHS
-	}
-	if err := c.logEvent(e); err != nil {
-		return nil, fmt.Errorf("the list was not shown because its audit event could not be written: %w", err)
+	if err := c.logListing(s, "(recently opened list)", out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

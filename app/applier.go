@@ -138,7 +138,7 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if len(idx.BirthDate) != len("2006-01-02") {
 		idx.BirthDate = ""
 	}
-	h := docHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
+	h := DocumentHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
 	data, err := encodeDoc(h, doc)
 	if err != nil {
 		return prepared{}, err

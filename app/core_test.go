@@ -264,8 +264,8 @@ func TestCore_Wipe(t *testing.T) {
 	if err := c.Wipe(2 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if c.Enrolled() || len(secrets.m) != 0 {
-		t.Fatalf("after wipe: enrolled=%v secrets=%d", c.Enrolled(), len(secrets.m))
+	if c.Enrolled() || secrets.Len() != 0 {
+		t.Fatalf("after wipe: enrolled=%v secrets=%d", c.Enrolled(), secrets.Len())
 	}
 	if files, _ := os.ReadDir(c.DataDir()); len(files) != 0 {
 		t.Fatalf("files left: %v", files)
@@ -275,7 +275,7 @@ func TestCore_Wipe(t *testing.T) {
 // TestDocument_RoundTrip checks the stored document layout and that a
 // damaged one is refused.
 func TestDocument_RoundTrip(t *testing.T) {
-	h := docHeader{NHS: "9990000018", Version: 3, Sections: []string{record.SectionAllergies}}
+	h := DocumentHeader{NHS: "9990000018", Version: 3, Sections: []string{record.SectionAllergies}}
 	b, err := encodeDoc(h, []byte(`{"resourceType":"Bundle"}`))
 	if err != nil {
 		t.Fatal(err)

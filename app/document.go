@@ -17,9 +17,9 @@ import (
 // format version is recognised rather than misread.
 var docMagic = [4]byte{'K', 'D', 'O', '1'}
 
-// docHeader is what the client keeps beside each FHIR document: what the
-// server said about it when it was sent.
-type docHeader struct {
+// DocumentHeader is what the client keeps beside each FHIR document: what
+// the server said about it when it was sent.
+type DocumentHeader struct {
 	NHS          string              `json:"nhs"`
 	Version      uint64              `json:"version"`
 	AsOf         time.Time           `json:"as_of"`
@@ -34,7 +34,7 @@ type docHeader struct {
 var ErrBadDocument = errors.New("stored document is unreadable")
 
 // encodeDoc lays out magic, header length, header JSON, then the bundle.
-func encodeDoc(h docHeader, bundle []byte) ([]byte, error) {
+func encodeDoc(h DocumentHeader, bundle []byte) ([]byte, error) {
 	hb, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
@@ -46,8 +46,13 @@ func encodeDoc(h docHeader, bundle []byte) ([]byte, error) {
 	return append(out, bundle...), nil
 }
 
-func decodeDoc(data []byte) (docHeader, []byte, error) {
-	var h docHeader
+// DecodeDocument splits a document as the client stores it in the cache
+// into its header and its FHIR Bundle, for tools that read a cache
+// directly (the benchmark's unaudited baseline).
+func DecodeDocument(data []byte) (DocumentHeader, []byte, error) { return decodeDoc(data) }
+
+func decodeDoc(data []byte) (DocumentHeader, []byte, error) {
+	var h DocumentHeader
 	if len(data) < 8 || [4]byte(data[:4]) != docMagic {
 		return h, nil, fmt.Errorf("%w: unknown format", ErrBadDocument)
 	}

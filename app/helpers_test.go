@@ -5,51 +5,18 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"kmcr/cache"
 	"kmcr/demo"
+	"kmcr/internal/memsecrets"
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
 	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
 )
-
-// memSecrets is an in-memory device secret store for unit tests; the real
-// OS keyring is exercised by the cache package and the end-to-end tests.
-type memSecrets struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memSecrets) Kind() cache.SecretStoreKind { return cache.KindOSKeyring }
-func (s *memSecrets) Get(id string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[id]
-	if !ok {
-		return nil, cache.ErrSecretNotFound
-	}
-	return append([]byte(nil), v...), nil
-}
-func (s *memSecrets) Set(id string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	s.m[id] = append([]byte(nil), v...)
-	return nil
-}
-func (s *memSecrets) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
 
 // fastKDF keeps Argon2id cheap in tests.
 var fastKDF = cache.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -174,9 +141,9 @@ func newCore(t *testing.T, dir string, secrets cache.SecretStore) *Core {
 }
 
 // enrolled returns an enrolled, unlocked core for user.
-func enrolled(t *testing.T, ts *testServer, user string) (*Core, *memSecrets) {
+func enrolled(t *testing.T, ts *testServer, user string) (*Core, *memsecrets.Store) {
 	t.Helper()
-	secrets := &memSecrets{}
+	secrets := memsecrets.New()
 	dir := filepath.Join(t.TempDir(), "profile")
 	c := newCore(t, dir, secrets)
 	err := c.Enrol(context.Background(), EnrolRequest{Server: "wss://" + ts.addr, CAFile: ts.ca, User: user, Password: "password " + user, Passphrase: []byte(testPassphrase), Host: "test-laptop"}, nil)

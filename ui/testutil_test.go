@@ -21,6 +21,7 @@ import (
 	"kmcr/app"
 	"kmcr/cache"
 	"kmcr/demo"
+	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	"kmcr/server"
 	"kmcr/server/pki"
@@ -195,54 +196,17 @@ func choosePatients(fhir string) error {
 	return nil
 }
 
-// memSecrets is an in-memory device secret store: the OS keyring's part
-// in tests, so no D-Bus or keyring daemon is needed.
-type memSecrets struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-var _ cache.SecretStore = (*memSecrets)(nil)
-
-func newMemSecrets() *memSecrets { return &memSecrets{m: map[string][]byte{}} }
-
-func (s *memSecrets) Kind() cache.SecretStoreKind { return cache.KindOSKeyring }
-
-func (s *memSecrets) Get(id string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.m[id]
-	if !ok {
-		return nil, fmt.Errorf("%w for %s", cache.ErrSecretNotFound, id)
-	}
-	return append([]byte(nil), b...), nil
-}
-
-func (s *memSecrets) Set(id string, secret []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[id] = append([]byte(nil), secret...)
-	return nil
-}
-
-func (s *memSecrets) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
 // fastKDF keeps key derivation cheap in tests.
 var fastKDF = cache.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 // profile is a client profile folder and its secret store.
 type profile struct {
 	dir     string
-	secrets *memSecrets
+	secrets *memsecrets.Store
 }
 
 func newProfile(t *testing.T) *profile {
-	return &profile{dir: t.TempDir(), secrets: newMemSecrets()}
+	return &profile{dir: t.TempDir(), secrets: memsecrets.New()}
 }
 
 // openCore opens the profile's core (locked, or not enrolled).

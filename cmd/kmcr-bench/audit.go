@@ -13,6 +13,7 @@ import (
 	"kmcr/app"
 	"kmcr/cache"
 	"kmcr/demo"
+	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	"kmcr/server/store"
 )
@@ -72,7 +73,7 @@ func runAudit(w io.Writer, opt options) (err error) {
 	if err := s.addUser(user, sz.patients); err != nil {
 		return err
 	}
-	secrets := newMemSecrets()
+	secrets := memsecrets.New()
 	dataDir := filepath.Join(root, "client")
 	core, err := app.Open(app.Config{DataDir: dataDir, Secrets: secrets})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,45 +15,24 @@ import (
 	"github.com/gorilla/websocket"
 	bolt "go.etcd.io/bbolt"
 
+	"kmcr/app"
 	"kmcr/record"
 	"kmcr/server/pki"
 	"kmcr/sync/protocol"
 )
 
-// storedDocMagic and storedDocHeader mirror how the client core lays out a
-// cached document (a magic, the length of a JSON header of what the server
-// said about it, the header, then the FHIR Bundle), so that the unaudited
-// baseline pays the same decode the core does.
-var storedDocMagic = []byte("KDO1")
-
-type storedDocHeader struct {
-	NHS          string              `json:"nhs"`
-	Version      uint64              `json:"version"`
-	AsOf         time.Time           `json:"as_of"`
-	NotAfter     time.Time           `json:"not_after"`
-	Relationship string              `json:"relationship"`
-	Sections     []string            `json:"sections"`
-	Withheld     []protocol.Withheld `json:"withheld,omitempty"`
-	Received     time.Time           `json:"received"`
-}
-
-// decodeStored decodes a document as the client core stores it.
+// decodeStored decodes a document as the client core stores it, with the
+// core's own decoder, so the unaudited baseline pays the same decode the
+// core does.
 func decodeStored(data []byte, asOf time.Time) (*record.Summary, error) {
-	if len(data) < 8 || !bytes.Equal(data[:4], storedDocMagic) {
-		return nil, errors.New("stored document: unknown layout")
-	}
-	n := binary.BigEndian.Uint32(data[4:8])
-	if uint64(n) > uint64(len(data)-8) {
-		return nil, errors.New("stored document: header runs past the end")
-	}
-	var h storedDocHeader
-	if err := json.Unmarshal(data[8:8+n], &h); err != nil {
+	h, bundle, err := app.DecodeDocument(data)
+	if err != nil {
 		return nil, err
 	}
 	if h.AsOf.After(asOf) {
 		asOf = h.AsOf
 	}
-	return decodeSummary(data[8+n:], asOf)
+	return decodeSummary(bundle, asOf)
 }
 
 // storedEvent is one delivered audit event as the server holds it.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -28,46 +27,6 @@ const benchPassphrase = "correct horse battery staple"
 func printMachine(w io.Writer) {
 	fmt.Fprintf(w, "machine: %d CPUs, GOMAXPROCS %d, %s/%s, %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-}
-
-// memSecrets is an in-memory cache.SecretStore. The benchmark uses it in
-// place of the OS keyring: a benchmark machine may have no Secret Service,
-// and the keyring's latency is not what is being measured (it is paid once
-// per unlock, like Argon2id, and reported by neither). It claims to be the
-// OS keyring kind so the cache behaves as it does for a normal profile.
-type memSecrets struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-var _ cache.SecretStore = (*memSecrets)(nil)
-
-func newMemSecrets() *memSecrets { return &memSecrets{m: map[string][]byte{}} }
-
-func (s *memSecrets) Kind() cache.SecretStoreKind { return cache.KindOSKeyring }
-
-func (s *memSecrets) Get(id string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[id]
-	if !ok {
-		return nil, fmt.Errorf("in-memory secret store: %w", cache.ErrSecretNotFound)
-	}
-	return bytes.Clone(v), nil
-}
-
-func (s *memSecrets) Set(id string, secret []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[id] = bytes.Clone(secret)
-	return nil
-}
-
-func (s *memSecrets) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
 }
 
 // samples are repeated measurements of one operation.

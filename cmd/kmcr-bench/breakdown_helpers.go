@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"kmcr/cache"
+	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
@@ -71,7 +72,7 @@ func breakDown(s *benchServer, dir string, nhs []string) (syncBreakdown, error) 
 		return b, err
 	}
 
-	c, err := cache.Create(cache.Options{Dir: filepath.Join(dir, "cache"), Secrets: newMemSecrets()}, []byte(benchPassphrase))
+	c, err := cache.Create(cache.Options{Dir: filepath.Join(dir, "cache"), Secrets: memsecrets.New()}, []byte(benchPassphrase))
 	if err != nil {
 		return b, err
 	}

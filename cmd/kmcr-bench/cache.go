@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"kmcr/cache"
+	"kmcr/internal/memsecrets"
 	"kmcr/record"
 )
 
@@ -82,7 +83,7 @@ func runCache(w io.Writer, opt options) (err error) {
 	printMachine(w)
 	b := &cacheBench{
 		sz:      sz,
-		copts:   cache.Options{Dir: filepath.Join(root, "profile"), Secrets: newMemSecrets()}, // KDF zero: cache.DefaultKDF
+		copts:   cache.Options{Dir: filepath.Join(root, "profile"), Secrets: memsecrets.New()}, // KDF zero: cache.DefaultKDF
 		plainFn: filepath.Join(root, "plain.db"),
 		maker:   newDocMaker(sz.patients + 2*sz.writes),
 	}

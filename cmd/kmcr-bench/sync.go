@@ -13,6 +13,7 @@ import (
 
 	"kmcr/app"
 	"kmcr/demo"
+	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	syncclient "kmcr/sync/client"
 )
@@ -220,7 +221,7 @@ func measureLive(w io.Writer, t *table, s *benchServer, root string, n, changes 
 	if err := s.addUser(user, n); err != nil {
 		return err
 	}
-	core, err := app.Open(app.Config{DataDir: filepath.Join(root, "live-client"), Secrets: newMemSecrets()})
+	core, err := app.Open(app.Config{DataDir: filepath.Join(root, "live-client"), Secrets: memsecrets.New()})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 
 	"kmcr/app"
 	"kmcr/demo"
+	"kmcr/internal/memsecrets"
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
@@ -252,7 +253,7 @@ func runChild(mode string, args []string) error {
 // encrypted cache (default Argon2id), and the first sync into it.
 func enrolChild(a childArgs, password string) (childResult, error) {
 	var res childResult
-	core, err := app.Open(app.Config{DataDir: a.dir, Secrets: newMemSecrets()})
+	core, err := app.Open(app.Config{DataDir: a.dir, Secrets: memsecrets.New()})
 	if err != nil {
 		return res, err
 	}

@@ -16,6 +16,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"kmcr/internal/cli"
 )
 
 // command is one subcommand of kmcr-server.
@@ -37,7 +39,7 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 // errUsage marks an error caused by how the command was called; it exits 2.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 func main() {
 	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
@@ -91,25 +93,7 @@ func newFlags(env *cmdEnv, name string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args allowing flags after positional arguments
-// ("import a.json --data-dir d"), returning the positional ones.
+// parseFlags allows flags after positional arguments; see cli.ParseFlags.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return cli.ParseFlags(fs, args)
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 
 	"kmcr/app"
+	"kmcr/internal/cli"
 )
 
 // command is one subcommand.
@@ -44,7 +45,7 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 // errUsage marks a usage error: exit code 2.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 func main() {
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
@@ -152,24 +153,7 @@ func newFlags(e *env, name string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags allows flags after positional arguments.
+// parseFlags allows flags after positional arguments; see cli.ParseFlags.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return cli.ParseFlags(fs, args)
 }
