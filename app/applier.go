@@ -242,11 +242,10 @@ func (s syncer) ApplyBatches(bs []*protocol.Batch) error {
 }
 
 func (s syncer) ApplyUpToDate(u *protocol.UpToDate) error {
-	cc, _, err := s.c.open()
+	cc, sess, err := s.c.open()
 	if err != nil {
 		return err
 	}
-	_, sess, _ := s.c.open()
 	lease := time.Duration(sess.Policy.LeaseSeconds) * time.Second
 	err = cc.Update(func(tx *cache.Tx) error {
 		if err := purgeRange(tx, u.Range, nil); err != nil {

@@ -59,16 +59,7 @@ func runAudit(w io.Writer, opt options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := s.close(); cerr != nil && err == nil {
-			err = cerr
-		}
-		if err != nil {
-			if l := s.log.String(); l != "" {
-				fmt.Fprintf(os.Stderr, "server log:\n%s\n", l)
-			}
-		}
-	}()
+	defer s.finish(&err)
 	const user = "auditor"
 	if err := s.addUser(user, sz.patients); err != nil {
 		return err

@@ -61,16 +61,7 @@ func runSync(w io.Writer, opt options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := s.close(); cerr != nil && err == nil {
-			err = cerr
-		}
-		if err != nil {
-			if l := s.log.String(); l != "" {
-				fmt.Fprintf(os.Stderr, "server log:\n%s\n", l)
-			}
-		}
-	}()
+	defer s.finish(&err)
 	base, err := startBaseline(s)
 	if err != nil {
 		return err

@@ -133,6 +133,20 @@ func startServer(dir string, patients int) (s *benchServer, gen, imp time.Durati
 	return s, gen, imp, nil
 }
 
+// finish closes the server at the end of a suite, keeping the suite's
+// error (*err) or reporting the close's, and shows the server's log when
+// the suite failed. Use it as: defer s.finish(&err).
+func (s *benchServer) finish(err *error) {
+	if cerr := s.close(); cerr != nil && *err == nil {
+		*err = cerr
+	}
+	if *err != nil {
+		if l := s.log.String(); l != "" {
+			fmt.Fprintf(os.Stderr, "server log:\n%s\n", l)
+		}
+	}
+}
+
 func (s *benchServer) close() error {
 	s.stop()
 	err := <-s.done

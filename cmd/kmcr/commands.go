@@ -185,6 +185,12 @@ func runStatus(e *env, args []string) error {
 	fmt.Fprintf(w, "Server:          %s\n", st.Server)
 	fmt.Fprintf(w, "Device:          %s\n", st.DeviceID)
 	fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
+	if st.Locked {
+		// The running window is locked: its keys are gone, so counts that
+		// need the cache cannot be read, and zeros would be a lie.
+		fmt.Fprintln(w, "State:           locked (the running kmcr is locked; unlock it to see cached patients and pending audit events)")
+		return nil
+	}
 	upToDate := "never"
 	if !st.LastUpToDate.IsZero() {
 		upToDate = st.LastUpToDate.Local().Format("02-Jan-2006 15:04:05")

@@ -26,7 +26,7 @@ func runGUI(e *env) int {
 	// FyneApp.toml); set the same values here so both kinds of build behave
 	// alike, including the fyne.Do threading migration.
 	fyneapp.SetMetadata(fyne.AppMetadata{
-		ID: ui.AppID, Name: "kmcr", Version: app.Version, Build: 2, Icon: assets.Icon,
+		ID: ui.AppID, Name: "kmcr", Version: app.Version, Icon: assets.Icon,
 		Release: false, Migrations: map[string]bool{"fyneDo": true},
 	})
 	a := fyneapp.NewWithID(ui.AppID)

@@ -109,8 +109,9 @@ type Welcome struct {
 	Policy     Policy    `json:"policy"`
 	Mode       string    `json:"mode"`
 	// Reset is set when the client's cursor cannot be continued (another
-	// epoch: the server was restored from backup; or a change log already
-	// compacted): a full sync follows, and ResetReason says why.
+	// epoch, or a sequence beyond the server's newest: the server was
+	// restored from backup or replaced): a full sync follows, and
+	// ResetReason says why.
 	Reset       bool   `json:"reset,omitempty"`
 	ResetReason string `json:"reset_reason,omitempty"`
 	// Total is how many documents this sync will send, known up front for
