@@ -223,7 +223,9 @@ func (cl *client) untilUpToDate(ackLag int) {
 			select {
 			case m = <-cl.in:
 			case err := <-cl.errs:
-				cl.t.Fatalf("receive: %v", err)
+				if m, err = cl.queuedFirst(err); err != nil {
+					cl.t.Fatalf("receive: %v", err)
+				}
 			case <-time.After(150 * time.Millisecond):
 				ackOne()
 				continue
@@ -232,7 +234,9 @@ func (cl *client) untilUpToDate(ackLag int) {
 			select {
 			case m = <-cl.in:
 			case err := <-cl.errs:
-				cl.t.Fatalf("receive: %v", err)
+				if m, err = cl.queuedFirst(err); err != nil {
+					cl.t.Fatalf("receive: %v", err)
+				}
 			case <-deadline:
 				cl.t.Fatal("no up_to_date within 20 s")
 			}
@@ -272,10 +276,24 @@ func (cl *client) recv() (protocol.Message, error) {
 	case m := <-cl.in:
 		return m, nil
 	case err := <-cl.errs:
-		return nil, err
+		return cl.queuedFirst(err)
 	case <-time.After(10 * time.Second):
 		cl.t.Fatal("no message within 10 s")
 		return nil, nil
+	}
+}
+
+// queuedFirst is called when the reader's final error won a select. The
+// reader queues every message before that error, but a select between two
+// ready channels picks at random: it hands out what is still queued first
+// and keeps the error for the next call.
+func (cl *client) queuedFirst(err error) (protocol.Message, error) {
+	select {
+	case m := <-cl.in:
+		cl.errs <- err
+		return m, nil
+	default:
+		return nil, err
 	}
 }
 
