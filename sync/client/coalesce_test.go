@@ -17,6 +17,11 @@ type coalescingApplier struct {
 	groups   [][]uint64 // batch ids per ApplyBatches call
 	prepared map[*protocol.Batch]bool
 	unready  int // batches applied before they were prepared
+
+	// inFlight, when set, reports how many batches the server has sent
+	// unacknowledged; the first commit waits until some are waiting, so
+	// a loaded machine cannot hide the coalescing.
+	inFlight func() int
 }
 
 var (
@@ -31,6 +36,14 @@ func (a *coalescingApplier) PrepareBatch(b *protocol.Batch) {
 }
 
 func (a *coalescingApplier) ApplyBatches(bs []*protocol.Batch) error {
+	a.mu.Lock()
+	first := len(a.groups) == 0
+	a.mu.Unlock()
+	if first && a.inFlight != nil {
+		for end := time.Now().Add(5 * time.Second); a.inFlight() < 3 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	time.Sleep(3 * time.Millisecond) // a slow commit, so batches queue up
 	a.mu.Lock()
 	var ids []uint64
@@ -60,7 +73,11 @@ func (a *coalescingApplier) ApplyBatch(b *protocol.Batch) error {
 // twice or skipped.
 func TestClient_SyncOnce_CoalescesWaitingBatches(t *testing.T) {
 	fs := newFakeServer(t, 600)
-	ca := &coalescingApplier{prepared: map[*protocol.Batch]bool{}}
+	ca := &coalescingApplier{prepared: map[*protocol.Batch]bool{}, inFlight: func() int {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		return fs.maxInFlight
+	}}
 	tc := newTestClient(t, fs, "", func(c *Config) { c.Window = 8 })
 	ca.fakeApplier = tc.app
 	tc.Client.cfg.Applier = ca
