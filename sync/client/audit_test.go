@@ -107,13 +107,13 @@ func TestClient_Serve_FlushAuditUploadsNewEvents(t *testing.T) {
 	fs := newFakeServer(t, 3)
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	for i := range 3 {
 		tc.app.queue(2, 100)
 		tc.FlushAudit()
-		waitFor(t, 5*time.Second, "the new events delivered", func() bool { return len(fs.snapshot().audit) == 2*(i+1) })
+		waitFor(t, 20*time.Second, "the new events delivered", func() bool { return len(fs.snapshot().audit) == 2*(i+1) })
 	}
-	waitState(t, tc, 5*time.Second, "nothing pending", func(s State) bool { return s.PendingAudit == 0 })
+	waitState(t, tc, 20*time.Second, "nothing pending", func(s State) bool { return s.PendingAudit == 0 })
 }
 
 // TestClient_SyncOnce_AuditNotAcknowledged checks SyncOnce never reports

@@ -16,8 +16,8 @@ func TestClient_BreakGlass_Granted(t *testing.T) {
 	fs := newFakeServer(t, 10)
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	res, err := tc.BreakGlass(ctx, fs.bgNHS, "emergency-treatment", "  unconscious at scene, no ID  ")
 	if err != nil {
@@ -36,7 +36,7 @@ func TestClient_BreakGlass_Refused(t *testing.T) {
 	fs := newFakeServer(t, 10)
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	res, err := tc.BreakGlass(t.Context(), fs.patients[0].nhs, "unplanned-care", "walk-in")
 	if err != nil || res.Granted || res.Error == "" {
 		t.Fatalf("BreakGlass = %+v, %v; want a refusal with a reason", res, err)
@@ -91,7 +91,7 @@ func TestClient_BreakGlass_ConnectionLost(t *testing.T) {
 	}
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	_, err := tc.BreakGlass(t.Context(), fs.bgNHS, "emergency-treatment", "unconscious")
 	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), "may have been recorded") {
 		t.Fatalf("BreakGlass = %v", err)
@@ -148,8 +148,8 @@ func TestClient_BreakGlass_Orders(t *testing.T) {
 			}
 			tc := newTestClient(t, fs, "", nil)
 			tc.serve(t)
-			waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			res, err := tc.BreakGlass(ctx, fs.bgNHS, "safeguarding", "concern raised by neighbour")
 			if err != nil || !res.Granted {

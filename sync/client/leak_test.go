@@ -20,17 +20,17 @@ func TestClient_Serve_NoGoroutineLeak(t *testing.T) {
 	tc := newTestClient(t, fs, "wss://"+p.Addr(), nil)
 	tc.app.queue(50, 100)
 	sv := tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	if _, err := tc.BreakGlass(t.Context(), fs.bgNHS, "emergency-treatment", "unconscious"); err != nil {
 		t.Fatal(err)
 	}
 	fs.closeAll(protocol.CloseServerShutdown, "restart")
-	waitFor(t, 5*time.Second, "a reconnect", func() bool { return len(fs.snapshot().hellos) >= 2 })
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitFor(t, 20*time.Second, "a reconnect", func() bool { return len(fs.snapshot().hellos) >= 2 })
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	p.HalfOpen()
-	waitState(t, tc, 5*time.Second, "the half-open link noticed", func(s State) bool { return s.Kind != UpToDate })
+	waitState(t, tc, 20*time.Second, "the half-open link noticed", func(s State) bool { return s.Kind != UpToDate })
 	p.Pass()
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 
 	if err := sv.stop(); err != nil {
 		t.Fatalf("Serve = %v; want nil when its context ends", err)

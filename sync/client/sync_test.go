@@ -134,7 +134,7 @@ func TestClient_SyncOnce_Busy(t *testing.T) {
 	fs := newFakeServer(t, 10)
 	tc := newTestClient(t, fs, "", nil)
 	sv := tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	if err := tc.SyncOnce(context.Background()); !errors.Is(err, ErrBusy) {
 		t.Fatalf("SyncOnce during Serve = %v", err)
 	}
@@ -149,12 +149,12 @@ func TestClient_Serve_LiveBatch(t *testing.T) {
 	fs := newFakeServer(t, 20)
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	n := len(tc.states.all())
 	p := fs.patients[3]
 	fs.push(&protocol.Batch{Cursor: protocol.Cursor{Epoch: fs.epoch, Seq: 99, Phase: protocol.PhaseLive},
 		Upserts: []protocol.DocMeta{fakeMeta(p.nhs, 2, protocol.RelCaseload)}, Docs: [][]byte{fakeDoc(p.nhs)}})
-	waitFor(t, 5*time.Second, "the live change", func() bool {
+	waitFor(t, 20*time.Second, "the live change", func() bool {
 		cur, _, applies, _, _, _ := tc.app.view()
 		return applies[p.nhs] == 2 && cur.Seq == 99
 	})

@@ -28,16 +28,16 @@ func TestClient_Serve_TokenExpiredReconnectsAtOnce(t *testing.T) {
 	// A backoff this long would fail the test: the reconnect must not wait.
 	tc := newTestClient(t, fs, "", func(c *Config) { c.Backoff = Backoff{Base: time.Minute, Cap: time.Minute, StableAfter: time.Hour} })
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	n := len(tc.states.all())
 	fs.expireTokens()
 	fs.closeAll(protocol.CloseTokenExpired, "access token expired")
 	start := time.Now()
-	waitFor(t, 5*time.Second, "a second session", func() bool { return len(fs.snapshot().hellos) == 2 })
-	if d := time.Since(start); d > 2*time.Second {
+	waitFor(t, 40*time.Second, "a second session", func() bool { return len(fs.snapshot().hellos) == 2 })
+	if d := time.Since(start); d > 30*time.Second { // half the backoff: only a wait would take this long
 		t.Fatalf("reconnect took %v", d)
 	}
-	waitState(t, tc, 5*time.Second, "up to date again", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date again", isUpToDate)
 	for _, s := range tc.states.since(n) {
 		if s.RetryIn > 0 || s.Kind == Error {
 			t.Fatalf("state %v during a token refresh", s)
@@ -74,7 +74,7 @@ func TestClient_Serve_SaveTokensFails(t *testing.T) {
 	tc.tokens.expires = time.Now() // expired: refresh first
 	tc.tokens.failSave = 1
 	tc.serve(t)
-	waitFor(t, 5*time.Second, "the save failure reported", func() bool {
+	waitFor(t, 20*time.Second, "the save failure reported", func() bool {
 		for _, s := range tc.states.all() {
 			if s.Kind == Error && strings.Contains(s.Err, "saving the new login tokens: disk full") && s.RetryIn > 0 {
 				return true
@@ -82,7 +82,7 @@ func TestClient_Serve_SaveTokensFails(t *testing.T) {
 		}
 		return false
 	})
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	snap := fs.snapshot()
 	saved := tc.tokens.savedTokens()
 	if snap.refreshes != 1 || len(saved) != 1 || len(snap.tokensSeen) != 1 || snap.tokensSeen[0] != saved[0] {
@@ -97,12 +97,12 @@ func TestClient_Serve_UnauthorizedNeedsLogin(t *testing.T) {
 	fs := newFakeServer(t, 5)
 	tc := newTestClient(t, fs, "", nil)
 	sv := tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	fs.mu.Lock()
 	clear(fs.refresh) // the account's sessions were ended centrally
 	fs.mu.Unlock()
 	fs.closeAll(protocol.CloseUnauthorized, "session ended")
-	if err := sv.result(t, 5*time.Second); !errors.Is(err, ErrLoginRequired) {
+	if err := sv.result(t, 20*time.Second); !errors.Is(err, ErrLoginRequired) {
 		t.Fatalf("Serve = %v; want ErrLoginRequired", err)
 	}
 	if s := tc.State(); s.Kind != Error || !strings.HasPrefix(s.Err, "login required") {
@@ -122,7 +122,7 @@ func TestClient_Serve_DeviceRevoked(t *testing.T) {
 			fs := newFakeServer(t, 5)
 			tc := newTestClient(t, fs, "", nil)
 			sv := tc.serve(t)
-			waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+			waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 			fs.mu.Lock()
 			fs.revoked = true
 			fs.mu.Unlock()
@@ -134,7 +134,7 @@ func TestClient_Serve_DeviceRevoked(t *testing.T) {
 			case "wipe at connect":
 				fs.closeAll(protocol.CloseServerShutdown, "restart")
 			}
-			if err := sv.result(t, 5*time.Second); !errors.Is(err, ErrDeviceRevoked) {
+			if err := sv.result(t, 20*time.Second); !errors.Is(err, ErrDeviceRevoked) {
 				t.Fatalf("Serve = %v; want ErrDeviceRevoked", err)
 			}
 			if _, docs, _, wiped, _, _ := tc.app.view(); len(wiped) != 1 || len(docs) != 0 {
@@ -153,9 +153,9 @@ func TestClient_Serve_WipeMessage(t *testing.T) {
 	fs := newFakeServer(t, 5)
 	tc := newTestClient(t, fs, "", nil)
 	sv := tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	fs.push(&protocol.Wipe{Reason: "account disabled"})
-	if err := sv.result(t, 5*time.Second); !errors.Is(err, ErrWiped) || !strings.Contains(err.Error(), "account disabled") {
+	if err := sv.result(t, 20*time.Second); !errors.Is(err, ErrWiped) || !strings.Contains(err.Error(), "account disabled") {
 		t.Fatalf("Serve = %v; want ErrWiped", err)
 	}
 	if _, docs, _, wiped, _, _ := tc.app.view(); len(wiped) != 1 || wiped[0] != "account disabled" || len(docs) != 0 {
@@ -170,7 +170,7 @@ func TestClient_Serve_UntrustedCertificate(t *testing.T) {
 	tc := newTestClient(t, fs, "", func(c *Config) { c.TLS = &tls.Config{RootCAs: x509.NewCertPool()} })
 	tc.serve(t)
 	var s State
-	waitFor(t, 5*time.Second, "a certificate error", func() bool {
+	waitFor(t, 20*time.Second, "a certificate error", func() bool {
 		for _, s = range tc.states.all() {
 			if s.Kind == Error {
 				return true
@@ -190,12 +190,12 @@ func TestClient_Serve_RefusedTokenNotReused(t *testing.T) {
 	fs := newFakeServer(t, 5)
 	tc := newTestClient(t, fs, "", nil)
 	tc.serve(t)
-	waitState(t, tc, 5*time.Second, "up to date", isUpToDate)
+	waitState(t, tc, 20*time.Second, "up to date", isUpToDate)
 	fs.mu.Lock()
 	fs.failRefresh = 1
 	fs.mu.Unlock()
 	fs.closeAll(protocol.CloseTokenExpired, "access token expired")
-	waitFor(t, 5*time.Second, "a second session", func() bool { return len(fs.snapshot().hellos) == 2 })
+	waitFor(t, 20*time.Second, "a second session", func() bool { return len(fs.snapshot().hellos) == 2 })
 	snap := fs.snapshot()
 	if snap.refreshes != 2 || len(snap.tokensSeen) != 2 || snap.tokensSeen[0] == snap.tokensSeen[1] {
 		t.Fatalf("refreshes %d, tokens used %v", snap.refreshes, snap.tokensSeen)

@@ -101,7 +101,7 @@ func TestClient_SyncOnce_ServerViolations(t *testing.T) {
 			if tt.wantErr == nil && !strings.Contains(err.Error(), "protocol violation by the server") {
 				t.Fatalf("SyncOnce = %v", err)
 			}
-			waitFor(t, 2*time.Second, "the client's close", func() bool { return len(fs.snapshot().clientClose) > 0 })
+			waitFor(t, 10*time.Second, "the client's close", func() bool { return len(fs.snapshot().clientClose) > 0 })
 			if got := fs.snapshot().clientClose[0]; got != tt.wantCode {
 				t.Fatalf("client closed with %d (%s); want %d (%s)", got, protocol.CloseText(got), tt.wantCode, protocol.CloseText(tt.wantCode))
 			}
