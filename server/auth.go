@@ -81,6 +81,9 @@ type claims struct {
 	User   string `json:"u"`
 	Device string `json:"d"`
 	Expiry int64  `json:"exp"`
+	// Gen numbers the device's token answers, so a session shows which
+	// answer its client holds.
+	Gen uint64 `json:"g,omitempty"`
 }
 
 const tokenPrefix = "kmcr1."

@@ -89,7 +89,14 @@ func (ts *testServer) tlsConfig() *tls.Config {
 // login registers a device for user and returns its token answer and key.
 func (ts *testServer) login(user, device string) (*protocol.TokenResponse, ed25519.PrivateKey) {
 	ts.t.Helper()
-	pub, priv, _ := ed25519.GenerateKey(nil)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	return ts.loginKey(user, device, priv), priv
+}
+
+// loginKey logs in again from a device whose key is priv.
+func (ts *testServer) loginKey(user, device string, priv ed25519.PrivateKey) *protocol.TokenResponse {
+	ts.t.Helper()
+	pub := priv.Public().(ed25519.PublicKey)
 	body, _ := json.Marshal(protocol.LoginRequest{User: user, Password: "password " + user, DeviceID: device, PublicKey: pub, Host: "test-host"})
 	resp, err := ts.srv.Client().Post(ts.srv.URL+protocol.PathLogin, "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -105,7 +112,7 @@ func (ts *testServer) login(user, device string) (*protocol.TokenResponse, ed255
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
 		ts.t.Fatal(err)
 	}
-	return &tok, priv
+	return &tok
 }
 
 // dial opens a sync websocket with an access token.

@@ -112,29 +112,44 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusConflict, protocol.ErrCodeDeviceKey, "this device id is registered to another user or key; re-enrol with a new profile")
 		return
 	}
-	s.issue(w, u, d.ID, now)
+	s.issue(w, u, d.ID, now, nil)
 }
 
 // issue writes a TokenResponse with a new access token and a new refresh
-// credential, whose hash replaces the device's previous one.
-func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, now time.Time) {
+// credential, whose hash replaces the device's current one. check, for a
+// refresh, runs inside the same store update (so it cannot act on a stale
+// read) and may refuse; a login clears any replaced credential.
+func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, now time.Time, check func(d *store.Device) *refusal) {
 	refresh, hash, err := newRefresh()
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "making a credential failed")
 		return
 	}
+	exp := now.Add(protocol.AccessTokenTTL)
+	var refused *refusal
+	var gen uint64
 	err = s.st.UpdateDevice(deviceID, func(d *store.Device) error {
+		if check == nil { // a login: no earlier credential stays valid
+			d.PrevRefreshHash, d.PrevRefreshUntil = nil, time.Time{}
+		} else if refused = check(d); refused != nil {
+			return refused
+		}
 		d.RefreshHash, d.RefreshExpires, d.LastSeen = hash, now.Add(protocol.RefreshTTL), now
+		d.TokenGen++
+		gen = d.TokenGen
 		return nil
 	})
+	if refused != nil {
+		apiError(w, refused.status, refused.code, refused.msg)
+		return
+	}
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, protocol.ErrCodeInternal, "storing the credential failed")
 		return
 	}
-	exp := now.Add(protocol.AccessTokenTTL)
 	role, _ := policy.ParseRole(u.Role)
 	writeJSON(w, http.StatusOK, protocol.TokenResponse{
-		AccessToken:  s.tok.issue(claims{User: u.Name, Device: deviceID, Expiry: exp.Unix()}),
+		AccessToken:  s.tok.issue(claims{User: u.Name, Device: deviceID, Expiry: exp.Unix(), Gen: gen}),
 		ExpiresAt:    exp,
 		RefreshToken: refresh,
 		User:         protocol.UserInfo{ID: u.Name, Name: u.Name, Role: u.Role},
@@ -143,6 +158,29 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 		Policy:       policy.For(role).Wire(),
 	})
 }
+
+// endRefreshGrace retires the credential the last refresh exchanged, once
+// a session opened with the access token issued beside its replacement
+// shows the answer arrived.
+func (s *Service) endRefreshGrace(deviceID string, gen uint64) {
+	err := s.st.UpdateDevice(deviceID, func(d *store.Device) error {
+		if d.TokenGen == gen {
+			d.PrevRefreshHash, d.PrevRefreshUntil = nil, time.Time{}
+		}
+		return nil
+	})
+	if err != nil {
+		s.cfg.Logf("device %s: ending the refresh grace: %v", deviceID, err)
+	}
+}
+
+// refusal is an API error decided inside a store update.
+type refusal struct {
+	status    int
+	code, msg string
+}
+
+func (r *refusal) Error() string { return r.msg }
 
 func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	var req protocol.RefreshRequest
@@ -155,24 +193,34 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "unknown device; log in again")
 		return
 	}
-	now := s.now()
-	switch {
-	case d.Revoked:
-		apiError(w, http.StatusForbidden, protocol.ErrCodeDeviceRevoked, "this device has been revoked; local data must be wiped")
-		return
-	case d.RefreshHash == nil || subtle.ConstantTimeCompare(d.RefreshHash, hashRefresh(req.RefreshToken)) != 1:
-		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential not recognised (already used?); log in again")
-		return
-	case !now.Before(d.RefreshExpires):
-		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential expired; log in again")
-		return
-	}
 	u, err := s.st.User(d.User)
 	if err != nil {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "user no longer exists")
 		return
 	}
-	s.issue(w, u, d.ID, now)
+	now := s.now()
+	presented := hashRefresh(req.RefreshToken)
+	s.issue(w, u, d.ID, now, func(d *store.Device) *refusal {
+		current := d.RefreshHash != nil && subtle.ConstantTimeCompare(d.RefreshHash, presented) == 1
+		// The credential the last refresh replaced, within the grace
+		// period: its answer was probably lost on the way.
+		replaced := d.PrevRefreshHash != nil && now.Before(d.PrevRefreshUntil) &&
+			subtle.ConstantTimeCompare(d.PrevRefreshHash, presented) == 1
+		switch {
+		case d.Revoked:
+			return &refusal{http.StatusForbidden, protocol.ErrCodeDeviceRevoked, "this device has been revoked; local data must be wiped"}
+		case !current && !replaced:
+			return &refusal{http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential not recognised (already used?); log in again"}
+		case current && !now.Before(d.RefreshExpires):
+			return &refusal{http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential expired; log in again"}
+		case current:
+			// Keep the exchanged credential working for a short while. A
+			// retry with the replaced one leaves its deadline alone, so
+			// lost answers cannot stretch the grace period.
+			d.PrevRefreshHash, d.PrevRefreshUntil = d.RefreshHash, now.Add(protocol.RefreshGrace)
+		}
+		return nil
+	})
 }
 
 // bearer returns the checked claims of the request's access token.

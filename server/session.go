@@ -58,6 +58,9 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		conn.Close(protocol.CloseUnauthorized, "unknown user")
 		return
 	}
+	if d.PrevRefreshHash != nil && c.Gen == d.TokenGen {
+		s.endRefreshGrace(d.ID, c.Gen)
+	}
 	role, err := policy.ParseRole(u.Role)
 	if err != nil {
 		conn.Close(protocol.CloseUnauthorized, "user has no valid role")

@@ -569,7 +569,7 @@ func (s *Bolt) RevokeDevice(id string, now time.Time) error {
 		if d.Revoked {
 			return nil
 		}
-		d.Revoked, d.RevokedAt, d.RefreshHash = true, now, nil
+		d.Revoked, d.RevokedAt, d.RefreshHash, d.PrevRefreshHash = true, now, nil, nil
 		if err := putJSON(b, []byte(id), d); err != nil {
 			return err
 		}

@@ -57,6 +57,14 @@ type Device struct {
 	RevokedAt      time.Time `json:"revoked_at,omitempty"`
 	RefreshHash    []byte    `json:"refresh_hash,omitempty"`
 	RefreshExpires time.Time `json:"refresh_expires,omitempty"`
+	// PrevRefreshHash is the credential the last refresh exchanged; it
+	// is accepted until PrevRefreshUntil (protocol.RefreshGrace), or until
+	// a sync session shows the client holds the new answer.
+	PrevRefreshHash  []byte    `json:"prev_refresh_hash,omitempty"`
+	PrevRefreshUntil time.Time `json:"prev_refresh_until,omitempty"`
+	// TokenGen numbers the token answers issued to this device; the
+	// access token issued with the current refresh credential carries it.
+	TokenGen uint64 `json:"token_gen,omitempty"`
 	// Chain is the device's audit chain state, owned by the audit code.
 	Chain []byte `json:"chain,omitempty"`
 }

@@ -46,7 +46,9 @@
 // protocol.MaxServerMessage bytes each in flight, which bounds the
 // client's memory.
 //
-// Refresh credentials are single use. The client stores each new token
+// Refresh credentials are exchanged once (the server honours the old one
+// for protocol.RefreshGrace in case an answer is lost on the way, and no
+// longer). The client stores each new token
 // answer through TokenStore.SaveTokens before using it; if storing fails
 // it keeps the answer in memory and retries, and reports an Error state,
 // rather than lose the only valid credential.

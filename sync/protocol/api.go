@@ -26,7 +26,8 @@ type TokenResponse struct {
 }
 
 // RefreshRequest is the body of POST /v1/token. A refresh credential is
-// single use: the answer carries its replacement.
+// exchanged once: the answer carries its replacement, and the exchanged
+// one keeps working only for RefreshGrace, in case that answer was lost.
 type RefreshRequest struct {
 	DeviceID     string `json:"device_id"`
 	RefreshToken string `json:"refresh_token"`

@@ -82,6 +82,12 @@ const (
 	AccessTokenTTL = 15 * time.Minute
 	// RefreshTTL is how long an unused refresh credential lasts.
 	RefreshTTL = 30 * 24 * time.Hour
+	// RefreshGrace is how long, at most, a refresh credential still works
+	// after it was exchanged, so an answer lost on a failing link (the
+	// client then holds only the old credential) does not log the user
+	// out when the link comes back. It ends sooner, as soon as the client
+	// opens a sync session with the access token from the new answer.
+	RefreshGrace = 24 * time.Hour
 )
 
 // Timeouts groups the connection timings so tests can shorten them.

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"kmcr/sync/protocol"
+)
+
+// refresh posts a refresh request and returns the answer or the API error.
+func (ts *testServer) refresh(device, credential string) (*protocol.TokenResponse, *protocol.APIError) {
+	ts.t.Helper()
+	body, _ := json.Marshal(protocol.RefreshRequest{DeviceID: device, RefreshToken: credential})
+	resp, err := ts.srv.Client().Post(ts.srv.URL+protocol.PathRefresh, "application/json", bytes.NewReader(body))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e protocol.APIError
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			ts.t.Fatalf("refresh: %s with no API error", resp.Status)
+		}
+		return nil, &e
+	}
+	var tok protocol.TokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		ts.t.Fatal(err)
+	}
+	return &tok, nil
+}
+
+// testClock is a settable clock for the service.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestRefresh_LostAnswerGrace checks a refresh credential is exchanged
+// once, that the one it replaced still works (its answer may have been
+// lost on a failing link) until RefreshGrace, that retries cannot stretch
+// that grace, and that a sync session with the new access token, a login
+// or a revocation ends it.
+func TestRefresh_LostAnswerGrace(t *testing.T) {
+	ts := newTestServer(t, 0)
+	clock := &testClock{now: time.Now()}
+	ts.svc.cfg.Now = clock.Now
+	ts.addUser("amy", "paramedic")
+	dev := devID(40)
+	first, key := ts.login("amy", dev)
+	spent := func(what, credential string) {
+		t.Helper()
+		if _, e := ts.refresh(dev, credential); e == nil || e.Code != protocol.ErrCodeExpired {
+			t.Fatalf("%s was accepted: %+v", what, e)
+		}
+	}
+
+	// x -> y, whose answer is "lost": x works again within the grace.
+	y, e := ts.refresh(dev, first.RefreshToken)
+	if e != nil {
+		t.Fatalf("first refresh: %+v", e)
+	}
+	clock.add(protocol.RefreshGrace / 2)
+	z, e := ts.refresh(dev, first.RefreshToken)
+	if e != nil {
+		t.Fatalf("retry with the replaced credential within the grace: %+v", e)
+	}
+	if z.RefreshToken == y.RefreshToken || z.AccessToken == "" {
+		t.Fatal("the retry did not issue a new credential")
+	}
+	spent("an overwritten credential (y, never received)", y.RefreshToken)
+	// Retrying x did not move its deadline: past it, x is refused.
+	clock.add(protocol.RefreshGrace/2 + time.Second)
+	spent("the replaced credential after the grace period", first.RefreshToken)
+
+	// z -> v -> w; a sync session with w's access token proves w arrived,
+	// and ends v's grace at once. A session with v's token does not.
+	v, e := ts.refresh(dev, z.RefreshToken)
+	if e != nil {
+		t.Fatalf("current credential refused: %+v", e)
+	}
+	w, e := ts.refresh(dev, v.RefreshToken)
+	if e != nil {
+		t.Fatalf("current credential refused: %+v", e)
+	}
+	newClient(t, ts.dial(v.AccessToken)).hello(4)
+	if d, _ := ts.st.Device(dev); d.PrevRefreshHash == nil {
+		t.Fatal("a session with an older access token ended the grace")
+	}
+	newClient(t, ts.dial(w.AccessToken)).hello(4)
+	spent("the replaced credential after the new token was used", v.RefreshToken)
+	if _, e := ts.refresh(dev, w.RefreshToken); e != nil {
+		t.Fatalf("the current credential: %+v", e)
+	}
+
+	// A password login ends every earlier credential at once.
+	second := ts.loginKey("amy", dev, key)
+	u, e := ts.refresh(dev, second.RefreshToken)
+	if e != nil {
+		t.Fatal(e)
+	}
+	ts.loginKey("amy", dev, key)
+	spent("a credential issued before a login", u.RefreshToken)
+	spent("a credential replaced before a login", second.RefreshToken)
+
+	// A revoked device gets device_revoked, whatever it presents.
+	third := ts.loginKey("amy", dev, key)
+	if _, e := ts.refresh(dev, third.RefreshToken); e != nil {
+		t.Fatal(e)
+	}
+	if err := ts.admin.Call("device-revoke", dev, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, e := ts.refresh(dev, third.RefreshToken); e == nil || e.Code != protocol.ErrCodeDeviceRevoked {
+		t.Fatalf("refresh on a revoked device: %+v", e)
+	}
+}
