@@ -243,10 +243,17 @@ func TestProxy_Close_EndsEverything(t *testing.T) {
 			t.Fatalf("connection open after Close: %v", err)
 		}
 	}
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	if strings.Contains(stacks, "faultproxy.(*Proxy)") {
-		t.Fatalf("proxy goroutines left after Close:\n%s", stacks)
+	// Close has waited for every goroutine's Done; one may still be on
+	// its way out of the function, so give them a moment to be gone.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "faultproxy.(*Proxy)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy goroutines left after Close:\n%s", stacks)
+		}
 	}
 }
 
