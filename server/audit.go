@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"kmcr/audit"
 	"kmcr/record"
@@ -100,6 +101,9 @@ func (s *Service) ingestAudit(d store.Device, u store.User, up *protocol.AuditUp
 		if user == "" {
 			user = u.Name
 		}
+		if a.Kind == audit.AlertBreakGlass && s.grantAlerted(d.ID, user, string(a.Patient), a.At) {
+			continue // the server's grant already raised this one
+		}
 		alerts = append(alerts, store.Alert{Kind: string(a.Kind), Device: d.ID, User: user, NHS: string(a.Patient), Seq: a.Seq, Detail: a.Detail, At: a.At})
 	}
 	chain, err := json.Marshal(res.Next)
@@ -113,6 +117,21 @@ func (s *Service) ingestAudit(d store.Device, u store.User, up *protocol.AuditUp
 		s.cfg.Logf("ALERT %s device %s user %s: %s", a.Kind, a.Device, a.User, a.Detail)
 	}
 	return &protocol.AuditAck{ID: up.ID, Through: res.AckThrough, Accepted: len(res.Accepted), Duplicates: len(res.Duplicates), Alerts: len(alerts)}, nil
+}
+
+// grantAlerted reports whether a break-glass event a device recorded at
+// `at` is the one the server granted online, and alerted on then: the same
+// device, user and patient, within the clock skew the chain tolerates.
+// Offline break-glass, or a grant whose record has since expired and been
+// swept, has no match and raises its own alert: a second alert for one
+// access is better than none.
+func (s *Service) grantAlerted(device, user, nhs string, at time.Time) bool {
+	rel, _, err := s.st.Relationship(user, nhs, at)
+	if err != nil || rel.Device != device || rel.Granted.IsZero() {
+		return false
+	}
+	skew := at.Sub(rel.Granted)
+	return skew > -audit.ClockSkewTolerance && skew < audit.ClockSkewTolerance
 }
 
 // checkHead compares the head a device announces at connection with what
