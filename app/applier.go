@@ -37,16 +37,22 @@ type storedTokens struct {
 // Cursor returns the stored cursor, or the zero cursor (a full sync) when
 // the cache was last confirmed more than half a lease ago: leases are
 // renewed only at up-to-date, so some documents may have lapsed and been
-// destroyed, and a change-only sync would never send them again.
+// destroyed, and a change-only sync would never send them again. A cache
+// that stored a first sync's last batch but was stopped before the
+// up-to-date marker counts as confirmed when that batch was stored, so it
+// resumes with the changes since instead of starting the first sync again.
 func (s syncer) Cursor() (protocol.Cursor, error) {
 	cc, sess, err := s.c.open()
 	if err != nil {
 		return protocol.Cursor{}, err
 	}
 	var cur protocol.Cursor
-	var asOf time.Time
+	var asOf, liveAt time.Time
 	err = cc.View(func(tx *cache.Tx) error {
 		if _, err := getJSON(tx, metaCursor, &cur); err != nil {
+			return err
+		}
+		if _, err := getJSON(tx, metaLiveAt, &liveAt); err != nil {
 			return err
 		}
 		_, err := getJSON(tx, metaAsOf, &asOf)
@@ -54,6 +60,9 @@ func (s syncer) Cursor() (protocol.Cursor, error) {
 	})
 	if err != nil {
 		return cur, err
+	}
+	if asOf.IsZero() {
+		asOf = liveAt
 	}
 	lease := time.Duration(sess.Policy.LeaseSeconds) * time.Second
 	if cur.Phase == protocol.PhaseLive && lease > 0 && s.c.now().Sub(asOf) > lease/2 {
@@ -232,7 +241,21 @@ func (s syncer) ApplyBatches(bs []*protocol.Batch) error {
 				return err
 			}
 		}
-		return putJSON(tx, metaCursor, bs[len(bs)-1].Cursor)
+		cur := bs[len(bs)-1].Cursor
+		if cur.Phase == protocol.PhaseLive {
+			var was protocol.Cursor
+			if _, err := getJSON(tx, metaCursor, &was); err != nil {
+				return err
+			}
+			if was.Phase != protocol.PhaseLive {
+				// The end of a full sync: remember when, in case the
+				// up-to-date marker never arrives (see Cursor).
+				if err := putJSON(tx, metaLiveAt, s.c.now()); err != nil {
+					return err
+				}
+			}
+		}
+		return putJSON(tx, metaCursor, cur)
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ const (
 	metaTokens    = "tokens"     // access token and refresh credential
 	metaCursor    = "cursor"     // sync cursor
 	metaAsOf      = "as-of"      // when the server last declared the cache complete
+	metaLiveAt    = "live-at"    // when a first sync's last batch was stored (client clock)
 	metaRecent    = "recent"     // recently opened patients
 	metaFailures  = "failures-logged"
 )

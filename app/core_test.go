@@ -256,6 +256,52 @@ func TestCore_Cursor_FullSyncAfterLongOffline(t *testing.T) {
 	}
 }
 
+// TestCore_Cursor_StoppedBeforeUpToDate checks a first sync stopped after
+// its last batch was stored but before the up-to-date marker resumes from
+// that batch's live cursor rather than starting the first sync again, and
+// still asks for a full sync once half a lease has passed.
+func TestCore_Cursor_StoppedBeforeUpToDate(t *testing.T) {
+	ts := startServer(t, 4)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	c, _ := enrolled(t, ts, "amy")
+	s := syncer{c}
+	live, err := s.Cursor()
+	if err != nil || live.Phase != protocol.PhaseLive {
+		t.Fatalf("cursor %+v %v", live, err)
+	}
+	// Back to the state before the last batch: a full-phase cursor and
+	// no up-to-date marker ever stored.
+	cc, _, err := c.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := protocol.Cursor{Epoch: live.Epoch, Seq: live.Seq, Phase: protocol.PhaseFull, After: ts.nhs[0]}
+	err = cc.Update(func(tx *cache.Tx) error {
+		for _, m := range []string{metaAsOf, metaLiveAt} {
+			if err := tx.DeleteMeta(m); err != nil && !errors.Is(err, cache.ErrNotFound) {
+				return err
+			}
+		}
+		return putJSON(tx, metaCursor, full)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := s.Cursor(); cur != full {
+		t.Fatalf("mid-sync cursor %+v; want %+v", cur, full)
+	}
+	if err := s.ApplyBatches([]*protocol.Batch{{ID: 1, Cursor: live}}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := s.Cursor(); cur != live {
+		t.Fatalf("after the last batch, with no up-to-date marker: cursor %+v; want %+v (resume, not restart)", cur, live)
+	}
+	c.cfg.Now = func() time.Time { return time.Now().Add(37 * time.Hour) }
+	if cur, _ := s.Cursor(); !cur.IsZero() {
+		t.Fatalf("cursor 37 h after the last batch %+v; want a full sync", cur)
+	}
+}
+
 // TestCore_Wipe checks wiping removes the profile and its keys.
 func TestCore_Wipe(t *testing.T) {
 	ts := startServer(t, 2)
