@@ -16,7 +16,8 @@ import (
 )
 
 // dbFormat is the layout version of cache.db, kept in the header bucket.
-const dbFormat = 1
+// Format 2 keeps documents under sequential slot numbers (bucket slots).
+const dbFormat = 2
 
 // Keys of the plaintext header bucket. Nothing here names or describes a
 // patient; the failure counter is deliberately readable before unlock.
@@ -215,7 +216,7 @@ func create(opts Options, db *bolt.DB, kdf KDFParams, passphrase []byte) (_ *Cac
 	// The header bucket is written last: its presence marks a finished
 	// enrolment.
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketGroups, bucketKeys, bucketIndex, bucketRecords, bucketMeta, bucketOutbox, bucketHeader} {
+		for _, name := range []string{bucketGroups, bucketKeys, bucketIndex, bucketRecords, bucketSlots, bucketMeta, bucketOutbox, bucketHeader} {
 			if _, err := tx.CreateBucket([]byte(name)); err != nil {
 				return err
 			}

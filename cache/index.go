@@ -263,7 +263,7 @@ func (ix *index) expired(now int64) []recordID {
 // ErrCorrupt rather than a crash.
 func (c *Cache) loadIndex() error {
 	err := c.db.View(func(btx *bolt.Tx) error {
-		for _, name := range []string{bucketKeys, bucketIndex, bucketRecords, bucketMeta, bucketOutbox} {
+		for _, name := range []string{bucketKeys, bucketIndex, bucketRecords, bucketSlots, bucketMeta, bucketOutbox} {
 			if btx.Bucket([]byte(name)) == nil {
 				return fmt.Errorf("%w: cache.db is missing the %s bucket", ErrCorrupt, name)
 			}

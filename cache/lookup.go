@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -113,7 +114,8 @@ func (tx *Tx) Renew(nhs record.NHSNumber, notAfter time.Time) error {
 	if tx.c.opts.Now().UnixNano() >= oldNotAfter {
 		return ErrExpired
 	}
-	data, err := openRecord(&pk, id, version, oldNotAfter, tx.bucket(bucketRecords).Get(key))
+	doc, slot := tx.document(id)
+	data, err := openRecord(&pk, id, version, oldNotAfter, doc)
 	if err != nil {
 		return &RecordError{Bucket: bucketRecords, Key: id.String(), Err: ErrTampered}
 	}
@@ -126,7 +128,7 @@ func (tx *Tx) Renew(nhs record.NHSNumber, notAfter time.Time) error {
 	if err := tx.bucket(bucketKeys).Put(key, sealKeyWrap(gk, gen, id, &pk, version, n, nil)); err != nil {
 		return tx.fail(err)
 	}
-	if err := tx.bucket(bucketRecords).Put(key, sealRecord(&pk, id, version, n, data, nil)); err != nil {
+	if err := tx.bucket(bucketRecords).Put(bytes.Clone(slot), sealRecord(&pk, id, version, n, data, nil)); err != nil {
 		return tx.fail(err)
 	}
 	tx.changes[id] = newEntry(id, &ie, version, n)

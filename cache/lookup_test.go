@@ -62,14 +62,15 @@ func TestTx_Renew_OldValueRejected(t *testing.T) {
 	id := makeRecordID(&c.sub.id, n)
 	var oldRecord []byte
 	_ = c.View(func(tx *Tx) error {
-		oldRecord = slices.Clone(tx.bucket(bucketRecords).Get(id[:]))
+		oldRecord, _ = tx.document(id)
+		oldRecord = slices.Clone(oldRecord)
 		return nil
 	})
 	if err := c.Update(func(tx *Tx) error { return tx.Renew(n, lease.Add(time.Hour)) }); err != nil {
 		t.Fatal(err)
 	}
 	mustClose(t, c)
-	editDB(t, e, func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketRecords)).Put(id[:], oldRecord) })
+	editDB(t, e, func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketRecords)).Put(docKey(tx, id), oldRecord) })
 	c = mustOpen(t, e)
 	_, err := c.Get(n)
 	wantErr(t, err, ErrTampered)

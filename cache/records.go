@@ -102,11 +102,33 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	if err := tx.bucket(bucketIndex).Put(key, iv); err != nil {
 		return tx.fail(err)
 	}
-	if err := tx.bucket(bucketRecords).Put(key, sealRecord(&pk, id, rec.Version, notAfter, rec.Data, nil)); err != nil {
+	// Documents, the large values, go under the next slot number rather
+	// than the random record id: appending keeps bbolt from rewriting
+	// half-full leaves of other patients' documents on every commit.
+	records := tx.bucket(bucketRecords)
+	slot, err := records.NextSequence()
+	if err != nil {
+		return tx.fail(err)
+	}
+	sk := be64(slot)
+	if err := records.Put(sk, sealRecord(&pk, id, rec.Version, notAfter, rec.Data, nil)); err != nil {
+		return tx.fail(err)
+	}
+	if err := tx.bucket(bucketSlots).Put(key, sk); err != nil {
 		return tx.fail(err)
 	}
 	tx.changes[id] = newEntry(id, &idx, rec.Version, notAfter)
 	return nil
+}
+
+// document returns a patient's sealed document and its key in the records
+// bucket (nil, nil when there is none).
+func (tx *Tx) document(id recordID) (value, slot []byte) {
+	slot = tx.bucket(bucketSlots).Get(id[:])
+	if slot == nil {
+		return nil, nil
+	}
+	return tx.bucket(bucketRecords).Get(slot), slot
 }
 
 // Get returns a patient's record. It returns ErrNotFound if the patient is
@@ -139,7 +161,8 @@ func (tx *Tx) Get(nhs record.NHSNumber) (*Record, error) {
 	if tx.c.opts.Now().UnixNano() >= notAfter {
 		return nil, fmt.Errorf("%w (lease ended %s)", ErrExpired, time.Unix(0, notAfter).UTC().Format(time.RFC3339))
 	}
-	data, err := openRecord(&pk, id, version, notAfter, tx.bucket(bucketRecords).Get(key))
+	doc, _ := tx.document(id)
+	data, err := openRecord(&pk, id, version, notAfter, doc)
 	if err != nil {
 		return nil, &RecordError{Bucket: bucketRecords, Key: id.String(), Err: ErrTampered}
 	}
@@ -193,7 +216,7 @@ func (tx *Tx) DeleteAll() error {
 	if err := tx.check(true); err != nil {
 		return err
 	}
-	for _, name := range []string{bucketKeys, bucketIndex, bucketRecords} {
+	for _, name := range []string{bucketKeys, bucketIndex, bucketRecords, bucketSlots} {
 		if err := tx.btx.DeleteBucket([]byte(name)); err != nil {
 			return tx.fail(err)
 		}
@@ -214,13 +237,19 @@ func (tx *Tx) DeleteAll() error {
 func (tx *Tx) exists(id recordID) bool {
 	return tx.bucket(bucketKeys).Get(id[:]) != nil ||
 		tx.bucket(bucketIndex).Get(id[:]) != nil ||
-		tx.bucket(bucketRecords).Get(id[:]) != nil
+		tx.bucket(bucketSlots).Get(id[:]) != nil
 }
 
-// remove deletes a patient's three values. bbolt refuses only if a key
-// names a nested bucket, which only an edited file can contain.
+// remove deletes a patient's values: key, index entry, document and its
+// slot. bbolt refuses only if a key names a nested bucket, which only an
+// edited file can contain.
 func (tx *Tx) remove(key []byte) error {
-	for _, name := range []string{bucketKeys, bucketIndex, bucketRecords} {
+	if slot := tx.bucket(bucketSlots).Get(key); slot != nil {
+		if err := tx.bucket(bucketRecords).Delete(bytes.Clone(slot)); err != nil {
+			return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, bucketRecords, err)
+		}
+	}
+	for _, name := range []string{bucketKeys, bucketIndex, bucketSlots} {
 		if err := tx.bucket(name).Delete(key); err != nil {
 			return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, name, err)
 		}
@@ -272,8 +301,8 @@ func (tx *Tx) rotate(g byte) error {
 			return err
 		}
 	}
-	// Orphans: an index entry or record whose key is gone is unreadable.
-	for _, name := range []string{bucketIndex, bucketRecords} {
+	// Orphans: an index entry or document whose key is gone is unreadable.
+	for _, name := range []string{bucketIndex, bucketSlots} {
 		cur := tx.bucket(name).Cursor()
 		for k, _ := cur.Seek([]byte{g}); k != nil && k[0] == g; k, _ = cur.Next() {
 			if keys.Get(k) == nil {

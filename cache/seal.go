@@ -34,7 +34,8 @@ const (
 	bucketGroups  = "groups"  // plaintext: generation of each of the 256 group keys
 	bucketKeys    = "keys"    // patient keys wrapped by group keys
 	bucketIndex   = "index"   // search index entries sealed by patient keys
-	bucketRecords = "records" // record documents sealed by patient keys
+	bucketRecords = "records" // record documents sealed by patient keys, under slot numbers
+	bucketSlots   = "slots"   // plaintext: record id -> the records key of that patient's document
 	bucketMeta    = "meta"    // small named values sealed by the meta key
 	bucketOutbox  = "outbox"  // audit events sealed by the outbox key
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +57,16 @@ func mutate(tx *bolt.Tx, bucket string, k []byte, fn func([]byte) []byte) error 
 
 func flipBit(v []byte) []byte { v[len(v)/2] ^= 0x10; return v }
 
+// docKey returns the records bucket key of a patient's document.
+func docKey(tx *bolt.Tx, id recordID) []byte {
+	return bytes.Clone(tx.Bucket([]byte(bucketSlots)).Get(id[:]))
+}
+
+// mutateDoc edits a patient's stored document in place.
+func mutateDoc(tx *bolt.Tx, id recordID, fn func([]byte) []byte) error {
+	return mutate(tx, bucketRecords, docKey(tx, id), fn)
+}
+
 // Ensure a swapped, bit-flipped, truncated or moved value fails with
 // ErrTampered for that record only, and the rest of the cache works.
 func TestTx_Get_Tampered(t *testing.T) {
@@ -68,35 +79,44 @@ func TestTx_Get_Tampered(t *testing.T) {
 		badBucket string
 	}{
 		{"swap records", func(f *tamperFixture) func(*bolt.Tx) error {
-			return func(tx *bolt.Tx) error { return swapValues(tx, bucketRecords, f.ids[0][:], f.ids[1][:]) }
+			return func(tx *bolt.Tx) error {
+				return swapValues(tx, bucketRecords, docKey(tx, f.ids[0]), docKey(tx, f.ids[1]))
+			}
 		}, []int{0, 1}, nil, 0, bucketRecords},
+		{"swap slots", func(f *tamperFixture) func(*bolt.Tx) error {
+			return func(tx *bolt.Tx) error { return swapValues(tx, bucketSlots, f.ids[0][:], f.ids[1][:]) }
+		}, []int{0, 1}, nil, 0, bucketRecords},
+		{"delete a slot", func(f *tamperFixture) func(*bolt.Tx) error {
+			return func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketSlots)).Delete(f.ids[2][:]) }
+		}, []int{2}, nil, 0, bucketRecords},
 		{"flip record bit", func(f *tamperFixture) func(*bolt.Tx) error {
-			return func(tx *bolt.Tx) error { return mutate(tx, bucketRecords, f.ids[0][:], flipBit) }
+			return func(tx *bolt.Tx) error { return mutateDoc(tx, f.ids[0], flipBit) }
 		}, []int{0}, nil, 0, bucketRecords},
 		{"flip version byte", func(f *tamperFixture) func(*bolt.Tx) error {
 			return func(tx *bolt.Tx) error {
-				return mutate(tx, bucketRecords, f.ids[0][:], func(v []byte) []byte { v[0] = 2; return v })
+				return mutateDoc(tx, f.ids[0], func(v []byte) []byte { v[0] = 2; return v })
 			}
 		}, []int{0}, nil, 0, bucketRecords},
 		{"truncate record by one byte", func(f *tamperFixture) func(*bolt.Tx) error {
 			return func(tx *bolt.Tx) error {
-				return mutate(tx, bucketRecords, f.ids[0][:], func(v []byte) []byte { return v[:len(v)-1] })
+				return mutateDoc(tx, f.ids[0], func(v []byte) []byte { return v[:len(v)-1] })
 			}
 		}, []int{0}, nil, 0, bucketRecords},
 		{"truncate record to a nonce", func(f *tamperFixture) func(*bolt.Tx) error {
 			return func(tx *bolt.Tx) error {
-				return mutate(tx, bucketRecords, f.ids[0][:], func(v []byte) []byte { return v[:20] })
+				return mutateDoc(tx, f.ids[0], func(v []byte) []byte { return v[:20] })
 			}
 		}, []int{0}, nil, 0, bucketRecords},
 		{"move record to another key", func(f *tamperFixture) func(*bolt.Tx) error {
 			return func(tx *bolt.Tx) error {
 				b := tx.Bucket([]byte(bucketRecords))
-				return errors.Join(b.Put(f.ids[1][:], bytes.Clone(b.Get(f.ids[0][:]))), b.Delete(f.ids[0][:]))
+				k0, k1 := docKey(tx, f.ids[0]), docKey(tx, f.ids[1])
+				return errors.Join(b.Put(k1, bytes.Clone(b.Get(k0))), b.Delete(k0))
 			}
 		}, []int{0, 1}, nil, 0, bucketRecords},
 		{"move record into the index bucket", func(f *tamperFixture) func(*bolt.Tx) error {
 			return func(tx *bolt.Tx) error {
-				v := bytes.Clone(tx.Bucket([]byte(bucketRecords)).Get(f.ids[0][:]))
+				v := bytes.Clone(tx.Bucket([]byte(bucketRecords)).Get(docKey(tx, f.ids[0])))
 				return tx.Bucket([]byte(bucketIndex)).Put(f.ids[0][:], v)
 			}
 		}, nil, []int{0}, 1, ""},
@@ -350,7 +370,7 @@ func TestTx_Put_NestedBucket(t *testing.T) {
 	xid := makeRecordID(&c.sub.id, x)
 	mustClose(t, c)
 	editDB(t, f.e, func(tx *bolt.Tx) error {
-		_, err := tx.Bucket([]byte(bucketRecords)).CreateBucket(xid[:])
+		_, err := tx.Bucket([]byte(bucketSlots)).CreateBucket(xid[:])
 		return err
 	})
 	c = mustOpen(t, f.e)
@@ -372,5 +392,20 @@ func TestTx_Put_NestedBucket(t *testing.T) {
 		if _, err := c.Get(n); err != nil {
 			t.Errorf("patient %v: %v", n, err)
 		}
+	}
+}
+
+// Ensure a cache.db of another format (format 1 kept documents under
+// record ids) is refused with an error that says what to do, not misread.
+func TestOpen_OtherFormatRefused(t *testing.T) {
+	c, e := mustCreate(t)
+	mustClose(t, c)
+	editDB(t, e, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketHeader)).Put([]byte(hkFormat), []byte{0, 1})
+	})
+	_, err := Open(e.opts, []byte(testPass))
+	wantErr(t, err, ErrCorrupt)
+	if !strings.Contains(err.Error(), "format 1") || !strings.Contains(err.Error(), "enrol again") {
+		t.Fatalf("error does not say what is wrong and what to do: %v", err)
 	}
 }

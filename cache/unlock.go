@@ -71,7 +71,7 @@ func readDBHeader(db *bolt.DB) (dbHeader, error) {
 			return fmt.Errorf("%w: the header of cache.db is damaged", ErrCorrupt)
 		}
 		if f := binary.BigEndian.Uint16(format); f != dbFormat {
-			return fmt.Errorf("%w: cache.db has format %d; this version of kmcr reads format %d", ErrCorrupt, f, dbFormat)
+			return fmt.Errorf("%w: cache.db has format %d; this version of kmcr reads format %d (wipe this profile and enrol again; the server sends everything back)", ErrCorrupt, f, dbFormat)
 		}
 		copy(h.cacheID[:], id)
 		h.masterGen = binary.BigEndian.Uint64(gen)

@@ -32,7 +32,7 @@ type cacheView struct {
 // (cache/seal.go).
 const metaCursor = "cursor"
 
-var patientBuckets = []string{"keys", "index", "records"}
+var patientBuckets = []string{"keys", "index", "records", "slots"}
 
 // inspectCache opens the profile's cache with its passphrase and device
 // secret file, decrypts every cached document, and reads the cursor; then
