@@ -143,8 +143,8 @@ func indexBatch(batch []patientDoc) error {
 }
 
 // plainCommits writes the batches to a new plain bbolt file, a commit per
-// batch, keyed by NHS number or by a hash of it (as random as the cache's
-// keyed-hash record ids).
+// batch, keyed by NHS number or by a hash of it (as random as the record
+// ids that keyed documents in cache format 1).
 func plainCommits(file string, batches [][]patientDoc, random bool) (time.Duration, error) {
 	db, err := bolt.Open(file, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {

@@ -97,10 +97,11 @@ login, Argon2id and cache creation. "Client work alone" repeats the
 client's two big steps for the same documents in this process with nothing
 else running: the parse it does before storing a batch, and the encrypted
 cache's commits, beside plain bbolt commits in NHS-number order (as the
-baseline) and in random key order (as the cache's keyed-hash record ids
-fall). Live change: from the start of
-svc.Import of one new Flag for a patient to the connected client's
-notification of the applied batch, confirmed by opening the patient.`)
+baseline) and in random key order (where documents fell when the cache
+kept them under keyed-hash record ids, before format 2's slot numbers).
+Live change: from the start of svc.Import of one new Flag for a patient to
+the connected client's notification of the applied batch, confirmed by
+opening the patient.`)
 	return nil
 }
 
@@ -191,7 +192,7 @@ func measureFirstSync(w io.Writer, t *table, s *benchServer, base *baselineServe
 		}
 		t.row(fmt.Sprintf("  client work alone: parse for the index (%d CPUs)", runtime.GOMAXPROCS(0)), dur(bd.parse), "-", "-", "-", "-")
 		t.row(fmt.Sprintf("  client work alone: %d cache commits (seal, index, fsync) vs plain, NHS order", bd.batches), dur(bd.cached), dur(bd.plainNHS), durRatio(bd.cached, bd.plainNHS), "-", "-")
-		t.row("  client work alone: plain bbolt commits with random keys, like the cache's", dur(bd.plainRand), dur(bd.plainNHS), durRatio(bd.plainRand, bd.plainNHS), "-", "-")
+		t.row("  client work alone: plain bbolt commits with random keys (cache format 1's order)", dur(bd.plainRand), dur(bd.plainNHS), durRatio(bd.plainRand, bd.plainNHS), "-", "-")
 	}
 	t.row("  cache files afterwards, against the documents' bytes", sig3(float64(k.CacheBytes)/1e6)+" MB", sig3(float64(total)/1e6)+" MB", ratio(float64(k.CacheBytes), float64(total)), "-", "-")
 	return nil
