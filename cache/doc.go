@@ -66,6 +66,10 @@ counts them in Stats.Damaged.
 	group key[id[0]] ──wraps──► patient key (random, per version)
 	patient key ──seals──► index entry, record document
 
+Documents are stored under sequential slot numbers (bucket "slots" maps
+record id to slot) so that a sync appends its large values; their
+associated data still names the record id.
+
 The device secret is 32 random bytes in the OS keyring (service "kmcr",
 user = the cache's random id), or, where there is no keyring, in a file the
 user chose explicitly (NewFileSecretStore). A copy of the cache files
