@@ -74,6 +74,14 @@ for _ in $(seq 100); do
 done
 echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"
 
+# A demo profile left by an older kmcr whose cache format this one does not
+# read holds demo data only: wipe it and enrol again.
+if [ -f "$cli/profile.json" ] &&
+  ! out=$(KMCR_PASSPHRASE="$passphrase" bin/kmcr --data-dir "$cli" status 2>&1) &&
+  grep -q "has format" <<<"$out"; then
+  echo "demo: the demo profile was made by an older kmcr (another cache format); enrolling again"
+  bin/kmcr --data-dir "$cli" wipe --yes
+fi
 if [ ! -f "$cli/profile.json" ]; then
   echo "demo: enrolling $user"
   printf '%s\n' "$password" | KMCR_PASSPHRASE="$passphrase" bin/kmcr --data-dir "$cli" enrol \
