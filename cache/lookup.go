@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -128,7 +127,7 @@ func (tx *Tx) Renew(nhs record.NHSNumber, notAfter time.Time) error {
 	if err := tx.bucket(bucketKeys).Put(key, sealKeyWrap(gk, gen, id, &pk, version, n, nil)); err != nil {
 		return tx.fail(err)
 	}
-	if err := tx.bucket(bucketRecords).Put(bytes.Clone(slot), sealRecord(&pk, id, version, n, data, nil)); err != nil {
+	if err := tx.bucket(bucketRecords).Put(slot, sealRecord(&pk, id, version, n, data, nil)); err != nil {
 		return tx.fail(err)
 	}
 	tx.changes[id] = newEntry(id, &ie, version, n)

@@ -121,13 +121,14 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	return nil
 }
 
-// document returns a patient's sealed document and its key in the records
-// bucket (nil, nil when there is none).
+// document returns a patient's sealed document and (a copy of) its key in
+// the records bucket; nil, nil when there is none.
 func (tx *Tx) document(id recordID) (value, slot []byte) {
 	slot = tx.bucket(bucketSlots).Get(id[:])
 	if slot == nil {
 		return nil, nil
 	}
+	slot = bytes.Clone(slot)
 	return tx.bucket(bucketRecords).Get(slot), slot
 }
 

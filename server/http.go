@@ -202,8 +202,8 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	presented := hashRefresh(req.RefreshToken)
 	s.issue(w, u, d.ID, now, func(d *store.Device) *refusal {
 		current := d.RefreshHash != nil && subtle.ConstantTimeCompare(d.RefreshHash, presented) == 1
-		// The credential the last refresh replaced, within the grace
-		// period: its answer was probably lost on the way.
+		// The credential the last refresh replaced, within its grace:
+		// that refresh's answer was probably lost on the way.
 		replaced := d.PrevRefreshHash != nil && now.Before(d.PrevRefreshUntil) &&
 			subtle.ConstantTimeCompare(d.PrevRefreshHash, presented) == 1
 		switch {
@@ -214,9 +214,10 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		case current && !now.Before(d.RefreshExpires):
 			return &refusal{http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential expired; log in again"}
 		case current:
-			// Keep the exchanged credential working for a short while. A
-			// retry with the replaced one leaves its deadline alone, so
-			// lost answers cannot stretch the grace period.
+			// Keep the exchanged credential working until the new answer
+			// is seen in use (endRefreshGrace), RefreshGrace at most. A
+			// retry with the replaced one leaves that deadline alone, so
+			// lost answers cannot stretch it.
 			d.PrevRefreshHash, d.PrevRefreshUntil = d.RefreshHash, now.Add(protocol.RefreshGrace)
 		}
 		return nil
