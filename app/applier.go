@@ -137,15 +137,12 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	idx, err := indexOf(doc)
+	idx, err := SearchKeys(doc)
 	if err != nil {
 		return prepared{}, fmt.Errorf("document for %s: %w", nhs, err)
 	}
 	if idx.NHS != nhs {
 		return prepared{}, fmt.Errorf("document sent for %s is about %s", nhs, idx.NHS)
-	}
-	if len(idx.BirthDate) != len("2006-01-02") {
-		idx.BirthDate = ""
 	}
 	h := DocumentHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
 	data, err := encodeDoc(h, doc)

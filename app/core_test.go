@@ -337,6 +337,30 @@ func TestDocument_RoundTrip(t *testing.T) {
 	}
 }
 
+// TestSearchKeys checks the index entry read from a document: names,
+// postcode and a whole birth date kept; a birth date known only to the
+// month or year left out rather than refused by the cache.
+func TestSearchKeys(t *testing.T) {
+	bundle := func(birth string) []byte {
+		return []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p1",` +
+			`"identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],` +
+			`"name":[{"family":"Smith","given":["Jo","Ann"],"prefix":["Ms"]}],"birthDate":"` + birth + `",` +
+			`"address":[{"postalCode":"ME7 1AA"}]}}]}`)
+	}
+	for _, tt := range []struct{ birth, want string }{{"1962-03-12", "1962-03-12"}, {"1962-03", ""}, {"1962", ""}} {
+		e, err := SearchKeys(bundle(tt.birth))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.NHS.Digits() != "9434765919" || e.Family != "Smith" || e.Given != "Jo Ann" || e.Postcode != "ME7 1AA" || e.BirthDate != tt.want {
+			t.Errorf("birth %q: %+v", tt.birth, e)
+		}
+	}
+	if _, err := SearchKeys([]byte(`{"resourceType":"Bundle"`)); err == nil {
+		t.Error("a broken document gave search keys")
+	}
+}
+
 // TestPassphraseHint checks the hint refuses short passphrases.
 func TestPassphraseHint(t *testing.T) {
 	if _, ok := PassphraseHint("short"); ok {

@@ -66,9 +66,11 @@ func decodeDoc(data []byte) (DocumentHeader, []byte, error) {
 	return h, data[8+n:], nil
 }
 
-// indexOf reads the search keys of a document's patient: the Patient is
-// summarised alone, which is cheap, because only its demographics are needed.
-func indexOf(bundle []byte) (cache.IndexEntry, error) {
+// SearchKeys reads the search keys of a document's patient, as the cache
+// indexes them: the Patient is summarised alone, which is cheap, because
+// only its demographics are needed. A birth date known only to the year or
+// month is left out (the index matches whole dates).
+func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return cache.IndexEntry{}, err
@@ -82,12 +84,16 @@ func indexOf(bundle []byte) (cache.IndexEntry, error) {
 	}
 	s := record.Summarise(&record.PatientRecord{Key: rec.Key, NHS: rec.NHS, NHSAssigned: rec.NHSAssigned, Resources: patientOnly}, time.Time{})
 	d := &s.Demographics
-	return cache.IndexEntry{
+	e := cache.IndexEntry{
 		NHS:       rec.NHS,
 		Family:    d.Name.Family,
 		Given:     strings.Join(d.Name.Given, " "),
 		BirthDate: d.BirthDate.DateOnly(),
 		Postcode:  d.Address.Postcode,
 		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
-	}, nil
+	}
+	if len(e.BirthDate) != len(time.DateOnly) {
+		e.BirthDate = ""
+	}
+	return e, nil
 }

@@ -94,7 +94,7 @@ var ErrBadQuery = errors.New("search not understood")
 // RecordError reports a problem with one stored value. Only that value is
 // affected; the rest of the cache keeps working.
 type RecordError struct {
-	Bucket string // bbolt bucket: "keys", "index", "records", "meta" or "outbox"
+	Bucket string // bbolt bucket: "keys", "index", "records", "meta" or "outbox" (a missing or misdirected slot reports "records")
 	Key    string // the bbolt key: hex record id, meta name or outbox sequence
 	Err    error  // ErrTampered, usually
 }

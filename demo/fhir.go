@@ -18,22 +18,17 @@ func (e *enc) codingElem(system, code, display string) {
 // empty, text. A concept without a code becomes text only.
 func (e *enc) coded(k, system string, c concept, text string) {
 	e.obj(k)
-	if c.code != "" {
-		e.arr("coding")
-		e.codingElem(system, c.code, c.display)
-		e.end()
-	}
-	if text != "" {
-		e.str("text", text)
-	} else if c.code == "" {
-		e.str("text", c.display)
-	}
-	e.close()
+	e.codedBody(system, c, text)
 }
 
 // codedElem is coded as an array element.
 func (e *enc) codedElem(system string, c concept, text string) {
 	e.open()
+	e.codedBody(system, c, text)
+}
+
+// codedBody writes a CodeableConcept's members and closes it.
+func (e *enc) codedBody(system string, c concept, text string) {
 	if c.code != "" {
 		e.arr("coding")
 		e.codingElem(system, c.code, c.display)

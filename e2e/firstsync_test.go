@@ -107,9 +107,11 @@ func inspectCache(t testing.TB, p *profile) cacheView {
 // times; 4 with -short) and restarted with "kmcr sync --once" (or "kmcr
 // enrol" again if the kill came before enrolment finished). After every
 // kill the cache must be consistent: every stored summary decrypts, the
-// three patient buckets agree, and the cursor matches what is stored: a
-// first sync applies patients in NHS-number order, each batch with its
-// cursor in one transaction, so with a full-phase cursor at NHS number A
+// patient buckets (keys, index entries, documents and their slots) agree,
+// and the cursor matches what is stored: a first sync applies patients in
+// NHS-number order, each batch with its cursor in one transaction, and a
+// sync stopped after its last batch resumes from it rather than starting
+// again, so with a full-phase cursor at NHS number A
 // the cache holds exactly the permitted patients up to A, with a live
 // cursor all of them, and with no cursor none. Every round ends with an
 // unkilled sync that must complete holding exactly the permitted set.

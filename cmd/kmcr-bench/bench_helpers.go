@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"kmcr/app"
 	"kmcr/cache"
 	"kmcr/demo"
 	"kmcr/record"
@@ -193,7 +194,7 @@ func (m *docMaker) make(i int) (patientDoc, error) {
 	if err != nil {
 		return patientDoc{}, err
 	}
-	idx, err := indexEntry(doc)
+	idx, err := app.SearchKeys(doc)
 	if err != nil {
 		return patientDoc{}, err
 	}
@@ -222,34 +223,6 @@ func (m *docMaker) batch(from, to int) ([]patientDoc, error) {
 		}
 	}
 	return out, nil
-}
-
-// indexEntry reads a document's search keys the way the client core does
-// when it stores a synced document: the Patient alone is summarised.
-func indexEntry(doc []byte) (cache.IndexEntry, error) {
-	rec, err := record.ParseBundle(doc)
-	if err != nil {
-		return cache.IndexEntry{}, err
-	}
-	for _, r := range rec.Resources {
-		if r.Type == "Patient" {
-			rec.Resources = []record.Resource{r}
-			break
-		}
-	}
-	d := record.Summarise(rec, time.Time{}).Demographics
-	e := cache.IndexEntry{
-		NHS:       rec.NHS,
-		Family:    d.Name.Family,
-		Given:     strings.Join(d.Name.Given, " "),
-		BirthDate: d.BirthDate.DateOnly(),
-		Postcode:  d.Address.Postcode,
-		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
-	}
-	if len(e.BirthDate) != len(time.DateOnly) {
-		e.BirthDate = ""
-	}
-	return e, nil
 }
 
 // decodeSummary is the decode every open of a summary pays, whatever the

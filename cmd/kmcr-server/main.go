@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 
 	"kmcr/internal/cli"
 )
@@ -75,22 +74,13 @@ func run(env *cmdEnv, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "kmcr-server: the shared care record's sync service")
 	fmt.Fprintln(w, "\nUsage: kmcr-server COMMAND [--data-dir DIR] [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
-	}
+	cli.ListCommands(w, commands, func(c *command) string { return c.summary })
 	fmt.Fprintln(w, "\nRun \"kmcr-server COMMAND --help\" for a command's flags.")
 }
 
 // newFlags makes a FlagSet for a command that reports errors instead of exiting.
 func newFlags(env *cmdEnv, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("kmcr-server "+name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	return fs
+	return cli.NewFlags("kmcr-server "+name, env.stderr)
 }
 
 // parseFlags allows flags after positional arguments; see cli.ParseFlags.

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 
 	"kmcr/app"
 	"kmcr/internal/cli"
@@ -135,22 +134,13 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "kmcr: the shared care record, offline")
 	fmt.Fprintln(w, "\nUsage: kmcr [--data-dir DIR] [COMMAND] [flags]")
 	fmt.Fprintln(w, "With no command, kmcr opens its window.\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
-	}
+	cli.ListCommands(w, commands, func(c *command) string { return c.summary })
 	fmt.Fprintln(w, "\nThe passphrase comes from KMCR_PASSPHRASE, --passphrase-stdin, or a prompt.")
 	fmt.Fprintf(w, "The profile folder defaults to %s.\n", app.DefaultDataDir())
 }
 
 func newFlags(e *env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("kmcr "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
+	return cli.NewFlags("kmcr "+name, e.stderr)
 }
 
 // parseFlags allows flags after positional arguments; see cli.ParseFlags.

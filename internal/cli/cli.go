@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"slices"
 )
 
 // ErrUsage marks an error in how a command was called; the programs exit
@@ -32,5 +34,28 @@ func ParseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
+	}
+}
+
+// NewFlags returns a FlagSet for one command (name is "kmcr show") that
+// reports errors to w instead of exiting.
+func NewFlags(name string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	return fs
+}
+
+// ListCommands writes one line per command, sorted by name, with the
+// summaries aligned three spaces after the longest name.
+func ListCommands[C any](w io.Writer, commands map[string]C, summary func(C) string) {
+	names := make([]string, 0, len(commands))
+	width := 0
+	for n := range commands {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width+2, n, summary(commands[n]))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,16 @@ func TestParseFlags(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	if _, err := ParseFlags(fs, []string{"--nope"}); !errors.Is(err, ErrUsage) {
 		t.Fatalf("unknown flag: %v", err)
+	}
+}
+
+// TestListCommands checks commands are listed by name with their
+// summaries in one column.
+func TestListCommands(t *testing.T) {
+	var b strings.Builder
+	ListCommands(&b, map[string]int{"sync": 2, "access-log": 1}, func(n int) string { return strings.Repeat("x", n) })
+	want := "  access-log   x\n  sync         xx\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 }
