@@ -210,9 +210,9 @@ func renderView(w io.Writer, v *app.PatientView, now time.Time) {
 		return
 	}
 	section("Alerts")
-	if s.Alerts.Len() == 0 {
-		fmt.Fprintln(w, "  none recorded")
-	}
+	// "none recorded" only when the record says so: no alert shared is
+	// not the same as no DNACPR, and a paramedic must be able to tell.
+	printState(w, s.Alerts.State, s.Alerts.Len())
 	for _, a := range s.Alerts.Items {
 		state := ""
 		if !a.Active {
