@@ -21,8 +21,8 @@ import (
 	"kmcr/internal/faultproxy"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
 )
 
 // viewsFrom counts a device's successful views in a patient's access log,

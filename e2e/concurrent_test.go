@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/server"
 )
 
@@ -31,7 +31,7 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 	type client struct {
 		user string
 		p    *profile
-		c    *app.Core
+		c    *core.Core
 	}
 	caseloads := map[string][]string{}
 	var clients []*client
@@ -63,7 +63,7 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			err := cl.c.Enrol(ctx, app.EnrolRequest{Server: srv.url(), CAFile: srv.ca, User: cl.user, Password: userPassword(cl.user),
+			err := cl.c.Enrol(ctx, core.EnrolRequest{Server: srv.url(), CAFile: srv.ca, User: cl.user, Password: userPassword(cl.user),
 				Passphrase: []byte(cl.p.pass), DeviceSecretFile: cl.p.secret, Host: "e2e-host"}, nil)
 			if err != nil {
 				t.Errorf("enrolling a device of %s: %v", cl.user, err)
@@ -111,7 +111,7 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 	}
 	for _, cl := range clients {
 		want := caseloads[cl.user]
-		waitState(t, cl.c, 2*time.Minute, "a live change reaching "+cl.user, func(st app.Status) bool {
+		waitState(t, cl.c, 2*time.Minute, "a live change reaching "+cl.user, func(st core.Status) bool {
 			return upToDate(st) && st.CachedPatients == len(want) && st.PendingAuditEvents == 0
 		})
 		checkConsistent(t, cl.c, want, nil)
@@ -119,7 +119,7 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 	// Each device's chain: the login event, the two caseload listings made
 	// by checkConsistent and the views, all delivered before it stops.
 	for _, cl := range clients {
-		waitState(t, cl.c, time.Minute, "the audit queue of "+cl.user+" delivered", func(st app.Status) bool {
+		waitState(t, cl.c, time.Minute, "the audit queue of "+cl.user+" delivered", func(st core.Status) bool {
 			return upToDate(st) && st.PendingAuditEvents == 0
 		})
 		if err := cl.c.Close(); err != nil {

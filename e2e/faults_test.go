@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/internal/faultproxy"
 	"kmcr/server"
-	syncclient "kmcr/sync/client"
+	"kmcr/sync/syncclient"
 )
 
 // faultRig is an in-process server with short heartbeats, a fault proxy in
@@ -36,18 +36,18 @@ func newFaultRig(t *testing.T, srv *inprocServer, user string) *faultRig {
 // enrol enrols through the proxy; onProgress sees the first sync's states.
 // A window of one batch means that when a batch has been applied the next
 // has not been sent yet, so a fault injected then hits it.
-func (r *faultRig) enrol(t *testing.T, onProgress func(syncclient.State)) (*app.Core, error) {
+func (r *faultRig) enrol(t *testing.T, onProgress func(syncclient.State)) (*core.Core, error) {
 	return tryEnrolCore(t, r.p, "wss://"+r.proxy.Addr(), r.srv.ca, r.user, coreOpts{timeouts: shortTimeouts, window: 1}, r.logs.logf, onProgress)
 }
 
 // finish syncs in the background until up to date and checks the cache:
 // exactly the permitted patients, nothing damaged, a sample opening.
-func (r *faultRig) finish(t *testing.T, c *app.Core) {
+func (r *faultRig) finish(t *testing.T, c *core.Core) {
 	t.Helper()
 	if err := c.StartSync(); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, 60*time.Second, "up to date after the fault", func(st app.Status) bool {
+	waitState(t, c, 60*time.Second, "up to date after the fault", func(st core.Status) bool {
 		return upToDate(st) && st.CachedPatients == len(r.want) && st.FirstSyncComplete
 	})
 	checkConsistent(t, c, r.want, sample(r.want, 25))
@@ -96,13 +96,13 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		t.Parallel()
 		r := newFaultRig(t, srv, "para")
 		c, err := r.enrol(t, firstSyncFault(r.proxy.Drop))
-		if !errors.Is(err, app.ErrFirstSync) {
+		if !errors.Is(err, core.ErrFirstSync) {
 			t.Fatalf("enrol through a dropped link: %v, want ErrFirstSync", err)
 		}
 		if err := c.StartSync(); err != nil {
 			t.Fatal(err)
 		}
-		st := waitState(t, c, 30*time.Second, "offline with a reason while the link drops", func(st app.Status) bool {
+		st := waitState(t, c, 30*time.Second, "offline with a reason while the link drops", func(st core.Status) bool {
 			return st.State == syncclient.Offline && st.Error != ""
 		})
 		if st.CachedPatients == 0 || st.CachedPatients >= len(r.want) || st.FirstSyncComplete {
@@ -130,7 +130,7 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		// a frame.
 		cut := func() { r.proxy.CutAfter(1 + rand.IntN(48<<10)) }
 		c, err := r.enrol(t, firstSyncFault(cut))
-		if !errors.Is(err, app.ErrFirstSync) {
+		if !errors.Is(err, core.ErrFirstSync) {
 			t.Fatalf("enrol through a cut link: %v, want ErrFirstSync", err)
 		}
 		if r.proxy.Cuts() == 0 {
@@ -141,7 +141,7 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		r.proxy.Pass()
 		var once sync.Once
 		before, cuts := c.Status().CachedPatients, r.proxy.Cuts()
-		stop := c.Watch(func(st app.Status) {
+		stop := c.Watch(func(st core.Status) {
 			if st.CachedPatients > before {
 				once.Do(cut)
 			}
@@ -170,7 +170,7 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		r.finish(t, c)
 		r.proxy.HalfOpen()
 		start := time.Now()
-		st := waitState(t, c, 30*time.Second, "a half-open link noticed", func(st app.Status) bool { return !upToDate(st) })
+		st := waitState(t, c, 30*time.Second, "a half-open link noticed", func(st core.Status) bool { return !upToDate(st) })
 		noticed := time.Since(start)
 		if limit := shortTimeouts.Ping + shortTimeouts.Read + 5*time.Second; noticed > limit {
 			t.Fatalf("half-open link noticed after %v, want within %v (ping %v + read timeout %v, plus slack)", noticed, limit, shortTimeouts.Ping, shortTimeouts.Read)

@@ -13,8 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/sync/protocol"
 )
 
@@ -226,7 +226,7 @@ func checkAfterKill(t *testing.T, p *profile, epoch string, permitted []string, 
 		return v
 	}
 
-	c, err := app.Open(app.Config{DataDir: p.dir})
+	c, err := core.Open(core.Config{DataDir: p.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

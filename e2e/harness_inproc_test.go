@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/record"
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
 )
 
 // fastPassword keeps the server's Argon2id cheap for in-process servers;
@@ -163,13 +163,13 @@ func (o coreOpts) syncTweak(cfg *syncclient.Config) {
 }
 
 // openCore opens the client core on a profile folder.
-func openCore(t testing.TB, p *profile, o coreOpts, logf func(string, ...any)) *app.Core {
+func openCore(t testing.TB, p *profile, o coreOpts, logf func(string, ...any)) *core.Core {
 	t.Helper()
 	kdf := o.kdf
 	if kdf == (cache.KDFParams{}) {
 		kdf = cheapKDF
 	}
-	c, err := app.Open(app.Config{DataDir: p.dir, KDF: kdf, Now: o.now, SyncTweak: o.syncTweak, Logf: logf})
+	c, err := core.Open(core.Config{DataDir: p.dir, KDF: kdf, Now: o.now, SyncTweak: o.syncTweak, Logf: logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func openCore(t testing.TB, p *profile, o coreOpts, logf func(string, ...any)) *
 
 // enrolCore enrols a profile in-process (cheap KDF, device secret file),
 // running the first sync; the profile can then be used by kmcr too.
-func enrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any)) *app.Core {
+func enrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any)) *core.Core {
 	t.Helper()
 	c, err := tryEnrolCore(t, p, serverURL, ca, user, o, logf, nil)
 	if err != nil {
@@ -189,19 +189,19 @@ func enrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts,
 }
 
 // tryEnrolCore enrols in-process, reporting the first sync's progress, and
-// returns Enrol's error (app.ErrFirstSync leaves a usable profile).
-func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(syncclient.State)) (*app.Core, error) {
+// returns Enrol's error (core.ErrFirstSync leaves a usable profile).
+func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(syncclient.State)) (*core.Core, error) {
 	t.Helper()
 	c := openCore(t, p, o, logf)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := c.Enrol(ctx, app.EnrolRequest{Server: serverURL, CAFile: ca, User: user, Password: userPassword(user),
+	err := c.Enrol(ctx, core.EnrolRequest{Server: serverURL, CAFile: ca, User: user, Password: userPassword(user),
 		Passphrase: []byte(p.pass), DeviceSecretFile: p.secret, Host: "e2e-host"}, progress)
 	return c, err
 }
 
 // cachedSet lists the patients a core holds, sorted.
-func cachedSet(t testing.TB, c *app.Core) []string {
+func cachedSet(t testing.TB, c *core.Core) []string {
 	t.Helper()
 	entries, err := c.Caseload()
 	if err != nil {
@@ -249,7 +249,7 @@ func diffSets(got, want []string) string {
 // checkConsistent asserts that a core holds exactly want, that nothing is
 // damaged, and that every patient in check opens through OpenPatient (a
 // decrypted, decoded, summarised document with its audit event).
-func checkConsistent(t testing.TB, c *app.Core, want []string, check []string) {
+func checkConsistent(t testing.TB, c *core.Core, want []string, check []string) {
 	t.Helper()
 	st := c.Status()
 	if st.Damaged != 0 {
@@ -270,9 +270,9 @@ func checkConsistent(t testing.TB, c *app.Core, want []string, check []string) {
 }
 
 // waitState waits until the core's connection state satisfies ok.
-func waitState(t testing.TB, c *app.Core, within time.Duration, what string, ok func(app.Status) bool) app.Status {
+func waitState(t testing.TB, c *core.Core, within time.Duration, what string, ok func(core.Status) bool) core.Status {
 	t.Helper()
-	var st app.Status
+	var st core.Status
 	eventually(t, within, what, func() error {
 		st = c.Status()
 		if ok(st) {
@@ -283,7 +283,7 @@ func waitState(t testing.TB, c *app.Core, within time.Duration, what string, ok 
 	return st
 }
 
-func upToDate(st app.Status) bool { return st.State == syncclient.UpToDate }
+func upToDate(st core.Status) bool { return st.State == syncclient.UpToDate }
 
 // hookStore wraps a store to run a function right after an audit batch
 // commits, before the server can acknowledge it.
@@ -305,5 +305,5 @@ func mustNHS(s string) record.NHSNumber { return record.MustParseNHSNumber(s) }
 
 // isNotCached reports an app error for a patient not on the device.
 func isNotCached(err error) bool {
-	return errors.Is(err, app.ErrNotCached) || (err != nil && strings.Contains(err.Error(), "not available on this device"))
+	return errors.Is(err, core.ErrNotCached) || (err != nil && strings.Contains(err.Error(), "not available on this device"))
 }

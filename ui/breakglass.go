@@ -13,7 +13,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 )
@@ -126,22 +126,22 @@ func (u *UI) submitBreakGlass(b *breakGlassDialog) {
 		b.validate()
 		return
 	}
-	reason := app.BreakGlassReason{Code: reasonCode(b.reasons.Selected), Text: strings.TrimSpace(b.text.Text)}
+	reason := core.BreakGlassReason{Code: reasonCode(b.reasons.Selected), Text: strings.TrimSpace(b.text.Text)}
 	b.open.Disable()
 	b.busy.Show()
 	b.busy.Start()
 	setSpans(b.msg, span{"Asking the server for emergency access…", plain})
-	later(u, func() (*app.PatientView, error) {
+	later(u, func() (*core.PatientView, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), breakGlassTimeout)
 		defer cancel()
 		return u.core.BreakGlass(ctx, nhs.Digits(), reason)
-	}, func(v *app.PatientView, err error) {
+	}, func(v *core.PatientView, err error) {
 		b.busy.Stop()
 		b.busy.Hide()
 		if err != nil {
 			b.open.Enable()
 			msg := err.Error()
-			if errors.Is(err, app.ErrNotCached) {
+			if errors.Is(err, core.ErrNotCached) {
 				msg = "This patient is not on this device and there is no connection to fetch them. Your attempt and reason have been recorded."
 			}
 			setSpans(b.msg, span{msg, danger})
@@ -169,12 +169,12 @@ func (u *UI) breakGlassShortcut() {
 // is simply not on this device, it offers emergency access.
 func (u *UI) showError(title string, err error, nhs string) {
 	msg := friendlyError(err)
-	if errors.Is(err, app.ErrNotCached) {
+	if errors.Is(err, core.ErrNotCached) {
 		msg = "This patient is not available on this device: never synced, no longer shared with you, or the offline copy has expired. The attempt was recorded."
 	}
 	content := container.NewVBox(txt(msg, plain))
 	var d dialog.Dialog
-	if errors.Is(err, app.ErrNotCached) && u.core.Profile().BreakGlass {
+	if errors.Is(err, core.ErrNotCached) && u.core.Profile().BreakGlass {
 		content.Add(u.button("Emergency access (break-glass)…", theme.WarningIcon(), widget.DangerImportance, func() {
 			d.Hide()
 			if n, perr := record.ParseNHSNumber(nhs); perr == nil {

@@ -11,7 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
+	"kmcr/core"
 )
 
 // enrolScreen is the first-run form: the server and its CA, the user's
@@ -103,7 +103,7 @@ func (u *UI) showEnrol(why string) {
 
 // checkPassphrase shows the strength hint and whether the two agree.
 func (s *enrolScreen) checkPassphrase() {
-	hint, ok := app.PassphraseHint(s.pass1.Text)
+	hint, ok := core.PassphraseHint(s.pass1.Text)
 	st := okText
 	switch {
 	case !ok:
@@ -152,8 +152,8 @@ func (u *UI) chooseFile(e *entry, save bool) {
 }
 
 // request validates the form into an enrolment request.
-func (s *enrolScreen) request() (app.EnrolRequest, error) {
-	req := app.EnrolRequest{
+func (s *enrolScreen) request() (core.EnrolRequest, error) {
+	req := core.EnrolRequest{
 		Server:   strings.TrimSpace(s.server.Text),
 		CAFile:   strings.TrimSpace(s.ca.Text),
 		User:     strings.TrimSpace(s.user.Text),
@@ -167,7 +167,7 @@ func (s *enrolScreen) request() (app.EnrolRequest, error) {
 	case req.User == "" || req.Password == "":
 		return req, formProblem("Type your user name and password.")
 	}
-	if _, ok := app.PassphraseHint(s.pass1.Text); !ok {
+	if _, ok := core.PassphraseHint(s.pass1.Text); !ok {
 		return req, formProblem("The local passphrase must be at least 8 characters.")
 	}
 	if s.pass1.Text != s.pass2.Text {

@@ -10,8 +10,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
-	syncclient "kmcr/sync/client"
+	"kmcr/core"
+	"kmcr/sync/syncclient"
 )
 
 // firstSyncScreen shows the first full sync: progress, counts and a time
@@ -27,7 +27,7 @@ type firstSyncScreen struct {
 }
 
 // showFirstSync runs enrolment (req set) or resumes the first sync.
-func (u *UI) showFirstSync(req *app.EnrolRequest) {
+func (u *UI) showFirstSync(req *core.EnrolRequest) {
 	s := &firstSyncScreen{
 		title:  txt("Setting up this device", heading),
 		counts: line(span{"Connecting to the server…", plain}),
@@ -114,14 +114,14 @@ func (s *firstSyncScreen) update(u *UI, st syncclient.State) {
 }
 
 // firstSyncDone moves on after enrolment or the first sync ends.
-func (u *UI) firstSyncDone(s *firstSyncScreen, req *app.EnrolRequest, err error) {
+func (u *UI) firstSyncDone(s *firstSyncScreen, req *core.EnrolRequest, err error) {
 	if err == nil {
 		u.locked = false
 		u.showMain()
 		u.background(func() { _ = u.core.StartSync() })
 		return
 	}
-	if req != nil && !errors.Is(err, app.ErrFirstSync) {
+	if req != nil && !errors.Is(err, core.ErrFirstSync) {
 		// Nothing was enrolled: back to the form, with what was typed
 		// except the secrets.
 		u.enrolPrefill = req
@@ -144,7 +144,7 @@ func (u *UI) firstSyncDone(s *firstSyncScreen, req *app.EnrolRequest, err error)
 // trimFirstSync drops the command-line advice from ErrFirstSync.
 func trimFirstSync(err error) string {
 	msg := err.Error()
-	prefix := app.ErrFirstSync.Error() + ": "
+	prefix := core.ErrFirstSync.Error() + ": "
 	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
 		return msg[len(prefix):]
 	}

@@ -11,8 +11,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/record"
 )
 
@@ -43,7 +43,7 @@ type mainScreen struct {
 	recent   *resultList
 	caseload *resultList // nil unless the role has a caseload
 	busy     *widget.ProgressBarInfinite
-	view     *app.PatientView // the patient on screen
+	view     *core.PatientView // the patient on screen
 	summary  fyne.CanvasObject
 }
 
@@ -188,7 +188,7 @@ func (m *mainScreen) search(limit int) {
 	m.tabs.Select(m.tabItems[tabResults])
 	m.busy.Show()
 	m.busy.Start()
-	later(u, func() (*app.SearchResult, error) { return u.core.Search(q, limit) }, func(res *app.SearchResult, err error) {
+	later(u, func() (*core.SearchResult, error) { return u.core.Search(q, limit) }, func(res *core.SearchResult, err error) {
 		m.busy.Stop()
 		m.busy.Hide()
 		if err != nil {
@@ -203,7 +203,7 @@ func (m *mainScreen) search(limit int) {
 	})
 }
 
-func (m *mainScreen) showResults(q string, res *app.SearchResult) {
+func (m *mainScreen) showResults(q string, res *core.SearchResult) {
 	u := m.u
 	switch {
 	case res.Total == 0:
@@ -272,7 +272,7 @@ func (m *mainScreen) open(e cache.IndexEntry) {
 	m.busy.Show()
 	m.busy.Start()
 	nhs := e.NHS.Digits()
-	later(u, func() (*app.PatientView, error) { return u.core.OpenPatient(nhs, nil) }, func(v *app.PatientView, err error) {
+	later(u, func() (*core.PatientView, error) { return u.core.OpenPatient(nhs, nil) }, func(v *core.PatientView, err error) {
 		m.busy.Stop()
 		m.busy.Hide()
 		if err != nil {
@@ -285,7 +285,7 @@ func (m *mainScreen) open(e cache.IndexEntry) {
 
 // onStatus lets the finder react to status changes (nothing yet beyond
 // the shell's status bar).
-func (m *mainScreen) onStatus(app.Status) {}
+func (m *mainScreen) onStatus(core.Status) {}
 
 // goSearch returns to the finder and focuses the search box.
 func (u *UI) goSearch() {

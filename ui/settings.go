@@ -12,7 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
+	"kmcr/core"
 )
 
 // wipeWord is what the user types to confirm a wipe.
@@ -39,7 +39,7 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 	st := u.status
 	kv := func(k, v string) fyne.CanvasObject { return line(span{k + "  ", muted}, span{v, bold}) }
 	secret := "OS keyring"
-	if p.Secrets == app.SecretsFile {
+	if p.Secrets == core.SecretsFile {
 		secret = "file " + p.SecretFile
 	}
 	autolock := defaultAutolock
@@ -87,7 +87,7 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 		keys.Add(txt(k[1], plain))
 	}
 	about := compact(card(txt("About kmcr", heading),
-		kv("Version", app.Version), kv("Application ID", AppID),
+		kv("Version", core.Version), kv("Application ID", AppID),
 		kv("Built with", runtime.Version()+", Fyne v2.7"),
 		txt("kmcr shows the summary care record offline. Every search and every patient opened is recorded in an audit log that the patient can ask to see.", plain),
 		txt("Keyboard", style{bold: true, size: theme.SizeNameSubHeadingText}), keys))
@@ -112,7 +112,7 @@ func (u *UI) passphraseCard() fyne.CanvasObject {
 	msg := line()
 	var btn *widget.Button
 	check := func() {
-		hint, ok := app.PassphraseHint(n1.Text)
+		hint, ok := core.PassphraseHint(n1.Text)
 		switch {
 		case n1.Text == "":
 			setSpans(msg)
@@ -127,7 +127,7 @@ func (u *UI) passphraseCard() fyne.CanvasObject {
 	n1.OnChanged = func(string) { check() }
 	n2.OnChanged = func(string) { check() }
 	btn = u.button("Change passphrase", theme.ConfirmIcon(), widget.MediumImportance, func() {
-		if _, ok := app.PassphraseHint(n1.Text); !ok || n1.Text != n2.Text || old.Text == "" {
+		if _, ok := core.PassphraseHint(n1.Text); !ok || n1.Text != n2.Text || old.Text == "" {
 			setSpans(msg, span{"Type the current passphrase and the new one twice.", danger})
 			return
 		}

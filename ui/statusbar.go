@@ -9,8 +9,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
-	syncclient "kmcr/sync/client"
+	"kmcr/core"
+	"kmcr/sync/syncclient"
 )
 
 // statusBar is the line at the foot of every unlocked screen: the truth
@@ -42,7 +42,7 @@ func setSpans(rt *widget.RichText, spans ...span) {
 }
 
 // connectionStyle colours the connection state by what it asks of the user.
-func connectionStyle(st app.Status) style {
+func connectionStyle(st core.Status) style {
 	switch st.State {
 	case syncclient.UpToDate:
 		return okText
@@ -55,7 +55,7 @@ func connectionStyle(st app.Status) style {
 }
 
 // update shows st; now ages the oldest audit event and the lease.
-func (s *statusBar) update(st app.Status, now time.Time) {
+func (s *statusBar) update(st core.Status, now time.Time) {
 	conn := st.Connection
 	if conn == "" {
 		conn = "offline"

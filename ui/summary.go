@@ -10,7 +10,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 )
@@ -38,12 +38,12 @@ func (c *sectionCard) CreateRenderer() fyne.WidgetRenderer {
 // only while building; the screen's widgets hold text, not the view.
 type summaryView struct {
 	u   *UI
-	v   *app.PatientView
+	v   *core.PatientView
 	now time.Time
 }
 
 // showSummary shows an opened patient.
-func (u *UI) showSummary(v *app.PatientView) {
+func (u *UI) showSummary(v *core.PatientView) {
 	if u.locked || u.main == nil {
 		return
 	}
@@ -63,7 +63,7 @@ func (sv *summaryView) build() fyne.CanvasObject {
 	d := &v.Summary.Demographics
 	top := container.NewVBox(patientBanner(bannerOf(d, v.NHS, sv.now)), sv.actionBar())
 	var body []fyne.CanvasObject
-	if v.DemographicsOnly || u.core.Profile().Role == app.RoleFrontDesk {
+	if v.DemographicsOnly || u.core.Profile().Role == core.RoleFrontDesk {
 		// Front desk: demographics and GP only. No clinical widget is
 		// built, whatever the summary holds.
 		body = append(body,
@@ -212,7 +212,7 @@ func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 	if v.Sensitive > 0 {
 		amber("SENSITIVE INFORMATION WITHHELD  ", plural(v.Sensitive, "item is", "items are")+" never held on laptops (for example sexual health). Ask the patient or the GP if it matters now.")
 	}
-	if !v.NotAfter.IsZero() && v.NotAfter.Sub(sv.now) < app.LeaseWarning {
+	if !v.NotAfter.IsZero() && v.NotAfter.Sub(sv.now) < core.LeaseWarning {
 		amber("OFFLINE COPY ENDING  ", "This summary can be shown offline until "+fmtTime(v.NotAfter)+". Connect to renew it.")
 	}
 	alerts := &v.Summary.Alerts

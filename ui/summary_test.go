@@ -10,7 +10,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 )
@@ -39,7 +39,7 @@ func fixtureDemographics() record.Demographics {
 // fixtureView is a hand-made patient view: every section present, an
 // active DNACPR alert, allergies with severity, and clinician and
 // patient-entered heart rates.
-func fixtureView() *app.PatientView {
+func fixtureView() *core.PatientView {
 	present := record.StatePresent
 	s := &record.Summary{AsOf: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC), Demographics: fixtureDemographics(),
 		GP: record.GP{Practice: "Sunlight Surgery", ODSCode: "G82001", Practitioner: "Dr A Patel"}}
@@ -84,7 +84,7 @@ func fixtureView() *app.PatientView {
 			Activities: []record.CarePlanActivity{{Text: "Anticipatory medicines at home", Status: "in-progress"}}},
 	}}
 	s.Immunizations = record.Section[record.Immunization]{State: record.StateNotAvailable}
-	return &app.PatientView{NHS: "9434765919", Summary: s, AsOf: s.AsOf, Freshness: 24 * time.Hour,
+	return &core.PatientView{NHS: "9434765919", Summary: s, AsOf: s.AsOf, Freshness: 24 * time.Hour,
 		NotAfter: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC), Relationship: protocol.RelCaseload,
 		Sections: record.AllSections()}
 }
@@ -102,7 +102,7 @@ func fixtureHarness(t *testing.T) *harness {
 
 // showFixture shows v as the summary screen does, without a shell (the
 // core behind it is not enrolled).
-func (h *harness) showFixture(v *app.PatientView) fyne.CanvasObject {
+func (h *harness) showFixture(v *core.PatientView) fyne.CanvasObject {
 	var obj fyne.CanvasObject
 	h.ui(func() {
 		h.u.locked = false

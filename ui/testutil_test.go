@@ -18,15 +18,15 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	syncclient "kmcr/sync/client"
+	"kmcr/sync/syncclient"
 )
 
 // Test users, all with the same password.
@@ -210,29 +210,29 @@ func newProfile(t *testing.T) *profile {
 }
 
 // openCore opens the profile's core (locked, or not enrolled).
-func (p *profile) openCore(t *testing.T) *app.Core {
+func (p *profile) openCore(t *testing.T) *core.Core {
 	t.Helper()
-	core, err := app.Open(app.Config{DataDir: p.dir, Secrets: p.secrets, KDF: fastKDF})
+	kc, err := core.Open(core.Config{DataDir: p.dir, Secrets: p.secrets, KDF: fastKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { core.Close() })
-	return core
+	t.Cleanup(func() { kc.Close() })
+	return kc
 }
 
 // enrol enrols the profile as user, first sync included, and closes the
 // core so the next one starts locked.
 func (p *profile) enrol(t *testing.T, user string) {
 	t.Helper()
-	core := p.openCore(t)
+	kc := p.openCore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := core.Enrol(ctx, app.EnrolRequest{Server: fixture.url, CAFile: fixture.ca, User: user, Password: testPassword,
+	err := kc.Enrol(ctx, core.EnrolRequest{Server: fixture.url, CAFile: fixture.ca, User: user, Password: testPassword,
 		Passphrase: []byte(testPassphrase), Host: "test-host"}, nil)
 	if err != nil {
 		t.Fatalf("enrolling %s: %v", user, err)
 	}
-	if err := core.Close(); err != nil {
+	if err := kc.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -241,19 +241,19 @@ func (p *profile) enrol(t *testing.T, user string) {
 // batch: the profile is enrolled and its first sync incomplete.
 func (p *profile) enrolIncomplete(t *testing.T, user string) {
 	t.Helper()
-	core := p.openCore(t)
+	kc := p.openCore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := core.Enrol(ctx, app.EnrolRequest{Server: fixture.url, CAFile: fixture.ca, User: user, Password: testPassword,
+	err := kc.Enrol(ctx, core.EnrolRequest{Server: fixture.url, CAFile: fixture.ca, User: user, Password: testPassword,
 		Passphrase: []byte(testPassphrase), Host: "test-host"}, func(st syncclient.State) {
 		if st.Kind == syncclient.Connecting {
 			cancel()
 		}
 	})
-	if !errors.Is(err, app.ErrFirstSync) {
+	if !errors.Is(err, core.ErrFirstSync) {
 		t.Fatalf("enrolling with a cancelled first sync: %v", err)
 	}
-	if err := core.Close(); err != nil {
+	if err := kc.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -264,7 +264,7 @@ func (p *profile) enrolIncomplete(t *testing.T, user string) {
 // driver, and the race detector agrees.
 type harness struct {
 	t    *testing.T
-	core *app.Core
+	core *core.Core
 	u    *UI
 	a    fyne.App
 
@@ -277,11 +277,11 @@ type harness struct {
 }
 
 // newHarness starts the UI on core.
-func newHarness(t *testing.T, core *app.Core) *harness {
+func newHarness(t *testing.T, kc *core.Core) *harness {
 	t.Helper()
-	h := &harness{t: t, core: core, a: test.NewTempApp(t), now: time.Now()}
+	h := &harness{t: t, core: kc, a: test.NewTempApp(t), now: time.Now()}
 	h.mu.Lock()
-	h.u = newUI(h.a, core, options{now: h.clock, do: h.do})
+	h.u = newUI(h.a, kc, options{now: h.clock, do: h.do})
 	h.u.win.Resize(fyne.NewSize(1180, 900))
 	h.mu.Unlock()
 	t.Cleanup(func() {

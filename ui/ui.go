@@ -27,8 +27,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 )
 
 // AppID is the application identifier, as in FyneApp.toml.
@@ -63,7 +63,7 @@ type options struct {
 // UI is the desktop interface for one profile.
 type UI struct {
 	app   fyne.App
-	core  *app.Core
+	core  *core.Core
 	win   fyne.Window
 	opts  options
 	theme *kmcrTheme
@@ -75,14 +75,14 @@ type UI struct {
 	lastActive time.Time // last user activity, for the inactivity lock
 	pauseIdle  bool      // the first sync is running: nothing to hide, and locking would stop it
 	lockDone   chan struct{}
-	status     app.Status
+	status     core.Status
 	shell      *shell
 	main       *mainScreen // nil while locked
 	stops      []func()
 	shortcuts  map[string]func()
 
 	firstSyncCancel context.CancelFunc // stops the first sync that is running
-	enrolPrefill    *app.EnrolRequest  // what a failed enrolment had typed
+	enrolPrefill    *core.EnrolRequest // what a failed enrolment had typed
 	unlockShown     *unlockScreen      // the unlock screen on show, for the script
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for the script
 	pageScroll      *container.Scroll  // the scrolling page on show, for the script
@@ -92,18 +92,18 @@ type UI struct {
 //
 // When the environment variable KMCR_UI_SCRIPT names a file, the window
 // drives itself from it for a screenshot run (see script.go).
-func New(a fyne.App, core *app.Core) *UI {
-	return newUI(a, core, options{tickers: true, serveControl: true, script: os.Getenv(envScript)})
+func New(a fyne.App, kc *core.Core) *UI {
+	return newUI(a, kc, options{tickers: true, serveControl: true, script: os.Getenv(envScript)})
 }
 
-func newUI(a fyne.App, core *app.Core, o options) *UI {
+func newUI(a fyne.App, kc *core.Core, o options) *UI {
 	if o.now == nil {
 		o.now = time.Now
 	}
 	if o.do == nil {
 		o.do = fyne.Do
 	}
-	u := &UI{app: a, core: core, opts: o, win: a.NewWindow("kmcr: shared care record"), shortcuts: map[string]func(){}}
+	u := &UI{app: a, core: kc, opts: o, win: a.NewWindow("kmcr: shared care record"), shortcuts: map[string]func(){}}
 	u.theme = newTheme(a.Preferences().StringWithFallback(prefTheme, themeSystem), float32(a.Preferences().FloatWithFallback(prefTextScale, 1)))
 	a.Settings().SetTheme(u.theme)
 	u.win.Resize(fyne.NewSize(1180, 800))
@@ -161,7 +161,7 @@ func later[T any](u *UI, work func() (T, error), done func(T, error)) {
 // start shows the first screen the profile's state calls for, and follows
 // the core's status from then on.
 func (u *UI) start() {
-	stop := u.core.Watch(func(st app.Status) { u.do(func() { u.onStatus(st) }) })
+	stop := u.core.Watch(func(st core.Status) { u.do(func() { u.onStatus(st) }) })
 	u.stops = append(u.stops, stop)
 	if !u.core.Enrolled() {
 		u.showEnrol("")
@@ -195,7 +195,7 @@ func (u *UI) startClocks() {
 
 // onStatus follows the core: the status bar, a lock from "kmcr lock", and
 // a wipe ordered by the server.
-func (u *UI) onStatus(st app.Status) {
+func (u *UI) onStatus(st core.Status) {
 	u.status = st
 	if u.shell != nil {
 		u.shell.status.update(st, u.opts.now())
@@ -286,7 +286,7 @@ func (u *UI) unlocked() {
 	}
 	u.showMain()
 	u.background(func() {
-		if err := u.core.StartSync(); err != nil && !errors.Is(err, app.ErrLocked) {
+		if err := u.core.StartSync(); err != nil && !errors.Is(err, core.ErrLocked) {
 			st := u.core.Status()
 			u.do(func() { u.onStatus(st) })
 		}
@@ -321,7 +321,7 @@ func friendlyError(err error) string {
 		return "Wrong passphrase. Check Caps Lock and try again."
 	case errors.Is(err, cache.ErrAlreadyRunning):
 		return "kmcr is already open with this profile (another window or \"kmcr sync\"). Close it and try again."
-	case errors.Is(err, app.ErrLocked):
+	case errors.Is(err, core.ErrLocked):
 		return "kmcr is locked."
 	}
 	return err.Error()

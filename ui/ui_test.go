@@ -10,9 +10,9 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
-	syncclient "kmcr/sync/client"
+	"kmcr/sync/syncclient"
 )
 
 // mustContain fails unless text holds every want.
@@ -117,15 +117,15 @@ func findEnrolScreen(u *UI) *enrolScreen {
 func TestFirstSync_ResumesAfterRestart(t *testing.T) {
 	p := newProfile(t)
 	p.enrolIncomplete(t, userCommunity)
-	core := p.openCore(t)
-	if core.Profile().FirstSync {
+	kc := p.openCore(t)
+	if kc.Profile().FirstSync {
 		t.Fatal("the first sync finished although it was cancelled")
 	}
-	h := newHarness(t, core)
+	h := newHarness(t, kc)
 	h.unlock(testPassphrase)
 	h.waitScreen(screenMain)
-	if !core.Profile().FirstSync || core.Status().CachedPatients == 0 {
-		t.Fatalf("after the resumed first sync: complete %v, %d patients", core.Profile().FirstSync, core.Status().CachedPatients)
+	if !kc.Profile().FirstSync || kc.Status().CachedPatients == 0 {
+		t.Fatalf("after the resumed first sync: complete %v, %d patients", kc.Profile().FirstSync, kc.Status().CachedPatients)
 	}
 }
 
@@ -135,8 +135,8 @@ func TestFirstSync_ResumesAfterRestart(t *testing.T) {
 func TestFirstSync_CancelShowsResume(t *testing.T) {
 	p := newProfile(t)
 	p.enrolIncomplete(t, userCommunity)
-	core := p.openCore(t)
-	h := newHarness(t, core)
+	kc := p.openCore(t)
+	h := newHarness(t, kc)
 	h.mu.Lock()
 	h.afterDo = func() {
 		if h.u.screen == screenFirstSync && h.u.firstSyncCancel != nil {
@@ -158,7 +158,7 @@ func TestFirstSync_CancelShowsResume(t *testing.T) {
 		}
 	})
 	h.waitScreen(screenMain)
-	if !core.Profile().FirstSync {
+	if !kc.Profile().FirstSync {
 		t.Fatal("Resume did not complete the first sync")
 	}
 }
@@ -630,7 +630,7 @@ func TestStatusBar_QueueAndWarnings(t *testing.T) {
 	test.NewTempApp(t)
 	now := fixedNow
 	s := newStatusBar()
-	s.update(app.Status{Enrolled: true, Connection: "offline", State: syncclient.Offline, PendingAuditEvents: 3,
+	s.update(core.Status{Enrolled: true, Connection: "offline", State: syncclient.Offline, PendingAuditEvents: 3,
 		OldestPendingAudit: now.Add(-2 * time.Hour), CachedPatients: 12, LeaseExpiringSoon: true,
 		SoonestLeaseExpiry: now.Add(5 * time.Hour), Stale: true, LastUpToDate: now.Add(-30 * time.Hour)}, now)
 	text := strings.Join(texts(s.root), "\n")

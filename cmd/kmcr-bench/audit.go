@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
@@ -66,14 +66,14 @@ func runAudit(w io.Writer, opt options) (err error) {
 	}
 	secrets := memsecrets.New()
 	dataDir := filepath.Join(root, "client")
-	core, err := app.Open(app.Config{DataDir: dataDir, Secrets: secrets})
+	kc, err := core.Open(core.Config{DataDir: dataDir, Secrets: secrets})
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, core.Close()) }()
+	defer func() { err = errors.Join(err, kc.Close()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	err = core.Enrol(ctx, app.EnrolRequest{Server: s.url, CAFile: s.caFile, User: user, Password: benchUserPassword(user),
+	err = kc.Enrol(ctx, core.EnrolRequest{Server: s.url, CAFile: s.caFile, User: user, Password: benchUserPassword(user),
 		Passphrase: []byte(benchPassphrase), Host: "bench-audit"}, nil)
 	if err != nil {
 		return fmt.Errorf("enrolling: %w", err)
@@ -83,7 +83,7 @@ func runAudit(w io.Writer, opt options) (err error) {
 	fmt.Fprintf(w, "setup (not timed): %s\n\n", dur(time.Since(setup)))
 
 	t := newTable(w)
-	ab := &auditBench{sz: sz, core: core, copts: cache.Options{Dir: dataDir, Secrets: secrets}}
+	ab := &auditBench{sz: sz, core: kc, copts: cache.Options{Dir: dataDir, Secrets: secrets}}
 	for i := range sz.patients {
 		ab.nhs = append(ab.nhs, demo.NHSNumber(benchSeed, i))
 	}
@@ -116,7 +116,7 @@ Baselines, measured in the same run:
 // auditBench holds the suite's client.
 type auditBench struct {
 	sz    auditSizes
-	core  *app.Core
+	core  *core.Core
 	copts cache.Options // the core's cache, opened directly for the baseline
 	nhs   []record.NHSNumber
 }

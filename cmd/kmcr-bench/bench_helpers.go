@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/record"
 )
@@ -194,7 +194,7 @@ func (m *docMaker) make(i int) (patientDoc, error) {
 	if err != nil {
 		return patientDoc{}, err
 	}
-	idx, err := app.SearchKeys(doc)
+	idx, err := core.SearchKeys(doc)
 	if err != nil {
 		return patientDoc{}, err
 	}

@@ -11,8 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
 	"kmcr/server/store"
@@ -122,7 +122,7 @@ func indexBatch(batch []patientDoc) error {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(batch); i += workers {
-				idx, err := app.SearchKeys(batch[i].doc)
+				idx, err := core.SearchKeys(batch[i].doc)
 				if err == nil && idx.NHS != batch[i].nhs {
 					err = fmt.Errorf("document for %s is about %s", batch[i].nhs, idx.NHS)
 				}

@@ -39,8 +39,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/argon2"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/record"
 	"kmcr/server"
@@ -225,14 +225,14 @@ func startupServer(dir string, patients int) (*startupSrv, error) {
 
 // startupEnrol enrols the profile, first sync included, then closes it.
 func startupEnrol(dir string, srv *startupSrv) error {
-	core, err := app.Open(app.Config{DataDir: dir})
+	kc, err := core.Open(core.Config{DataDir: dir})
 	if err != nil {
 		return err
 	}
-	defer core.Close()
+	defer kc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	return core.Enrol(ctx, app.EnrolRequest{Server: srv.url, CAFile: srv.ca, User: startupUser, Password: startupPassword,
+	return kc.Enrol(ctx, core.EnrolRequest{Server: srv.url, CAFile: srv.ca, User: startupUser, Password: startupPassword,
 		Passphrase: []byte(startupPassphrase), DeviceSecretFile: filepath.Join(filepath.Dir(dir), "device-secret"), Host: "bench"}, nil)
 }
 

@@ -11,11 +11,11 @@ import (
 	"slices"
 	"time"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
-	syncclient "kmcr/sync/client"
+	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -213,32 +213,32 @@ func measureLive(w io.Writer, t *table, s *benchServer, root string, n, changes 
 	if err := s.addUser(user, n); err != nil {
 		return err
 	}
-	core, err := app.Open(app.Config{DataDir: filepath.Join(root, "live-client"), Secrets: memsecrets.New()})
+	kc, err := core.Open(core.Config{DataDir: filepath.Join(root, "live-client"), Secrets: memsecrets.New()})
 	if err != nil {
 		return err
 	}
-	defer core.Close()
+	defer kc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	err = core.Enrol(ctx, app.EnrolRequest{Server: s.url, CAFile: s.caFile, User: user, Password: benchUserPassword(user),
+	err = kc.Enrol(ctx, core.EnrolRequest{Server: s.url, CAFile: s.caFile, User: user, Password: benchUserPassword(user),
 		Passphrase: []byte(benchPassphrase), Host: "bench-live"}, nil)
 	if err != nil {
 		return fmt.Errorf("enrolling the live client: %w", err)
 	}
 	notes := make(chan time.Time, 256)
-	stopWatch := core.Watch(func(app.Status) {
+	stopWatch := kc.Watch(func(core.Status) {
 		select {
 		case notes <- time.Now():
 		default:
 		}
 	})
 	defer stopWatch()
-	if err := core.StartSync(); err != nil {
+	if err := kc.StartSync(); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(time.Minute); core.Status().State != syncclient.UpToDate; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); kc.Status().State != syncclient.UpToDate; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("live client not up to date after a minute: %s", core.Status().Connection)
+			return fmt.Errorf("live client not up to date after a minute: %s", kc.Status().Connection)
 		}
 	}
 	var lat, imp samples
@@ -265,7 +265,7 @@ func measureLive(w io.Writer, t *table, s *benchServer, root string, n, changes 
 		if rep.Changed != 1 {
 			return fmt.Errorf("live change %d: import changed %d patients, want 1", j, rep.Changed)
 		}
-		arrived, err := awaitChange(core, notes, nhs, text)
+		arrived, err := awaitChange(kc, notes, nhs, text)
 		if err != nil {
 			return fmt.Errorf("live change %d: %w", j, err)
 		}
@@ -291,7 +291,7 @@ func writeChange(dir string, j int, patientID, text string) (string, error) {
 // awaitChange waits for client notifications and opens the patient after
 // each, until the change is there; it returns the time of the
 // notification after which it was found.
-func awaitChange(core *app.Core, notes <-chan time.Time, nhs record.NHSNumber, text string) (time.Time, error) {
+func awaitChange(kc *core.Core, notes <-chan time.Time, nhs record.NHSNumber, text string) (time.Time, error) {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
 	for {
@@ -301,7 +301,7 @@ func awaitChange(core *app.Core, notes <-chan time.Time, nhs record.NHSNumber, t
 		case <-timeout.C:
 			return time.Time{}, errors.New("the change did not reach the client within 30 s")
 		}
-		v, err := core.OpenPatient(nhs.Digits(), nil)
+		v, err := kc.OpenPatient(nhs.Digits(), nil)
 		if err != nil {
 			return time.Time{}, err
 		}

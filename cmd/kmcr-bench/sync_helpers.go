@@ -26,14 +26,14 @@ import (
 	"github.com/gorilla/websocket"
 	bolt "go.etcd.io/bbolt"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/internal/memsecrets"
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
 )
 
 // benchServer is a real kmcr-server Service in this process, serving TLS
@@ -267,7 +267,7 @@ func runChild(mode string, args []string) error {
 // encrypted cache (default Argon2id), and the first sync into it.
 func enrolChild(a childArgs, password string) (childResult, error) {
 	var res childResult
-	core, err := app.Open(app.Config{DataDir: a.dir, Secrets: memsecrets.New()})
+	kc, err := core.Open(core.Config{DataDir: a.dir, Secrets: memsecrets.New()})
 	if err != nil {
 		return res, err
 	}
@@ -281,19 +281,19 @@ func enrolChild(a childArgs, password string) (childResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err = core.Enrol(ctx, app.EnrolRequest{
+	err = kc.Enrol(ctx, core.EnrolRequest{
 		Server: a.server, CAFile: a.ca, User: a.user, Password: password,
 		Passphrase: []byte(benchPassphrase), Host: "bench-host",
 	}, progress)
 	end := time.Now()
 	if err != nil {
-		core.Close()
+		kc.Close()
 		return res, fmt.Errorf("enrol: %w", err)
 	}
-	st := core.Status()
+	st := kc.Status()
 	res.Enrol, res.Sync = end.Sub(start), end.Sub(syncStart)
 	res.Patients, res.CacheBytes = st.CachedPatients, st.CacheBytes
-	if err := core.Close(); err != nil {
+	if err := kc.Close(); err != nil {
 		return res, err
 	}
 	if res.Patients != a.expect {

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"kmcr/app"
-	syncclient "kmcr/sync/client"
+	"kmcr/core"
+	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -86,13 +86,13 @@ func runEnrol(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if hint, ok := app.PassphraseHint(string(pp)); !ok {
+	if hint, ok := core.PassphraseHint(string(pp)); !ok {
 		return errors.New(hint)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p := &progressLine{e: e, start: time.Now()}
-	err = e.core.Enrol(ctx, app.EnrolRequest{Server: *server, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
+	err = e.core.Enrol(ctx, core.EnrolRequest{Server: *server, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
 	p.done()
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func runSync(e *env, args []string) error {
 		return err
 	}
 	defer stopCtl()
-	unwatch := e.core.Watch(func(st app.Status) { p.update(syncStateOf(st)) })
+	unwatch := e.core.Watch(func(st core.Status) { p.update(syncStateOf(st)) })
 	defer unwatch()
 	if err := e.core.StartSync(); err != nil {
 		return err
@@ -147,7 +147,7 @@ func runSync(e *env, args []string) error {
 }
 
 // syncStateOf rebuilds a sync state from a status, for the progress line.
-func syncStateOf(st app.Status) syncclient.State {
+func syncStateOf(st core.Status) syncclient.State {
 	return syncclient.State{Kind: st.State, Done: st.Done, Total: st.Total, Err: st.Error, AsOf: st.LastUpToDate, RetryIn: st.RetryIn}
 }
 
@@ -158,7 +158,7 @@ func runStatus(e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	st, err := app.RemoteStatus(e.dataDir)
+	st, err := core.RemoteStatus(e.dataDir)
 	if err != nil {
 		// Nothing running: open the cache ourselves.
 		if !e.core.Enrolled() {
@@ -225,8 +225,8 @@ func runLock(e *env, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: lock takes no arguments", errUsage)
 	}
-	if err := app.RemoteLock(e.dataDir); err != nil {
-		if errors.Is(err, app.ErrNotRunning) {
+	if err := core.RemoteLock(e.dataDir); err != nil {
+		if errors.Is(err, core.ErrNotRunning) {
 			fmt.Fprintln(e.stdout, "kmcr is not running with this profile: nothing is unlocked")
 			return nil
 		}
@@ -244,7 +244,7 @@ func runWipe(e *env, args []string) error {
 		return err
 	}
 	if !e.core.Enrolled() {
-		return app.ErrNotEnrolled
+		return core.ErrNotEnrolled
 	}
 	if !*yes {
 		if _, tty := e.terminal(); !tty {

@@ -17,7 +17,7 @@ import (
 	"io"
 	"os"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/internal/cli"
 )
 
@@ -35,7 +35,7 @@ type env struct {
 	stdout, stderr io.Writer
 	dataDir        string
 	getenv         func(string) string
-	core           *app.Core
+	core           *core.Core
 	input          *lineReader // shared stdin reader for password and passphrase
 }
 
@@ -61,7 +61,7 @@ func run(e *env, args []string) int {
 	}
 	e.dataDir = dataDir
 	if e.dataDir == "" {
-		e.dataDir = app.DefaultDataDir()
+		e.dataDir = core.DefaultDataDir()
 	}
 	e.input = &lineReader{r: e.stdin}
 	if len(args) == 0 {
@@ -72,7 +72,7 @@ func run(e *env, args []string) int {
 		usage(e.stdout)
 		return 0
 	case "version", "--version":
-		fmt.Fprintf(e.stdout, "kmcr %s\n", app.Version)
+		fmt.Fprintf(e.stdout, "kmcr %s\n", core.Version)
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -81,13 +81,13 @@ func run(e *env, args []string) int {
 		usage(e.stderr)
 		return 2
 	}
-	core, err := app.Open(app.Config{DataDir: e.dataDir})
+	kc, err := core.Open(core.Config{DataDir: e.dataDir})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "kmcr: %v\n", err)
 		return 1
 	}
-	e.core = core
-	defer core.Close()
+	e.core = kc
+	defer kc.Close()
 	if err := c.run(e, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -136,7 +136,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "With no command, kmcr opens its window.\n\nCommands:")
 	cli.ListCommands(w, commands, func(c *command) string { return c.summary })
 	fmt.Fprintln(w, "\nThe passphrase comes from KMCR_PASSPHRASE, --passphrase-stdin, or a prompt.")
-	fmt.Fprintf(w, "The profile folder defaults to %s.\n", app.DefaultDataDir())
+	fmt.Fprintf(w, "The profile folder defaults to %s.\n", core.DefaultDataDir())
 }
 
 func newFlags(e *env, name string) *flag.FlagSet {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/ui"
 )
 
@@ -18,7 +18,7 @@ func TestFyneAppToml_MatchesCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, want := range []string{`ID = "` + ui.AppID + `"`, `Version = "` + app.Version + `"`, `Name = "kmcr"`, "fyneDo = true"} {
+	for _, want := range []string{`ID = "` + ui.AppID + `"`, `Version = "` + core.Version + `"`, `Name = "kmcr"`, "fyneDo = true"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("FyneApp.toml lacks %s", want)
 		}

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/term"
 
-	"kmcr/app"
 	"kmcr/cache"
+	"kmcr/core"
 )
 
 // lineReader reads lines from stdin one at a time, so the password and
@@ -87,7 +87,7 @@ func (e *env) passphrase(fromStdin, confirm bool) ([]byte, error) {
 // the wait before the next try.
 func (e *env) unlock(fromStdin bool) error {
 	if !e.core.Enrolled() {
-		return app.ErrNotEnrolled
+		return core.ErrNotEnrolled
 	}
 	p, err := e.passphrase(fromStdin, false)
 	if err != nil {

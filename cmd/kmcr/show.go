@@ -10,10 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
-	syncclient "kmcr/sync/client"
 	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -90,10 +90,10 @@ func runShow(e *env, args []string) error {
 	if err := e.unlock(*ppStdin); err != nil {
 		return err
 	}
-	var v *app.PatientView
+	var v *core.PatientView
 	if *bg {
 		fmt.Fprintln(e.stderr, "EMERGENCY ACCESS: this access is audited and reported to the privacy officer.")
-		reason := app.BreakGlassReason{Code: *code, Text: *text}
+		reason := core.BreakGlassReason{Code: *code, Text: *text}
 		v, err = breakGlass(e, nhs, reason)
 	} else {
 		v, err = e.core.OpenPatient(nhs, nil)
@@ -114,7 +114,7 @@ func runShow(e *env, args []string) error {
 
 // breakGlass asks the server when it can be reached in a few seconds, and
 // otherwise falls back to the offline rule (cached summaries only).
-func breakGlass(e *env, nhs string, reason app.BreakGlassReason) (*app.PatientView, error) {
+func breakGlass(e *env, nhs string, reason core.BreakGlassReason) (*core.PatientView, error) {
 	if err := e.core.StartSync(); err == nil {
 		deadline := time.Now().Add(8 * time.Second)
 		for time.Now().Before(deadline) {
@@ -157,7 +157,7 @@ func reasonCodes() string {
 
 // renderView prints a summary as a clinician reads it: banner first, then
 // alerts, allergies, medicines, problems and the rest, each with its date.
-func renderView(w io.Writer, v *app.PatientView, now time.Time) {
+func renderView(w io.Writer, v *core.PatientView, now time.Time) {
 	s := v.Summary
 	d := &s.Demographics
 	rule := strings.Repeat("=", 72)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"kmcr/app"
+	"kmcr/core"
 	"kmcr/record"
 )
 
@@ -16,7 +16,7 @@ func TestRenderView_AlertStates(t *testing.T) {
 		s := &record.Summary{}
 		s.Alerts.State = st
 		var b strings.Builder
-		renderView(&b, &app.PatientView{Summary: s}, time.Now())
+		renderView(&b, &core.PatientView{Summary: s}, time.Now())
 		out := b.String()
 		i := strings.Index(out, "Alerts\n")
 		if i < 0 {

@@ -1,0 +1,346 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"kmcr/audit"
+	"kmcr/cache"
+	"kmcr/record"
+	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
+)
+
+// Roles the client treats specially.
+const (
+	RoleFrontDesk = "frontdesk"
+)
+
+// PatientView is one opened patient: the summary and everything a screen
+// needs to present it honestly.
+type PatientView struct {
+	NHS     record.NHSNumber
+	Summary *record.Summary
+	// AsOf is when the server last confirmed this summary current: the
+	// later of when it was sent and when the cache was last up to date.
+	AsOf time.Time
+	// Stale is set when AsOf is older than the freshness limit.
+	Stale     bool
+	Freshness time.Duration
+	// NotAfter is the end of the offline lease.
+	NotAfter     time.Time
+	Relationship string   // protocol.RelCaseload or protocol.RelBreakGlass
+	Sections     []string // sections this role is shown
+	Withheld     []protocol.Withheld
+	// Objection is set when a patient's objection withheld sections
+	// ("restricted sharing"); Sensitive counts items kept off laptops.
+	Objection bool
+	Sensitive int
+	// BreakGlass is set when this view was opened under emergency access.
+	BreakGlass bool
+	// DemographicsOnly is set for roles that never see clinical sections;
+	// the summary's clinical sections are then empty whatever the document
+	// held.
+	DemographicsOnly bool
+}
+
+// BreakGlassReason is a coded reason and the user's own words.
+type BreakGlassReason struct {
+	Code string
+	Text string
+}
+
+// Validate checks a reason before it is used.
+func (r *BreakGlassReason) Validate() error {
+	if !protocol.ValidBreakGlassReason(r.Code) {
+		codes := make([]string, len(protocol.BreakGlassReasons))
+		for i, x := range protocol.BreakGlassReasons {
+			codes[i] = x.Code
+		}
+		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(codes, ", "))
+	}
+	if strings.TrimSpace(r.Text) == "" {
+		return errors.New("break-glass needs a reason in your own words as well as the code")
+	}
+	return nil
+}
+
+// OpenPatient reads a cached patient and returns its view. The view audit
+// event (or break-glass event, when bg is set) is written in the same
+// cache transaction as the read, and the summary is built only after that
+// transaction has committed: no view without an event. A patient not in
+// the cache is recorded as a denied access and reported as ErrNotCached.
+func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, error) {
+	nhs, err := record.ParseNHSNumber(nhsText)
+	if err != nil {
+		return nil, err
+	}
+	if bg != nil {
+		if err := bg.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	cc, s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	var h DocumentHeader
+	var bundle []byte
+	var lease time.Time
+	var asOf time.Time
+	err = cc.Update(func(tx *cache.Tx) error {
+		rec, err := tx.Get(nhs)
+		if err != nil {
+			return err
+		}
+		if h, bundle, err = decodeDoc(rec.Data); err != nil {
+			return err
+		}
+		lease = rec.NotAfter
+		if _, err := getJSON(tx, metaAsOf, &asOf); err != nil {
+			return err
+		}
+		e := c.patientEvent(s, audit.ActionView, nhs)
+		e.Sections = shownSections(h, s)
+		if bg != nil {
+			e.Action = audit.ActionBreakGlass
+			e.Purpose = "BTG"
+			e.BreakGlass = &audit.BreakGlass{ReasonCode: bg.Code, ReasonText: bg.Text}
+		}
+		if err := writeEvent(tx, e); err != nil {
+			return err
+		}
+		return c.rememberRecent(tx, nhs)
+	})
+	if err != nil {
+		if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
+			c.logDenied(s, nhs, err, bg)
+			if errors.Is(err, cache.ErrExpired) {
+				return nil, fmt.Errorf("%w: its offline lease ended; connect to refresh it", ErrNotCached)
+			}
+			return nil, fmt.Errorf("%w: %s is not in this device's cache", ErrNotCached, nhs)
+		}
+		return nil, fmt.Errorf("the summary of %s was not shown, because reading it with its audit event failed: %w", nhs, err)
+	}
+	c.flushAudit()
+	return c.view(nhs, h, bundle, lease, asOf, s, bg != nil)
+}
+
+// logDenied records an access that found nothing to show.
+func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGlassReason) {
+	e := c.patientEvent(s, audit.ActionDenied, nhs)
+	e.Outcome = audit.Outcome{Result: audit.ResultDenied, Detail: why.Error()}
+	if bg != nil {
+		e.BreakGlass = &audit.BreakGlass{ReasonCode: bg.Code, ReasonText: bg.Text}
+	}
+	if err := c.logEvent(e); err != nil {
+		c.cfg.Logf("recording a denied access: %v", err)
+	}
+}
+
+// shownSections are the sections the screen will show: the document's,
+// limited for roles that see demographics only.
+func shownSections(h DocumentHeader, s session) []string {
+	if s.User.Role != RoleFrontDesk {
+		return h.Sections
+	}
+	var out []string
+	for _, sec := range h.Sections {
+		if sec == record.SectionDemographics || sec == record.SectionGP {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
+
+func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+	rec, err := record.ParseBundle(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
+	}
+	if h.AsOf.After(asOf) {
+		asOf = h.AsOf
+	}
+	sum := record.Summarise(rec, asOf)
+	v := &PatientView{
+		NHS: nhs, Summary: sum, AsOf: asOf, NotAfter: lease, Relationship: h.Relationship,
+		Sections: shownSections(h, s), Withheld: h.Withheld, BreakGlass: bg || h.Relationship == protocol.RelBreakGlass,
+		DemographicsOnly: s.User.Role == RoleFrontDesk,
+		Freshness:        time.Duration(s.Policy.FreshnessSeconds) * time.Second,
+	}
+	if v.Freshness > 0 && c.now().Sub(asOf) > v.Freshness {
+		v.Stale = true
+	}
+	for _, w := range h.Withheld {
+		switch w.Reason {
+		case protocol.WithheldObjection:
+			v.Objection = true
+		case protocol.WithheldSensitive:
+			v.Sensitive += w.Count
+		}
+	}
+	if v.DemographicsOnly {
+		clearClinical(sum)
+	}
+	return v, nil
+}
+
+// clearClinical empties every clinical section, so a screen for a
+// demographics-only role cannot render one even by mistake.
+func clearClinical(s *record.Summary) {
+	s.Alerts = record.Section[record.Alert]{}
+	s.Allergies = record.Section[record.Allergy]{}
+	s.Medications = record.Section[record.Medication]{}
+	s.Problems = record.Section[record.Problem]{}
+	s.Encounters = record.Section[record.Encounter]{}
+	s.Observations = record.Section[record.Observation]{}
+	s.CarePlans = record.Section[record.CarePlan]{}
+	s.Immunizations = record.Section[record.Immunization]{}
+	s.Documents = nil
+	s.Other = nil
+}
+
+// SearchResult is what a search found.
+type SearchResult struct {
+	Entries []cache.IndexEntry
+	Total   int
+}
+
+// Search looks patients up in the cache by NHS number, family name (and
+// date of birth) or postcode. The search audit event is written before the
+// results are returned.
+func (c *Core) Search(q string, limit int) (*SearchResult, error) {
+	cc, s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	res, err := cc.Search(q, limit)
+	if err != nil {
+		return nil, err
+	}
+	e := c.event(s, audit.ActionSearch)
+	e.Purpose = s.Policy.Purpose
+	e.Query = q
+	e.Results = res.Total
+	if res.Total == 1 && len(res.Entries) == 1 {
+		e.Patient = res.Entries[0].NHS
+	}
+	if err := c.logEvent(e); err != nil {
+		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
+	}
+	return &SearchResult{Entries: res.Entries, Total: res.Total}, nil
+}
+
+// Caseload lists every patient held on this device, for community staff
+// planning the day. Listing names is recorded as a search.
+func (c *Core) Caseload() ([]cache.IndexEntry, error) {
+	cc, s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	entries := cc.Entries()
+	if err := c.logListing(s, "(caseload list)", entries); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// logListing records that a list of patients' names is about to be shown,
+// as a search with a descriptive query, before it is returned.
+func (c *Core) logListing(s session, query string, entries []cache.IndexEntry) error {
+	e := c.event(s, audit.ActionSearch)
+	e.Purpose = s.Policy.Purpose
+	e.Query = query
+	e.Results = len(entries)
+	if len(entries) == 1 {
+		e.Patient = entries[0].NHS
+	}
+	if err := c.logEvent(e); err != nil {
+		return fmt.Errorf("the list was not shown because its audit event could not be written: %w", err)
+	}
+	return nil
+}
+
+// maxRecent is how many recently opened patients are remembered.
+const maxRecent = 10
+
+func (c *Core) rememberRecent(tx *cache.Tx, nhs record.NHSNumber) error {
+	var list []record.NHSNumber
+	if _, err := getJSON(tx, metaRecent, &list); err != nil {
+		return err
+	}
+	out := []record.NHSNumber{nhs}
+	for _, n := range list {
+		if n != nhs && len(out) < maxRecent {
+			out = append(out, n)
+		}
+	}
+	return putJSON(tx, metaRecent, out)
+}
+
+// Recent lists recently opened patients still in the cache, newest first.
+// Listing names is recorded as a search, like the caseload list.
+func (c *Core) Recent() ([]cache.IndexEntry, error) {
+	cc, s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	var list []record.NHSNumber
+	if err := cc.View(func(tx *cache.Tx) error { _, err := getJSON(tx, metaRecent, &list); return err }); err != nil {
+		return nil, err
+	}
+	var out []cache.IndexEntry
+	for _, n := range list {
+		if e, ok := cc.Entry(n); ok {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if err := c.logListing(s, "(recently opened list)", out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BreakGlass opens a patient under emergency access. Online, it asks the
+// server for a time-limited relationship (the server raises an alert for
+// the privacy officer) and opens the document it sends. Offline, it opens
+// the patient only if the summary is already cached: a summary that never
+// reached this device cannot be conjured without a connection, and the
+// event still records the reason. Either way the event carries the reason.
+func (c *Core) BreakGlass(ctx context.Context, nhsText string, reason BreakGlassReason) (*PatientView, error) {
+	if err := reason.Validate(); err != nil {
+		return nil, err
+	}
+	nhs, err := record.ParseNHSNumber(nhsText)
+	if err != nil {
+		return nil, err
+	}
+	_, s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	if !s.Policy.BreakGlass {
+		c.logDenied(s, nhs, ErrBreakGlassNotAllowed, &reason)
+		return nil, ErrBreakGlassNotAllowed
+	}
+	c.mu.Lock()
+	sc := c.sync
+	c.mu.Unlock()
+	if sc != nil {
+		res, err := sc.BreakGlass(ctx, nhs.Digits(), reason.Code, reason.Text)
+		switch {
+		case err == nil && !res.Granted:
+			c.logDenied(s, nhs, fmt.Errorf("break-glass refused by the server: %s", res.Error), &reason)
+			return nil, fmt.Errorf("emergency access refused: %s", res.Error)
+		case err != nil && !errors.Is(err, syncclient.ErrOffline):
+			return nil, fmt.Errorf("emergency access: %w", err)
+		}
+	}
+	return c.OpenPatient(nhs.Digits(), &reason)
+}

@@ -1,0 +1,208 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"kmcr/audit"
+	"kmcr/cache"
+	"kmcr/sync/protocol"
+	"kmcr/sync/syncclient"
+)
+
+// MinPassphrase is the shortest passphrase accepted. The passphrase is one
+// of two factors (the device secret in the keyring is the other) and is
+// stretched with Argon2id, but it still needs some length.
+const MinPassphrase = 8
+
+// EnrolRequest is what enrolment needs from the user.
+type EnrolRequest struct {
+	Server     string // wss://HOST:PORT
+	CAFile     string // the server's CA certificate (PEM)
+	User       string
+	Password   string
+	Passphrase []byte // protects the local cache
+	// DeviceSecretFile, when set, keeps the device secret in this file
+	// instead of the OS keyring: the documented alternative for machines
+	// without one (see docs/cache-format.md for what it costs).
+	DeviceSecretFile string
+	Host             string // this computer's name (os.Hostname when empty)
+}
+
+// ErrFirstSync wraps a first-sync failure after an enrolment that
+// otherwise succeeded: the profile is usable and "kmcr sync" resumes.
+var ErrFirstSync = errors.New("enrolled, but the first sync did not finish; run kmcr sync to resume")
+
+// PassphraseHint rates a passphrase for the enrolment screen: a short
+// sentence, and whether it is acceptable at all.
+func PassphraseHint(p string) (string, bool) {
+	n := utf8.RuneCountInString(p)
+	classes := 0
+	for _, set := range []string{"abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"} {
+		if strings.ContainsAny(p, set) {
+			classes++
+		}
+	}
+	if strings.ContainsFunc(p, func(r rune) bool {
+		return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", r)
+	}) {
+		classes++
+	}
+	switch {
+	case n < MinPassphrase:
+		return fmt.Sprintf("Too short: at least %d characters", MinPassphrase), false
+	case n >= 16 || (n >= 12 && classes >= 3):
+		return "Strong", true
+	case n >= 12 || classes >= 3:
+		return "Fair: a longer phrase of several words is stronger", true
+	default:
+		return "Weak: use a phrase of several words", true
+	}
+}
+
+// loadCA reads the server's CA certificate into a pool.
+func loadCA(path string) (*x509.CertPool, []byte, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("the CA file %s holds no PEM certificate", path)
+	}
+	return pool, pem, nil
+}
+
+func newDeviceID() (string, error) {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "dev-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)), nil
+}
+
+// Enrol logs in, registers this device, creates the encrypted cache, and
+// runs the first sync, reporting its progress. If everything but the first
+// sync succeeded, the error wraps ErrFirstSync and the profile is usable.
+func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(syncclient.State)) error {
+	if c.Enrolled() {
+		return ErrEnrolled
+	}
+	if _, ok := PassphraseHint(string(req.Passphrase)); !ok {
+		return fmt.Errorf("the passphrase must be at least %d characters", MinPassphrase)
+	}
+	if req.User == "" || req.Password == "" {
+		return errors.New("user name and password are required")
+	}
+	pool, pem, err := loadCA(req.CAFile)
+	if err != nil {
+		return err
+	}
+	if req.Host == "" {
+		req.Host, _ = os.Hostname()
+		if req.Host == "" {
+			req.Host = "unknown-host"
+		}
+	}
+	deviceID, err := newDeviceID()
+	if err != nil {
+		return err
+	}
+	pub, priv, err := audit.NewDeviceKey()
+	if err != nil {
+		return err
+	}
+	cfg := syncclient.Config{Server: req.Server, TLS: &tls.Config{RootCAs: pool}, CAFile: req.CAFile, DeviceID: deviceID, Client: "kmcr/" + Version, Logf: c.cfg.Logf}
+	tok, err := syncclient.Login(ctx, cfg, protocol.LoginRequest{User: req.User, Password: req.Password, DeviceID: deviceID, PublicKey: pub, Host: req.Host, Client: cfg.Client})
+	if err != nil {
+		return fmt.Errorf("logging in: %w", err)
+	}
+
+	// The profile must name its secret store before the cache is created,
+	// so the same kind is used to open it.
+	p := &Profile{Server: req.Server, User: tok.User.Name, Role: tok.User.Role, DeviceID: deviceID, Host: req.Host, Secrets: SecretsKeyring, Enrolled: c.now()}
+	if req.DeviceSecretFile != "" {
+		abs, err := filepath.Abs(req.DeviceSecretFile)
+		if err != nil {
+			return err
+		}
+		p.Secrets, p.SecretFile = SecretsFile, abs
+	}
+	applyPolicy(p, tok.Policy)
+	c.mu.Lock()
+	c.profile = p
+	opts := c.cacheOptions()
+	c.mu.Unlock()
+	// A cache without a profile is what an enrolment stopped part-way (a
+	// crash, a kill) leaves: the profile is written last, so nothing in
+	// that cache was synced or shown, and without this neither enrol nor
+	// wipe would accept the folder again.
+	if cache.Exists(c.cfg.DataDir) {
+		err := cache.Wipe(opts)
+		if err != nil && cache.Exists(c.cfg.DataDir) {
+			c.mu.Lock()
+			c.profile = nil
+			c.mu.Unlock()
+			return fmt.Errorf("removing the remains of an unfinished enrolment: %w", err)
+		}
+		if err != nil {
+			c.cfg.Logf("removed the remains of an unfinished enrolment: %v", err)
+		}
+	}
+	cc, err := cache.Create(opts, req.Passphrase)
+	if err != nil {
+		c.mu.Lock()
+		c.profile = nil
+		c.mu.Unlock()
+		return fmt.Errorf("creating the encrypted cache: %w", err)
+	}
+	s := session{User: tok.User, Policy: tok.Policy, DeviceID: deviceID, Host: req.Host, Epoch: tok.Epoch}
+	err = cc.Update(func(tx *cache.Tx) error {
+		if err := tx.PutMeta(metaDeviceKey, priv); err != nil {
+			return err
+		}
+		if err := putJSON(tx, metaSession, s); err != nil {
+			return err
+		}
+		if err := putJSON(tx, metaTokens, storedTokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expires: tok.ExpiresAt}); err != nil {
+			return err
+		}
+		return writeEvent(tx, c.event(s, audit.ActionLogin))
+	})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(c.cfg.DataDir, caFile), pem, 0o600)
+	}
+	if err == nil {
+		err = saveProfile(c.cfg.DataDir, p)
+	}
+	if err != nil {
+		_ = cc.Wipe()
+		c.mu.Lock()
+		c.profile = nil
+		c.mu.Unlock()
+		return fmt.Errorf("setting up the profile: %w", err)
+	}
+	c.mu.Lock()
+	c.c, c.sess = cc, s
+	c.mu.Unlock()
+	c.notify()
+	if err := c.SyncOnce(ctx, progress); err != nil {
+		return fmt.Errorf("%w: %w", ErrFirstSync, err)
+	}
+	return nil
+}
+
+// applyPolicy copies the server's policy into the profile, which keeps
+// what the unlock screen needs before the cache is open.
+func applyPolicy(p *Profile, pol protocol.Policy) {
+	p.Autolock, p.Freshness, p.BreakGlass, p.Sections = pol.AutoLockSeconds, pol.FreshnessSeconds, pol.BreakGlass, pol.Sections
+}
