@@ -79,8 +79,7 @@ func TestCore_OpenPatient_OfflineAndRevoked(t *testing.T) {
 		t.Fatalf("offline open: %v", err)
 	}
 	ts.restart()
-	var res server.NHSListResult
-	if err := ts.admin.Call("caseload-remove", server.NHSListArgs{User: "cara", NHS: ts.nhs[1:2]}, &res); err != nil {
+	if _, err := ts.admin.CaseloadRemove(context.Background(), server.NHSListArgs{User: "cara", NHS: ts.nhs[1:2]}); err != nil {
 		t.Fatal(err)
 	}
 	syncOnce(t, c)

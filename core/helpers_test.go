@@ -114,12 +114,11 @@ func (ts *testServer) restart() {
 
 func (ts *testServer) addUser(name, role string, caseload ...string) {
 	ts.t.Helper()
-	if err := ts.admin.Call("user-add", server.UserAddArgs{Name: name, Role: role, Password: "password " + name}, nil); err != nil {
+	if err := ts.admin.UserAdd(context.Background(), server.UserAddArgs{Name: name, Role: role, Password: "password " + name}); err != nil {
 		ts.t.Fatal(err)
 	}
 	if len(caseload) > 0 {
-		var res server.NHSListResult
-		if err := ts.admin.Call("caseload-add", server.NHSListArgs{User: name, NHS: caseload}, &res); err != nil {
+		if _, err := ts.admin.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: caseload}); err != nil {
 			ts.t.Fatal(err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"kmcr/core"
-	"kmcr/server"
 )
 
 // TestConcurrent_FiftyClients guards the server under load: 50 clients (25
@@ -101,12 +100,12 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 		}
 		for _, n := range srv.nhs {
 			if !in[n] {
-				srv.caseload("caseload-add", name, n)
+				srv.caseload(srv.local.CaseloadAdd, name, n)
 				cl = append(cl, n)
 				break
 			}
 		}
-		srv.caseload("caseload-remove", name, cl[0])
+		srv.caseload(srv.local.CaseloadRemove, name, cl[0])
 		caseloads[name] = cl[1:]
 	}
 	for _, cl := range clients {
@@ -132,8 +131,8 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 		}
 		return nil
 	})
-	var devices []server.DeviceInfo
-	if err := srv.local.Call("device-list", nil, &devices); err != nil {
+	devices, err := srv.local.DeviceList(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(devices) != users*perUser {
@@ -144,16 +143,16 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 			t.Errorf("device %s of %s: chain ends at %d, want %d", d.ID, d.User, d.AuditSeq, want)
 		}
 	}
-	var verify server.VerifyResult
-	if err := srv.local.Call("audit-verify", nil, &verify); err != nil {
+	verify, err := srv.local.AuditVerify(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if verify.Broken || len(verify.Devices) != users*perUser {
 		t.Fatalf("audit verify: broken %v over %d devices: %+v", verify.Broken, len(verify.Devices), verify.Devices)
 	}
 	for n, want := range views {
-		var res server.AccessLogResult
-		if err := srv.local.Call("access-log", n, &res); err != nil {
+		res, err := srv.local.AccessLog(context.Background(), n)
+		if err != nil {
 			t.Fatal(err)
 		}
 		got := 0

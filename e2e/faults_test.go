@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -179,8 +180,8 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		r.proxy.Pass()
 		// A change made while the link was down arrives once it is back.
 		gone := r.want[0]
-		var res server.NHSListResult
-		if err := srv.local.Call("caseload-remove", server.NHSListArgs{User: "para2", NHS: []string{gone}}, &res); err != nil || len(res.Changed) != 1 {
+		res, err := srv.local.CaseloadRemove(context.Background(), server.NHSListArgs{User: "para2", NHS: []string{gone}})
+		if err != nil || len(res.Changed) != 1 {
 			t.Fatalf("caseload remove: %v %+v", err, res)
 		}
 		r.want = r.want[1:]

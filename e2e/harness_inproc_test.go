@@ -86,7 +86,11 @@ func newInprocServer(t testing.TB, o inprocOpts) *inprocServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	served, adminDone := make(chan error, 1), make(chan error, 1)
 	go func() { served <- svc.Serve(ctx, ln, pki.ServerTLS(cert)) }()
-	go func() { adminDone <- server.ServeAdmin(ctx, svc, d.dir) }()
+	adm, err := server.ListenAdmin(d.dir, server.LocalAdmin(svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { adminDone <- adm.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		for _, c := range []chan error{served, adminDone} {
@@ -100,7 +104,8 @@ func newInprocServer(t testing.TB, o inprocOpts) *inprocServer {
 	})
 	srv := &inprocServer{serverData: d, st: st, svc: svc, local: server.LocalAdmin(svc), addr: ln.Addr().String(), logs: logs}
 	eventually(t, 10*time.Second, "admin socket", func() error {
-		return srv.local.Call("alerts", nil, nil)
+		_, err := server.RemoteAdmin(d.dir).Alerts(context.Background())
+		return err
 	})
 	if o.patients > 0 {
 		d.seedDir = filepath.Join(root, "seed")
@@ -122,22 +127,24 @@ func (s *inprocServer) url() string { return "wss://" + s.addr }
 // in-process.
 func (s *inprocServer) addUser(name, role string, caseload ...string) {
 	s.t.Helper()
-	if err := s.local.Call("user-add", server.UserAddArgs{Name: name, Role: role, Password: userPassword(name)}, nil); err != nil {
+	if err := s.local.UserAdd(context.Background(), server.UserAddArgs{Name: name, Role: role, Password: userPassword(name)}); err != nil {
 		s.t.Fatal(err)
 	}
 	if len(caseload) > 0 {
-		s.caseload("caseload-add", name, caseload...)
+		s.caseload(s.local.CaseloadAdd, name, caseload...)
 	}
 }
 
-func (s *inprocServer) caseload(op, user string, nhs ...string) {
+// caseload changes a user's caseload in-process with change
+// (s.local.CaseloadAdd or CaseloadRemove); any refusal fails the test.
+func (s *inprocServer) caseload(change func(context.Context, server.NHSListArgs) (server.NHSListResult, error), user string, nhs ...string) {
 	s.t.Helper()
-	var res server.NHSListResult
-	if err := s.local.Call(op, server.NHSListArgs{User: user, NHS: nhs}, &res); err != nil {
+	res, err := change(context.Background(), server.NHSListArgs{User: user, NHS: nhs})
+	if err != nil {
 		s.t.Fatal(err)
 	}
 	if len(res.Refused) > 0 {
-		s.t.Fatalf("%s refused %v", op, res.Refused)
+		s.t.Fatalf("caseload change for %s refused %v", user, res.Refused)
 	}
 }
 

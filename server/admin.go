@@ -5,10 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,55 +16,78 @@ import (
 	"kmcr/server/store"
 )
 
-// SocketName is the admin control socket inside the data directory: how
-// admin commands reach a running server, which holds the store's lock.
-// Only the owner of the data directory can connect (mode 0600).
-const SocketName = "admin.sock"
-
-// Admin runs admin operations by name: in-process on an open store, or in
-// a running server through its control socket. One table serves both, so
-// a command behaves the same whether or not the server is running.
+// Admin is every admin operation of the central record, with typed
+// arguments and results. LocalAdmin runs them on an open store; RemoteAdmin
+// reaches a running server through its control socket. Both behave the
+// same, errors included: a failure meant for the person at the command line
+// is an *AdminError, and errors.Is(err, store.ErrNotFound) (ErrExists,
+// ErrInvalidArgument, record.ErrInvalidNHSNumber) holds on both paths. The
+// interface knows nothing of bbolt, so a database backend's command line
+// uses LocalAdmin over its own store.
+//
+// Adding an operation (see docs/architecture.md, "Admin operations"):
+//  1. a method here, with its argument and result types below;
+//  2. its implementation on localAdmin, returning *AdminError (wrapping the
+//     sentinel it stands for) for what the user must fix;
+//  3. in admin_socket.go: an Op, one line in registerAdmin, and the
+//     remoteAdmin method that calls it;
+//  4. a row in TestAdmin_LocalAndRemoteAgree;
+//  5. the command in cmd/kmcr-server, calling it inside withAdmin.
 type Admin interface {
-	Call(op string, args, result any) error
+	// UserAdd creates a user who can log in from the client.
+	UserAdd(ctx context.Context, a UserAddArgs) error
+	// CaseloadAdd and CaseloadRemove change a user's caseload; invalid
+	// NHS numbers are refused one by one in the result, not as an error.
+	CaseloadAdd(ctx context.Context, a NHSListArgs) (NHSListResult, error)
+	CaseloadRemove(ctx context.Context, a NHSListArgs) (NHSListResult, error)
+	// Object records a patient's objection to a purpose and Withdraw
+	// withdraws it; each reports whether anything changed.
+	Object(ctx context.Context, a ObjectionArgs) (bool, error)
+	Withdraw(ctx context.Context, a ObjectionArgs) (bool, error)
+	// DeviceList lists enrolled devices, oldest registration first.
+	DeviceList(ctx context.Context) ([]DeviceInfo, error)
+	// DeviceRevoke revokes a device: it wipes itself at its next contact.
+	DeviceRevoke(ctx context.Context, id string) error
+	// AccessLog is who viewed a patient's record (nhs in any accepted
+	// spelling), oldest first, with the same as a FHIR Bundle.
+	AccessLog(ctx context.Context, nhs string) (AccessLogResult, error)
+	// Alerts lists every alert, oldest first.
+	Alerts(ctx context.Context) ([]store.Alert, error)
+	// AuditVerify re-checks every device's stored audit chain.
+	AuditVerify(ctx context.Context) (VerifyResult, error)
+	// Import reads FHIR files or folders, given as absolute paths (the
+	// server may run in another working directory).
+	Import(ctx context.Context, paths []string) (*ImportReport, error)
 }
 
-// AdminError is an operation's failure as the caller should show it.
-type AdminError struct{ Message string }
+// ErrInvalidArgument is wrapped by the *AdminError of an operation given an
+// argument it cannot use (a malformed user name, an unknown role or
+// purpose, a short password, a relative import path).
+var ErrInvalidArgument = errors.New("invalid admin argument")
+
+// errAdminMessage is matched by every *AdminError, so that the remote side
+// knows to rebuild one (see adminCodes).
+var errAdminMessage = errors.New("admin message")
+
+// AdminError is an operation's failure as the caller should show it. Err,
+// when set, is what it stands for (store.ErrNotFound, ErrInvalidArgument,
+// ...), so errors.Is sees through it.
+type AdminError struct {
+	Message string
+	Err     error
+}
 
 func (e *AdminError) Error() string { return e.Message }
 
-// adminOp is one operation: it decodes its arguments and returns a result.
-type adminOp func(a *localAdmin, args json.RawMessage) (any, error)
+// Unwrap returns what the error stands for.
+func (e *AdminError) Unwrap() error { return e.Err }
 
-var adminOps = map[string]adminOp{}
+// Is reports whether target is the mark every AdminError carries across
+// the control socket.
+func (e *AdminError) Is(target error) bool { return target == errAdminMessage }
 
-// LocalAdmin runs operations directly on a store (and notifies its
-// subscribers, so a serving process's sessions see the changes).
-func LocalAdmin(svc *Service) Admin { return &localAdmin{svc: svc} }
-
-type localAdmin struct{ svc *Service }
-
-func (a *localAdmin) Call(op string, args, result any) error {
-	f, ok := adminOps[op]
-	if !ok {
-		return fmt.Errorf("unknown admin operation %q", op)
-	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return err
-	}
-	out, err := f(a, raw)
-	if err != nil {
-		return err
-	}
-	if result == nil {
-		return nil
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, result)
+func adminErr(err error, format string, args ...any) *AdminError {
+	return &AdminError{Message: fmt.Sprintf(format, args...), Err: err}
 }
 
 // UserAddArgs adds a user.
@@ -102,226 +121,6 @@ type DeviceInfo struct {
 	AuditSeq             uint64
 }
 
-func init() {
-	adminOps["user-add"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		var args UserAddArgs
-		if err := json.Unmarshal(raw, &args); err != nil {
-			return nil, err
-		}
-		if strings.TrimSpace(args.Name) == "" || strings.ContainsAny(args.Name, "\x00/ ") {
-			return nil, &AdminError{"a user name is required (no spaces or slashes)"}
-		}
-		if _, err := policy.ParseRole(args.Role); err != nil {
-			return nil, &AdminError{err.Error()}
-		}
-		if len(args.Password) < 8 {
-			return nil, &AdminError{"the password must be at least 8 characters"}
-		}
-		h, err := HashPassword(args.Password, a.svc.cfg.Password)
-		if err != nil {
-			return nil, err
-		}
-		err = a.svc.st.AddUser(store.User{Name: args.Name, Role: args.Role, PasswordHash: h, Created: a.svc.now()})
-		if errors.Is(err, store.ErrExists) {
-			return nil, &AdminError{fmt.Sprintf("user %q already exists", args.Name)}
-		}
-		return nil, err
-	}
-	caseload := func(add bool) adminOp {
-		return func(a *localAdmin, raw json.RawMessage) (any, error) {
-			var args NHSListArgs
-			if err := json.Unmarshal(raw, &args); err != nil {
-				return nil, err
-			}
-			var res NHSListResult
-			var valid []string
-			for _, s := range args.NHS {
-				n, err := record.ParseNHSNumber(s)
-				if err != nil {
-					res.Refused = append(res.Refused, err.Error())
-					continue
-				}
-				valid = append(valid, n.Digits())
-			}
-			if len(valid) == 0 {
-				return res, nil
-			}
-			var changed []string
-			var err error
-			if add {
-				changed, err = a.svc.st.CaseloadAdd(args.User, valid)
-			} else {
-				changed, err = a.svc.st.CaseloadRemove(args.User, valid)
-			}
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, &AdminError{fmt.Sprintf("no user %q", args.User)}
-			}
-			if err != nil {
-				return nil, err
-			}
-			res.Changed = changed
-			in := map[string]bool{}
-			for _, c := range changed {
-				in[c] = true
-			}
-			for _, v := range valid {
-				if !in[v] {
-					res.Unchanged = append(res.Unchanged, v)
-				}
-			}
-			return res, nil
-		}
-	}
-	adminOps["caseload-add"] = caseload(true)
-	adminOps["caseload-remove"] = caseload(false)
-	objection := func(on bool) adminOp {
-		return func(a *localAdmin, raw json.RawMessage) (any, error) {
-			var args ObjectionArgs
-			if err := json.Unmarshal(raw, &args); err != nil {
-				return nil, err
-			}
-			n, err := record.ParseNHSNumber(args.NHS)
-			if err != nil {
-				return nil, &AdminError{err.Error()}
-			}
-			if _, err := policy.ParsePurpose(args.Purpose); err != nil {
-				return nil, &AdminError{err.Error()}
-			}
-			if on {
-				return a.svc.st.Object(n.Digits(), args.Purpose)
-			}
-			return a.svc.st.Withdraw(n.Digits(), args.Purpose)
-		}
-	}
-	adminOps["object"] = objection(true)
-	adminOps["withdraw"] = objection(false)
-	adminOps["device-list"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		ds, err := a.svc.st.Devices()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]DeviceInfo, 0, len(ds))
-		for _, d := range ds {
-			out = append(out, DeviceInfo{ID: d.ID, User: d.User, Host: d.Host, Registered: d.Registered, LastSeen: d.LastSeen, Revoked: d.Revoked, AuditSeq: chainSeq(d.Chain)})
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Registered.Before(out[j].Registered) })
-		return out, nil
-	}
-	adminOps["device-revoke"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		var id string
-		if err := json.Unmarshal(raw, &id); err != nil {
-			return nil, err
-		}
-		err := a.svc.st.RevokeDevice(id, a.svc.now())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, &AdminError{fmt.Sprintf("no device %q (see kmcr-server device list)", id)}
-		}
-		return nil, err
-	}
-	adminOps["alerts"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		var out []store.Alert
-		err := a.svc.st.Alerts(func(al store.Alert) error { out = append(out, al); return nil })
-		return out, err
-	}
-}
-
-// ServeAdmin answers admin operations on a unix socket in dataDir until
-// ctx ends. It removes a stale socket first: the caller holds the store's
-// lock, so no other server can be using it.
-func ServeAdmin(ctx context.Context, svc *Service, dataDir string) error {
-	path := filepath.Join(dataDir, SocketName)
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("admin socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return err
-	}
-	local := &localAdmin{svc: svc}
-	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op := strings.TrimPrefix(r.URL.Path, "/admin/")
-		f, ok := adminOps[op]
-		if !ok || r.Method != http.MethodPost {
-			writeJSON(w, http.StatusNotFound, adminReply{Error: "unknown admin operation " + op})
-			return
-		}
-		raw, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, adminReply{Error: err.Error()})
-			return
-		}
-		out, err := f(local, raw)
-		if err != nil {
-			writeJSON(w, http.StatusOK, adminReply{Error: err.Error()})
-			return
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			writeJSON(w, http.StatusOK, adminReply{Error: err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, adminReply{Result: b})
-	})}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	err = hs.Serve(ln)
-	_ = os.Remove(path)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-type adminReply struct {
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  string          `json:"error,omitempty"`
-}
-
-// RemoteAdmin reaches a running server's control socket in dataDir.
-func RemoteAdmin(dataDir string) Admin {
-	path := filepath.Join(dataDir, SocketName)
-	return &remoteAdmin{path: path, hc: &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}}
-}
-
-type remoteAdmin struct {
-	path string
-	hc   *http.Client
-}
-
-func (r *remoteAdmin) Call(op string, args, result any) error {
-	body, err := json.Marshal(args)
-	if err != nil {
-		return err
-	}
-	resp, err := r.hc.Post("http://kmcr-server/admin/"+op, "application/json", strings.NewReader(string(body)))
-	if err != nil {
-		return fmt.Errorf("the store is in use but the running server's admin socket %s does not answer: %w", r.path, err)
-	}
-	defer resp.Body.Close()
-	var rep adminReply
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return fmt.Errorf("admin socket answer: %w", err)
-	}
-	if rep.Error != "" {
-		return &AdminError{rep.Error}
-	}
-	if result != nil && rep.Result != nil {
-		return json.Unmarshal(rep.Result, result)
-	}
-	return nil
-}
-
 // AccessLogResult carries the access log for the command line: the events
 // and the same report as a FHIR Bundle.
 type AccessLogResult struct {
@@ -335,42 +134,153 @@ type VerifyResult struct {
 	Broken  bool
 }
 
-func init() {
-	adminOps["access-log"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		var nhs string
-		if err := json.Unmarshal(raw, &nhs); err != nil {
-			return nil, err
-		}
-		entries, err := a.svc.AccessLog(nhs)
-		if err != nil {
-			return nil, &AdminError{err.Error()}
-		}
-		b, err := audit.Bundle(entries)
-		if err != nil {
-			return nil, err
-		}
-		return AccessLogResult{Entries: entries, FHIR: b}, nil
+// LocalAdmin runs operations directly on the service's store (and so
+// notifies its subscribers: a serving process's sessions see the changes).
+func LocalAdmin(svc *Service) Admin { return &localAdmin{svc: svc} }
+
+type localAdmin struct{ svc *Service }
+
+var _ Admin = (*localAdmin)(nil)
+
+func (a *localAdmin) UserAdd(_ context.Context, args UserAddArgs) error {
+	if strings.TrimSpace(args.Name) == "" || strings.ContainsAny(args.Name, "\x00/ ") {
+		return adminErr(ErrInvalidArgument, "a user name is required (no spaces or slashes)")
 	}
-	adminOps["audit-verify"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		reps, err := a.svc.VerifyChains()
-		if err != nil && !errors.Is(err, ErrChainBroken) {
-			return nil, err
-		}
-		return VerifyResult{Devices: reps, Broken: err != nil}, nil
+	if _, err := policy.ParseRole(args.Role); err != nil {
+		return adminErr(ErrInvalidArgument, "%v", err)
 	}
+	if len(args.Password) < 8 {
+		return adminErr(ErrInvalidArgument, "the password must be at least 8 characters")
+	}
+	h, err := HashPassword(args.Password, a.svc.cfg.Password)
+	if err != nil {
+		return err
+	}
+	err = a.svc.st.AddUser(store.User{Name: args.Name, Role: args.Role, PasswordHash: h, Created: a.svc.now()})
+	if errors.Is(err, store.ErrExists) {
+		return adminErr(store.ErrExists, "user %q already exists", args.Name)
+	}
+	return err
 }
 
-func init() {
-	adminOps["import"] = func(a *localAdmin, raw json.RawMessage) (any, error) {
-		var paths []string
-		if err := json.Unmarshal(raw, &paths); err != nil {
-			return nil, err
+func (a *localAdmin) CaseloadAdd(_ context.Context, args NHSListArgs) (NHSListResult, error) {
+	return a.caseload(args, a.svc.st.CaseloadAdd)
+}
+
+func (a *localAdmin) CaseloadRemove(_ context.Context, args NHSListArgs) (NHSListResult, error) {
+	return a.caseload(args, a.svc.st.CaseloadRemove)
+}
+
+// caseload validates the numbers, applies change to the valid ones and
+// sorts them into changed and unchanged.
+func (a *localAdmin) caseload(args NHSListArgs, change func(user string, nhs []string) ([]string, error)) (NHSListResult, error) {
+	var res NHSListResult
+	var valid []string
+	for _, s := range args.NHS {
+		n, err := record.ParseNHSNumber(s)
+		if err != nil {
+			res.Refused = append(res.Refused, err.Error())
+			continue
 		}
-		for _, p := range paths {
-			if !filepath.IsAbs(p) {
-				return nil, &AdminError{fmt.Sprintf("import path %q must be absolute", p)}
-			}
-		}
-		return a.svc.Import(paths, nil)
+		valid = append(valid, n.Digits())
 	}
+	if len(valid) == 0 {
+		return res, nil
+	}
+	changed, err := change(args.User, valid)
+	if errors.Is(err, store.ErrNotFound) {
+		return NHSListResult{}, adminErr(store.ErrNotFound, "no user %q", args.User)
+	}
+	if err != nil {
+		return NHSListResult{}, err
+	}
+	res.Changed = changed
+	in := map[string]bool{}
+	for _, c := range changed {
+		in[c] = true
+	}
+	for _, v := range valid {
+		if !in[v] {
+			res.Unchanged = append(res.Unchanged, v)
+		}
+	}
+	return res, nil
+}
+
+func (a *localAdmin) Object(_ context.Context, args ObjectionArgs) (bool, error) {
+	return a.objection(args, a.svc.st.Object)
+}
+
+func (a *localAdmin) Withdraw(_ context.Context, args ObjectionArgs) (bool, error) {
+	return a.objection(args, a.svc.st.Withdraw)
+}
+
+func (a *localAdmin) objection(args ObjectionArgs, change func(nhs, purpose string) (bool, error)) (bool, error) {
+	n, err := record.ParseNHSNumber(args.NHS)
+	if err != nil {
+		return false, adminErr(err, "%v", err)
+	}
+	if _, err := policy.ParsePurpose(args.Purpose); err != nil {
+		return false, adminErr(ErrInvalidArgument, "%v", err)
+	}
+	return change(n.Digits(), args.Purpose)
+}
+
+func (a *localAdmin) DeviceList(context.Context) ([]DeviceInfo, error) {
+	ds, err := a.svc.st.Devices()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeviceInfo, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DeviceInfo{ID: d.ID, User: d.User, Host: d.Host, Registered: d.Registered, LastSeen: d.LastSeen, Revoked: d.Revoked, AuditSeq: chainSeq(d.Chain)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Registered.Before(out[j].Registered) })
+	return out, nil
+}
+
+func (a *localAdmin) DeviceRevoke(_ context.Context, id string) error {
+	err := a.svc.st.RevokeDevice(id, a.svc.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return adminErr(store.ErrNotFound, "no device %q (see kmcr-server device list)", id)
+	}
+	return err
+}
+
+func (a *localAdmin) AccessLog(_ context.Context, nhs string) (AccessLogResult, error) {
+	entries, err := a.svc.AccessLog(nhs)
+	if err != nil {
+		return AccessLogResult{}, adminErr(err, "%v", err)
+	}
+	b, err := audit.Bundle(entries)
+	if err != nil {
+		return AccessLogResult{}, err
+	}
+	return AccessLogResult{Entries: entries, FHIR: b}, nil
+}
+
+func (a *localAdmin) Alerts(context.Context) ([]store.Alert, error) {
+	var out []store.Alert
+	err := a.svc.st.Alerts(func(al store.Alert) error { out = append(out, al); return nil })
+	return out, err
+}
+
+func (a *localAdmin) AuditVerify(context.Context) (VerifyResult, error) {
+	reps, err := a.svc.VerifyChains()
+	if err != nil && !errors.Is(err, ErrChainBroken) {
+		return VerifyResult{}, err
+	}
+	return VerifyResult{Devices: reps, Broken: err != nil}, nil
+}
+
+func (a *localAdmin) Import(ctx context.Context, paths []string) (*ImportReport, error) {
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return nil, adminErr(ErrInvalidArgument, "import path %q must be absolute", p)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return a.svc.Import(paths, nil)
 }

@@ -71,12 +71,11 @@ func newTestServer(t *testing.T, patients int) *testServer {
 
 func (ts *testServer) addUser(name, role string, caseload ...string) {
 	ts.t.Helper()
-	if err := ts.admin.Call("user-add", UserAddArgs{Name: name, Role: role, Password: "password " + name}, nil); err != nil {
+	if err := ts.admin.UserAdd(context.Background(), UserAddArgs{Name: name, Role: role, Password: "password " + name}); err != nil {
 		ts.t.Fatal(err)
 	}
 	if len(caseload) > 0 {
-		var res NHSListResult
-		if err := ts.admin.Call("caseload-add", NHSListArgs{User: name, NHS: caseload}, &res); err != nil {
+		if _, err := ts.admin.CaseloadAdd(context.Background(), NHSListArgs{User: name, NHS: caseload}); err != nil {
 			ts.t.Fatal(err)
 		}
 	}

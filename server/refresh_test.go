@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -119,7 +120,7 @@ func TestRefresh_LostAnswerGrace(t *testing.T) {
 	if _, e := ts.refresh(dev, third.RefreshToken); e != nil {
 		t.Fatal(e)
 	}
-	if err := ts.admin.Call("device-revoke", dev, nil); err != nil {
+	if err := ts.admin.DeviceRevoke(context.Background(), dev); err != nil {
 		t.Fatal(err)
 	}
 	if _, e := ts.refresh(dev, third.RefreshToken); e == nil || e.Code != protocol.ErrCodeDeviceRevoked {

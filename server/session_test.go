@@ -88,11 +88,10 @@ func TestSession_Live_CaseloadRemoveAndAdd(t *testing.T) {
 	cl.hello(4)
 	cl.untilUpToDate(0)
 
-	var res NHSListResult
-	if err := ts.admin.Call("caseload-remove", NHSListArgs{User: "amy", NHS: ts.nhs[:2]}, &res); err != nil {
+	if _, err := ts.admin.CaseloadRemove(context.Background(), NHSListArgs{User: "amy", NHS: ts.nhs[:2]}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.admin.Call("caseload-add", NHSListArgs{User: "amy", NHS: ts.nhs[25:26]}, &res); err != nil {
+	if _, err := ts.admin.CaseloadAdd(context.Background(), NHSListArgs{User: "amy", NHS: ts.nhs[25:26]}); err != nil {
 		t.Fatal(err)
 	}
 	want := append(append([]string{}, ts.nhs[2:20]...), ts.nhs[25])
@@ -127,8 +126,8 @@ func TestSession_Objection_WithholdsClinicalSections(t *testing.T) {
 	cl.untilUpToDate(0)
 	full := len(cl.docs[ts.nhs[0]])
 
-	var changed bool
-	if err := ts.admin.Call("object", ObjectionArgs{NHS: ts.nhs[0], Purpose: "emergency-care"}, &changed); err != nil || !changed {
+	changed, err := ts.admin.Object(context.Background(), ObjectionArgs{NHS: ts.nhs[0], Purpose: "emergency-care"})
+	if err != nil || !changed {
 		t.Fatalf("object: %v %v", changed, err)
 	}
 	cl.untilUpToDate(0)
@@ -142,7 +141,7 @@ func TestSession_Objection_WithholdsClinicalSections(t *testing.T) {
 	if !containsDelete(cl.dels, ts.nhs[0], protocol.DelObjection) {
 		t.Fatal("no explicit revocation before the reduced document")
 	}
-	if err := ts.admin.Call("withdraw", ObjectionArgs{NHS: ts.nhs[0], Purpose: "emergency-care"}, &changed); err != nil {
+	if _, err := ts.admin.Withdraw(context.Background(), ObjectionArgs{NHS: ts.nhs[0], Purpose: "emergency-care"}); err != nil {
 		t.Fatal(err)
 	}
 	cl.untilUpToDate(0)
@@ -306,7 +305,7 @@ func TestSession_DeviceRevoked_Wipes(t *testing.T) {
 	cl := newClient(t, ts.dial(tok.AccessToken))
 	cl.hello(4)
 	cl.untilUpToDate(0)
-	if err := ts.admin.Call("device-revoke", devID(9), nil); err != nil {
+	if err := ts.admin.DeviceRevoke(context.Background(), devID(9)); err != nil {
 		t.Fatal(err)
 	}
 	m, err := cl.recv()

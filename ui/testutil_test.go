@@ -116,11 +116,10 @@ func startServer(dir string) error {
 	adm := server.LocalAdmin(svc)
 	fixture.admin, fixture.caseload = adm, caseload
 	for _, u := range []struct{ name, role string }{{userParamedic, "paramedic"}, {userCommunity, "community"}, {userFrontDesk, "frontdesk"}} {
-		if err := adm.Call("user-add", server.UserAddArgs{Name: u.name, Role: u.role, Password: testPassword}, nil); err != nil {
+		if err := adm.UserAdd(context.Background(), server.UserAddArgs{Name: u.name, Role: u.role, Password: testPassword}); err != nil {
 			return err
 		}
-		var res server.NHSListResult
-		if err := adm.Call("caseload-add", server.NHSListArgs{User: u.name, NHS: caseload}, &res); err != nil {
+		if _, err := adm.CaseloadAdd(context.Background(), server.NHSListArgs{User: u.name, NHS: caseload}); err != nil {
 			return err
 		}
 	}
@@ -145,10 +144,10 @@ func freshUser(t *testing.T, role string) string {
 	t.Helper()
 	fixture.users++
 	name := fmt.Sprintf("%s-%d", role, fixture.users)
-	if err := fixture.admin.Call("user-add", server.UserAddArgs{Name: name, Role: role, Password: testPassword}, nil); err != nil {
+	if err := fixture.admin.UserAdd(context.Background(), server.UserAddArgs{Name: name, Role: role, Password: testPassword}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fixture.admin.Call("caseload-add", server.NHSListArgs{User: name, NHS: fixture.caseload}, &server.NHSListResult{}); err != nil {
+	if _, err := fixture.admin.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: fixture.caseload}); err != nil {
 		t.Fatal(err)
 	}
 	return name

@@ -203,10 +203,10 @@ func startupServer(dir string, patients int) (*startupSrv, error) {
 		nhs = append(nhs, p.NHS.Digits())
 	}
 	adm := server.LocalAdmin(svc)
-	if err := adm.Call("user-add", server.UserAddArgs{Name: startupUser, Role: "paramedic", Password: startupPassword}, nil); err != nil {
+	if err := adm.UserAdd(context.Background(), server.UserAddArgs{Name: startupUser, Role: "paramedic", Password: startupPassword}); err != nil {
 		return nil, err
 	}
-	if err := adm.Call("caseload-add", server.NHSListArgs{User: startupUser, NHS: nhs}, nil); err != nil {
+	if _, err := adm.CaseloadAdd(context.Background(), server.NHSListArgs{User: startupUser, NHS: nhs}); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -155,15 +155,15 @@ func (s *benchServer) close() error {
 
 // addUser adds a paramedic with the first n demo patients as caseload.
 func (s *benchServer) addUser(name string, n int) error {
-	if err := s.admin.Call("user-add", server.UserAddArgs{Name: name, Role: "paramedic", Password: benchUserPassword(name)}, nil); err != nil {
+	if err := s.admin.UserAdd(context.Background(), server.UserAddArgs{Name: name, Role: "paramedic", Password: benchUserPassword(name)}); err != nil {
 		return err
 	}
 	nhs := make([]string, n)
 	for i := range nhs {
 		nhs[i] = demo.NHSNumber(benchSeed, i).Digits()
 	}
-	var res server.NHSListResult
-	if err := s.admin.Call("caseload-add", server.NHSListArgs{User: name, NHS: nhs}, &res); err != nil {
+	res, err := s.admin.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: nhs})
+	if err != nil {
 		return err
 	}
 	if len(res.Refused) > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,14 +27,21 @@ func dataDirFlag(fs *flag.FlagSet) *string {
 }
 
 // withAdmin runs fn with an Admin for dataDir: in-process when no server
-// holds the store, or through the running server's control socket.
-func withAdmin(dataDir string, fn func(a server.Admin) error) error {
+// holds the store, or through the running server's control socket. Either
+// way the command behaves and prints the same.
+func withAdmin(dataDir string, fn func(ctx context.Context, a server.Admin) error) error {
+	ctx := context.Background()
 	if !store.Exists(dataDir) {
 		return fmt.Errorf("no kmcr-server store in %s: run \"kmcr-server init --data-dir %s\" first", dataDir, dataDir)
 	}
+	// A server that answers holds the store; asking it first saves the
+	// wait for the store's lock.
+	if server.Serving(dataDir) {
+		return fn(ctx, server.RemoteAdmin(dataDir))
+	}
 	st, err := store.OpenBolt(dataDir, 200*time.Millisecond)
 	if errors.Is(err, store.ErrLocked) {
-		return fn(server.RemoteAdmin(dataDir))
+		return fn(ctx, server.RemoteAdmin(dataDir))
 	}
 	if err != nil {
 		return err
@@ -43,5 +51,5 @@ func withAdmin(dataDir string, fn func(a server.Admin) error) error {
 	if err != nil {
 		return err
 	}
-	return fn(server.LocalAdmin(svc))
+	return fn(ctx, server.LocalAdmin(svc))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 
 	"kmcr/record"
 	"kmcr/server"
-	"kmcr/server/store"
 )
 
 func init() {
@@ -33,9 +33,9 @@ func runAccessLog(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		var res server.AccessLogResult
-		if err := a.Call("access-log", n.Digits(), &res); err != nil {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		res, err := a.AccessLog(ctx, n.Digits())
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -70,9 +70,9 @@ func runAlerts(env *cmdEnv, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		var alerts []store.Alert
-		if err := a.Call("alerts", nil, &alerts); err != nil {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		alerts, err := a.Alerts(ctx)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -106,9 +106,9 @@ func runAudit(env *cmdEnv, args []string) error {
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		var res server.VerifyResult
-		if err := a.Call("audit-verify", nil, &res); err != nil {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		res, err := a.AuditVerify(ctx)
+		if err != nil {
 			return err
 		}
 		for _, d := range res.Devices {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -28,12 +29,12 @@ func runImport(env *cmdEnv, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.stderr, "importing %d path(s)...\n", len(paths))
-	return withAdmin(*dir, func(a server.Admin) error {
-		var rep server.ImportReport
-		if err := a.Call("import", paths, &rep); err != nil {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		rep, err := a.Import(ctx, paths)
+		if err != nil {
 			return err
 		}
-		printImport(env, &rep)
+		printImport(env, rep)
 		return nil
 	})
 }

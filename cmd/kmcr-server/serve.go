@@ -50,14 +50,27 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Without its admin socket a serving process would leave every admin
+	// command saying it does not answer, so it does not start without one.
+	adm, err := server.ListenAdmin(*dir, server.LocalAdmin(svc))
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		adm.Close()
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		if err := server.ServeAdmin(ctx, svc, *dir); err != nil {
+	// The admin socket stops with the service, and its operations end
+	// before the store closes.
+	adminCtx, stopAdmin := context.WithCancel(ctx)
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adm.Serve(adminCtx) }()
+	defer func() {
+		stopAdmin()
+		if err := <-adminDone; err != nil {
 			logger.Printf("admin socket: %v", err)
 		}
 	}()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,8 +76,8 @@ func runUser(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		if err := a.Call("user-add", server.UserAddArgs{Name: *name, Role: *role, Password: pw}, nil); err != nil {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw}); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (%s)\n", *name, *role)
@@ -105,14 +106,14 @@ func runCaseload(env *cmdEnv, args []string) error {
 	if *user == "" || len(nhs) == 0 {
 		return fmt.Errorf("%w: --user and at least one --nhs number are required", errUsage)
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		var res server.NHSListResult
-		if err := a.Call("caseload-"+verb, server.NHSListArgs{User: *user, NHS: nhs}, &res); err != nil {
+	change, done := server.Admin.CaseloadAdd, "added to"
+	if verb == "remove" {
+		change, done = server.Admin.CaseloadRemove, "removed from"
+	}
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		res, err := change(a, ctx, server.NHSListArgs{User: *user, NHS: nhs})
+		if err != nil {
 			return err
-		}
-		done := "added to"
-		if verb == "remove" {
-			done = "removed from"
 		}
 		fmt.Fprintf(env.stdout, "%d %s %s's caseload", len(res.Changed), done, *user)
 		if len(res.Unchanged) > 0 {
@@ -144,9 +145,13 @@ func runObjection(env *cmdEnv, args []string, on bool) error {
 	if *nhs == "" || *purpose == "" {
 		return fmt.Errorf("%w: --nhs and --purpose are required", errUsage)
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
-		var changed bool
-		if err := a.Call(name, server.ObjectionArgs{NHS: *nhs, Purpose: *purpose}, &changed); err != nil {
+	change := server.Admin.Object
+	if !on {
+		change = server.Admin.Withdraw
+	}
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		changed, err := change(a, ctx, server.ObjectionArgs{NHS: *nhs, Purpose: *purpose})
+		if err != nil {
 			return err
 		}
 		n, _ := record.ParseNHSNumber(*nhs)
@@ -175,19 +180,19 @@ func runDevice(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(a server.Admin) error {
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
 		if args[0] == "revoke" {
 			if len(pos) != 1 {
 				return fmt.Errorf("%w: kmcr-server device revoke ID", errUsage)
 			}
-			if err := a.Call("device-revoke", pos[0], nil); err != nil {
+			if err := a.DeviceRevoke(ctx, pos[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "revoked device %s: it will wipe its local data at its next connection\n", pos[0])
 			return nil
 		}
-		var ds []server.DeviceInfo
-		if err := a.Call("device-list", nil, &ds); err != nil {
+		ds, err := a.DeviceList(ctx)
+		if err != nil {
 			return err
 		}
 		if *asJSON {

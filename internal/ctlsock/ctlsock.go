@@ -199,6 +199,16 @@ func clearStale(path string) error {
 	return nil
 }
 
+// Answers reports whether a server answers on the socket name in dir now.
+func Answers(dir, name string) bool {
+	conn, err := net.DialTimeout("unix", filepath.Join(dir, name), probeTimeout)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
 // Path is the socket file's path.
 func (s *Server) Path() string { return s.path }
 

@@ -142,6 +142,9 @@ func TestListen_RefusesWhileAnswered(t *testing.T) {
 	if n, err := Call(context.Background(), client(dir), opCount, None{}); err != nil || n != 1 {
 		t.Fatalf("the first server after a refused second: %d, %v", n, err)
 	}
+	if !Answers(dir, "t.sock") || Answers(dir, "other.sock") {
+		t.Fatal("Answers does not tell the served socket from an absent one")
+	}
 }
 
 // TestListen_ReplacesStaleSocket checks a socket left by a dead process is

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"kmcr/audit"
+	"kmcr/demo"
+	"kmcr/record"
+	"kmcr/server"
+	"kmcr/server/store"
+)
+
+// cmdFixture makes a data directory with the store, imported demo patients
+// and a device with an audit chain and an alert, all at fixed times, so two
+// calls make directories the commands print the same for.
+func cmdFixture(t *testing.T, seedDir string, patients []string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kmcr-cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if code, _, errs := runCmd(t, "init", "--data-dir", dir); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	if code, _, errs := runCmd(t, "import", "--data-dir", dir, seedDir); code != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	st, err := store.OpenBolt(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2026, 3, 12, 9, 30, 0, 0, time.UTC)
+	const id = "device-cmd-00000001"
+	if err := st.RegisterDevice(store.Device{ID: id, User: "cara", Host: "ambulance-7", Registered: at, LastSeen: at}); err != nil {
+		t.Fatal(err)
+	}
+	var head audit.Head
+	var events []store.StoredEvent
+	for seq, nhs := range patients {
+		e := audit.Event{Action: audit.ActionView, Occurred: at.Add(time.Duration(seq) * time.Minute),
+			User: audit.Actor{ID: "cara", Name: "cara", Role: "paramedic"}, Device: audit.Device{ID: id, Host: "ambulance-7"},
+			Patient: record.NHSNumber(nhs), Sections: []string{"allergies"}, Purpose: "ETREAT", Outcome: audit.Outcome{Result: audit.ResultSuccess}}
+		if seq == 1 {
+			e.Action, e.BreakGlass = audit.ActionBreakGlass, &audit.BreakGlass{ReasonCode: "emergency-treatment", ReasonText: "unconscious at scene"}
+		}
+		e, head = audit.Next(head, e)
+		events = append(events, store.StoredEvent{Device: id, Seq: e.Seq, Hash: head.Hash[:], Canonical: e.Canonical(), Recorded: at.Add(time.Hour), NHS: nhs})
+	}
+	chain, _ := json.Marshal(audit.DeviceChain{DeviceID: id, LastSeq: head.Seq, LastHash: head.Hash})
+	alerts := []store.Alert{{Kind: "break-glass", Device: id, User: "cara", NHS: patients[1], Detail: "emergency access granted", At: at}}
+	if err := st.StoreAudit(id, events, nil, alerts, chain); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// serveAdmin holds dir's store as "kmcr-server serve" does and answers on
+// its admin socket until the returned stop is called.
+func serveAdmin(t *testing.T, dir string) (stop func()) {
+	t.Helper()
+	st, err := store.OpenBolt(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := server.New(server.Config{Store: st, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := server.ListenAdmin(dir, server.LocalAdmin(svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- adm.Serve(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("admin socket: %v", err)
+		}
+		st.Close()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestAdminCommands_SameWithServerRunning runs every admin command on a
+// data directory no server holds (in process) and on an identical one a
+// server holds (through its admin socket), and checks each prints the same
+// and exits the same.
+func TestAdminCommands_SameWithServerRunning(t *testing.T) {
+	seedDir := t.TempDir()
+	if _, err := demo.Write(seedDir, demo.Options{Patients: 3, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var p []string
+	for i := range 3 {
+		p = append(p, demo.NHSNumber(7, i).Digits())
+	}
+	offline, serving := cmdFixture(t, seedDir, p), cmdFixture(t, seedDir, p)
+	serveAdmin(t, serving)
+
+	elapsed := regexp.MustCompile(`in [0-9.]+(µs|ms|s)`)
+	commands := []struct {
+		args  []string
+		stdin string
+	}{
+		{args: []string{"user", "add", "--name", "cara", "--role", "paramedic", "--password-stdin"}, stdin: "password cara\n"},
+		{args: []string{"user", "add", "--name", "cara", "--role", "paramedic", "--password-stdin"}, stdin: "password cara\n"},
+		{args: []string{"user", "add", "--name", "bob", "--role", "wizard", "--password-stdin"}, stdin: "password bob\n"},
+		{args: []string{"user", "add", "--name", "bob", "--role", "community", "--password-stdin"}, stdin: "short\n"},
+		{args: []string{"user", "add", "--name", "b c", "--role", "community", "--password-stdin"}, stdin: "password bob\n"},
+		{args: []string{"caseload", "add", "--user", "cara", "--nhs", p[0], p[1], "1234567890", "abc"}},
+		{args: []string{"caseload", "add", "--user", "cara", "--nhs", p[1]}},
+		{args: []string{"caseload", "add", "--user", "nobody", "--nhs", p[1]}},
+		{args: []string{"caseload", "remove", "--user", "cara", "--nhs", p[0], p[2]}},
+		{args: []string{"caseload", "remove", "--user", "nobody", "--nhs", p[0]}},
+		{args: []string{"object", "--nhs", p[0], "--purpose", "research"}},
+		{args: []string{"object", "--nhs", p[0], "--purpose", "research"}},
+		{args: []string{"object", "--nhs", p[0], "--purpose", "fun"}},
+		{args: []string{"object", "--nhs", "1234567890", "--purpose", "research"}},
+		{args: []string{"withdraw", "--nhs", p[0], "--purpose", "research"}},
+		{args: []string{"withdraw", "--nhs", p[0], "--purpose", "research"}},
+		{args: []string{"device", "list"}},
+		{args: []string{"device", "list", "--json"}},
+		{args: []string{"device", "revoke", "device-absent"}},
+		{args: []string{"access-log", "--nhs", p[1]}},
+		{args: []string{"access-log", "--nhs", p[1], "--json"}},
+		{args: []string{"access-log", "--nhs", p[2]}},
+		{args: []string{"alerts"}},
+		{args: []string{"alerts", "--json"}},
+		{args: []string{"audit", "verify"}},
+		{args: []string{"device", "revoke", "device-cmd-00000001"}},
+		{args: []string{"device", "revoke", "device-cmd-00000001"}},
+		{args: []string{"device", "list"}},
+		{args: []string{"import", seedDir}},
+		{args: []string{"import", filepath.Join(seedDir, "absent.ndjson")}},
+	}
+	for _, c := range commands {
+		name := strings.Join(c.args, " ")
+		run := func(dir string) (int, string, string) {
+			args := append(append([]string{}, c.args...), "--data-dir", dir)
+			code, out, errs := runCmdIn(t, c.stdin, args...)
+			out = strings.ReplaceAll(elapsed.ReplaceAllString(out, "in TIME"), dir, "DIR")
+			return code, out, strings.ReplaceAll(errs, dir, "DIR")
+		}
+		lc, lout, lerr := run(offline)
+		rc, rout, rerr := run(serving)
+		if lc != rc || lout != rout || lerr != rerr {
+			t.Errorf("%s differs with a server running:\nexit %d / %d\nstdout:\n%s\n---\n%s\nstderr:\n%s\n---\n%s", name, lc, rc, lout, rout, lerr, rerr)
+		}
+	}
+}
+
+// TestAdminCommands_ServerNotAnswering checks a command on a store held by
+// a process that does not answer on its socket says so.
+func TestAdminCommands_ServerNotAnswering(t *testing.T) {
+	seedDir := t.TempDir()
+	if _, err := demo.Write(seedDir, demo.Options{Patients: 2, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	dir := cmdFixture(t, seedDir, []string{demo.NHSNumber(7, 0).Digits(), demo.NHSNumber(7, 1).Digits()})
+	st, err := store.OpenBolt(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	code, _, errs := runCmd(t, "alerts", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errs, "the store is in use but the running server's admin socket does not answer") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// runCmdIn is runCmd with standard input.
+func runCmdIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	code = run(&cmdEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
