@@ -117,13 +117,17 @@ func newUI(a fyne.App, kc *core.Core, o options) *UI {
 // ShowAndRun shows the window and runs the event loop until it closes.
 func (u *UI) ShowAndRun() {
 	if u.opts.serveControl {
+		ctx, stop := context.WithCancel(context.Background())
+		served := make(chan struct{})
 		u.background(func() {
-			stop, err := u.core.ServeControl()
+			defer close(served)
+			ctl, err := u.core.ListenControl()
 			if err != nil {
 				return // "kmcr lock" will say kmcr is not running; nothing else depends on it
 			}
-			u.do(func() { u.stops = append(u.stops, stop) })
+			_ = ctl.Serve(ctx)
 		})
+		u.stops = append(u.stops, func() { stop(); <-served })
 	}
 	if u.opts.tickers {
 		u.startClocks()

@@ -130,11 +130,14 @@ func runSync(e *env, args []string) error {
 			st.LastUpToDate.Local().Format("02-Jan-2006 15:04:05"), st.CachedPatients, st.PendingAuditEvents)
 		return nil
 	}
-	stopCtl, err := e.core.ServeControl()
+	ctl, err := e.core.ListenControl()
 	if err != nil {
 		return err
 	}
-	defer stopCtl()
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	ctlDone := make(chan error, 1)
+	go func() { ctlDone <- ctl.Serve(ctlCtx) }()
+	defer func() { stopCtl(); <-ctlDone }()
 	unwatch := e.core.Watch(func(st core.Status) { p.update(syncStateOf(st)) })
 	defer unwatch()
 	if err := e.core.StartSync(); err != nil {
