@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -195,6 +196,9 @@ func appendChange(tx *bolt.Tx, c Change) error {
 
 // Changes implements Store.
 func (s *Bolt) Changes(after uint64, fn func(Change) error) error {
+	if after == math.MaxUint64 {
+		return nil // nothing can follow it, and after+1 would wrap to the start
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bChanges).Cursor()
 		for k, v := c.Seek(be64(after + 1)); k != nil; k, v = c.Next() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -193,5 +194,18 @@ func TestBolt_StoreAudit_OncePerSeq(t *testing.T) {
 	d, _ := s.Device("d1")
 	if string(d.Chain) != "chain" {
 		t.Fatal("chain state not stored")
+	}
+}
+
+// TestBolt_Changes_AfterTheLargestSequence checks a cursor at the largest
+// sequence number reads nothing rather than wrapping to the whole log.
+func TestBolt_Changes_AfterTheLargestSequence(t *testing.T) {
+	s := mustOpen(t)
+	s.AddUser(User{Name: "amy"})
+	if _, err := s.CaseloadAdd("amy", []string{"9990000018"}); err != nil {
+		t.Fatal(err)
+	}
+	if cs := changes(t, s, math.MaxUint64); len(cs) != 0 {
+		t.Fatalf("Changes(MaxUint64) = %+v; want none", cs)
 	}
 }
