@@ -194,16 +194,39 @@ func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
 			if err := putJSON(pats, []byte(meta.NHS), meta); err != nil {
 				return err
 			}
-			for kind, d := range up.Docs {
-				if err := docs.Put([]byte(meta.NHS+"\x00"+kind), d); err != nil {
-					return err
-				}
+			if err := putDocs(docs, meta.NHS, up.Docs); err != nil {
+				return err
 			}
 			n++
 		}
 		return nil
 	})
 	return n, err
+}
+
+// putDocs replaces a patient's documents with docs: a kind the patient no
+// longer has (the full document of one grown too large) is removed, not
+// left behind to be served or copied.
+func putDocs(b *bolt.Bucket, nhs string, docs map[string][]byte) error {
+	prefix := []byte(nhs + "\x00")
+	var stale [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if _, keep := docs[string(k[len(prefix):])]; !keep {
+			stale = append(stale, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for kind, d := range docs {
+		if err := b.Put([]byte(nhs+"\x00"+kind), d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Patient implements Store.

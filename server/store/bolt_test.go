@@ -209,3 +209,24 @@ func TestBolt_Changes_AfterTheLargestSequence(t *testing.T) {
 		t.Fatalf("Changes(MaxUint64) = %+v; want none", cs)
 	}
 }
+
+// TestBolt_CommitPatients_RemovesDocumentsNoLongerMade checks a patient
+// whose full document is no longer made (grown too large) keeps no stale
+// copy of it.
+func TestBolt_CommitPatients_RemovesDocumentsNoLongerMade(t *testing.T) {
+	s := mustOpen(t)
+	up := PatientUpdate{Meta: PatientMeta{NHS: "9990000018", DocHash: []byte{1}}, Docs: map[string][]byte{DocFull: []byte("full"), DocDemographics: []byte("demo")}}
+	if _, err := s.CommitPatients([]PatientUpdate{up}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	up = PatientUpdate{Meta: PatientMeta{NHS: "9990000018", DocHash: []byte{2}, TooLarge: true}, Docs: map[string][]byte{DocDemographics: []byte("demo 2")}}
+	if _, err := s.CommitPatients([]PatientUpdate{up}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Doc("9990000018", DocFull); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the old full document is still stored: %q, %v", d, err)
+	}
+	if d, _ := s.Doc("9990000018", DocDemographics); string(d) != "demo 2" {
+		t.Fatalf("demographics document %q", d)
+	}
+}

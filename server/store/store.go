@@ -228,8 +228,9 @@ type Store interface {
 	// PatientKeys returns the source patient keys mapped to an NHS number.
 	PatientKeys(nhs string) ([]string, error)
 	// CommitPatients writes documents whose hash changed, bumping their
-	// version and logging a change (ChangeRelabel when Sensitive grew). It
-	// returns how many changed.
+	// version and logging a change (ChangeRelabel when Sensitive grew). An
+	// update's Docs replace the patient's documents as a set: a kind it
+	// lacks is removed. It returns how many changed.
 	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)
 	Patient(nhs string) (PatientMeta, error)
 	Doc(nhs, kind string) ([]byte, error)
