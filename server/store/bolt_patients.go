@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -38,27 +39,46 @@ func (s *Bolt) StageResources(items []StagedResource) ([]string, error) {
 	return changed, err
 }
 
-// encodeStored keeps the fullUrl beside the raw resource: a length byte
-// pair then the URL then the resource.
+// encodeStored keeps the fullUrl beside the raw resource: its length as two
+// bytes, then the URL, then the resource. A URL of 0xFFFF bytes or more
+// (only a hostile feed sends one) has 0xFFFF there and its length in four
+// more bytes; before that escape existed such lengths were cut to two bytes,
+// so no stored value of the old form starts with 0xFFFF unless it was
+// already unreadable.
 func encodeStored(fullURL string, raw []byte) []byte {
-	v := make([]byte, 0, 2+len(fullURL)+len(raw))
-	v = append(v, byte(len(fullURL)>>8), byte(len(fullURL)))
+	n := len(fullURL)
+	v := make([]byte, 0, 6+n+len(raw))
+	if n < longURL {
+		v = append(v, byte(n>>8), byte(n))
+	} else {
+		v = append(v, 0xff, 0xff)
+		v = binary.BigEndian.AppendUint32(v, uint32(n))
+	}
 	v = append(v, fullURL...)
 	return append(v, raw...)
 }
+
+// longURL is the two-byte length that says a four-byte one follows.
+const longURL = 0xffff
 
 func decodeStored(key, v []byte) (StoredResource, error) {
 	if len(v) < 2 {
 		return StoredResource{}, fmt.Errorf("stored resource %s is truncated", key)
 	}
-	n := int(v[0])<<8 | int(v[1])
-	if len(v) < 2+n {
+	n, head := int(v[0])<<8|int(v[1]), 2
+	if n == longURL {
+		if len(v) < 6 {
+			return StoredResource{}, fmt.Errorf("stored resource %s is truncated", key)
+		}
+		n, head = int(binary.BigEndian.Uint32(v[2:6])), 6
+	}
+	if len(v)-head < n {
 		return StoredResource{}, fmt.Errorf("stored resource %s is truncated", key)
 	}
 	return StoredResource{
 		Key:     string(key),
-		FullURL: string(v[2 : 2+n]),
-		Raw:     append([]byte(nil), v[2+n:]...),
+		FullURL: string(v[head : head+n]),
+		Raw:     append([]byte(nil), v[head+n:]...),
 	}, nil
 }
 
@@ -71,7 +91,9 @@ func (s *Bolt) PutShared(items []StoredResource) error {
 			if err := b.Put([]byte(it.Key), v); err != nil {
 				return err
 			}
-			if it.FullURL != "" && it.FullURL != it.Key {
+			// A fullUrl past bbolt's key limit (only a hostile feed sends
+			// one) is not indexed: the resource is found by its key alone.
+			if it.FullURL != "" && it.FullURL != it.Key && len(it.FullURL) <= bolt.MaxKeySize {
 				if err := b.Put([]byte(it.FullURL), v); err != nil {
 					return err
 				}

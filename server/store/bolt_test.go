@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -228,5 +229,39 @@ func TestBolt_CommitPatients_RemovesDocumentsNoLongerMade(t *testing.T) {
 	}
 	if d, _ := s.Doc("9990000018", DocDemographics); string(d) != "demo 2" {
 		t.Fatalf("demographics document %q", d)
+	}
+}
+
+// TestBolt_StoredResource_LongFullURL checks a fullUrl too long for a
+// two-byte length is kept whole instead of spilling into the resource, and
+// that values of the two-byte form still read.
+func TestBolt_StoredResource_LongFullURL(t *testing.T) {
+	s := mustOpen(t)
+	raw := []byte(`{"resourceType":"Condition"}`)
+	for _, n := range []int{0, 1, 300, 0xfffe, 0xffff, 0x10000, 70000} {
+		url := strings.Repeat("u", n)
+		if _, err := s.StageResources([]StagedResource{{PatientKey: "Patient/a", Key: "Condition/1", FullURL: url, Raw: raw}}); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := s.PatientResources("Patient/a")
+		if err != nil || len(rs) != 1 || rs[0].FullURL != url || string(rs[0].Raw) != string(raw) {
+			t.Fatalf("fullUrl of %d bytes read back wrong: %d resources, %v", n, len(rs), err)
+		}
+		if err := s.PutShared([]StoredResource{{Key: "Organization/1", FullURL: url, Raw: raw}}); err != nil {
+			t.Fatal(err)
+		}
+		if r, ok, err := s.Shared("Organization/1"); err != nil || !ok || r.FullURL != url || string(r.Raw) != string(raw) {
+			t.Fatalf("shared fullUrl of %d bytes read back wrong: %v, %v", n, ok, err)
+		}
+	}
+	// The two-byte form as earlier versions wrote it.
+	old := append([]byte{0, 3}, []byte("urn{}")...)
+	if r, err := decodeStored([]byte("k"), old); err != nil || r.FullURL != "urn" || string(r.Raw) != "{}" {
+		t.Fatalf("old form: %+v, %v", r, err)
+	}
+	for _, bad := range [][]byte{{0}, {0, 9, 'x'}, {0xff, 0xff, 0}, {0xff, 0xff, 0, 0, 0, 9}} {
+		if _, err := decodeStored([]byte("k"), bad); err == nil {
+			t.Errorf("decodeStored(%v) accepted a truncated value", bad)
+		}
 	}
 }
