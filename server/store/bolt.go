@@ -542,6 +542,9 @@ func (s *Bolt) UpdateDevice(id string, fn func(d *Device) error) error {
 		if err := fn(&d); err != nil {
 			return err
 		}
+		if d.ID != id {
+			return fmt.Errorf("updating device %s: its ID cannot change (to %q)", id, d.ID)
+		}
 		return putJSON(b, []byte(id), d)
 	})
 }

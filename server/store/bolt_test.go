@@ -265,3 +265,18 @@ func TestBolt_StoredResource_LongFullURL(t *testing.T) {
 		}
 	}
 }
+
+// TestBolt_UpdateDevice_KeepsTheID checks an update that changes the ID is
+// refused instead of storing a device under another device's key.
+func TestBolt_UpdateDevice_KeepsTheID(t *testing.T) {
+	s := mustOpen(t)
+	if err := s.RegisterDevice(Device{ID: "d1", User: "amy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateDevice("d1", func(d *Device) error { d.ID = "d2"; return nil }); err == nil {
+		t.Fatal("UpdateDevice stored a changed ID")
+	}
+	if d, err := s.Device("d1"); err != nil || d.ID != "d1" {
+		t.Fatalf("device after a refused update: %+v, %v", d, err)
+	}
+}

@@ -211,6 +211,9 @@ type Store interface {
 
 	RegisterDevice(d Device) error
 	Device(id string) (Device, error)
+	// UpdateDevice calls fn with the device and stores what it leaves, in
+	// one transaction; fn's error is returned and nothing is stored. fn must
+	// not change the ID.
 	UpdateDevice(id string, fn func(d *Device) error) error
 	Devices() ([]Device, error)
 	RevokeDevice(id string, now time.Time) error
