@@ -51,9 +51,10 @@ type Bolt struct {
 	db    *bolt.DB
 	epoch string
 
-	mu   sync.Mutex
-	subs map[int]chan uint64
-	next int
+	mu     sync.Mutex
+	subs   map[int]chan uint64
+	next   int
+	newest uint64 // the highest sequence notified
 }
 
 var _ Store = (*Bolt)(nil)
@@ -154,9 +155,16 @@ func (s *Bolt) Subscribe() (<-chan uint64, func()) {
 }
 
 // notify tells subscribers the newest sequence, replacing an unread one.
+// Two writers' notifications can arrive out of order (each is sent after its
+// transaction commits); an older one is dropped, since subscribers already
+// hold a newer number, so what they read never goes backwards.
 func (s *Bolt) notify(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if seq <= s.newest {
+		return
+	}
+	s.newest = seq
 	for _, ch := range s.subs {
 		select {
 		case <-ch:

@@ -2,9 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -278,5 +280,37 @@ func TestBolt_UpdateDevice_KeepsTheID(t *testing.T) {
 	}
 	if d, err := s.Device("d1"); err != nil || d.ID != "d1" {
 		t.Fatalf("device after a refused update: %+v, %v", d, err)
+	}
+}
+
+// TestBolt_Subscribe_NewestAfterConcurrentWriters checks a subscriber ends
+// holding the newest sequence when writers commit at once: notifications
+// sent out of order must not leave an older number in its place.
+func TestBolt_Subscribe_NewestAfterConcurrentWriters(t *testing.T) {
+	s := mustOpen(t)
+	ch, cancel := s.Subscribe()
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				if _, err := s.Object(fmt.Sprintf("999%07d", w*100+i), "research"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	last, _ := s.LastSeq()
+	select {
+	case seq := <-ch:
+		if seq != last {
+			t.Fatalf("the subscriber holds %d after every commit; want the newest, %d", seq, last)
+		}
+	default:
+		t.Fatal("no notification pending")
 	}
 }
