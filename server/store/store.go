@@ -5,7 +5,9 @@
 //
 // Store is the interface the server uses; Bolt implements it on one bbolt
 // file, the default for a single node. A networked database engine for
-// multi-node deployments would implement the same interface.
+// multi-node deployments would implement the same interface and pass the
+// same conformance suite, storetest.Run, which pins what the comments below
+// promise (orderings, the change log each mutation appends, errors).
 //
 // # Change log
 //
@@ -223,12 +225,16 @@ type Store interface {
 	StageResources(items []StagedResource) ([]string, error)
 	PutShared(items []StoredResource) error
 	Shared(key string) (StoredResource, bool, error)
+	// PatientResources returns a source patient's resources in the byte
+	// order of their keys (documents are built in it, so their hashes
+	// depend on it).
 	PatientResources(patientKey string) ([]StoredResource, error)
 	// PatientKeyNHS maps a source patient key to its NHS number.
 	PatientKeyNHS(patientKey string) (string, bool, error)
 	// MapPatientKeys records source patient keys' NHS numbers.
 	MapPatientKeys(m map[string]string) error
-	// PatientKeys returns the source patient keys mapped to an NHS number.
+	// PatientKeys returns the source patient keys mapped to an NHS number,
+	// in byte order.
 	PatientKeys(nhs string) ([]string, error)
 	// CommitPatients writes documents whose hash changed, bumping their
 	// version and logging a change (ChangeRelabel when Sensitive grew). An
@@ -246,11 +252,20 @@ type Store interface {
 	// versions of stored sequence numbers, alerts and the device's new
 	// chain state in one transaction.
 	StoreAudit(device string, events, conflicts []StoredEvent, alerts []Alert, chain []byte) error
-	// Conflicts calls fn for each kept conflicting version of a device's events.
+	// Conflicts calls fn for each kept conflicting version of a device's
+	// events, in sequence order, each distinct version once.
 	Conflicts(device string, fn func(StoredEvent) error) error
+	// AuditHash is the hash stored for a device's sequence number.
 	AuditHash(device string, seq uint64) ([]byte, bool, error)
+	// AccessLog calls fn for each stored event about a patient, in the
+	// order they were recorded.
 	AccessLog(nhs string, fn func(StoredEvent) error) error
+	// AuditEvents calls fn for each of a device's stored events, in
+	// sequence order.
 	AuditEvents(device string, fn func(StoredEvent) error) error
+	// AddAlerts stores alerts, numbering them (Alert.ID) from 1 in the order
+	// added, never reusing a number; StoreAudit's alerts share the numbering.
 	AddAlerts(alerts []Alert) error
+	// Alerts calls fn for each alert in ID order.
 	Alerts(fn func(Alert) error) error
 }
