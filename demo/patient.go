@@ -135,6 +135,9 @@ func pad3(n int) string {
 	return strings.Repeat("0", 3-len(s)) + s
 }
 
+// writePatient writes the Patient resource, section by section in the
+// order of its JSON. Each step draws from the generator in turn, so their
+// order is part of the data set: moving one changes every patient after it.
 func (g *gen) writePatient() {
 	id, start := g.pid, len(g.e.buf)
 	g.count[kindPatient]++
@@ -143,6 +146,25 @@ func (g *gen) writePatient() {
 	e.open()
 	e.str("resourceType", "Patient")
 	e.str("id", id)
+	g.patientMeta()
+	g.patientIdentifier()
+	e.bool("active", true)
+	g.patientName()
+	g.patientTelecom()
+	e.str("gender", g.sex)
+	e.date("birthDate", g.birth)
+	g.patientAddress()
+	g.patientLanguage()
+	if g.age < 16 || (g.age >= 65 && g.chance(.6)) {
+		g.contact()
+	}
+	g.patientPractice()
+	g.finish("Patient", id, start)
+}
+
+// patientMeta writes the version, last update and UK Core profile.
+func (g *gen) patientMeta() {
+	e := &g.e
 	e.obj("meta")
 	e.str("versionId", "1")
 	e.dateTime("lastUpdated", g.daysAgo(1, 400), g.clockTime(false))
@@ -150,7 +172,12 @@ func (g *gen) writePatient() {
 	e.strElem("https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient")
 	e.end()
 	e.close()
+}
 
+// patientIdentifier writes the NHS number with its verification status
+// (almost always verified, as PDS-traced numbers are).
+func (g *gen) patientIdentifier() {
+	e := &g.e
 	e.arr("identifier")
 	e.open()
 	e.arr("extension")
@@ -171,8 +198,12 @@ func (g *gen) writePatient() {
 	e.str("value", g.nhs.Digits())
 	e.close()
 	e.end()
-	e.bool("active", true)
+}
 
+// patientName writes the official name: family, given (sometimes a middle
+// name of the same era and sex) and a title.
+func (g *gen) patientName() {
+	e := &g.e
 	e.arr("name")
 	e.open()
 	e.str("use", "official")
@@ -196,7 +227,12 @@ func (g *gen) writePatient() {
 	}
 	e.close()
 	e.end()
+}
 
+// patientTelecom writes a landline (more likely for older people), a
+// mobile (less likely for the very old), and a landline when neither.
+func (g *gen) patientTelecom() {
+	e := &g.e
 	e.arr("telecom")
 	n := 0
 	if g.age >= 18 && g.chance(map2(g.age >= 50, .7, .3)) {
@@ -211,10 +247,12 @@ func (g *gen) writePatient() {
 		g.telecom("phone", g.landline(), "home", n)
 	}
 	e.end()
+}
 
-	e.str("gender", g.sex)
-	e.date("birthDate", g.birth)
-
+// patientAddress writes the home address in the patient's town, and picks
+// the hospital that serves its postcode district.
+func (g *gen) patientAddress() {
+	e := &g.e
 	outward := g.pick(g.town.districts)
 	g.hospital = hospitalFor(outward)
 	e.arr("address")
@@ -234,32 +272,40 @@ func (g *gen) writePatient() {
 	e.str("postalCode", g.postcode(outward))
 	e.close()
 	e.end()
+}
 
-	if g.group.language != "" && g.chance(g.group.langShare) {
-		if g.chance(.4) {
-			e.arr("extension")
-			e.open()
-			e.str("url", interpreterExtURL)
-			e.bool("valueBoolean", true)
-			e.close()
-			e.end()
-		}
-		e.arr("communication")
+// patientLanguage writes, for some of a community with a first language
+// other than English, that language as preferred and sometimes that an
+// interpreter is needed.
+func (g *gen) patientLanguage() {
+	if g.group.language == "" || !g.chance(g.group.langShare) {
+		return
+	}
+	e := &g.e
+	if g.chance(.4) {
+		e.arr("extension")
 		e.open()
-		e.obj("language")
-		e.arr("coding")
-		e.codingElem(bcp47System, g.group.language, g.group.languageName)
-		e.end()
-		e.close()
-		e.bool("preferred", true)
+		e.str("url", interpreterExtURL)
+		e.bool("valueBoolean", true)
 		e.close()
 		e.end()
 	}
+	e.arr("communication")
+	e.open()
+	e.obj("language")
+	e.arr("coding")
+	e.codingElem(bcp47System, g.group.language, g.group.languageName)
+	e.end()
+	e.close()
+	e.bool("preferred", true)
+	e.close()
+	e.end()
+}
 
-	if g.age < 16 || (g.age >= 65 && g.chance(.6)) {
-		g.contact()
-	}
-
+// patientPractice writes the registered GP practice, which also manages
+// the record.
+func (g *gen) patientPractice() {
+	e := &g.e
 	e.arr("generalPractitioner")
 	g.practiceRefElem()
 	e.end()
@@ -267,7 +313,6 @@ func (g *gen) writePatient() {
 	e.str("reference", "Organization/"+g.prac.id)
 	e.str("display", g.prac.name)
 	e.close()
-	g.finish("Patient", id, start)
 }
 
 func map2(cond bool, a, b float64) float64 {

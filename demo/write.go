@@ -123,99 +123,126 @@ func (w *writer) write(ti int, lines []byte, n int) error {
 // order. Each worker owns a generator; a chunk's output does not depend on
 // which worker made it, so the bytes do not depend on scheduling.
 func (w *writer) patients(opts Options, asOf int) error {
-	total := opts.Patients
-	nChunks := (total + chunkSize - 1) / chunkSize
+	nChunks := (opts.Patients + chunkSize - 1) / chunkSize
 	workers := min(runtime.GOMAXPROCS(0), nChunks)
-	// slots bounds the chunks in flight, and so memory, whatever the
-	// relative speed of generating and writing.
-	slots := make(chan struct{}, workers*3)
-	jobs := make(chan int)
-	results := make(chan *chunk, workers*3)
-	stop := make(chan struct{})
-	pool := sync.Pool{New: func() any {
-		return &chunk{bufs: make([][]byte, numTypes), counts: make([]int, numTypes)}
-	}}
-
-	go func() {
-		defer close(jobs)
-		for seq := 0; seq < nChunks; seq++ {
-			select {
-			case slots <- struct{}{}:
-			case <-stop:
-				return
-			}
-			select {
-			case jobs <- seq:
-			case <-stop:
-				return
-			}
-		}
-	}()
+	p := &pipeline{
+		// slots bounds the chunks in flight, and so memory, whatever the
+		// relative speed of generating and writing.
+		slots:   make(chan struct{}, workers*3),
+		jobs:    make(chan int),
+		results: make(chan *chunk, workers*3),
+		stop:    make(chan struct{}),
+		pool: sync.Pool{New: func() any {
+			return &chunk{bufs: make([][]byte, numTypes), counts: make([]int, numTypes)}
+		}},
+	}
+	go p.feed(nChunks)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := newGen(opts.Seed, asOf)
-			for seq := range jobs {
-				c := pool.Get().(*chunk)
-				c.seq, c.first = seq, seq*chunkSize
-				for ti := range c.bufs {
-					c.bufs[ti] = c.bufs[ti][:0]
-					c.counts[ti] = 0
-				}
-				c.tallies = c.tallies[:0]
-				for i := c.first; i < min(c.first+chunkSize, total); i++ {
-					g.patient(i)
-					for _, r := range g.res {
-						ti := typeIndex(r.Type)
-						c.bufs[ti] = append(append(c.bufs[ti], r.JSON...), '\n')
-						c.counts[ti]++
-					}
-					c.tallies = append(c.tallies, g.t)
-				}
-				results <- c
-			}
+			p.generate(newGen(opts.Seed, asOf), opts.Patients)
 		}()
 	}
-	go func() { wg.Wait(); close(results) }()
+	go func() { wg.Wait(); close(p.results) }()
+	return w.inOrder(p, opts)
+}
 
+// pipeline is what the feeder, the workers and the writer share.
+type pipeline struct {
+	slots   chan struct{} // one per chunk in flight
+	jobs    chan int      // chunk numbers to generate
+	results chan *chunk   // generated chunks, in any order
+	stop    chan struct{} // closed when writing failed
+	pool    sync.Pool     // reused chunks
+}
+
+// feed hands out chunk numbers in order, each once a slot is free.
+func (p *pipeline) feed(nChunks int) {
+	defer close(p.jobs)
+	for seq := 0; seq < nChunks; seq++ {
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.stop:
+			return
+		}
+		select {
+		case p.jobs <- seq:
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// generate makes the patients of each chunk number it is given.
+func (p *pipeline) generate(g *gen, total int) {
+	for seq := range p.jobs {
+		c := p.pool.Get().(*chunk)
+		c.seq, c.first = seq, seq*chunkSize
+		for ti := range c.bufs {
+			c.bufs[ti] = c.bufs[ti][:0]
+			c.counts[ti] = 0
+		}
+		c.tallies = c.tallies[:0]
+		for i := c.first; i < min(c.first+chunkSize, total); i++ {
+			g.patient(i)
+			for _, r := range g.res {
+				ti := typeIndex(r.Type)
+				c.bufs[ti] = append(append(c.bufs[ti], r.JSON...), '\n')
+				c.counts[ti]++
+			}
+			c.tallies = append(c.tallies, g.t)
+		}
+		p.results <- c
+	}
+}
+
+// inOrder writes chunks as they arrive, each only after every chunk before
+// it, and reports progress. After a failure it keeps draining so the
+// workers can finish.
+func (w *writer) inOrder(p *pipeline, opts Options) error {
 	pending := map[int]*chunk{}
 	next, done := 0, 0
 	var werr error
-	for c := range results {
+	for c := range p.results {
 		if werr != nil {
-			continue // drain so workers can finish
+			continue
 		}
 		pending[c.seq] = c
 		for pc, ok := pending[next]; ok; pc, ok = pending[next] {
 			delete(pending, next)
-			for ti, b := range pc.bufs {
-				if len(b) == 0 {
-					continue
-				}
-				if err := w.write(ti, b, pc.counts[ti]); err != nil {
-					werr = err
-					close(stop)
-					break
-				}
-			}
-			if werr != nil {
+			if werr = w.writeChunk(pc); werr != nil {
+				close(p.stop)
 				break
-			}
-			for k := range pc.tallies {
-				w.stats.add(&pc.tallies[k])
 			}
 			done += len(pc.tallies)
 			next++
-			pool.Put(pc)
-			<-slots
+			p.pool.Put(pc)
+			<-p.slots
 			if opts.Progress != nil {
-				opts.Progress(done, total)
+				opts.Progress(done, opts.Patients)
 			}
 		}
 	}
 	return werr
+}
+
+// writeChunk appends a chunk's resources to their files and its patients
+// to the statistics.
+func (w *writer) writeChunk(c *chunk) error {
+	for ti, b := range c.bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if err := w.write(ti, b, c.counts[ti]); err != nil {
+			return err
+		}
+	}
+	for k := range c.tallies {
+		w.stats.add(&c.tallies[k])
+	}
+	return nil
 }
 
 // commit flushes and closes every file, renames it into place, and removes
