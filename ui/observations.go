@@ -29,7 +29,7 @@ func groupObservations(items []record.Observation) []*obsGroup {
 	var out []*obsGroup
 	byKey := map[string]*obsGroup{}
 	for _, o := range items {
-		if o.EnteredInError {
+		if o.Verification.Void() {
 			continue
 		}
 		key := o.Code.System + "|" + o.Code.Code

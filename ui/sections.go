@@ -83,8 +83,8 @@ func (sv *summaryView) allergies() fyne.CanvasObject {
 		if len(reactions) > 0 {
 			detail = append(detail, strings.Join(reactions, ", "))
 		}
-		meta := joinNonEmpty(" · ", a.Type, a.ClinicalStatus, a.VerificationStatus, recorded(a.Date))
-		if a.EnteredInError {
+		meta := joinNonEmpty(" · ", a.Type, a.ClinicalStatus, a.Verification.String(), recorded(a.Date))
+		if a.Verification.Void() {
 			items = append(items, line(span{a.Substance, muted}, span{"  entered in error, not counted", muted}))
 			continue
 		}
@@ -129,7 +129,7 @@ func (sv *summaryView) medications() fyne.CanvasObject {
 			since = "since " + m.Date.String()
 		}
 		switch {
-		case m.EnteredInError:
+		case m.Verification.Void():
 			past = append(past, line(span{m.Name, muted}, span{"  entered in error", muted}))
 		case m.Active:
 			current = append(current, container.NewVBox(line(span{m.Name, bold}),
@@ -166,7 +166,7 @@ func (sv *summaryView) problems() fyne.CanvasObject {
 	var active, past []fyne.CanvasObject
 	for _, p := range sec.Items {
 		switch {
-		case p.EnteredInError:
+		case p.Verification.Void():
 			past = append(past, line(span{p.Name, muted}, span{"  entered in error", muted}))
 		case p.Active:
 			active = append(active, line(span{p.Name, bold}, span{"  " + joinNonEmpty(" · ", p.Severity, since(p.Date)), muted}))

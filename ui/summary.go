@@ -218,7 +218,7 @@ func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 	alerts := &v.Summary.Alerts
 	active := 0
 	for _, a := range alerts.Items {
-		if !a.Active || a.Status == "entered-in-error" {
+		if !a.Active || a.Verification.Void() {
 			continue
 		}
 		active++
@@ -269,7 +269,7 @@ func alertLabel(k record.AlertKind) string {
 func (sv *summaryView) pastAlerts() fyne.CanvasObject {
 	var objs []fyne.CanvasObject
 	for _, a := range sv.v.Summary.Alerts.Items {
-		if a.Active && a.Status != "entered-in-error" {
+		if a.Active && !a.Verification.Void() {
 			continue
 		}
 		state := a.Status
