@@ -55,14 +55,13 @@ func (sv *summaryView) item(it *present.Item) fyne.CanvasObject {
 		for i, l := range it.More {
 			more[i] = lineObj(l)
 		}
-		var show *widget.Button
-		show = sv.u.button(it.MoreName, theme.DocumentIcon(), widget.LowImportance, func() {
-			box.Remove(show)
-			for _, o := range more {
-				box.Add(o)
-			}
-		})
-		box.Add(show)
+		shown := len(box.Objects)
+		box.Add(sv.u.button(it.MoreName, theme.DocumentIcon(), widget.LowImportance, func() {
+			// One refresh for the lot: adding them one by one lays the
+			// box out again each time.
+			box.Objects = append(box.Objects[:shown:shown], more...)
+			box.Refresh()
+		}))
 	}
 	return box
 }
@@ -75,15 +74,10 @@ func (sv *summaryView) capped(objs []fyne.CanvasObject, n int, noun string) fyne
 		box.Objects = objs
 		return box
 	}
-	box.Objects = append(box.Objects, objs[:n]...)
-	rest := objs[n:]
-	var more *widget.Button
-	more = sv.u.button(fmt.Sprintf("and %d more %s: show all", len(rest), noun), theme.MoreVerticalIcon(), widget.LowImportance, func() {
-		box.Remove(more)
-		for _, o := range rest {
-			box.Add(o)
-		}
-	})
-	box.Add(more)
+	box.Objects = append(box.Objects, objs[:n:n]...)
+	box.Add(sv.u.button(fmt.Sprintf("and %d more %s: show all", len(objs)-n, noun), theme.MoreVerticalIcon(), widget.LowImportance, func() {
+		box.Objects = objs // one refresh for the lot, not one per item
+		box.Refresh()
+	}))
 	return box
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"kmcr/core"
+	"kmcr/internal/shareddata"
 	"kmcr/present"
 	"kmcr/present/presenttest"
 	"kmcr/record"
@@ -153,5 +155,57 @@ func TestRenderView_AlertStates(t *testing.T) {
 	}
 	if got := alertsBlock(record.StateNoneRecorded); !strings.Contains(got, "No active alerts recorded") {
 		t.Errorf("alerts recorded as none render as:\n%s", got)
+	}
+}
+
+// TestSharedData_ShowAndJSONShowEveryItem syncs every patient of
+// ../shared/fhir from a real server and checks "kmcr show" and
+// "kmcr show --json" against what a decoder of its own reads from the
+// source files (internal/shareddata): every item of every section, the
+// banner (900 000 0009 is SMITH, Jane with her address and GP, from PDS),
+// death and the age at death, documents, and what is counted but not
+// shown. The window's tests check the window against the same reading.
+func TestSharedData_ShowAndJSONShowEveryItem(t *testing.T) {
+	dir := shareddata.Dir(t)
+	srv := shareddata.Serve(t, dir)
+	exp := shareddata.Expect(t, dir)
+	prof := srv.Enrol(t, shareddata.Paramedic)
+	show := func(args ...string) (string, error) {
+		kc := prof.Open(t)
+		defer kc.Close()
+		var out, errs bytes.Buffer
+		e := &env{stdout: &out, stderr: &errs, core: kc, input: &lineReader{r: strings.NewReader("")},
+			getenv: func(k string) string {
+				if k == "KMCR_PASSPHRASE" {
+					return shareddata.Passphrase
+				}
+				return ""
+			}}
+		err := commands["show"].run(e, args)
+		return out.String(), err
+	}
+	shown := 0
+	for nhs, p := range exp {
+		text, err := show(nhs)
+		if p.Restricted {
+			if err == nil || !errors.Is(err, core.ErrNotCached) {
+				t.Errorf("restricted %s: show gave %v:\n%s", nhs, err, text)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("show %s: %v", nhs, err)
+			continue
+		}
+		p.CheckText(t, "kmcr show", text)
+		js, err := show(nhs, "--json")
+		if err != nil {
+			t.Fatalf("show %s --json: %v", nhs, err)
+		}
+		p.CheckJSON(t, []byte(js))
+		shown++
+	}
+	if shown != 21 {
+		t.Errorf("%d patients shown; the shared data has 21 that may be held offline", shown)
 	}
 }
