@@ -410,7 +410,7 @@ func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
 		date = firstDateOf(m.EffectiveDateTime, m.EffectivePeriod.start(), m.DateAsserted)
 	}
 	if code.hasCode(systemSNOMED, noMedicationCode) || code.hasCode(systemIPSAbsent, "no-known-medications") {
-		if m.Status == "entered-in-error" {
+		if statusVerification(m.Status).Void() {
 			return false
 		}
 		s.Medications.None = noneRecord(s.Medications.None, code.display(), date, r)

@@ -178,7 +178,7 @@ func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
 		date = ParseDate(im.Recorded)
 	}
 	if im.VaccineCode.hasCode(systemSNOMED, noImmunizationCode) || im.VaccineCode.hasCode(systemIPSAbsent, "no-known-immunizations") {
-		if im.Status == "entered-in-error" {
+		if statusVerification(im.Status).Void() {
 			return false
 		}
 		s.Immunizations.None = noneRecord(s.Immunizations.None, im.VaccineCode.display(), date, r)
@@ -262,7 +262,7 @@ func (s *Summary) addList(r *Resource) bool {
 	}
 	// Only a current list says "none" now: not one entered in error, nor
 	// a retired one.
-	if l.Status == "entered-in-error" || l.Status == "retired" {
+	if statusVerification(l.Status).Void() || l.Status == "retired" {
 		return false
 	}
 	text := l.Title

@@ -79,7 +79,7 @@ func (sv *summaryView) build() fyne.CanvasObject {
 		right := container.NewVBox(sv.card(present.KeyObservations), sv.card(present.KeyEncounters), sv.card(present.KeyImmunizations), sv.card(present.KeyPastAlerts))
 		body = append(body, container.NewGridWithColumns(2, left, right))
 		body = append(body, container.NewGridWithColumns(2, sv.card(present.KeyDemographics), sv.card(present.KeyGP)))
-		if s := pv.Section(present.KeyDocuments); s != nil {
+		if pv.Section(present.KeyDocuments) != nil {
 			body = append(body, sv.card(present.KeyDocuments))
 		}
 		if pv.Other != nil {
