@@ -9,6 +9,7 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
+	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 	"kmcr/sync/syncclient"
@@ -19,32 +20,27 @@ const (
 	RoleFrontDesk = "frontdesk"
 )
 
-// PatientView is one opened patient: the summary and everything a screen
-// needs to present it honestly.
+// PatientView is one opened patient: the summary and the device's facts
+// about its copy (present.Facts: as of, stale, lease, relationship,
+// sections shown, what was withheld and why), everything a screen needs to
+// present it honestly. Present makes what screens show of it. Its JSON,
+// with snake_case keys, is what "kmcr show --json" prints beside the
+// presentation.
+//
+// AsOf is when the server last confirmed this summary current: the later
+// of when it was sent and when the cache was last up to date. For roles
+// that never see clinical sections (DemographicsOnly) the summary's
+// clinical sections are empty whatever the document held.
 type PatientView struct {
-	NHS     record.NHSNumber
-	Summary *record.Summary
-	// AsOf is when the server last confirmed this summary current: the
-	// later of when it was sent and when the cache was last up to date.
-	AsOf time.Time
-	// Stale is set when AsOf is older than the freshness limit.
-	Stale     bool
-	Freshness time.Duration
-	// NotAfter is the end of the offline lease.
-	NotAfter     time.Time
-	Relationship string   // protocol.RelCaseload or protocol.RelBreakGlass
-	Sections     []string // sections this role is shown
-	Withheld     []protocol.Withheld
-	// Objection is set when a patient's objection withheld sections
-	// ("restricted sharing"); Sensitive counts items kept off laptops.
-	Objection bool
-	Sensitive int
-	// BreakGlass is set when this view was opened under emergency access.
-	BreakGlass bool
-	// DemographicsOnly is set for roles that never see clinical sections;
-	// the summary's clinical sections are then empty whatever the document
-	// held.
-	DemographicsOnly bool
+	NHS     record.NHSNumber `json:"nhs"`
+	Summary *record.Summary  `json:"summary"`
+	present.Facts
+}
+
+// Present makes what a screen shows of the view at now: every clinical
+// decision about it, in the local time zone.
+func (v *PatientView) Present(now time.Time) *present.View {
+	return present.Present(v.NHS, v.Summary, v.Facts, present.Options{Now: now, LeaseWarning: LeaseWarning})
 }
 
 // BreakGlassReason is a coded reason and the user's own words.
@@ -53,14 +49,19 @@ type BreakGlassReason struct {
 	Text string
 }
 
+// BreakGlassReasonCodes lists the coded reasons for emergency access.
+func BreakGlassReasonCodes() []string {
+	codes := make([]string, len(protocol.BreakGlassReasons))
+	for i, x := range protocol.BreakGlassReasons {
+		codes[i] = x.Code
+	}
+	return codes
+}
+
 // Validate checks a reason before it is used.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
-		codes := make([]string, len(protocol.BreakGlassReasons))
-		for i, x := range protocol.BreakGlassReasons {
-			codes[i] = x.Code
-		}
-		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(codes, ", "))
+		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(BreakGlassReasonCodes(), ", "))
 	}
 	if strings.TrimSpace(r.Text) == "" {
 		return errors.New("break-glass needs a reason in your own words as well as the code")
@@ -165,16 +166,17 @@ func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease
 		asOf = h.AsOf
 	}
 	sum := record.Summarise(rec, asOf)
-	v := &PatientView{
-		NHS: nhs, Summary: sum, AsOf: asOf, NotAfter: lease, Relationship: h.Relationship,
-		Sections: shownSections(h, s), Withheld: h.Withheld, BreakGlass: bg || h.Relationship == protocol.RelBreakGlass,
+	v := &PatientView{NHS: nhs, Summary: sum, Facts: present.Facts{
+		AsOf: asOf, NotAfter: lease, Relationship: present.Relationship(h.Relationship),
+		Sections: shownSections(h, s), BreakGlass: bg || h.Relationship == protocol.RelBreakGlass,
 		DemographicsOnly: s.User.Role == RoleFrontDesk,
 		Freshness:        time.Duration(s.Policy.FreshnessSeconds) * time.Second,
-	}
+	}}
 	if v.Freshness > 0 && c.now().Sub(asOf) > v.Freshness {
 		v.Stale = true
 	}
 	for _, w := range h.Withheld {
+		v.Withheld = append(v.Withheld, present.Withheld{Reason: present.WithheldReason(w.Reason), Purpose: w.Purpose, Sections: w.Sections, Count: w.Count})
 		switch w.Reason {
 		case protocol.WithheldObjection:
 			v.Objection = true
@@ -343,4 +345,45 @@ func (c *Core) BreakGlass(ctx context.Context, nhsText string, reason BreakGlass
 		}
 	}
 	return c.OpenPatient(nhs.Digits(), &reason)
+}
+
+// Waits of BreakGlassConnected.
+const (
+	bgReachWait   = 8 * time.Second  // for the server to be reached
+	bgAskWait     = 20 * time.Second // for its answer
+	bgDeliverWait = 5 * time.Second  // for the event to be delivered
+)
+
+// BreakGlassConnected is BreakGlass for a caller that does not sync (the
+// command line): it connects when it can, waits a few seconds for the
+// server, asks it for emergency access, gives the uploader a few seconds
+// to deliver the break-glass event (what is not delivered stays queued),
+// and disconnects. When the server cannot be reached (an attempt failed)
+// the offline rule applies at once, not after the wait.
+func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*PatientView, error) {
+	if err := c.StartSync(); err != nil {
+		return c.BreakGlass(context.Background(), nhs, reason)
+	}
+	defer c.StopSync()
+	for deadline := time.Now().Add(bgReachWait); time.Now().Before(deadline); {
+		st := c.Status()
+		if strings.HasPrefix(st.Connection, "up to date") {
+			break
+		}
+		if st.State == syncclient.Error || (st.State == syncclient.Offline && st.Error != "") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bgAskWait)
+	defer cancel()
+	v, err := c.BreakGlass(ctx, nhs, reason)
+	for end := time.Now().Add(bgDeliverWait); err == nil && time.Now().Before(end); {
+		st := c.Status()
+		if st.PendingAuditEvents == 0 || !strings.HasPrefix(st.Connection, "up to date") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return v, err
 }

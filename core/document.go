@@ -67,9 +67,10 @@ func decodeDoc(data []byte) (DocumentHeader, []byte, error) {
 }
 
 // SearchKeys reads the search keys of a document's patient, as the cache
-// indexes them: the Patient is summarised alone, which is cheap, because
-// only its demographics are needed. A birth date known only to the year or
-// month is left out (the index matches whole dates).
+// indexes them: the Patients (every source's, merged by the demographics
+// rule, as the banner shows them) are summarised alone, which is cheap,
+// because only their demographics are needed. A birth date known only to
+// the year or month is left out (the index matches whole dates).
 func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
@@ -79,7 +80,6 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 	for _, r := range rec.Resources {
 		if r.Type == "Patient" {
 			patientOnly = append(patientOnly, r)
-			break
 		}
 	}
 	s := record.Summarise(&record.PatientRecord{Key: rec.Key, NHS: rec.NHS, NHSAssigned: rec.NHSAssigned, Resources: patientOnly}, time.Time{})

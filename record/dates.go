@@ -17,14 +17,36 @@ const (
 	PrecisionTime                     // "1962-03-12T14:05:00+00:00"
 )
 
+var precisionCodes = [...]string{"unknown", "year", "month", "day", "time"}
+
+// MarshalText writes "unknown", "year", "month", "day" or "time".
+func (p Precision) MarshalText() ([]byte, error) {
+	if int(p) < len(precisionCodes) {
+		return []byte(precisionCodes[p]), nil
+	}
+	return []byte(precisionCodes[0]), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (p *Precision) UnmarshalText(b []byte) error {
+	for i, c := range precisionCodes {
+		if c == string(b) {
+			*p = Precision(i)
+			return nil
+		}
+	}
+	*p = PrecisionUnknown
+	return nil
+}
+
 // Date is a FHIR date, dateTime or instant as read: the time it means (zero
 // when unknown), the text it was written as, and how precise it was.
 // A partial date means its first instant: "1962-03" is 1 March 1962.
 // Dates without a time are midnight UTC, so their calendar day never shifts.
 type Date struct {
-	Time      time.Time
-	Text      string
-	Precision Precision
+	Time      time.Time `json:"time,omitzero"`
+	Text      string    `json:"text,omitempty"`
+	Precision Precision `json:"precision,omitempty"`
 }
 
 // timeLayouts are the dateTime forms accepted after the date part. FHIR

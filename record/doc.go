@@ -89,6 +89,33 @@
 // List with emptyReason "nilknown") from "not available" (no source says
 // anything). AllergyHeadline gives the words a screen must show.
 //
+// Every item carries its Verification. For AllergyIntolerance and
+// Condition it is the verification status; for the types with only a
+// status (Flag, MedicationRequest, MedicationStatement, Observation,
+// Immunization, Encounter, CarePlan, Composition) it is "entered in error"
+// when the status is. A void item (entered in error or refuted) is kept in
+// its list, last, for a screen to show struck through with the word, but
+// it is never Active, never counted and never decides a section's state;
+// a void or no longer current "none known" statement (an inactive or
+// resolved "No known allergy", a retired List) says nothing either.
+//
+// A deceased patient takes no medicine: every Medication's Active is
+// false, whatever status the source left, and Status keeps the source's
+// word.
+//
+// Demographics come from every Patient of the record that carries its NHS
+// number (the server puts all of one person's sources in the document),
+// merged by one rule (MergePatients): the Personal Demographics Service
+// first, then the most complete, then the most recently updated source,
+// each part taken from the best source that gives it, so the banner has a
+// name whenever any source has one. Conflicts between the sources are
+// kept in Demographics.Conflicts.
+//
+// Compositions are Documents, beside the sections, and are not counted in
+// Other; PatientRecord.Omitted (carried in the Bundle by BuildBundle and
+// ParseBundle) adds the types the server left out of the document, such
+// as claims, to Other.
+//
 // An Observation is PatientEntered when its performer is the Patient or a
 // RelatedPerson, when it names a device (a wearable or home monitor), or
 // when a meta.tag code or an extension says "patient-entered" or
@@ -99,12 +126,13 @@
 // Every function is safe for concurrent use. A PatientRecord's resources
 // and a Summary belong to the caller; nothing in the package keeps them.
 //
-// Patients are grouped by resource id, not by NHS number: the same person
-// read from two systems (a PDS Patient and a Summary Care Record, say) is
-// two records, and ReadPaths warns that they share a number. Merging
-// identities is a decision for a person, not an importer. Likewise two
-// patients can be assigned the same 999 number (there are about 909,000),
-// which ReadPaths also reports.
+// ReadPaths groups patients by resource id, not by NHS number: the same
+// person read from two systems (a PDS Patient and a Summary Care Record,
+// say) is two records, and ReadPaths warns that they share a number. The
+// server groups by NHS number and merges the demographics of the sources
+// by MergePatients; it never merges two NHS numbers. Two patients can be
+// assigned the same 999 number (there are about 909,000), which ReadPaths
+// also reports.
 //
 // Scan rejects a patient's resources only if it has already read the
 // Patient and rejected it. It reads NDJSON Patient files first for this

@@ -20,6 +20,13 @@ type BundleMeta struct {
 	LastUpdated time.Time // Bundle.meta.lastUpdated; omitted when zero
 }
 
+// OmittedExtensionURL names the Bundle.meta extension that counts the
+// patient's resources left out of the Bundle, one per resource type, with
+// sub-extensions "type" (valueCode) and "count" (valueUnsignedInt). The
+// server's documents carry the summary types only; this is how a screen
+// still says "Also in the record: 16 claims".
+const OmittedExtensionURL = "https://kmcr.example/fhir/StructureDefinition/omitted-resources"
+
 // BuildBundle returns a FHIR Bundle of type collection holding the record's
 // resources in order. Each entry's resource is the original Raw bytes,
 // unchanged; each fullUrl is the one read, or "Type/id", or when there is
@@ -41,9 +48,35 @@ func BuildBundle(rec *PatientRecord, meta BundleMeta) ([]byte, error) {
 		b.WriteString(`,"id":`)
 		writeJSONString(&b, meta.ID)
 	}
-	if !meta.LastUpdated.IsZero() {
-		b.WriteString(`,"meta":{"lastUpdated":`)
-		writeJSONString(&b, meta.LastUpdated.UTC().Format(time.RFC3339Nano))
+	omitted := make([]TypeCount, 0, len(rec.Omitted))
+	for _, o := range rec.Omitted {
+		if o.Count > 0 && o.Type != "" {
+			omitted = append(omitted, o)
+		}
+	}
+	if !meta.LastUpdated.IsZero() || len(omitted) > 0 {
+		b.WriteString(`,"meta":{`)
+		if !meta.LastUpdated.IsZero() {
+			b.WriteString(`"lastUpdated":`)
+			writeJSONString(&b, meta.LastUpdated.UTC().Format(time.RFC3339Nano))
+		}
+		if len(omitted) > 0 {
+			if !meta.LastUpdated.IsZero() {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"extension":[`)
+			for i, o := range omitted {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(`{"url":`)
+				writeJSONString(&b, OmittedExtensionURL)
+				b.WriteString(`,"extension":[{"url":"type","valueCode":`)
+				writeJSONString(&b, o.Type)
+				b.WriteString(`},{"url":"count","valueUnsignedInt":` + strconv.Itoa(o.Count) + `}]}`)
+			}
+			b.WriteByte(']')
+		}
 		b.WriteByte('}')
 	}
 	b.WriteString(`,"type":"collection","entry":[`)
@@ -63,6 +96,53 @@ func BuildBundle(rec *PatientRecord, meta BundleMeta) ([]byte, error) {
 	}
 	b.WriteString("]}")
 	return b.Bytes(), nil
+}
+
+// readOmitted reads the omitted-resources extensions of a Bundle.meta.
+func readOmitted(meta []byte) []TypeCount {
+	var out []TypeCount
+	members(meta, func(k string, v []byte) {
+		if k != "extension" {
+			return
+		}
+		elements(v, func(e []byte) {
+			var url string
+			var tc TypeCount
+			members(e, func(k string, v []byte) {
+				switch k {
+				case "url":
+					url = jstr(v)
+				case "extension":
+					elements(v, func(sub []byte) {
+						var name string
+						var val []byte
+						members(sub, func(k string, v []byte) {
+							switch k {
+							case "url":
+								name = jstr(v)
+							case "valueCode":
+								val = v
+							case "valueUnsignedInt":
+								val = v
+							}
+						})
+						switch name {
+						case "type":
+							tc.Type = jstr(val)
+						case "count":
+							if n := jint(val); n != nil && *n > 0 && *n < 1<<31 {
+								tc.Count = int(*n)
+							}
+						}
+					})
+				}
+			})
+			if url == OmittedExtensionURL && tc.Type != "" && tc.Count > 0 {
+				out = append(out, tc)
+			}
+		})
+	})
+	return out
 }
 
 func entryURL(r Resource) string {
@@ -97,20 +177,22 @@ func ParseBundle(data []byte) (*PatientRecord, error) {
 	}
 	doc := data[start:end]
 	var typ string
-	var entries []byte
+	var entries, meta []byte
 	eachMember(doc, func(key, val []byte) bool {
 		switch {
 		case keyIs(key, "resourceType"):
 			typ, _ = stringOf(val)
 		case keyIs(key, "entry"):
 			entries = val
+		case keyIs(key, "meta"):
+			meta = val
 		}
 		return true
 	})
 	if typ != "Bundle" {
 		return nil, fmt.Errorf("%w: resourceType is %q", ErrBadBundle, typ)
 	}
-	rec := &PatientRecord{}
+	rec := &PatientRecord{Omitted: readOmitted(meta)}
 	var bad error
 	eachElement(entries, func(n int, entry []byte) bool {
 		r := Resource{Source: Source{Entry: "entry " + strconv.Itoa(n)}}

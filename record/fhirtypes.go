@@ -127,8 +127,8 @@ type fhirPeriod struct {
 
 // Period is a FHIR Period: either end may be unknown.
 type Period struct {
-	Start Date
-	End   Date
+	Start Date `json:"start,omitzero"`
+	End   Date `json:"end,omitzero"`
 }
 
 func (p *fhirPeriod) period() Period {
@@ -161,10 +161,10 @@ type fhirQuantity struct {
 // Quantity is a measured amount. Value is the number; Text is the number as
 // the source wrote it, so no precision is lost or invented.
 type Quantity struct {
-	Value      float64
-	Text       string
-	Comparator string // "<", "<=", ">=", ">" or ""
-	Unit       string
+	Value      float64 `json:"value"`
+	Text       string  `json:"text"`
+	Comparator string  `json:"comparator,omitempty"` // "<", "<=", ">=", ">" or ""
+	Unit       string  `json:"unit,omitempty"`
 }
 
 // String returns the amount for display: comparator, number (rounded to two

@@ -18,6 +18,12 @@ type PatientRecord struct {
 	// in source order, then the shared resources they refer to, directly or
 	// through each other (GP practice, practitioners, medications...).
 	Resources []Resource
+
+	// Omitted counts, by type, the patient's resources that whoever built
+	// the record left out of it (the server keeps claims and billing out
+	// of the documents it sends), so a summary can still count them.
+	// BuildBundle and ParseBundle carry it (see BundleMeta.Omitted).
+	Omitted []TypeCount
 }
 
 // Import is the result of ReadPaths: every patient's record, the shared

@@ -74,6 +74,28 @@ const (
 	StatePresent
 )
 
+var stateCodes = [...]string{"not_available", "none_recorded", "present"}
+
+// MarshalText writes "not_available", "none_recorded" or "present".
+func (s SectionState) MarshalText() ([]byte, error) {
+	if int(s) < len(stateCodes) {
+		return []byte(stateCodes[s]), nil
+	}
+	return []byte(stateCodes[0]), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (s *SectionState) UnmarshalText(b []byte) error {
+	for i, c := range stateCodes {
+		if c == string(b) {
+			*s = SectionState(i)
+			return nil
+		}
+	}
+	*s = StateNotAvailable
+	return nil
+}
+
 // String returns "not available", "none recorded" or "present".
 func (s SectionState) String() string {
 	switch s {
@@ -88,28 +110,28 @@ func (s SectionState) String() string {
 // Section is one list of a summary with its state. Items is never
 // truncated: screens page it themselves.
 type Section[T any] struct {
-	State SectionState
-	Items []T
+	State SectionState `json:"state"`
+	Items []T          `json:"items"`
 
 	// None names the resource that recorded "none", when one did. If items
 	// are present too, State is StatePresent and a screen may warn that the
 	// sources disagree.
-	None *NoneRecord
+	None *NoneRecord `json:"none,omitempty"`
 }
 
 // NoneRecord is a positive statement that a section is empty, such as a
 // "No known allergy" AllergyIntolerance or an empty List.
 type NoneRecord struct {
-	Text   string // as the source put it, e.g. "No known allergy"
-	Date   Date
-	Source ResourceRef
+	Text   string      `json:"text"` // as the source put it, e.g. "No known allergy"
+	Date   Date        `json:"date,omitzero"`
+	Source ResourceRef `json:"source"`
 }
 
 // Len returns the number of items.
 func (s *Section[T]) Len() int { return len(s.Items) }
 
 // settle sets the state from the items (counted by live, which excludes
-// items entered in error) and any none record.
+// void items) and any none record.
 func (s *Section[T]) settle(live int) {
 	switch {
 	case live > 0:

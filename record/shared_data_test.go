@@ -27,16 +27,29 @@ type counts struct {
 	allergies, activeMeds, activeProblems, encounters, observations, immunizations, carePlans int
 }
 
+// checkDeath checks that a deceased patient has no current medicine, and
+// a living one has one for every medicine the source marks active.
+func checkDeath(t *testing.T, s *Summary) {
+	t.Helper()
+	for _, m := range s.Medications.Items {
+		if want := m.Status == "active" && !s.Demographics.Deceased; m.Active != want {
+			t.Errorf("deceased %v: medicine %q (status %s) active %v; want %v", s.Demographics.Deceased, m.Name, m.Status, m.Active, want)
+		}
+	}
+}
+
 func countSummary(s *Summary) counts {
 	var c counts
 	c.allergies = len(s.Allergies.Items)
 	for _, m := range s.Medications.Items {
-		if m.Active {
+		// The source's status, as counted with jq; Active is false for
+		// every medicine of a deceased patient (checkDeath).
+		if m.Status == "active" {
 			c.activeMeds++
 		}
 	}
 	for _, p := range s.Problems.Items {
-		if p.Active && !p.EnteredInError {
+		if p.Active {
 			c.activeProblems++
 		}
 	}
@@ -83,6 +96,7 @@ func TestReadPaths_SyntheaBundles(t *testing.T) {
 			if got := countSummary(s); got != tt.want {
 				t.Errorf("counts %+v; want %+v", got, tt.want)
 			}
+			checkDeath(t, s)
 			if got := s.Demographics.BirthDate.DateOnly(); got != tt.birth {
 				t.Errorf("birth date %s; want %s", got, tt.birth)
 			}
@@ -145,6 +159,7 @@ func TestReadPaths_BulkNDJSON(t *testing.T) {
 			if got := countSummary(s); got != tt.want {
 				t.Errorf("counts %+v; want %+v", got, tt.want)
 			}
+			checkDeath(t, s)
 			if s.Demographics.Name.Family != tt.family || !rec.NHSAssigned || rec.NHS != AssignNHSNumber(tt.key) {
 				t.Errorf("family %q NHS %s assigned=%v", s.Demographics.Name.Family, rec.NHS, rec.NHSAssigned)
 			}

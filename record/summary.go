@@ -14,36 +14,48 @@ type Summary struct {
 	// AsOf is the time the record was current at (the caller says: when
 	// the server produced it, not when it was opened), for the "as of"
 	// line every summary shows.
-	AsOf time.Time
+	AsOf time.Time `json:"as_of"`
 
-	PatientKey   string
-	Demographics Demographics
-	GP           GP
+	PatientKey   string       `json:"patient_key"`
+	Demographics Demographics `json:"demographics"`
+	GP           GP           `json:"gp"`
 
-	Alerts        Section[Alert]
-	Allergies     Section[Allergy]
-	Medications   Section[Medication]
-	Problems      Section[Problem]
-	Encounters    Section[Encounter]
-	Observations  Section[Observation]
-	CarePlans     Section[CarePlan]
-	Immunizations Section[Immunization]
+	Alerts        Section[Alert]        `json:"alerts"`
+	Allergies     Section[Allergy]      `json:"allergies"`
+	Medications   Section[Medication]   `json:"medications"`
+	Problems      Section[Problem]      `json:"problems"`
+	Encounters    Section[Encounter]    `json:"encounters"`
+	Observations  Section[Observation]  `json:"observations"`
+	CarePlans     Section[CarePlan]     `json:"care_plans"`
+	Immunizations Section[Immunization] `json:"immunizations"`
 
-	// Documents are the narrative sections of documents (Compositions) in
-	// the record. The NHS Summary Care Record puts some content, such as
-	// medication lists, only there.
-	Documents []Document
+	// Documents are the documents (Compositions) in the record, with the
+	// narrative of each section. The NHS Summary Care Record puts some
+	// content, such as allergies and medication lists, only there.
+	Documents []Document `json:"documents"`
 
 	// Other counts, per resource type, the resources not shown as items
 	// above (procedures, claims, diagnostic reports...), so that nothing
-	// disappears without a trace. Sorted by type.
-	Other []TypeCount
+	// disappears without a trace: those in the record, and those the
+	// server left out of the document it sent (PatientRecord.Omitted).
+	// Sorted by type.
+	Other []TypeCount `json:"other"`
 }
 
 // ResourceRef names the resource an item came from.
 type ResourceRef struct {
 	Type string
 	ID   string
+}
+
+// MarshalText writes "Type/id".
+func (r ResourceRef) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads "Type/id".
+func (r *ResourceRef) UnmarshalText(b []byte) error {
+	t, id, _ := strings.Cut(string(b), "/")
+	*r = ResourceRef{t, id}
+	return nil
 }
 
 // String returns "Type/id".
@@ -53,43 +65,50 @@ func refOf(r *Resource) ResourceRef { return ResourceRef{r.Type, r.ID} }
 
 // TypeCount is a number of resources of one type.
 type TypeCount struct {
-	Type  string
-	Count int
+	Type  string `json:"type"`
+	Count int    `json:"count"`
 }
 
 // Demographics is who the patient is: what the patient banner and the
 // front desk need.
 type Demographics struct {
-	Name        HumanName   // the name to show: current, official before usual
-	Names       []HumanName // every name, as recorded
-	BirthDate   Date
-	Gender      string // FHIR administrative gender: male, female, other, unknown
-	NHS         NHSNumber
-	NHSAssigned bool      // NHS is from the 999 test range, assigned (see AssignNHSNumber)
-	Address     Address   // the address to show: current home address first
-	Addresses   []Address // every address, as recorded
-	Phones      []ContactPoint
-	Emails      []ContactPoint
-	Deceased    bool
-	DeceasedOn  Date // when known
+	Name        HumanName      `json:"name"`  // the name to show: current, official before usual
+	Names       []HumanName    `json:"names"` // every name, as recorded
+	BirthDate   Date           `json:"birth_date,omitzero"`
+	Gender      string         `json:"gender,omitempty"` // FHIR administrative gender: male, female, other, unknown
+	NHS         NHSNumber      `json:"nhs"`
+	NHSAssigned bool           `json:"nhs_assigned"`     // NHS is from the 999 test range, assigned (see AssignNHSNumber)
+	Address     Address        `json:"address,omitzero"` // the address to show: current home address first
+	Addresses   []Address      `json:"addresses"`        // every address, as recorded
+	Phones      []ContactPoint `json:"phones"`
+	Emails      []ContactPoint `json:"emails"`
+	Deceased    bool           `json:"deceased"`
+	DeceasedOn  Date           `json:"deceased_on,omitzero"` // when known
 
-	// Restricted is set when the Patient carries the confidentiality label
+	// Restricted is set when a Patient carries the confidentiality label
 	// R or V (an NHS "S-flagged" patient): contact details must be
 	// withheld from anyone who does not need them.
-	Restricted bool
+	Restricted bool `json:"restricted"`
 
-	Source ResourceRef
+	// Source is the Patient resource the name was taken from; Sources are
+	// every Patient resource of this person, best first by the
+	// demographics rule (see MergePatients), and Conflicts where they
+	// disagree.
+	Source    ResourceRef           `json:"source"`
+	Sources   []ResourceRef         `json:"sources"`
+	FromPDS   bool                  `json:"from_pds"` // the best source is the national demographics service
+	Conflicts []DemographicConflict `json:"conflicts,omitempty"`
 }
 
 // HumanName is one of a person's names.
 type HumanName struct {
-	Use    string // official, usual, nickname, maiden, old...
-	Text   string
-	Family string
-	Given  []string
-	Prefix []string
-	Suffix []string
-	Period Period
+	Use    string   `json:"use,omitempty"` // official, usual, nickname, maiden, old...
+	Text   string   `json:"text,omitempty"`
+	Family string   `json:"family,omitempty"`
+	Given  []string `json:"given,omitempty"`
+	Prefix []string `json:"prefix,omitempty"`
+	Suffix []string `json:"suffix,omitempty"`
+	Period Period   `json:"period,omitzero"`
 }
 
 // String formats the name as FormatName does, falling back to its text.
@@ -102,15 +121,15 @@ func (n HumanName) String() string {
 
 // Address is a postal address.
 type Address struct {
-	Use      string // home, work, temp, old, billing
-	Type     string // postal, physical, both
-	Text     string
-	Lines    []string
-	City     string
-	District string
-	Postcode string
-	Country  string
-	Period   Period
+	Use      string   `json:"use,omitempty"`  // home, work, temp, old, billing
+	Type     string   `json:"type,omitempty"` // postal, physical, both
+	Text     string   `json:"text,omitempty"`
+	Lines    []string `json:"lines,omitempty"`
+	City     string   `json:"city,omitempty"`
+	District string   `json:"district,omitempty"`
+	Postcode string   `json:"postcode,omitempty"`
+	Country  string   `json:"country,omitempty"`
+	Period   Period   `json:"period,omitzero"`
 }
 
 // String returns the address on one line: lines, city, district, postcode.
@@ -129,20 +148,20 @@ func (a Address) String() string {
 
 // ContactPoint is a phone number or e-mail address.
 type ContactPoint struct {
-	Value string
-	Use   string // home, work, mobile, temp, old
+	Value string `json:"value"`
+	Use   string `json:"use,omitempty"` // home, work, mobile, temp, old
 }
 
 // GP is the patient's registered general practice.
 type GP struct {
-	Practice     string // the practice's name, or the reference's display text
-	ODSCode      string // the practice's NHS organisation code, when known
-	Practitioner string // the named GP, when the record gives one
+	Practice     string `json:"practice,omitempty"`     // the practice's name, or the reference's display text
+	ODSCode      string `json:"ods_code,omitempty"`     // the practice's NHS organisation code, when known
+	Practitioner string `json:"practitioner,omitempty"` // the named GP, when the record gives one
 
 	// Resolved is true when the practice was found as an Organization in
 	// the record; false when only the reference's own text was available.
-	Resolved bool
-	Source   ResourceRef
+	Resolved bool        `json:"resolved"`
+	Source   ResourceRef `json:"source,omitzero"`
 }
 
 // IsZero reports whether no GP is recorded.
@@ -152,7 +171,7 @@ func (g GP) IsZero() bool { return g.Practice == "" && g.ODSCode == "" && g.Prac
 // list: "No known allergies recorded" only when a source positively says
 // so, "Allergy information not available" when no source says anything,
 // and otherwise the number of allergies ("1 allergy", "3 allergies").
-// Items entered in error are not counted.
+// Void items (entered in error or refuted) are not counted.
 func (s *Summary) AllergyHeadline() string {
 	switch s.Allergies.State {
 	case StateNoneRecorded:
@@ -160,7 +179,7 @@ func (s *Summary) AllergyHeadline() string {
 	case StatePresent:
 		n := 0
 		for _, a := range s.Allergies.Items {
-			if !a.EnteredInError {
+			if !a.Verification.Void() {
 				n++
 			}
 		}
@@ -213,6 +232,10 @@ func (s *Summary) SearchKeys() SearchKeys {
 // decides which names, addresses and alerts are current. It never fails:
 // what it cannot read it leaves out of the typed view, and counts in Other.
 // A nil record gives an empty summary, every section not available.
+//
+// Every Patient resource in the record that carries the record's NHS
+// number is a source of demographics: they are merged by the rule of
+// MergePatients.
 func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
 	if rec == nil {
 		return &Summary{AsOf: asOf}
@@ -220,18 +243,15 @@ func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
 	s := &Summary{AsOf: asOf, PatientKey: rec.Key}
 	c := newSumContext(rec)
 	other := map[string]int{}
-	seenPatient := false
+	var patients []*Resource
 	for i := range rec.Resources {
 		r := &rec.Resources[i]
 		shown := true
 		switch r.Type {
 		case "Patient":
-			if seenPatient || r.Key() != rec.Key {
-				shown = false
-				break
+			if shown = isSourceOf(r, rec); shown {
+				patients = append(patients, r)
 			}
-			seenPatient = true
-			s.demographics(c, r, rec)
 		case "Organization", "Practitioner", "PractitionerRole", "Medication":
 			// Shown through the references to them.
 		case "Flag":
@@ -253,8 +273,7 @@ func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
 		case "List":
 			shown = s.addList(r)
 		case "Composition":
-			s.addDocument(r)
-			shown = false // also counted: a document is more than its text
+			s.addDocument(c, r) // shown as a document, beside the sections
 		default:
 			shown = false
 		}
@@ -262,7 +281,13 @@ func Summarise(rec *PatientRecord, asOf time.Time) *Summary {
 			other[r.Type]++
 		}
 	}
+	s.demographics(c, patients, rec)
 	s.finish()
+	for _, o := range rec.Omitted {
+		if o.Count > 0 {
+			other[o.Type] += o.Count
+		}
+	}
 	for t, n := range other {
 		s.Other = append(s.Other, TypeCount{t, n})
 	}

@@ -17,6 +17,29 @@ const (
 	AlertFallsRisk              // at risk of falls
 )
 
+var alertKindCodes = [...]string{"other", "dnacpr", "respect", "safeguarding", "falls_risk"}
+
+// MarshalText writes the kind as "dnacpr", "respect", "safeguarding",
+// "falls_risk" or "other".
+func (k AlertKind) MarshalText() ([]byte, error) {
+	if int(k) < len(alertKindCodes) {
+		return []byte(alertKindCodes[k]), nil
+	}
+	return []byte("other"), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (k *AlertKind) UnmarshalText(b []byte) error {
+	for i, c := range alertKindCodes {
+		if c == string(b) {
+			*k = AlertKind(i)
+			return nil
+		}
+	}
+	*k = AlertOther
+	return nil
+}
+
 // String names the kind: "DNACPR", "ReSPECT", "Safeguarding", "Falls risk", "Alert".
 func (k AlertKind) String() string {
 	switch k {
@@ -88,16 +111,19 @@ func alertKind(code *fhirCC) AlertKind {
 
 // Alert is a FHIR Flag: a warning about the patient.
 type Alert struct {
-	Kind     AlertKind
-	Text     string // the flag's code, as text
-	Code     Coding
-	Category string
-	Status   string // active, inactive, entered-in-error
-	Period   Period
-	Active   bool // status active and the period not ended at the summary's AsOf
-	Author   string
-	Date     Date // start of the period
-	Source   ResourceRef
+	Kind         AlertKind    `json:"kind"`
+	Text         string       `json:"text"` // the flag's code, as text
+	Code         Coding       `json:"code,omitzero"`
+	Category     string       `json:"category,omitempty"`
+	Status       string       `json:"status,omitempty"` // active, inactive, entered-in-error
+	Verification Verification `json:"verification,omitempty"`
+	Period       Period       `json:"period,omitzero"`
+	// Active: status active (or none given), not entered in error, and the
+	// period not ended at the summary's AsOf.
+	Active bool        `json:"active"`
+	Author string      `json:"author,omitempty"`
+	Date   Date        `json:"date,omitzero"` // start of the period
+	Source ResourceRef `json:"source"`
 }
 
 type fhirFlag struct {
@@ -129,10 +155,10 @@ func readFlag(raw []byte) (f fhirFlag) {
 func (s *Summary) addAlert(c *sumContext, r *Resource) {
 	f := readFlag(r.Raw)
 	a := Alert{Kind: alertKind(f.Code), Text: orNoText(f.Code.display()), Code: f.Code.code(),
-		Category: strings.Join(displays(f.Category), ", "), Status: f.Status,
+		Category: strings.Join(displays(f.Category), ", "), Status: f.Status, Verification: statusVerification(f.Status),
 		Period: f.Period.period(), Author: c.name(f.Author), Source: refOf(r)}
 	a.Date = a.Period.Start
-	a.Active = (a.Status == "active" || a.Status == "") && a.Period.current(s.AsOf)
+	a.Active = (a.Status == "active" || a.Status == "") && !a.Verification.Void() && a.Period.current(s.AsOf)
 	s.Alerts.Items = append(s.Alerts.Items, a)
 }
 
@@ -146,28 +172,32 @@ func orNoText(s string) string {
 
 // Allergy is an AllergyIntolerance: a substance and what it does.
 type Allergy struct {
-	Substance          string
-	Code               Coding
-	Reactions          []Reaction
-	Severity           string // the worst reaction's: mild, moderate, severe
-	Criticality        string // low, high, unable-to-assess
-	ClinicalStatus     string // active, inactive, resolved
-	VerificationStatus string // unconfirmed, confirmed, refuted, entered-in-error
-	Type               string // allergy, intolerance
-	Categories         []string
-	Date               Date // recorded, else onset
-	RecordedBy         string
-	EnteredInError     bool // entered in error or refuted: shown last, never counted
-	Source             ResourceRef
+	Substance      string     `json:"substance"`
+	Code           Coding     `json:"code,omitzero"`
+	Reactions      []Reaction `json:"reactions,omitempty"`
+	Severity       string     `json:"severity,omitempty"`        // the worst reaction's: mild, moderate, severe
+	Criticality    string     `json:"criticality,omitempty"`     // low, high, unable-to-assess
+	ClinicalStatus string     `json:"clinical_status,omitempty"` // active, inactive, resolved
+	// Verification: unconfirmed, confirmed, refuted, entered-in-error. A
+	// void allergy (refuted or entered in error) is shown last, struck
+	// through, and never counted.
+	Verification Verification `json:"verification,omitempty"`
+	// Active: clinically active (or no clinical status given) and not void.
+	Active     bool        `json:"active"`
+	Type       string      `json:"type,omitempty"` // allergy, intolerance
+	Categories []string    `json:"categories,omitempty"`
+	Date       Date        `json:"date,omitzero"` // recorded, else onset
+	RecordedBy string      `json:"recorded_by,omitempty"`
+	Source     ResourceRef `json:"source"`
 }
 
 // Reaction is one reaction to an allergen.
 type Reaction struct {
-	Substance      string
-	Manifestations []string
-	Severity       string
-	Description    string
-	Onset          Date
+	Substance      string   `json:"substance,omitempty"`
+	Manifestations []string `json:"manifestations,omitempty"`
+	Severity       string   `json:"severity,omitempty"`
+	Description    string   `json:"description,omitempty"`
+	Onset          Date     `json:"onset,omitzero"`
 }
 
 type fhirAllergy struct {
@@ -248,7 +278,6 @@ var (
 	noProblemCode      = "160245001"
 	noImmunizationCode = "787482006"
 	severityRank       = map[string]int{"mild": 1, "moderate": 2, "severe": 3}
-	errorVerifications = map[string]bool{"entered-in-error": true, "refuted": true}
 )
 
 // noneRecord records a "none known" statement, keeping the newest.
@@ -262,9 +291,13 @@ func noneRecord(cur *NoneRecord, text string, date Date, r *Resource) *NoneRecor
 func (s *Summary) addAllergy(c *sumContext, r *Resource) bool {
 	a := readAllergy(r.Raw)
 	date := firstDateOf(a.RecordedDate, a.OnsetDateTime)
-	verification := a.VerificationStatus.codeOnly()
+	verification := ParseVerification(a.VerificationStatus.codeOnly())
+	clinical := a.ClinicalStatus.codeOnly()
 	if a.Code.hasCode(systemSNOMED, noAllergyCodes...) || a.Code.hasCode(systemIPSAbsent, noAllergyIPS...) {
-		if errorVerifications[verification] {
+		// A "no known allergy" that is void, or no longer current
+		// (inactive or resolved: an allergy has since been found), says
+		// nothing about now.
+		if verification.Void() || clinical == "inactive" || clinical == "resolved" {
 			return false
 		}
 		s.Allergies.None = noneRecord(s.Allergies.None, a.Code.display(), date, r)
@@ -274,9 +307,9 @@ func (s *Summary) addAllergy(c *sumContext, r *Resource) bool {
 		return false // "no information" is what StateNotAvailable already says
 	}
 	item := Allergy{Substance: a.Code.display(), Code: a.Code.code(), Criticality: a.Criticality,
-		ClinicalStatus: a.ClinicalStatus.codeOnly(), VerificationStatus: verification,
-		Type: a.Type, Categories: a.Category, Date: date, Source: refOf(r),
-		EnteredInError: errorVerifications[verification]}
+		ClinicalStatus: clinical, Verification: verification,
+		Type: a.Type, Categories: a.Category, Date: date, Source: refOf(r)}
+	item.Active = !verification.Void() && clinical != "inactive" && clinical != "resolved"
 	if item.RecordedBy = c.name(a.Recorder); item.RecordedBy == "" {
 		item.RecordedBy = c.name(a.Asserter)
 	}
@@ -298,17 +331,20 @@ func (s *Summary) addAllergy(c *sumContext, r *Resource) bool {
 
 // Medication is a MedicationRequest or MedicationStatement.
 type Medication struct {
-	Name           string
-	Code           Coding
-	Dosage         string
-	Status         string // active, completed, stopped, on-hold...
-	Active         bool
-	Intent         string // for a request: order, plan, proposal...
-	Date           Date   // authored (request) or effective/asserted (statement)
-	RecordedBy     string // requester or information source
-	Reason         string
-	EnteredInError bool
-	Source         ResourceRef
+	Name         string       `json:"name"`
+	Code         Coding       `json:"code,omitzero"`
+	Dosage       string       `json:"dosage,omitempty"`
+	Status       string       `json:"status,omitempty"` // active, completed, stopped, on-hold...
+	Verification Verification `json:"verification,omitempty"`
+	// Active: status active, not entered in error, and the patient alive.
+	// A deceased patient takes no medicine, whatever a status left behind
+	// says: Status still says what the source wrote.
+	Active     bool        `json:"active"`
+	Intent     string      `json:"intent,omitempty"`      // for a request: order, plan, proposal...
+	Date       Date        `json:"date,omitzero"`         // authored (request) or effective/asserted (statement)
+	RecordedBy string      `json:"recorded_by,omitempty"` // requester or information source
+	Reason     string      `json:"reason,omitempty"`
+	Source     ResourceRef `json:"source"`
 }
 
 type fhirMedication struct {
@@ -374,7 +410,7 @@ func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
 		date = firstDateOf(m.EffectiveDateTime, m.EffectivePeriod.start(), m.DateAsserted)
 	}
 	if code.hasCode(systemSNOMED, noMedicationCode) || code.hasCode(systemIPSAbsent, "no-known-medications") {
-		if m.Status == "entered-in-error" {
+		if statusVerification(m.Status).Void() {
 			return false
 		}
 		s.Medications.None = noneRecord(s.Medications.None, code.display(), date, r)
@@ -388,7 +424,7 @@ func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
 		name = c.name(m.MedicationReference)
 	}
 	item := Medication{Name: orNoText(name), Code: code.code(), Status: m.Status, Intent: m.Intent,
-		Active: m.Status == "active", Date: date, EnteredInError: m.Status == "entered-in-error", Source: refOf(r)}
+		Active: m.Status == "active", Date: date, Verification: statusVerification(m.Status), Source: refOf(r)}
 	item.Dosage = dosageText(m.Dosage)
 	if item.RecordedBy = c.name(m.Requester); item.RecordedBy == "" {
 		item.RecordedBy = c.name(m.InformationSource)
@@ -406,19 +442,20 @@ func (s *Summary) addMedication(c *sumContext, r *Resource) bool {
 
 // Problem is a Condition.
 type Problem struct {
-	Name               string
-	Code               Coding
-	ClinicalStatus     string // active, recurrence, relapse, inactive, remission, resolved
-	VerificationStatus string
-	Active             bool // clinically active (active, recurrence or relapse)
-	Categories         []string
-	Severity           string
-	Onset              Date
-	Abatement          Date
-	Recorded           Date
-	Date               Date // onset, else recorded
-	EnteredInError     bool
-	Source             ResourceRef
+	Name           string       `json:"name"`
+	Code           Coding       `json:"code,omitzero"`
+	ClinicalStatus string       `json:"clinical_status,omitempty"` // active, recurrence, relapse, inactive, remission, resolved
+	Verification   Verification `json:"verification,omitempty"`
+	// Active: clinically active (active, recurrence or relapse, or no
+	// status and not ended) and not void (refuted or entered in error).
+	Active     bool        `json:"active"`
+	Categories []string    `json:"categories,omitempty"`
+	Severity   string      `json:"severity,omitempty"`
+	Onset      Date        `json:"onset,omitzero"`
+	Abatement  Date        `json:"abatement,omitzero"`
+	Recorded   Date        `json:"recorded,omitzero"`
+	Date       Date        `json:"date,omitzero"` // onset, else recorded
+	Source     ResourceRef `json:"source"`
 }
 
 type fhirCondition struct {
@@ -470,8 +507,9 @@ func readCondition(raw []byte) (c fhirCondition) {
 
 func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
 	p := readCondition(r.Raw)
+	verification := ParseVerification(p.VerificationStatus.codeOnly())
 	if p.Code.hasCode(systemSNOMED, noProblemCode) || p.Code.hasCode(systemIPSAbsent, "no-known-problems") {
-		if errorVerifications[p.VerificationStatus.codeOnly()] {
+		if verification.Void() {
 			return false
 		}
 		s.Problems.None = noneRecord(s.Problems.None, p.Code.display(), ParseDate(p.RecordedDate), r)
@@ -481,11 +519,10 @@ func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
 		return false
 	}
 	item := Problem{Name: orNoText(p.Code.display()), Code: p.Code.code(),
-		ClinicalStatus: p.ClinicalStatus.codeOnly(), VerificationStatus: p.VerificationStatus.codeOnly(),
+		ClinicalStatus: p.ClinicalStatus.codeOnly(), Verification: verification,
 		Categories: displays(p.Category), Severity: p.Severity.display(),
 		Onset: firstDate(p.OnsetDateTime, p.OnsetPeriod, p.OnsetString), Abatement: firstDate(p.AbatementDateTime, p.AbatementPeriod, p.AbatementString),
 		Recorded: ParseDate(p.RecordedDate), Source: refOf(r)}
-	item.EnteredInError = errorVerifications[item.VerificationStatus]
 	switch item.ClinicalStatus {
 	case "active", "recurrence", "relapse":
 		item.Active = true
@@ -493,6 +530,9 @@ func (s *Summary) addProblem(_ *sumContext, r *Resource) bool {
 		// No status: treat as active unless it has ended, so an unlabelled
 		// problem is never hidden among the resolved ones.
 		item.Active = item.Abatement.IsZero() && p.AbatementString == ""
+	}
+	if verification.Void() {
+		item.Active = false
 	}
 	if item.Date = item.Onset; item.Date.IsZero() {
 		item.Date = item.Recorded

@@ -6,14 +6,15 @@ import (
 
 // Encounter is a contact with a service: a visit, admission or call.
 type Encounter struct {
-	Type            string // what kind of encounter, as text
-	Class           string // ambulatory, emergency, inpatient...
-	Status          string
-	Reason          string
-	ServiceProvider string
-	Period          Period
-	Date            Date // start of the period
-	Source          ResourceRef
+	Type            string       `json:"type"`            // what kind of encounter, as text
+	Class           string       `json:"class,omitempty"` // ambulatory, emergency, inpatient...
+	Status          string       `json:"status,omitempty"`
+	Verification    Verification `json:"verification,omitempty"`
+	Reason          string       `json:"reason,omitempty"`
+	ServiceProvider string       `json:"service_provider,omitempty"`
+	Period          Period       `json:"period,omitzero"`
+	Date            Date         `json:"date,omitzero"` // start of the period
+	Source          ResourceRef  `json:"source"`
 }
 
 type fhirEncounter struct {
@@ -60,7 +61,7 @@ func readEncounter(raw []byte) (e fhirEncounter) {
 
 func (s *Summary) addEncounter(c *sumContext, r *Resource) {
 	e := readEncounter(r.Raw)
-	item := Encounter{Status: e.Status, Period: e.Period.period(), ServiceProvider: c.name(e.ServiceProvider),
+	item := Encounter{Status: e.Status, Verification: statusVerification(e.Status), Period: e.Period.period(), ServiceProvider: c.name(e.ServiceProvider),
 		Reason: strings.Join(displays(e.ReasonCode), ", "), Source: refOf(r)}
 	if t := displays(e.Type); len(t) > 0 {
 		item.Type = strings.Join(t, ", ")
@@ -83,31 +84,33 @@ func (s *Summary) addEncounter(c *sumContext, r *Resource) {
 
 // Observation is a measurement or finding.
 type Observation struct {
-	Name       string
-	Code       Coding
-	Value      string    // the value for display, with its unit
-	Quantity   *Quantity // the value as a number, when it is one (for trends)
-	Components []Component
-	Categories []string
-	Status     string
-	Date       Date // effective time, else issued
+	Name       string      `json:"name"`
+	Code       Coding      `json:"code,omitzero"`
+	Value      string      `json:"value"`              // the value for display, with its unit
+	Quantity   *Quantity   `json:"quantity,omitempty"` // the value as a number, when it is one (for trends)
+	Components []Component `json:"components,omitempty"`
+	Categories []string    `json:"categories,omitempty"`
+	Status     string      `json:"status,omitempty"`
+	// Verification is entered-in-error when the status is: such a reading
+	// is not a reading of the patient, and is never latest or in a trend.
+	Verification Verification `json:"verification,omitempty"`
+	Date         Date         `json:"date,omitzero"` // effective time, else issued
 	// VitalSign is set for observations in the vital-signs category.
-	VitalSign bool
+	VitalSign bool `json:"vital_sign"`
 	// PatientEntered is set when the patient (or someone for them) or their
 	// own device made the observation, not a clinician: see the package doc.
-	PatientEntered bool
-	Interpretation string
-	EnteredInError bool
-	Source         ResourceRef
+	PatientEntered bool        `json:"patient_entered"`
+	Interpretation string      `json:"interpretation,omitempty"`
+	Source         ResourceRef `json:"source"`
 }
 
 // Component is one part of a multi-part observation, such as the systolic
 // pressure of a blood pressure.
 type Component struct {
-	Name     string
-	Code     Coding
-	Value    string
-	Quantity *Quantity
+	Name     string    `json:"name"`
+	Code     Coding    `json:"code,omitzero"`
+	Value    string    `json:"value"`
+	Quantity *Quantity `json:"quantity,omitempty"`
 }
 
 type fhirValue struct {
@@ -310,7 +313,7 @@ func (s *Summary) addObservation(c *sumContext, r *Resource) {
 	o := readObservation(r.Raw)
 	item := Observation{Name: orNoText(o.Code.display()), Code: o.Code.code(), Status: o.Status,
 		Categories: displays(o.Category), Interpretation: strings.Join(displays(o.Interpretation), ", "),
-		EnteredInError: o.Status == "entered-in-error", Source: refOf(r)}
+		Verification: statusVerification(o.Status), Source: refOf(r)}
 	item.Value, item.Quantity = o.text()
 	for i := range o.Category {
 		if o.Category[i].hasCode("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs") {

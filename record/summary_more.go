@@ -7,21 +7,22 @@ import (
 
 // CarePlan is a plan of care, such as an end-of-life or diabetes plan.
 type CarePlan struct {
-	Title       string
-	Category    string
-	Description string
-	Status      string // draft, active, on-hold, revoked, completed...
-	Intent      string
-	Period      Period
-	Activities  []CarePlanActivity
-	Date        Date // start of the period, else created
-	Source      ResourceRef
+	Title        string             `json:"title"`
+	Category     string             `json:"category,omitempty"`
+	Description  string             `json:"description,omitempty"`
+	Status       string             `json:"status,omitempty"` // draft, active, on-hold, revoked, completed...
+	Verification Verification       `json:"verification,omitempty"`
+	Intent       string             `json:"intent,omitempty"`
+	Period       Period             `json:"period,omitzero"`
+	Activities   []CarePlanActivity `json:"activities,omitempty"`
+	Date         Date               `json:"date,omitzero"` // start of the period, else created
+	Source       ResourceRef        `json:"source"`
 }
 
 // CarePlanActivity is one planned action.
 type CarePlanActivity struct {
-	Text   string
-	Status string
+	Text   string `json:"text"`
+	Status string `json:"status,omitempty"`
 }
 
 type fhirCarePlan struct {
@@ -89,7 +90,7 @@ func readCarePlan(raw []byte) (p fhirCarePlan) {
 func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
 	p := readCarePlan(r.Raw)
 	item := CarePlan{Title: p.Title, Category: strings.Join(displays(p.Category), ", "), Description: p.Description,
-		Status: p.Status, Intent: p.Intent, Period: p.Period.period(), Source: refOf(r)}
+		Status: p.Status, Verification: statusVerification(p.Status), Intent: p.Intent, Period: p.Period.period(), Source: refOf(r)}
 	if item.Title == "" {
 		if item.Title = item.Category; item.Title == "" {
 			item.Title = orNoText(item.Description)
@@ -119,13 +120,17 @@ func (s *Summary) addCarePlan(c *sumContext, r *Resource) {
 
 // Immunization is a vaccination given (or recorded as not given).
 type Immunization struct {
-	Vaccine   string
-	Code      Coding
-	Status    string // completed, not-done, entered-in-error
-	Date      Date
-	LotNumber string
-	Performer string
-	Source    ResourceRef
+	Vaccine      string       `json:"vaccine"`
+	Code         Coding       `json:"code,omitzero"`
+	Status       string       `json:"status,omitempty"` // completed, not-done, entered-in-error
+	Verification Verification `json:"verification,omitempty"`
+	// NotGiven is set for status not-done: a record that the vaccine was
+	// not given, which must never read as a vaccination.
+	NotGiven  bool        `json:"not_given"`
+	Date      Date        `json:"date,omitzero"`
+	LotNumber string      `json:"lot_number,omitempty"`
+	Performer string      `json:"performer,omitempty"`
+	Source    ResourceRef `json:"source"`
 }
 
 type fhirImmunization struct {
@@ -173,14 +178,15 @@ func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
 		date = ParseDate(im.Recorded)
 	}
 	if im.VaccineCode.hasCode(systemSNOMED, noImmunizationCode) || im.VaccineCode.hasCode(systemIPSAbsent, "no-known-immunizations") {
-		if im.Status == "entered-in-error" {
+		if statusVerification(im.Status).Void() {
 			return false
 		}
 		s.Immunizations.None = noneRecord(s.Immunizations.None, im.VaccineCode.display(), date, r)
 		return true
 	}
 	item := Immunization{Vaccine: orNoText(im.VaccineCode.display()), Code: im.VaccineCode.code(),
-		Status: im.Status, Date: date, LotNumber: im.LotNumber, Source: refOf(r)}
+		Status: im.Status, Verification: statusVerification(im.Status), NotGiven: im.Status == "not-done",
+		Date: date, LotNumber: im.LotNumber, Source: refOf(r)}
 	for _, p := range im.Performers {
 		if n := c.name(p); n != "" {
 			item.Performer = n
@@ -192,6 +198,7 @@ func (s *Summary) addImmunization(c *sumContext, r *Resource) bool {
 }
 
 type fhirList struct {
+	Status      string
 	Title       string
 	Code        *fhirCC
 	Date        string
@@ -202,6 +209,8 @@ type fhirList struct {
 func readList(raw []byte) (l fhirList) {
 	members(raw, func(k string, v []byte) {
 		switch k {
+		case "status":
+			l.Status = jstr(v)
 		case "title":
 			l.Title = jstr(v)
 		case "code":
@@ -251,6 +260,11 @@ func (s *Summary) addList(r *Resource) bool {
 	if l.Entries > 0 || !l.EmptyReason.hasCode("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown") {
 		return false
 	}
+	// Only a current list says "none" now: not one entered in error, nor
+	// a retired one.
+	if statusVerification(l.Status).Void() || l.Status == "retired" {
+		return false
+	}
 	text := l.Title
 	if text == "" {
 		text = l.EmptyReason.display()
@@ -271,21 +285,24 @@ func (s *Summary) addList(r *Resource) bool {
 	return true
 }
 
-// Document is the narrative of a FHIR Composition.
+// Document is a FHIR Composition: a document such as an NHS Summary Care
+// Record, with the narrative of each section.
 type Document struct {
-	Title    string
-	Type     string
-	Status   string
-	Date     Date
-	Sections []DocumentSection
-	Source   ResourceRef
+	Title        string            `json:"title"`
+	Type         string            `json:"type,omitempty"`
+	Status       string            `json:"status,omitempty"` // preliminary, final, amended, entered-in-error
+	Verification Verification      `json:"verification,omitempty"`
+	Date         Date              `json:"date,omitzero"`
+	Author       string            `json:"author,omitempty"`
+	Sections     []DocumentSection `json:"sections,omitempty"`
+	Source       ResourceRef       `json:"source"`
 }
 
 // DocumentSection is one titled section of a document, its XHTML narrative
 // reduced to plain text (table cells separated by " | ", rows by lines).
 type DocumentSection struct {
-	Title string
-	Text  string
+	Title string `json:"title"`
+	Text  string `json:"text"`
 }
 
 type fhirSection struct {
@@ -319,11 +336,14 @@ func readSections(v []byte) []fhirSection {
 	return out
 }
 
-func (s *Summary) addDocument(r *Resource) {
+func (s *Summary) addDocument(c *sumContext, r *Resource) {
 	var d Document
 	var sections []fhirSection
+	var authors []fhirRef
 	members(r.Raw, func(k string, v []byte) {
 		switch k {
+		case "author":
+			authors = readRefs(v)
 		case "title":
 			d.Title = jstr(v)
 		case "type":
@@ -337,8 +357,15 @@ func (s *Summary) addDocument(r *Resource) {
 		}
 	})
 	d.Source = refOf(r)
+	d.Verification = statusVerification(d.Status)
 	if d.Title == "" {
 		d.Title = orNoText(d.Type)
+	}
+	for i := range authors {
+		if n := c.name(&authors[i]); n != "" {
+			d.Author = n
+			break
+		}
 	}
 	var walk func(secs []fhirSection, prefix string)
 	walk = func(secs []fhirSection, prefix string) {

@@ -215,8 +215,8 @@ func TestSummary_AllergyHeadline(t *testing.T) {
 		{"none recorded", nil, none, "No known allergies recorded"},
 		{"one", []Allergy{{Substance: "Penicillin"}}, nil, "1 allergy"},
 		{"two despite NKA", []Allergy{{}, {}}, none, "2 allergies"},
-		{"only entered in error", []Allergy{{EnteredInError: true}}, nil, "Allergy information not available"},
-		{"error does not count", []Allergy{{}, {EnteredInError: true}}, nil, "1 allergy"},
+		{"only entered in error", []Allergy{{Verification: VerificationEnteredInError}}, nil, "Allergy information not available"},
+		{"error does not count", []Allergy{{}, {Verification: VerificationEnteredInError}}, nil, "1 allergy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

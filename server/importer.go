@@ -142,7 +142,10 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 		return nil
 	}
 	for i, nhs := range nhsList {
-		up, err := s.buildPatient(nhs)
+		up, merged, err := s.buildPatient(nhs)
+		for _, w := range merged {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("patient %s: %s", nhs, w))
+		}
 		if err != nil {
 			rep.RejectedTotal++
 			rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %v", nhs, err))
@@ -170,33 +173,33 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 
 // buildPatient assembles a patient's documents: the full one (summary
 // types, no sensitive items, plus the shared resources they refer to) and
-// the demographics one (Patient, registered GP).
-func (s *Service) buildPatient(nhs string) (store.PatientUpdate, error) {
+// the demographics one (Patient, registered GP). Every source's Patient
+// goes into both, best first by the demographics rule of
+// record.MergePatients, whose report (the sources merged, and where they
+// disagree) it returns for the import's warnings.
+func (s *Service) buildPatient(nhs string) (store.PatientUpdate, []string, error) {
 	keys, err := s.st.PatientKeys(nhs)
 	if err != nil {
-		return store.PatientUpdate{}, err
+		return store.PatientUpdate{}, nil, err
 	}
 	n, err := record.ParseNHSNumber(nhs)
 	if err != nil {
-		return store.PatientUpdate{}, err
+		return store.PatientUpdate{}, nil, err
 	}
-	var patient *record.Resource
+	var patients []record.Resource
 	var full []record.Resource
 	meta := store.PatientMeta{NHS: nhs, Keys: keys, Omitted: map[string]int{}}
 	sections := map[string]bool{}
 	for _, k := range keys {
 		rs, err := s.st.PatientResources(k)
 		if err != nil {
-			return store.PatientUpdate{}, err
+			return store.PatientUpdate{}, nil, err
 		}
 		for _, sr := range rs {
 			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
 			switch {
 			case r.Type == "Patient" && r.Key() == k:
-				if patient == nil {
-					p := r
-					patient = &p
-				}
+				patients = append(patients, r)
 				continue
 			case policy.IsSensitive(r.Security):
 				meta.Sensitive++
@@ -209,30 +212,34 @@ func (s *Service) buildPatient(nhs string) (store.PatientUpdate, error) {
 			sections[record.SectionOf(r.Type)] = true
 		}
 	}
-	if patient == nil {
-		return store.PatientUpdate{}, fmt.Errorf("no Patient resource stored")
+	if len(patients) == 0 {
+		return store.PatientUpdate{}, nil, fmt.Errorf("no Patient resource stored")
 	}
-	if policy.IsSensitive(patient.Security) {
-		return store.PatientUpdate{}, fmt.Errorf("the Patient resource itself carries a sensitive label; not offered offline")
+	for _, p := range patients {
+		if policy.IsSensitive(p.Security) {
+			return store.PatientUpdate{}, nil, fmt.Errorf("the Patient resource %s itself carries a sensitive label; not offered offline", p.Key())
+		}
 	}
+	merge := record.MergePatients(patients, s.now())
+	patients = merge.Patients
 	sections[record.SectionDemographics] = true
-	full = append([]record.Resource{*patient}, full...)
+	full = append(append([]record.Resource{}, patients...), full...)
 	full = s.closeShared(full)
-	demo := s.closeShared([]record.Resource{*patient})
-	for _, r := range demo[1:] {
+	demo := s.closeShared(append([]record.Resource{}, patients...))
+	for _, r := range demo[len(patients):] {
 		if r.Type == "Organization" {
 			sections[record.SectionGP] = true
 		}
 	}
-	rec := &record.PatientRecord{Key: patient.Key(), NHS: n, Resources: full}
+	rec := &record.PatientRecord{Key: patients[0].Key(), NHS: n, Resources: full, Omitted: omittedCounts(meta.Omitted)}
 	fullDoc, err := record.BuildBundle(rec, record.BundleMeta{ID: nhs})
 	if err != nil {
-		return store.PatientUpdate{}, err
+		return store.PatientUpdate{}, nil, err
 	}
-	rec.Resources = demoTypes(demo)
+	rec.Resources, rec.Omitted = demoTypes(demo), nil
 	demoDoc, err := record.BuildBundle(rec, record.BundleMeta{ID: nhs})
 	if err != nil {
-		return store.PatientUpdate{}, err
+		return store.PatientUpdate{}, nil, err
 	}
 	meta.TooLarge = len(fullDoc) > protocol.MaxDocument
 	for sec := range sections {
@@ -251,7 +258,17 @@ func (s *Service) buildPatient(nhs string) (store.PatientUpdate, error) {
 	if !meta.TooLarge {
 		docs[store.DocFull] = fullDoc
 	}
-	return store.PatientUpdate{Meta: meta, Docs: docs}, nil
+	return store.PatientUpdate{Meta: meta, Docs: docs}, merge.Report(), nil
+}
+
+// omittedCounts sorts the counts of left-out types for the document.
+func omittedCounts(m map[string]int) []record.TypeCount {
+	out := make([]record.TypeCount, 0, len(m))
+	for t, n := range m {
+		out = append(out, record.TypeCount{Type: t, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
 }
 
 // demoTypes keeps only the resource types a demographics document carries.

@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"kmcr/present"
 )
 
 // chartPoint is one reading.
@@ -25,6 +27,18 @@ type chartSeries struct {
 	pts  []chartPoint
 }
 
+// seriesOf maps a presented trend's lines to chart lines.
+func seriesOf(t *present.Trend) []chartSeries {
+	out := make([]chartSeries, len(t.Series))
+	for i, s := range t.Series {
+		out[i] = chartSeries{name: s.Name, col: toneColour(s.Tone)}
+		for _, p := range s.Points {
+			out[i].pts = append(out[i].pts, chartPoint{p.At, p.Value})
+		}
+	}
+	return out
+}
+
 // trendChart draws a small line chart with canvas lines and dots: the
 // readings over time, the highest and lowest values labelled, and the
 // first and last dates under it. It adds no dependency and scales with the
@@ -38,8 +52,8 @@ type trendChart struct {
 // chartHeight is the plot's height at text scale 1.
 const chartHeight = 72
 
-func newTrendChart(unit string, series ...chartSeries) *trendChart {
-	c := &trendChart{series: series, unit: unit}
+func newTrendChart(t *present.Trend) *trendChart {
+	c := &trendChart{series: seriesOf(t), unit: t.Unit}
 	c.ExtendBaseWidget(c)
 	return c
 }

@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"strings"
-
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
@@ -62,12 +60,4 @@ func (u *UI) showPage(name string, page fyne.CanvasObject) {
 	if u.win.Content() != u.shell.root {
 		u.win.SetContent(u.shell.root)
 	}
-}
-
-// titleCase capitalises the first letter: "female" becomes "Female".
-func titleCase(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -11,8 +11,9 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
+	"kmcr/present"
+	"kmcr/present/presenttest"
 	"kmcr/record"
-	"kmcr/sync/protocol"
 )
 
 // buttonT names Fyne's button in tests.
@@ -40,31 +41,31 @@ func fixtureDemographics() record.Demographics {
 // active DNACPR alert, allergies with severity, and clinician and
 // patient-entered heart rates.
 func fixtureView() *core.PatientView {
-	present := record.StatePresent
+	statePresent := record.StatePresent
 	s := &record.Summary{AsOf: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC), Demographics: fixtureDemographics(),
 		GP: record.GP{Practice: "Sunlight Surgery", ODSCode: "G82001", Practitioner: "Dr A Patel"}}
-	s.Alerts = record.Section[record.Alert]{State: present, Items: []record.Alert{
+	s.Alerts = record.Section[record.Alert]{State: statePresent, Items: []record.Alert{
 		{Kind: record.AlertDNACPR, Text: "Not for attempted cardiopulmonary resuscitation", Status: "active", Active: true, Date: date("2025-06-01"), Author: "Dr A Patel"},
 		{Kind: record.AlertSafeguarding, Text: "Adult safeguarding concern", Status: "active", Active: true, Date: date("2026-02-10")},
 		{Kind: record.AlertFallsRisk, Text: "At risk of falls", Status: "inactive", Date: date("2023-01-05")},
 	}}
-	s.Allergies = record.Section[record.Allergy]{State: present, Items: []record.Allergy{
-		{Substance: "Penicillin", Severity: "severe", Criticality: "high", ClinicalStatus: "active", VerificationStatus: "confirmed", Type: "allergy",
+	s.Allergies = record.Section[record.Allergy]{State: statePresent, Items: []record.Allergy{
+		{Substance: "Penicillin", Severity: "severe", Criticality: "high", ClinicalStatus: "active", Verification: record.VerificationConfirmed, Type: "allergy",
 			Reactions: []record.Reaction{{Manifestations: []string{"Anaphylaxis"}}}, Date: date("2019-04-02")},
-		{Substance: "Latex", Severity: "mild", ClinicalStatus: "active", VerificationStatus: "unconfirmed", Type: "allergy",
+		{Substance: "Latex", Severity: "mild", ClinicalStatus: "active", Verification: record.VerificationUnconfirmed, Type: "allergy",
 			Reactions: []record.Reaction{{Manifestations: []string{"Rash"}}}, Date: date("2021-09-14")},
 	}}
-	s.Medications = record.Section[record.Medication]{State: present, Items: []record.Medication{
+	s.Medications = record.Section[record.Medication]{State: statePresent, Items: []record.Medication{
 		{Name: "Bisoprolol 5mg tablets", Dosage: "One tablet each morning", Status: "active", Active: true, Date: date("2024-05-01")},
 		{Name: "Apixaban 5mg tablets", Dosage: "One tablet twice a day", Status: "active", Active: true, Date: date("2024-05-01")},
 		{Name: "Amoxicillin 500mg capsules", Status: "stopped", Date: date("2019-04-01")},
 	}}
-	s.Problems = record.Section[record.Problem]{State: present, Items: []record.Problem{
+	s.Problems = record.Section[record.Problem]{State: statePresent, Items: []record.Problem{
 		{Name: "Atrial fibrillation", Active: true, ClinicalStatus: "active", Date: date("2024-04-20")},
 		{Name: "Type 2 diabetes mellitus", Active: true, ClinicalStatus: "active", Date: date("2015-01-10")},
 		{Name: "Fractured wrist", ClinicalStatus: "resolved", Date: date("2020-02-02")},
 	}}
-	s.Encounters = record.Section[record.Encounter]{State: present, Items: []record.Encounter{
+	s.Encounters = record.Section[record.Encounter]{State: statePresent, Items: []record.Encounter{
 		{Type: "Emergency department attendance", Class: "emergency", ServiceProvider: "Medway Maritime Hospital", Status: "finished", Date: date("2026-10-30")},
 		{Type: "GP consultation", Class: "ambulatory", ServiceProvider: "Sunlight Surgery", Status: "finished", Date: date("2026-09-12")},
 	}}
@@ -78,15 +79,15 @@ func fixtureView() *core.PatientView {
 		obs = append(obs, record.Observation{Name: "Heart rate", Code: hr, Value: fmt.Sprintf("%g /min", v), Quantity: qty(v, "/min"),
 			VitalSign: true, PatientEntered: true, Date: date(fmt.Sprintf("2026-11-%02d", 20-i*5))})
 	}
-	s.Observations = record.Section[record.Observation]{State: present, Items: obs}
-	s.CarePlans = record.Section[record.CarePlan]{State: present, Items: []record.CarePlan{
+	s.Observations = record.Section[record.Observation]{State: statePresent, Items: obs}
+	s.CarePlans = record.Section[record.CarePlan]{State: statePresent, Items: []record.CarePlan{
 		{Title: "End of life care plan", Status: "active", Period: record.Period{Start: date("2026-03-01")},
 			Activities: []record.CarePlanActivity{{Text: "Anticipatory medicines at home", Status: "in-progress"}}},
 	}}
 	s.Immunizations = record.Section[record.Immunization]{State: record.StateNotAvailable}
-	return &core.PatientView{NHS: "9434765919", Summary: s, AsOf: s.AsOf, Freshness: 24 * time.Hour,
-		NotAfter: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC), Relationship: protocol.RelCaseload,
-		Sections: record.AllSections()}
+	return &core.PatientView{NHS: "9434765919", Summary: s, Facts: present.Facts{AsOf: s.AsOf, Freshness: 24 * time.Hour,
+		NotAfter: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC), Relationship: present.RelCaseload,
+		Sections: record.AllSections()}}
 }
 
 // fixtureHarness is a UI on an unenrolled core whose clock stands still,
@@ -126,8 +127,8 @@ func TestBanner_Golden(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(newTheme(themeLight, 1))
 	d := fixtureDemographics()
-	f := bannerOf(&d, d.NHS, fixedNow)
-	want := bannerFacts{Name: "SMITH, Jane Ann (Mrs)", Born: "12-Mar-1962 (64y)", Gender: "Female", NHS: "943 476 5919",
+	f := present.BannerOf(&d, d.NHS, fixedNow)
+	want := present.Banner{Name: "SMITH, Jane Ann (Mrs)", Born: "12-Mar-1962 (64y)", Gender: "Female", NHS: "943 476 5919",
 		Address: "12 High Street, Gillingham, ME7 2JH"}
 	if f != want {
 		t.Errorf("banner facts\n got %+v\nwant %+v", f, want)
@@ -143,7 +144,7 @@ func TestBanner_Golden(t *testing.T) {
 func TestBanner_RestrictedAndDeceased(t *testing.T) {
 	d := fixtureDemographics()
 	d.Restricted, d.Deceased, d.DeceasedOn = true, true, date("2026-01-02")
-	f := bannerOf(&d, d.NHS, fixedNow)
+	f := present.BannerOf(&d, d.NHS, fixedNow)
 	if f.Address != "Withheld: restricted record" || f.Deceased != "DECEASED 02-Jan-2026" || f.Born != "12-Mar-1962 (63y)" {
 		t.Errorf("got %+v", f)
 	}
@@ -172,7 +173,7 @@ func TestSummary_LongListsSayHowManyMore(t *testing.T) {
 	h := fixtureHarness(t)
 	v := fixtureView()
 	var meds []record.Medication
-	for i := 1; i <= showMedications+5; i++ {
+	for i := 1; i <= 15; i++ { // 10 shown, 5 more
 		meds = append(meds, record.Medication{Name: fmt.Sprintf("Medicine number %02d", i), Active: true, Status: "active"})
 	}
 	v.Summary.Medications.Items = meds
@@ -200,7 +201,7 @@ func TestSummary_StaleWithheldAndSensitiveAreMarked(t *testing.T) {
 	v.Objection = true
 	v.Sensitive = 2
 	v.Sections = []string{record.SectionDemographics, record.SectionGP}
-	v.Withheld = []protocol.Withheld{{Reason: protocol.WithheldObjection, Purpose: "ETREAT", Sections: []string{record.SectionAllergies, record.SectionMedications}}}
+	v.Withheld = []present.Withheld{{Reason: present.WithheldObjection, Purpose: "ETREAT", Sections: []string{record.SectionAllergies, record.SectionMedications}}}
 	v.Summary.Allergies = record.Section[record.Allergy]{}
 	h.showFixture(v)
 	text := h.text()
@@ -226,4 +227,33 @@ func TestSummary_FrontDeskFixtureBuildsNoClinicalSection(t *testing.T) {
 		}
 	}
 	mustNotContain(t, h.text(), "Penicillin", "DNACPR", "Bisoprolol", "Heart rate")
+}
+
+// TestSummary_SharedCases renders every shared clinical case
+// (present/presenttest) in the window: each screen is compared with its
+// golden markup (ui/testdata/cases), and must show, and not show, the
+// case's words. `kmcr show` renders the same cases (cmd/kmcr), so the two
+// screens agree on every clinical rule.
+func TestSummary_SharedCases(t *testing.T) {
+	for _, c := range presenttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			h := fixtureHarness(t)
+			nhs, s, f := c.Open(t)
+			obj := h.showFixture(&core.PatientView{NHS: nhs, Summary: s, Facts: f})
+			h.ui(func() {
+				w := test.NewTempWindow(t, obj)
+				w.Resize(fyne.NewSize(1180, 1400))
+				settle(w)
+				test.AssertRendersToMarkup(t, "cases/"+c.Name+".xml", w.Canvas())
+			})
+			c.CheckText(t, "window", h.text())
+			if f.DemographicsOnly {
+				for _, n := range h.sectionNames() {
+					if n != record.SectionDemographics && n != record.SectionGP {
+						t.Errorf("section %q built for a demographics-only view", n)
+					}
+				}
+			}
+		})
+	}
 }

@@ -397,6 +397,8 @@ func texts(o fyne.CanvasObject) []string {
 		switch w := x.(type) {
 		case *widget.RichText:
 			out = append(out, w.String())
+		case *struckText:
+			out = append(out, "~~"+w.text+"~~") // struck through, as kmcr show writes it
 		case *widget.Label:
 			out = append(out, w.Text)
 		case *widget.Button:

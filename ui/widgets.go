@@ -1,8 +1,8 @@
 package ui
 
 import (
-	"fmt"
 	"image/color"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"kmcr/present"
 )
 
 // style is how a piece of text is drawn.
@@ -193,45 +195,12 @@ func fmtTime(t time.Time) string {
 }
 
 // humanDuration says a duration the way people do: "45 seconds",
-// "5 minutes", "2 h 5 min", "3 days".
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		d = 0
-		fallthrough
-	case d < time.Minute:
-		n := int(d.Round(time.Second) / time.Second)
-		if n == 1 {
-			return "1 second"
-		}
-		return fmt.Sprintf("%d seconds", n)
-	case d < time.Hour:
-		n := int(d.Round(time.Minute) / time.Minute)
-		if n == 1 {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", n)
-	case d < 48*time.Hour:
-		h := int(d / time.Hour)
-		m := int((d % time.Hour).Round(time.Minute) / time.Minute)
-		if m == 60 {
-			h, m = h+1, 0
-		}
-		if m == 0 {
-			return fmt.Sprintf("%d h", h)
-		}
-		return fmt.Sprintf("%d h %d min", h, m)
-	}
-	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
-}
+// "5 minutes", "2 h 5 min", "3 days" (present.HumanDuration, so every
+// screen says it alike).
+func humanDuration(d time.Duration) string { return present.HumanDuration(d) }
 
 // plural says "1 item" or "3 items".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
+func plural(n int, one, many string) string { return present.Plural(n, one, many) }
 
 // vspace is a fixed vertical gap.
 func vspace(h float32) fyne.CanvasObject {
@@ -274,4 +243,273 @@ func (l *columnLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 func column(maxW float32, objs ...fyne.CanvasObject) *container.Scroll {
 	inner := container.New(&columnLayout{maxW: maxW}, objs...)
 	return container.NewVScroll(container.NewPadded(container.NewVBox(vspace(24), inner)))
+}
+
+// levelColour is the text colour of a presentation level.
+func levelColour(l present.Level) fyne.ThemeColorName {
+	switch l {
+	case present.Muted:
+		return colMuted
+	case present.Patient:
+		return colChartAlt
+	case present.Good:
+		return theme.ColorNameSuccess
+	case present.Caution:
+		return theme.ColorNameWarning
+	case present.Danger:
+		return theme.ColorNameError
+	}
+	return ""
+}
+
+// spanStyle is how a presented span is drawn; on a coloured block, text
+// takes the block's own text colour.
+func spanStyle(sp present.Span, onBlock fyne.ThemeColorName) style {
+	st := style{col: levelColour(sp.Level), bold: sp.Strong}
+	if onBlock != "" {
+		st.col = onBlock
+	}
+	switch {
+	case sp.Large:
+		st.size = theme.SizeNameSubHeadingText
+	case sp.Small:
+		st.size = theme.SizeNameCaptionText
+	}
+	return st
+}
+
+// blockColours are the fill and text colours of a line drawn on a block.
+func blockColours(l present.Level) (fill, text fyne.ThemeColorName) {
+	switch l {
+	case present.Danger:
+		return colDanger, colOnDanger
+	case present.Caution:
+		return colCaution, colOnCaution
+	case present.Panel, present.Muted:
+		return theme.ColorNameHeaderBackground, ""
+	}
+	return "", ""
+}
+
+// lineObj draws a presented line: a wrapping paragraph, on its block when
+// it has one. A line with a struck span (a void item's name) puts the
+// spans before it on the left, the struck text in the middle, wrapping,
+// and the rest (the word that says why) on the right.
+func lineObj(l present.Line) fyne.CanvasObject {
+	fill, onBlock := blockColours(l.Block)
+	struck := -1
+	for i, sp := range l.Spans {
+		if sp.Struck {
+			struck = i
+			break
+		}
+	}
+	var obj fyne.CanvasObject
+	if struck < 0 {
+		spans := make([]span, len(l.Spans))
+		for i, sp := range l.Spans {
+			spans[i] = span{sp.Text, spanStyle(sp, onBlock)}
+		}
+		obj = line(spans...)
+	} else {
+		side := func(sps []present.Span) fyne.CanvasObject {
+			if len(sps) == 0 {
+				return nil
+			}
+			spans := make([]span, len(sps))
+			for i, sp := range sps {
+				spans[i] = span{sp.Text, spanStyle(sp, onBlock)}
+			}
+			return nowrap(line(spans...))
+		}
+		row := &struckRow{left: side(l.Spans[:struck]), mid: newStruckText(l.Spans[struck].Text, spanStyle(l.Spans[struck], onBlock)),
+			right: side(l.Spans[struck+1:])}
+		var objs []fyne.CanvasObject
+		for _, o := range []fyne.CanvasObject{row.left, row.mid, row.right} {
+			if o != nil {
+				objs = append(objs, o)
+			}
+		}
+		obj = container.New(row, objs...)
+	}
+	if fill != "" {
+		return block(fill, obj)
+	}
+	return obj
+}
+
+// struckRow lays out a struck line: the spans before the struck text, the
+// struck text as wide as it needs (wrapping when the row is too narrow),
+// and straight after it the spans that follow.
+type struckRow struct {
+	left, right fyne.CanvasObject // either may be nil
+	mid         *struckText
+}
+
+func (r *struckRow) sideWidth(o fyne.CanvasObject) float32 {
+	if o == nil {
+		return 0
+	}
+	return o.MinSize().Width
+}
+
+func (r *struckRow) Layout(_ []fyne.CanvasObject, size fyne.Size) {
+	lw, rw := r.sideWidth(r.left), r.sideWidth(r.right)
+	mw := max(min(r.mid.naturalWidth(), size.Width-lw-rw), r.mid.MinSize().Width)
+	r.mid.Resize(fyne.NewSize(mw, r.mid.MinSize().Height))
+	r.mid.Resize(fyne.NewSize(mw, r.mid.MinSize().Height)) // again, now it knows its width
+	r.mid.Move(fyne.NewPos(lw, 0))
+	if r.left != nil {
+		r.left.Resize(fyne.NewSize(lw, r.left.MinSize().Height))
+		r.left.Move(fyne.NewPos(0, 0))
+	}
+	if r.right != nil {
+		r.right.Resize(fyne.NewSize(rw, r.right.MinSize().Height))
+		r.right.Move(fyne.NewPos(lw+mw, 0))
+	}
+}
+
+func (r *struckRow) MinSize(_ []fyne.CanvasObject) fyne.Size {
+	h := r.mid.MinSize().Height
+	for _, o := range []fyne.CanvasObject{r.left, r.right} {
+		if o != nil {
+			h = max(h, o.MinSize().Height)
+		}
+	}
+	return fyne.NewSize(r.sideWidth(r.left)+r.mid.MinSize().Width+r.sideWidth(r.right), h)
+}
+
+// struckText is text struck through, wrapping at its width: the name of an
+// item entered in error or refuted. Fyne's text has no strikethrough, so
+// it lays out its own rows and draws a line through each.
+type struckText struct {
+	widget.BaseWidget
+	text string
+	st   style
+}
+
+func newStruckText(text string, st style) *struckText {
+	s := &struckText{text: text, st: st}
+	s.ExtendBaseWidget(s)
+	return s
+}
+
+// naturalWidth is the width of the text on one row.
+func (s *struckText) naturalWidth() float32 {
+	n := s.st.size
+	if n == "" {
+		n = theme.SizeNameText
+	}
+	pad := theme.SizeForWidget(theme.SizeNameInnerPadding, s)
+	return fyne.MeasureText(s.text, theme.SizeForWidget(n, s), fyne.TextStyle{Bold: s.st.bold}).Width + pad
+}
+
+func (s *struckText) CreateRenderer() fyne.WidgetRenderer {
+	r := &struckRenderer{s: s}
+	r.Refresh()
+	return r
+}
+
+type struckRenderer struct {
+	s     *struckText
+	texts []*canvas.Text
+	lines []*canvas.Line
+}
+
+func (r *struckRenderer) size() float32 {
+	n := r.s.st.size
+	if n == "" {
+		n = theme.SizeNameText
+	}
+	return theme.SizeForWidget(n, r.s)
+}
+
+func (r *struckRenderer) textStyle() fyne.TextStyle { return fyne.TextStyle{Bold: r.s.st.bold} }
+
+// rows breaks the text into rows no wider than width (a word wider than
+// width has a row of its own); width 0 means one row.
+func (r *struckRenderer) rows(width float32) []string {
+	words := strings.Fields(r.s.text)
+	if len(words) == 0 {
+		return []string{""}
+	}
+	ts, style := r.size(), r.textStyle()
+	var rows []string
+	cur := words[0]
+	for _, w := range words[1:] {
+		if width > 0 && fyne.MeasureText(cur+" "+w, ts, style).Width > width {
+			rows = append(rows, cur)
+			cur = w
+			continue
+		}
+		cur += " " + w
+	}
+	return append(rows, cur)
+}
+
+func (r *struckRenderer) rowHeight() float32 {
+	return fyne.MeasureText("Mg", r.size(), r.textStyle()).Height
+}
+
+// inset is the padding around the text, as a RichText has, so struck text
+// lines up with the text beside it.
+func (r *struckRenderer) inset() float32 {
+	return theme.SizeForWidget(theme.SizeNameInnerPadding, r.s) / 2
+}
+
+func (r *struckRenderer) MinSize() fyne.Size {
+	ts, style := r.size(), r.textStyle()
+	var widest float32
+	for _, w := range strings.Fields(r.s.text) {
+		widest = max(widest, fyne.MeasureText(w, ts, style).Width)
+	}
+	in := r.inset()
+	return fyne.NewSize(widest+2*in, r.rowHeight()*float32(len(r.rows(r.s.Size().Width-2*in)))+2*in)
+}
+
+func (r *struckRenderer) Layout(size fyne.Size) {
+	in := r.inset()
+	rows := r.rows(size.Width - 2*in)
+	for len(r.texts) < len(rows) {
+		r.texts = append(r.texts, canvas.NewText("", color.Black))
+		r.lines = append(r.lines, canvas.NewLine(color.Black))
+	}
+	r.texts, r.lines = r.texts[:len(rows)], r.lines[:len(rows)]
+	ts, style := r.size(), r.textStyle()
+	col := theme.ColorForWidget(theme.ColorNameForeground, r.s)
+	if r.s.st.col != "" {
+		col = theme.ColorForWidget(r.s.st.col, r.s)
+	}
+	h := r.rowHeight()
+	for i, row := range rows {
+		t := r.texts[i]
+		t.Text, t.TextSize, t.TextStyle, t.Color = row, ts, style, col
+		y := in + float32(i)*h
+		t.Move(fyne.NewPos(in, y))
+		t.Resize(fyne.NewSize(size.Width-2*in, h))
+		w := fyne.MeasureText(row, ts, style).Width
+		l := r.lines[i]
+		l.StrokeColor, l.StrokeWidth = col, max(1, ts/10)
+		l.Position1 = fyne.NewPos(in, y+h*0.55)
+		l.Position2 = fyne.NewPos(in+w, y+h*0.55)
+	}
+}
+
+func (r *struckRenderer) Objects() []fyne.CanvasObject {
+	objs := make([]fyne.CanvasObject, 0, 2*len(r.texts))
+	for i := range r.texts {
+		objs = append(objs, r.texts[i], r.lines[i])
+	}
+	return objs
+}
+
+func (r *struckRenderer) Destroy() {}
+
+func (r *struckRenderer) Refresh() {
+	r.Layout(r.s.Size())
+	for i := range r.texts {
+		r.texts[i].Refresh()
+		r.lines[i].Refresh()
+	}
+	canvas.Refresh(r.s)
 }

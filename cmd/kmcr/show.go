@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,9 +10,8 @@ import (
 	"time"
 
 	"kmcr/core"
+	"kmcr/present"
 	"kmcr/record"
-	"kmcr/sync/protocol"
-	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -70,7 +68,7 @@ func runShow(e *env, args []string) error {
 	fs := newFlags(e, "show")
 	asJSON := fs.Bool("json", false, "print JSON")
 	bg := fs.Bool("break-glass", false, "emergency access outside your relationships (audited and reported)")
-	code := fs.String("reason", "", "break-glass reason code: "+reasonCodes())
+	code := fs.String("reason", "", "break-glass reason code: "+strings.Join(core.BreakGlassReasonCodes(), ", "))
 	text := fs.String("reason-text", "", "break-glass reason in your own words")
 	ppStdin := fs.Bool("passphrase-stdin", false, "read the passphrase from standard input")
 	pos, err := parseFlags(fs, args)
@@ -93,208 +91,155 @@ func runShow(e *env, args []string) error {
 	var v *core.PatientView
 	if *bg {
 		fmt.Fprintln(e.stderr, "EMERGENCY ACCESS: this access is audited and reported to the privacy officer.")
-		reason := core.BreakGlassReason{Code: *code, Text: *text}
-		v, err = breakGlass(e, nhs, reason)
+		v, err = e.core.BreakGlassConnected(nhs, core.BreakGlassReason{Code: *code, Text: *text})
 	} else {
 		v, err = e.core.OpenPatient(nhs, nil)
 	}
 	if err != nil {
 		return err
 	}
+	pv := v.Present(time.Now())
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeShowJSON(e.stdout, v, pv)
 	}
 	w := bufio.NewWriter(e.stdout)
-	defer w.Flush()
-	renderView(w, v, time.Now())
-	return nil
+	renderView(w, pv)
+	return w.Flush()
 }
 
-// breakGlass asks the server when it can be reached in a few seconds, and
-// otherwise falls back to the offline rule (cached summaries only).
-func breakGlass(e *env, nhs string, reason core.BreakGlassReason) (*core.PatientView, error) {
-	if err := e.core.StartSync(); err == nil {
-		deadline := time.Now().Add(8 * time.Second)
-		for time.Now().Before(deadline) {
-			st := e.core.Status()
-			if strings.HasPrefix(st.Connection, "up to date") {
-				break
-			}
-			// An attempt that failed means the server cannot be reached
-			// now: the offline rule applies at once, not after the wait.
-			if st.State == syncclient.Error || (st.State == syncclient.Offline && st.Error != "") {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+// showJSON is what "kmcr show --json" prints: the opened view (the typed
+// summary and the device's facts about it) and its presentation, the same
+// one the window and the text show. Every key is snake_case.
+type showJSON struct {
+	*core.PatientView
+	FreshnessSeconds int64         `json:"freshness_seconds"`
+	Presentation     *present.View `json:"presentation"`
+}
+
+func writeShowJSON(w io.Writer, v *core.PatientView, pv *present.View) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
+}
+
+// renderView prints a presentation as a clinician reads it at a terminal:
+// the banner, when it was current, the notices and alerts, then every
+// section in the presentation's order. It decides nothing: the words,
+// the order and what is struck through are the presentation's; this only
+// lays them out as text (struck text as ~~text~~).
+func renderView(w io.Writer, pv *present.View) {
+	writeBanner(w, pv.Banner)
+	writeAsOf(w, pv.AsOf)
+	for _, n := range pv.Notices {
+		if n.Head == "" {
+			fmt.Fprintln(w, n.Text)
+			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		v, err := e.core.BreakGlass(ctx, nhs, reason)
-		// While connected, give the uploader a few seconds to deliver the
-		// break-glass event; whatever is not delivered stays queued.
-		for end := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(end); {
-			st := e.core.Status()
-			if st.PendingAuditEvents == 0 || !strings.HasPrefix(st.Connection, "up to date") {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		e.core.StopSync()
-		return v, err
+		fmt.Fprintf(w, "%s: %s\n", n.Head, n.Text)
 	}
-	return e.core.BreakGlass(context.Background(), nhs, reason)
+	if !pv.DemographicsOnly {
+		writeAlerts(w, pv)
+	}
+	for i := range pv.Sections {
+		writeSection(w, &pv.Sections[i])
+	}
+	if pv.Other != nil {
+		fmt.Fprintf(w, "\n%s\n", lineText(*pv.Other))
+	}
 }
 
-func reasonCodes() string {
-	codes := make([]string, len(protocol.BreakGlassReasons))
-	for i, r := range protocol.BreakGlassReasons {
-		codes[i] = r.Code
-	}
-	return strings.Join(codes, ", ")
-}
+const rule = "========================================================================"
 
-// renderView prints a summary as a clinician reads it: banner first, then
-// alerts, allergies, medicines, problems and the rest, each with its date.
-func renderView(w io.Writer, v *core.PatientView, now time.Time) {
-	s := v.Summary
-	d := &s.Demographics
-	rule := strings.Repeat("=", 72)
+func writeBanner(w io.Writer, b present.Banner) {
 	fmt.Fprintln(w, rule)
-	name := record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix)
-	born := "date of birth not recorded"
-	if !d.BirthDate.IsZero() {
-		born = fmt.Sprintf("born %s (%dy)", record.FormatDate(d.BirthDate.Time), record.Age(d.BirthDate.Time, now))
+	born := "born " + b.Born
+	if b.Born == "Not recorded" {
+		born = "date of birth not recorded"
 	}
-	fmt.Fprintf(w, "%s   %s   %s   NHS No. %s\n", name, born, orDash(d.Gender), d.NHS)
-	if d.Address.String() != "" {
-		fmt.Fprintf(w, "%s\n", d.Address)
+	fmt.Fprintf(w, "%s   %s   %s   NHS No. %s\n", b.Name, born, b.Gender, b.NHS)
+	fmt.Fprintln(w, b.Address)
+	if b.Deceased != "" {
+		fmt.Fprintln(w, b.Deceased)
 	}
 	fmt.Fprintln(w, rule)
+}
+
+func writeAsOf(w io.Writer, a present.AsOf) {
 	stale := ""
-	if v.Stale {
-		stale = "   ** STALE: older than the freshness limit; connect to refresh **"
+	if a.Stale {
+		stale = "   ** STALE: " + a.StaleText + "; connect to refresh **"
 	}
-	fmt.Fprintf(w, "As of %s%s\n", v.AsOf.Local().Format("02-Jan-2006 15:04"), stale)
-	fmt.Fprintf(w, "Offline copy available until %s\n", v.NotAfter.Local().Format("02-Jan-2006 15:04"))
-	if v.BreakGlass {
-		fmt.Fprintln(w, "EMERGENCY ACCESS (break-glass): audited and reported")
+	fmt.Fprintf(w, "As of %s%s\n", a.Time, stale)
+	if a.Held != "" {
+		fmt.Fprintln(w, a.Held)
 	}
-	if d.NHSAssigned {
-		fmt.Fprintln(w, "Note: NHS number assigned from the test range (the source carried none)")
-	}
-	if v.Objection {
-		fmt.Fprintln(w, "RESTRICTED SHARING: the patient has objected; some sections are withheld")
-	}
-	if v.Sensitive > 0 {
-		fmt.Fprintf(w, "SENSITIVE INFORMATION WITHHELD: %d item(s) are never held on this device\n", v.Sensitive)
-	}
-	section := func(title string) { fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Repeat("-", len(title))) }
+}
 
-	section("Registered GP")
-	if s.GP.IsZero() {
-		fmt.Fprintln(w, "  not recorded")
-	} else {
-		fmt.Fprintf(w, "  %s %s %s\n", s.GP.Practice, paren(s.GP.ODSCode), s.GP.Practitioner)
+func heading(w io.Writer, title string) {
+	fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Repeat("-", len([]rune(title))))
+}
+
+func writeAlerts(w io.Writer, pv *present.View) {
+	heading(w, "Alerts")
+	for _, a := range pv.Alerts {
+		fmt.Fprintf(w, "  %s: %s\n", a.Head, a.Text)
 	}
-	if len(d.Phones) > 0 {
-		var ps []string
-		for _, p := range d.Phones {
-			ps = append(ps, p.Value+paren(p.Use))
-		}
-		fmt.Fprintf(w, "  Phone: %s\n", strings.Join(ps, ", "))
+	if pv.NoAlerts != nil {
+		fmt.Fprintf(w, "  %s\n", lineText(*pv.NoAlerts))
 	}
-	if v.DemographicsOnly {
-		fmt.Fprintln(w, "\n(Clinical information is not shown to your role.)")
+}
+
+// writeSection prints a section: its title and count, its lines, then
+// every item of every group (text never pages), with what a window keeps
+// behind a button.
+func writeSection(w io.Writer, s *present.Section) {
+	if s.Key == present.KeyPastAlerts && len(s.Groups) == 0 {
 		return
 	}
-	section("Alerts")
-	// "none recorded" only when the record says so: no alert shared is
-	// not the same as no DNACPR, and a paramedic must be able to tell.
-	printState(w, s.Alerts.State, s.Alerts.Len())
-	for _, a := range s.Alerts.Items {
-		state := ""
-		if !a.Active {
-			state = " (inactive)"
+	title := s.Title
+	if s.Count != "" && !strings.HasPrefix(s.Count, "0 ") {
+		title += "   " + s.Count
+	}
+	heading(w, title)
+	for _, l := range s.Lines {
+		fmt.Fprintf(w, "  %s\n", lineText(l))
+	}
+	for _, g := range s.Groups {
+		if len(g.Title.Spans) > 0 {
+			fmt.Fprintf(w, "  %s\n", lineText(g.Title))
 		}
-		fmt.Fprintf(w, "  ! %s%s  %s\n", a.Text, state, dateOf(a.Date))
-	}
-	section("Allergies: " + s.AllergyHeadline())
-	for _, a := range s.Allergies.Items {
-		var rx []string
-		for _, r := range a.Reactions {
-			rx = append(rx, strings.Join(r.Manifestations, ", "))
-		}
-		fmt.Fprintf(w, "  %s  reaction: %s  severity: %s  criticality: %s  %s  %s\n", a.Substance, orDash(strings.Join(rx, "; ")), orDash(a.Severity), orDash(a.Criticality), orDash(a.ClinicalStatus), dateOf(a.Date))
-	}
-	section("Medications")
-	printState(w, s.Medications.State, s.Medications.Len())
-	for _, m := range s.Medications.Items {
-		mark := " "
-		if m.Active {
-			mark = "*"
-		}
-		fmt.Fprintf(w, " %s %s  %s  [%s]  %s\n", mark, m.Name, m.Dosage, m.Status, dateOf(m.Date))
-	}
-	section("Problems")
-	printState(w, s.Problems.State, s.Problems.Len())
-	for _, p := range s.Problems.Items {
-		fmt.Fprintf(w, "  %s  [%s]  %s\n", p.Name, orDash(p.ClinicalStatus), dateOf(p.Date))
-	}
-	section("Recent encounters")
-	printState(w, s.Encounters.State, s.Encounters.Len())
-	for _, en := range s.Encounters.Items {
-		fmt.Fprintf(w, "  %s  %s  %s  %s\n", dateOf(en.Date), orDash(en.Type), en.Class, en.ServiceProvider)
-	}
-	section("Observations")
-	printState(w, s.Observations.State, s.Observations.Len())
-	for _, o := range s.Observations.Items {
-		pe := ""
-		if o.PatientEntered {
-			pe = "  (patient-entered)"
-		}
-		fmt.Fprintf(w, "  %s  %s: %s%s\n", dateOf(o.Date), o.Name, o.Value, pe)
-	}
-	section("Care plans")
-	printState(w, s.CarePlans.State, s.CarePlans.Len())
-	for _, c := range s.CarePlans.Items {
-		fmt.Fprintf(w, "  %s  [%s]  %s\n", orDash(c.Title), c.Status, dateOf(c.Date))
-	}
-	if len(s.Other) > 0 {
-		section("Also in the record")
-		for _, o := range s.Other {
-			fmt.Fprintf(w, "  %s: %d\n", o.Type, o.Count)
+		for i := range g.Items {
+			writeItem(w, &g.Items[i])
 		}
 	}
 }
 
-func printState(w io.Writer, st record.SectionState, n int) {
-	switch {
-	case st == record.StateNoneRecorded:
-		fmt.Fprintln(w, "  none recorded")
-	case n == 0:
-		fmt.Fprintln(w, "  information not available")
+func writeItem(w io.Writer, it *present.Item) {
+	fmt.Fprintf(w, "  %s\n", lineText(it.Head))
+	for _, l := range it.Body {
+		fmt.Fprintf(w, "      %s\n", lineText(l))
+	}
+	if it.Trend != nil {
+		fmt.Fprintf(w, "      %s\n", it.Trend.Note)
+	}
+	for _, l := range it.More {
+		fmt.Fprintf(w, "      %s\n", lineText(l))
 	}
 }
 
-func dateOf(d record.Date) string {
-	if d.IsZero() {
-		return "(date unknown)"
+// lineText is a line as text: struck spans between ~~, and a line on a
+// warning panel marked with "!".
+func lineText(l present.Line) string {
+	var b strings.Builder
+	if l.Block == present.Caution || l.Block == present.Danger {
+		b.WriteString("! ")
 	}
-	return record.FormatDate(d.Time)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+	for _, sp := range l.Spans {
+		if sp.Struck {
+			b.WriteString("~~" + sp.Text + "~~")
+			continue
+		}
+		b.WriteString(sp.Text)
 	}
-	return s
-}
-
-func paren(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "(" + s + ")"
+	return strings.TrimRight(b.String(), " ")
 }

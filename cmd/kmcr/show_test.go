@@ -1,13 +1,134 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"kmcr/core"
+	"kmcr/internal/shareddata"
+	"kmcr/present"
+	"kmcr/present/presenttest"
 	"kmcr/record"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files of kmcr show")
+
+func TestMain(m *testing.M) {
+	time.Local = time.UTC // golden files show times; make them the same everywhere
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/kmcr -run %s -update to write it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file; got:\n%s", path, got)
+	}
+}
+
+// TestShow_SharedCases prints every shared clinical case
+// (present/presenttest) as "kmcr show" does, in text and JSON: the text is
+// compared with its golden file (cmd/kmcr/testdata/cases) and must show,
+// and not show, the case's words, as the window's tests check of the
+// window; the JSON must carry the same presentation.
+func TestShow_SharedCases(t *testing.T) {
+	for _, c := range presenttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			nhs, s, f := c.Open(t)
+			v := &core.PatientView{NHS: nhs, Summary: s, Facts: f}
+			pv := v.Present(presenttest.Now)
+			var text bytes.Buffer
+			renderView(&text, pv)
+			golden(t, "cases/"+c.Name+".txt", text.Bytes())
+			c.CheckText(t, "kmcr show text", text.String())
+
+			var js bytes.Buffer
+			if err := writeShowJSON(&js, v, pv); err != nil {
+				t.Fatal(err)
+			}
+			var back showJSON
+			back.PatientView = &core.PatientView{}
+			if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+				t.Fatalf("show --json does not read back: %v\n%s", err, js.String())
+			}
+			again, _ := json.Marshal(back.Presentation)
+			first, _ := json.Marshal(pv)
+			if !bytes.Equal(first, again) {
+				t.Errorf("the JSON's presentation is not the one the text shows")
+			}
+			if c.Check != nil {
+				c.Check(t, back.Presentation)
+			}
+		})
+	}
+}
+
+// TestShow_JSONKeysAreSnakeCase checks every key "kmcr show --json"
+// prints, over every shared case, and that the keys scripts and the
+// README rely on are there.
+func TestShow_JSONKeysAreSnakeCase(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range presenttest.Cases() {
+		nhs, s, f := c.Open(t)
+		v := &core.PatientView{NHS: nhs, Summary: s, Facts: f}
+		var js bytes.Buffer
+		if err := writeShowJSON(&js, v, v.Present(presenttest.Now)); err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(v any, path string)
+		walk = func(v any, path string) {
+			switch x := v.(type) {
+			case map[string]any:
+				for k, e := range x {
+					if k != strings.ToLower(k) || strings.ContainsAny(k, " -") {
+						t.Errorf("%s: key %q at %s", c.Name, k, path)
+					}
+					if path == "" {
+						seen[k] = true
+					}
+					walk(e, path+"."+k)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e, path+"[]")
+				}
+			}
+		}
+		walk(doc, "")
+	}
+	for _, k := range []string{"nhs", "summary", "as_of", "stale", "freshness_seconds", "not_after", "relationship", "sections",
+		"withheld", "objection", "sensitive", "break_glass", "demographics_only", "presentation"} {
+		if !seen[k] {
+			t.Errorf("top-level key %q never printed", k)
+		}
+	}
+}
 
 // TestRenderView_AlertStates checks "kmcr show" keeps "none recorded" and
 // "information not available" apart for alerts, as for every section.
@@ -16,7 +137,8 @@ func TestRenderView_AlertStates(t *testing.T) {
 		s := &record.Summary{}
 		s.Alerts.State = st
 		var b strings.Builder
-		renderView(&b, &core.PatientView{Summary: s}, time.Now())
+		v := &core.PatientView{Summary: s, Facts: present.Facts{Sections: record.AllSections()}}
+		renderView(&b, v.Present(time.Now()))
 		out := b.String()
 		i := strings.Index(out, "Alerts\n")
 		if i < 0 {
@@ -28,10 +150,62 @@ func TestRenderView_AlertStates(t *testing.T) {
 		}
 		return rest
 	}
-	if got := alertsBlock(record.StateNotAvailable); !strings.Contains(got, "information not available") || strings.Contains(got, "none recorded") {
+	if got := alertsBlock(record.StateNotAvailable); !strings.Contains(got, "information not available") || strings.Contains(got, "No active alerts recorded") {
 		t.Errorf("no alerts shared renders as:\n%s", got)
 	}
-	if got := alertsBlock(record.StateNoneRecorded); !strings.Contains(got, "none recorded") {
+	if got := alertsBlock(record.StateNoneRecorded); !strings.Contains(got, "No active alerts recorded") {
 		t.Errorf("alerts recorded as none render as:\n%s", got)
+	}
+}
+
+// TestSharedData_ShowAndJSONShowEveryItem syncs every patient of
+// ../shared/fhir from a real server and checks "kmcr show" and
+// "kmcr show --json" against what a decoder of its own reads from the
+// source files (internal/shareddata): every item of every section, the
+// banner (900 000 0009 is SMITH, Jane with her address and GP, from PDS),
+// death and the age at death, documents, and what is counted but not
+// shown. The window's tests check the window against the same reading.
+func TestSharedData_ShowAndJSONShowEveryItem(t *testing.T) {
+	dir := shareddata.Dir(t)
+	srv := shareddata.Serve(t, dir)
+	exp := shareddata.Expect(t, dir)
+	prof := srv.Enrol(t, shareddata.Paramedic)
+	show := func(args ...string) (string, error) {
+		kc := prof.Open(t)
+		defer kc.Close()
+		var out, errs bytes.Buffer
+		e := &env{stdout: &out, stderr: &errs, core: kc, input: &lineReader{r: strings.NewReader("")},
+			getenv: func(k string) string {
+				if k == "KMCR_PASSPHRASE" {
+					return shareddata.Passphrase
+				}
+				return ""
+			}}
+		err := commands["show"].run(e, args)
+		return out.String(), err
+	}
+	shown := 0
+	for nhs, p := range exp {
+		text, err := show(nhs)
+		if p.Restricted {
+			if err == nil || !errors.Is(err, core.ErrNotCached) {
+				t.Errorf("restricted %s: show gave %v:\n%s", nhs, err, text)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("show %s: %v", nhs, err)
+			continue
+		}
+		p.CheckText(t, "kmcr show", text)
+		js, err := show(nhs, "--json")
+		if err != nil {
+			t.Fatalf("show %s --json: %v", nhs, err)
+		}
+		p.CheckJSON(t, []byte(js))
+		shown++
+	}
+	if shown != 21 {
+		t.Errorf("%d patients shown; the shared data has 21 that may be held offline", shown)
 	}
 }
