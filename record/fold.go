@@ -10,12 +10,9 @@ import (
 // index of the client cache, the search keys of a summary, the demographics
 // merge and any server listing use these functions and nothing of their
 // own, so the same typed text finds the same patient everywhere
-// (internal/onerule holds every user to that).
-
-// FoldVersion numbers the rules of FoldName and NormalisePostcode. Anything
-// that stores their output must rebuild it when the number changes. (The
-// cache does not store it: its index keys are computed at unlock.)
-const FoldVersion = 1
+// (internal/onerule holds every user to that). Anything that stores their
+// output must rebuild it when the rule changes; the client cache does not
+// store it (its index keys are computed at unlock).
 
 // foldGroups fold the Latin letters found in names across the UK and
 // Europe (Latin-1 Supplement and Latin Extended-A, and capital sharp s) to
