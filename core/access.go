@@ -378,11 +378,28 @@ const (
 // and disconnects. When the server cannot be reached (an attempt failed)
 // the offline rule applies at once, not after the wait.
 func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*PatientView, error) {
-	if err := c.StartSync(); err != nil {
-		return c.BreakGlass(context.Background(), nhs, reason)
+	if _, _, err := c.open(); err != nil {
+		return nil, err
 	}
-	defer c.StopSync()
+	// The sync service runs only for this call, and has returned before it
+	// does.
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	var syncErr error
+	synced := make(chan struct{})
+	go func() { defer close(synced); syncErr = c.ServeSync(syncCtx) }()
+	defer func() {
+		stopSync()
+		<-synced
+		if syncErr != nil {
+			c.cfg.Logf("sync for emergency access: %v", syncErr)
+		}
+	}()
 	for deadline := time.Now().Add(bgReachWait); time.Now().Before(deadline); {
+		select {
+		case <-synced: // it could not start: the offline rule applies now
+			return c.BreakGlass(context.Background(), nhs, reason)
+		default:
+		}
 		st := c.Status()
 		if strings.HasPrefix(st.Connection, "up to date") {
 			break

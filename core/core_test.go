@@ -164,9 +164,7 @@ func TestCore_BreakGlass(t *testing.T) {
 	ts := startServer(t, 6)
 	ts.addUser("amy", "paramedic", ts.nhs[:2]...)
 	c, _ := enrolled(t, ts, "amy")
-	if err := c.StartSync(); err != nil {
-		t.Fatal(err)
-	}
+	serveSync(t, c)
 	waitFor(t, func() bool { return strings.HasPrefix(c.Status().Connection, "up to date") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

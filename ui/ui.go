@@ -289,7 +289,7 @@ func (u *UI) unlocked() {
 	}
 	u.showMain()
 	u.background(func() {
-		if err := u.core.StartSync(); err != nil && !errors.Is(err, core.ErrLocked) {
+		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {
 			st := u.core.Status()
 			u.do(func() { u.onStatus(st) })
 		}
