@@ -258,6 +258,24 @@ func (s *Bolt) Users() ([]User, error) {
 	return out, err
 }
 
+// UpdateUser implements Store.
+func (s *Bolt) UpdateUser(name string, fn func(u *User) error) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bUsers)
+		var u User
+		if err := getJSON(b, []byte(name), &u, "user "+name); err != nil {
+			return err
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		if u.Name != name {
+			return fmt.Errorf("updating user %s: the name cannot change (to %q)", name, u.Name)
+		}
+		return putJSON(b, []byte(name), u)
+	})
+}
+
 // CaseloadAdd implements Store.
 func (s *Bolt) CaseloadAdd(user string, nhs []string) ([]string, error) {
 	var changed []string
