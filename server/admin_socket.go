@@ -29,6 +29,10 @@ var adminCodes = ctlsock.Codes{
 // and by remoteAdmin, so the two cannot disagree on a name or a type.
 var (
 	opUserAdd        = ctlsock.Op[UserAddArgs, ctlsock.None]{Name: "user-add"}
+	opUserList       = ctlsock.Op[ctlsock.None, []UserInfo]{Name: "user-list"}
+	opUserDisable    = ctlsock.Op[string, UserDisableResult]{Name: "user-disable"}
+	opUserEnable     = ctlsock.Op[string, ctlsock.None]{Name: "user-enable"}
+	opUserPassword   = ctlsock.Op[UserPasswordArgs, ctlsock.None]{Name: "user-password"}
 	opCaseloadAdd    = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-add"}
 	opCaseloadRemove = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-remove"}
 	opObject         = ctlsock.Op[ObjectionArgs, bool]{Name: "object"}
@@ -44,6 +48,10 @@ var (
 // registerAdmin serves every operation of a on s.
 func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opUserAdd, ctlsock.NoResult(a.UserAdd))
+	ctlsock.Handle(s, opUserList, ctlsock.NoArgs(a.UserList))
+	ctlsock.Handle(s, opUserDisable, a.UserDisable)
+	ctlsock.Handle(s, opUserEnable, ctlsock.NoResult(a.UserEnable))
+	ctlsock.Handle(s, opUserPassword, ctlsock.NoResult(a.UserPassword))
 	ctlsock.Handle(s, opCaseloadAdd, a.CaseloadAdd)
 	ctlsock.Handle(s, opCaseloadRemove, a.CaseloadRemove)
 	ctlsock.Handle(s, opObject, a.Object)
@@ -111,6 +119,24 @@ func call[A, R any](ctx context.Context, r *remoteAdmin, op ctlsock.Op[A, R], a 
 
 func (r *remoteAdmin) UserAdd(ctx context.Context, a UserAddArgs) error {
 	_, err := call(ctx, r, opUserAdd, a)
+	return err
+}
+
+func (r *remoteAdmin) UserList(ctx context.Context) ([]UserInfo, error) {
+	return call(ctx, r, opUserList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) UserDisable(ctx context.Context, name string) (UserDisableResult, error) {
+	return call(ctx, r, opUserDisable, name)
+}
+
+func (r *remoteAdmin) UserEnable(ctx context.Context, name string) error {
+	_, err := call(ctx, r, opUserEnable, name)
+	return err
+}
+
+func (r *remoteAdmin) UserPassword(ctx context.Context, a UserPasswordArgs) error {
+	_, err := call(ctx, r, opUserPassword, a)
 	return err
 }
 

@@ -35,13 +35,18 @@ type Config struct {
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
 	Logf         func(format string, args ...any)
+	// TokenKeys are the access-token signing keys, kept apart from the
+	// store (OpenTokenKeys); nil holds one random key in memory only, so
+	// tokens die with the process (tests).
+	TokenKeys *TokenKeys
 }
 
 // Service is the sync service.
 type Service struct {
-	cfg Config
-	st  store.Store
-	tok tokens
+	cfg   Config
+	st    store.Store
+	tok   tokens
+	guard *loginGuard
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -73,11 +78,14 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
-	key, err := cfg.Store.Secret("access-token")
-	if err != nil {
-		return nil, fmt.Errorf("loading the token key: %w", err)
+	if cfg.TokenKeys == nil {
+		k, err := NewMemoryTokenKeys(cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("making a token key: %w", err)
+		}
+		cfg.TokenKeys = k
 	}
-	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}, nil
+	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{})}, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
