@@ -68,6 +68,11 @@ type Admin interface {
 	Alerts(ctx context.Context) ([]store.Alert, error)
 	// AuditVerify re-checks every device's stored audit chain.
 	AuditVerify(ctx context.Context) (VerifyResult, error)
+	// KeysList describes the access-token signing keys, oldest first.
+	KeysList(ctx context.Context) ([]TokenKeyInfo, error)
+	// KeysRotate makes a new signing key; the previous one is accepted for
+	// one token lifetime. It returns the keys as KeysList does.
+	KeysRotate(ctx context.Context) ([]TokenKeyInfo, error)
 	// Import reads FHIR files or folders, given as absolute paths (the
 	// server may run in another working directory).
 	Import(ctx context.Context, paths []string) (*ImportReport, error)
@@ -383,6 +388,14 @@ func (a *localAdmin) AuditVerify(context.Context) (VerifyResult, error) {
 		return VerifyResult{}, err
 	}
 	return VerifyResult{Devices: reps, Broken: err != nil}, nil
+}
+
+func (a *localAdmin) KeysList(context.Context) ([]TokenKeyInfo, error) {
+	return a.svc.cfg.TokenKeys.Info(), nil
+}
+
+func (a *localAdmin) KeysRotate(context.Context) ([]TokenKeyInfo, error) {
+	return a.svc.cfg.TokenKeys.Rotate(a.svc.now())
 }
 
 func (a *localAdmin) Import(ctx context.Context, paths []string) (*ImportReport, error) {

@@ -42,6 +42,8 @@ var (
 	opAccessLog      = ctlsock.Op[string, AccessLogResult]{Name: "access-log"}
 	opAlerts         = ctlsock.Op[ctlsock.None, []store.Alert]{Name: "alerts"}
 	opAuditVerify    = ctlsock.Op[ctlsock.None, VerifyResult]{Name: "audit-verify"}
+	opKeysList       = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-list"}
+	opKeysRotate     = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-rotate"}
 	opImport         = ctlsock.Op[[]string, *ImportReport]{Name: "import"}
 )
 
@@ -61,6 +63,8 @@ func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opAccessLog, a.AccessLog)
 	ctlsock.Handle(s, opAlerts, ctlsock.NoArgs(a.Alerts))
 	ctlsock.Handle(s, opAuditVerify, ctlsock.NoArgs(a.AuditVerify))
+	ctlsock.Handle(s, opKeysList, ctlsock.NoArgs(a.KeysList))
+	ctlsock.Handle(s, opKeysRotate, ctlsock.NoArgs(a.KeysRotate))
 	ctlsock.Handle(s, opImport, a.Import)
 }
 
@@ -179,4 +183,12 @@ func (r *remoteAdmin) AuditVerify(ctx context.Context) (VerifyResult, error) {
 
 func (r *remoteAdmin) Import(ctx context.Context, paths []string) (*ImportReport, error) {
 	return call(ctx, r, opImport, paths)
+}
+
+func (r *remoteAdmin) KeysList(ctx context.Context) ([]TokenKeyInfo, error) {
+	return call(ctx, r, opKeysList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) KeysRotate(ctx context.Context) ([]TokenKeyInfo, error) {
+	return call(ctx, r, opKeysRotate, ctlsock.None{})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -130,6 +131,23 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 	password := func(args UserPasswordArgs) func(ctx context.Context, a Admin) (any, error) {
 		return func(ctx context.Context, a Admin) (any, error) { return nil, a.UserPassword(ctx, args) }
 	}
+	// Key ids and times are random per store: compare the keys' shape.
+	keys := func(rotate bool) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) {
+			var ks []TokenKeyInfo
+			var err error
+			if rotate {
+				ks, err = a.KeysRotate(ctx)
+			} else {
+				ks, err = a.KeysList(ctx)
+			}
+			var shape []string
+			for _, k := range ks {
+				shape = append(shape, fmt.Sprintf("current=%v retired=%v", k.Current, !k.AcceptedUntil.IsZero()))
+			}
+			return shape, err
+		}
+	}
 	list := func(ctx context.Context, a Admin) (any, error) { return a.DeviceList(ctx) }
 	alerts := func(ctx context.Context, a Admin) (any, error) { return a.Alerts(ctx) }
 	verify := func(ctx context.Context, a Admin) (any, error) { return a.AuditVerify(ctx) }
@@ -178,6 +196,9 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "device list after disable", method: "DeviceList", run: list},
 		{name: "user enable", method: "UserEnable", run: enable("cara")},
 		{name: "user list after enable", method: "UserList", run: userList},
+		{name: "keys list", method: "KeysList", run: keys(false)},
+		{name: "keys rotate", method: "KeysRotate", run: keys(true)},
+		{name: "keys list after rotate", method: "KeysList", run: keys(false)},
 		{name: "alerts", method: "Alerts", run: alerts},
 		{name: "audit verify", method: "AuditVerify", run: verify},
 	}
