@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"kmcr/server/store"
@@ -149,18 +150,20 @@ func (s *Service) loginFailed(user, source, device string) {
 	if len(locks) == 0 {
 		return
 	}
-	var alerts []store.Alert
+	// One alert for what this failure locked (the name, the address or
+	// both).
+	a := store.Alert{Kind: AlertLoginLocked, Device: device, At: now}
+	var parts []string
 	for _, l := range locks {
-		a := store.Alert{Kind: AlertLoginLocked, Device: device, At: now,
-			Detail: fmt.Sprintf("%d failed logins for this %s: locked for %v", l.n, l.what, lockFor)}
 		if l.what == "user" {
 			a.User = l.key
+			parts = append(parts, fmt.Sprintf("%d failed logins for this user", l.n))
 		} else {
-			a.Detail = fmt.Sprintf("%d failed logins from address %s: locked for %v", l.n, l.key, lockFor)
+			parts = append(parts, fmt.Sprintf("%d failed logins from address %s", l.n, l.key))
 		}
-		alerts = append(alerts, a)
 	}
-	if err := s.st.AddAlerts(alerts); err != nil {
+	a.Detail = strings.Join(parts, " and ") + fmt.Sprintf(": locked for %v", lockFor)
+	if err := s.st.AddAlerts([]store.Alert{a}); err != nil {
 		s.cfg.Logf("storing a login lock alert: %v", err)
 	}
 }

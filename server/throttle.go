@@ -228,3 +228,10 @@ func (g *loginGuard) releaseLocked() {
 	}
 	g.busy--
 }
+
+// queued reports how many attempts wait for a hash slot.
+func (g *loginGuard) queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting[0].Len() + g.waiting[1].Len()
+}
