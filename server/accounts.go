@@ -146,7 +146,8 @@ func throttledError(w http.ResponseWriter, wait time.Duration, msg string) {
 func (s *Service) loginFailed(user, source, device string) {
 	now := s.now()
 	locks := s.guard.failed(user, source, now)
-	s.cfg.Logf("login refused for %q from %s", user, source)
+	// The name tried is not logged: it is whatever the caller typed (a
+	// patient's name or number, a password in the wrong field).
 	if len(locks) == 0 {
 		return
 	}
@@ -166,6 +167,7 @@ func (s *Service) loginFailed(user, source, device string) {
 	if err := s.st.AddAlerts([]store.Alert{a}); err != nil {
 		s.cfg.Logf("storing a login lock alert: %v", err)
 	}
+	s.cfg.Logf("failed logins from %s: %s", source, a.Detail)
 }
 
 // loginByDisabled answers a correct password of a disabled user: a device

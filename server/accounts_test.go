@@ -134,16 +134,26 @@ func TestLogin_ThrottledThenLocked(t *testing.T) {
 	ts.svc.cfg.Now = clock.Now
 	ts.addUser("amy", "paramedic")
 	ts.addUser("bob", "paramedic")
-	for i := 1; i <= lockFailures; i++ {
-		st, code := ts.tryLogin("amy", "wrong", devID(1), nil)
-		if st != http.StatusUnauthorized || code != protocol.ErrCodeBadLogin {
+	for i := 1; i <= freeFailures; i++ {
+		if st, code := ts.tryLogin("amy", "wrong", devID(1), nil); st != http.StatusUnauthorized || code != protocol.ErrCodeBadLogin {
 			t.Fatalf("failure %d: %d %s", i, st, code)
 		}
-		if i >= freeFailures && i < lockFailures {
-			if st, code := ts.tryLogin("amy", "wrong", devID(1), nil); st != http.StatusTooManyRequests || code != protocol.ErrCodeThrottled {
-				t.Fatalf("an attempt during the delay after %d failures: %d %s", i, st, code)
-			}
-			clock.add(min(maxDelay, time.Second<<(i-freeFailures)))
+	}
+	// From now on attempts are refused without a hash while the delay
+	// runs, the right password included, and each counts.
+	if st, code := ts.tryLogin("amy", "password amy", devID(1), nil); st != http.StatusTooManyRequests || code != protocol.ErrCodeThrottled {
+		t.Fatalf("the right password during the delay: %d %s", st, code)
+	}
+	clock.add(2 * time.Second << 1) // the delay after 6 failures has passed
+	if st, code := ts.tryLogin("amy", "wrong", devID(1), nil); st != http.StatusUnauthorized {
+		t.Fatalf("an attempt after the delay: %d %s; want it checked", st, code)
+	}
+	for i := freeFailures + 3; i <= lockFailures; i++ {
+		if st, code := ts.tryLogin("amy", "wrong", devID(1), nil); st != http.StatusTooManyRequests || code != protocol.ErrCodeThrottled {
+			t.Fatalf("attempt %d: %d %s", i, st, code)
+		}
+		if n := len(alertsOf(t, ts.st, AlertLoginLocked)); (n == 1) != (i == lockFailures) {
+			t.Fatalf("after %d failures %d lock alerts", i, n)
 		}
 	}
 	if n := len(alertsOf(t, ts.st, AlertLoginLocked)); n != 1 {

@@ -16,7 +16,7 @@ import (
 // that waits for a password-hash slot (hashWait) and then hashes.
 const (
 	headerTimeout  = 10 * time.Second
-	readTimeout    = 30 * time.Second
+	readTimeout    = 20 * time.Second
 	writeTimeout   = 60 * time.Second
 	idleTimeout    = 60 * time.Second
 	maxHeaderBytes = 64 << 10

@@ -79,6 +79,10 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	source := sourceOf(r.RemoteAddr)
 	if wait, ok := s.guard.throttled(req.User, source, now); ok {
+		// An attempt during the delay counts as a failure too: hammering
+		// reaches the lock sooner instead of waiting the delays out.
+		s.loginFailed(req.User, source, req.DeviceID)
+		wait, _ = s.guard.throttled(req.User, source, now)
 		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}
@@ -98,6 +102,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// A queued attempt may have been throttled while it waited.
 	if wait, ok := s.guard.throttled(req.User, source, s.now()); ok {
 		s.guard.release()
+		s.loginFailed(req.User, source, req.DeviceID)
 		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}

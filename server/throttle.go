@@ -13,8 +13,9 @@ import (
 // so the answer reveals nothing) and per source address. From the
 // freeFailures'th failure on, each further attempt must wait an
 // exponentially growing delay, refused at once (no password hash) while
-// it runs; at lockFailures the name or address is locked for lockFor and
-// one alert is raised. A success clears the user's count, not the
+// it runs, and such a refused attempt counts as a failure too; at
+// lockFailures the name or address is locked for lockFor and one alert is
+// raised. A success clears the user's count, not the
 // address's.
 const (
 	freeFailures  = 5
