@@ -113,9 +113,7 @@ func runUserList(env *cmdEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(us)
+			return printList(env.stdout, us)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "USER\tROLE\tCREATED\tDEVICES\tACTIVE\tSTATE")
