@@ -9,6 +9,7 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/protocol"
@@ -105,7 +106,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 	if err != nil {
 		return nil, err
 	}
-	var h DocumentHeader
+	var h storeddoc.Header
 	var bundle []byte
 	var lease time.Time
 	var asOf time.Time
@@ -114,7 +115,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		if err != nil {
 			return err
 		}
-		if h, bundle, err = decodeDoc(rec.Data); err != nil {
+		if h, bundle, err = storeddoc.Decode(rec.Data); err != nil {
 			return err
 		}
 		lease = rec.NotAfter
@@ -161,7 +162,7 @@ func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGl
 
 // shownSections are the sections the screen will show: the document's,
 // limited for roles that see demographics only.
-func shownSections(h DocumentHeader, s session) []string {
+func shownSections(h storeddoc.Header, s session) []string {
 	if s.User.Role != RoleFrontDesk {
 		return h.Sections
 	}
@@ -174,7 +175,7 @@ func shownSections(h DocumentHeader, s session) []string {
 	return out
 }
 
-func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
