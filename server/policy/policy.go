@@ -221,28 +221,6 @@ func present(have, want []string) []string {
 	return out
 }
 
-// Sensitive security labels: an item carrying one is never cached offline
-// (HL7 v3 ActCode sensitivity codes, and the restricted and very
-// restricted confidentiality codes).
-var sensitiveLabels = map[string]map[string]bool{
-	"http://terminology.hl7.org/CodeSystem/v3-ActCode": {
-		"SEX": true, "STD": true, "HIV": true, "PSY": true, "PSYTHPN": true, "ETH": true,
-		"SDV": true, "SUD": true, "GDIS": true, "SCA": true, "SICKLE": true, "BH": true,
-	},
-	"http://terminology.hl7.org/CodeSystem/v3-Confidentiality": {"R": true, "V": true},
-}
-
-// IsSensitive reports whether labels include one that keeps an item
-// off laptops.
-func IsSensitive(labels []record.Coding) bool {
-	for _, l := range labels {
-		if sensitiveLabels[l.System][l.Code] {
-			return true
-		}
-	}
-	return false
-}
-
 // SummaryTypes are the resource types a care summary document carries;
 // other types (claims, billing, provenance) stay on the server and are
 // counted in the document's metadata so nothing disappears silently.
