@@ -93,7 +93,7 @@ func (s *scanState) ndjsonLine(line []byte, src Source) error {
 	}
 	raw = bytes.Clone(raw) // line is reused for the next one
 	h := readHeader(raw)
-	r := Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Source: src}
+	r := Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Contained: h.contained, Source: src}
 	return s.accept(r, &h, plainResolver{}, "")
 }
 

@@ -103,6 +103,13 @@ func IsSensitive(labels []record.Coding) bool {
 	return ok
 }
 
+// ResourceSensitive reports whether a resource is kept off laptops by its
+// own labels or by those of a resource it contains (rule L9): the
+// container shows what it contains.
+func ResourceSensitive(r record.Resource) bool {
+	return IsSensitive(r.Security) || IsSensitive(r.Contained)
+}
+
 // SensitiveRule returns the rule (L1..L5) of the first label that keeps an
 // item off laptops, and whether there is one.
 func SensitiveRule(labels []record.Coding) (string, bool) {

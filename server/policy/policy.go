@@ -171,11 +171,19 @@ type PatientFacts struct {
 	Sections   []string       // sections present in the full document
 	Omitted    map[string]int // resource types not in a care summary
 	TooLarge   bool
+	Restricted bool // the Patient resource is restricted: offered to nobody
+	Unstorable bool // no document of the patient is storable by the client
 }
 
 // Decide applies the role's rules and the patient's objections.
 func Decide(r Rules, p PatientFacts) Decision {
 	if !r.Syncs {
+		return Decision{Revoke: protocol.DelNotPermitted}
+	}
+	switch {
+	case p.Restricted:
+		return Decision{Revoke: protocol.DelRestricted}
+	case p.Unstorable:
 		return Decision{Revoke: protocol.DelNotPermitted}
 	}
 	objected := false
