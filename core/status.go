@@ -47,8 +47,8 @@ type Status struct {
 	// when they arrived because they could not be stored.
 	Damaged int `json:"damaged_records"`
 	// SetAside lists the records set aside, each with its reason.
-	SetAside []SetAside `json:"damaged_record_reasons,omitempty"`
-	WipeReason       string  `json:"wipe_reason,omitempty"`
+	SetAside   []SetAside `json:"damaged_record_reasons,omitempty"`
+	WipeReason string     `json:"wipe_reason,omitempty"`
 }
 
 // Status reports the current state.
