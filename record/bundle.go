@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -13,13 +12,7 @@ import (
 // up to MaxBundleFileSize, because a Bundle's entries refer to each other
 // in any order.
 func (s *scanState) readJSONFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
-		return nil
-	}
-	defer f.Close()
-	info, err := f.Stat()
+	f, info, err := openRegular(path)
 	if err != nil {
 		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 )
 
 // ndjsonBufferSize is the read buffer for NDJSON. Lines longer than this
@@ -16,7 +15,7 @@ const ndjsonBufferSize = 64 << 10
 // readNDJSON streams one FHIR Bulk Data file: one resource a line, blank
 // lines ignored. Each bad line is one rejection; the others still import.
 func (s *scanState) readNDJSON(path string) error {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil
