@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"kmcr/cache"
 	"kmcr/record"
@@ -93,8 +94,24 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 		Postcode:  d.Address.Postcode,
 		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
 	}
-	if len(e.BirthDate) != len(time.DateOnly) {
-		e.BirthDate = ""
+	if _, err := time.Parse(time.DateOnly, e.BirthDate); err != nil {
+		e.BirthDate = "" // partial, or not a date at all: the index matches whole dates
+	}
+	// A field longer than the index holds is cut at a character boundary:
+	// search matches its start, and the document keeps it whole.
+	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display} {
+		*f = truncateUTF8(*f, cache.MaxIndexField)
 	}
 	return e, nil
+}
+
+// truncateUTF8 cuts s to at most n bytes at a character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
