@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -174,15 +175,27 @@ func TestLogin_ThrottledThenLocked(t *testing.T) {
 	}
 }
 
-// TestLoginGuard_BoundedQueue checks a saturated hash semaphore refuses at
-// once, and that a clean waiter is served before suspect ones.
+// TestLoginGuard_BoundedQueue checks one address holds at most
+// slotsPerSource hash slots while others are free, a saturated semaphore
+// refuses at once, and a clean waiter is served before suspect ones.
 func TestLoginGuard_BoundedQueue(t *testing.T) {
 	g := newLoginGuard()
 	ctx := context.Background()
-	for range hashSlots {
-		if err := g.acquire(ctx, false); err != nil {
+	if err := g.acquire(ctx, "flood", false); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- g.acquire(ctx, "flood", false) }()
+	for g.queued() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < hashSlots; i++ { // the other slots go to other addresses at once
+		if err := g.acquire(ctx, fmt.Sprint("other-", i), false); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := <-second; err != errHashBusy {
+		t.Fatalf("a second slot for one address: %v; want it to wait, then be refused", err)
 	}
 	order := make(chan string, hashQueueMax)
 	var wg sync.WaitGroup
@@ -190,12 +203,12 @@ func TestLoginGuard_BoundedQueue(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if g.acquire(ctx, true) == nil {
+			src := fmt.Sprint("suspect-", i)
+			if g.acquire(ctx, src, true) == nil {
 				order <- "suspect"
-				g.release()
+				g.release(src)
 			}
 		}()
-		_ = i
 	}
 	for g.queued() < hashQueueMax-1 {
 		time.Sleep(time.Millisecond)
@@ -203,24 +216,24 @@ func TestLoginGuard_BoundedQueue(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if g.acquire(ctx, false) == nil {
+		if g.acquire(ctx, "clean", false) == nil {
 			order <- "clean"
-			g.release()
+			g.release("clean")
 		}
 	}()
 	for g.queued() < hashQueueMax {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
-	if err := g.acquire(ctx, false); err != errHashBusy || time.Since(start) > 100*time.Millisecond {
+	if err := g.acquire(ctx, "late", false); err != errHashBusy || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("a full queue: %v after %v; want an immediate refusal", err, time.Since(start))
 	}
-	g.release() // one slot: it must go to the clean waiter
+	g.release("flood") // one slot: it must go to the clean waiter
 	if first := <-order; first != "clean" {
 		t.Fatalf("first served: %s; want the clean waiter", first)
 	}
-	for range hashSlots - 1 {
-		g.release()
+	for i := 1; i < hashSlots; i++ {
+		g.release(fmt.Sprint("other-", i))
 	}
 	wg.Wait()
 }
