@@ -158,12 +158,16 @@ type ObjectionArgs struct {
 	NHS, Purpose string
 }
 
-// DeviceInfo is a device as listed for admins.
+// DeviceInfo is a device as listed for admins. JSON keys are part of the
+// command line's interface ("device list --json").
 type DeviceInfo struct {
-	ID, User, Host       string
-	Registered, LastSeen time.Time
-	Revoked              bool
-	AuditSeq             uint64
+	ID         string    `json:"id"`
+	User       string    `json:"user"`
+	Host       string    `json:"host"`
+	Registered time.Time `json:"registered"`
+	LastSeen   time.Time `json:"last_seen"`
+	Revoked    bool      `json:"revoked"`
+	AuditSeq   uint64    `json:"audit_seq"`
 }
 
 // AccessLogResult carries the access log for the command line: the events

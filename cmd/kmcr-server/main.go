@@ -10,6 +10,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,4 +95,15 @@ func newFlags(env *cmdEnv, name string) *flag.FlagSet {
 // parseFlags allows flags after positional arguments; see cli.ParseFlags.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	return cli.ParseFlags(fs, args)
+}
+
+// printList prints a list as indented JSON for --json: an empty list is
+// [], never null, so scripts can iterate it without a special case.
+func printList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }

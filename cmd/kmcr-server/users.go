@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,9 +113,7 @@ func runUserList(env *cmdEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(us)
+			return printList(env.stdout, us)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "USER\tROLE\tCREATED\tDEVICES\tACTIVE\tSTATE")
@@ -298,9 +295,7 @@ func runDevice(env *cmdEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(ds)
+			return printList(env.stdout, ds)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DEVICE\tUSER\tHOST\tREGISTERED\tLAST SEEN\tAUDIT SEQ\tSTATE")
