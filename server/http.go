@@ -78,11 +78,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	source := sourceOf(r.RemoteAddr)
-	if wait, ok := s.guard.throttled(req.User, source, now); ok {
+	if _, ok := s.guard.throttled(req.User, source, now); ok {
 		// An attempt during the delay counts as a failure too: hammering
 		// reaches the lock sooner instead of waiting the delays out.
 		s.loginFailed(req.User, source, req.DeviceID)
-		wait, _ = s.guard.throttled(req.User, source, now)
+		wait, _ := s.guard.throttled(req.User, source, now)
 		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}
