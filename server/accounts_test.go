@@ -397,3 +397,42 @@ func TestRefresh_ReplayEndsFamily(t *testing.T) {
 		t.Fatalf("replay alerts %+v; want one naming amy's device", as)
 	}
 }
+
+// TestLimitListener_HotAddressRate checks an address under a login delay
+// opens at most hotConnsPerSecond connections a second, and others are
+// not limited.
+func TestLimitListener_HotAddressRate(t *testing.T) {
+	l := newLimitListener(nil, 1000, t.Logf).(*limitListener)
+	l.hot = func(src string) bool { return src == "hot" }
+	now := time.Now()
+	over := 0
+	for range 3 * hotConnsPerSecond {
+		if l.overRate("hot", now) {
+			over++
+		}
+		if l.overRate("cool", now) {
+			t.Fatal("an address not throttled was rate-limited")
+		}
+	}
+	if over != 2*hotConnsPerSecond {
+		t.Fatalf("%d of %d refused; want all past %d", over, 3*hotConnsPerSecond, hotConnsPerSecond)
+	}
+	if l.overRate("hot", now.Add(time.Second)) {
+		t.Fatal("the allowance did not renew the next second")
+	}
+}
+
+// TestSourceOf_IPv6By64 checks IPv6 addresses of one /64 count as one
+// source and IPv4 ones stay whole.
+func TestSourceOf_IPv6By64(t *testing.T) {
+	a, b := sourceOf("[2001:db8:1:2::1]:443"), sourceOf("[2001:db8:1:2:ffff::9]:80")
+	if a != b || a != "2001:db8:1:2::/64" {
+		t.Fatalf("one /64: %q and %q", a, b)
+	}
+	if c := sourceOf("[2001:db8:1:3::1]:443"); c == a {
+		t.Fatal("another /64 counted as the same source")
+	}
+	if v4 := sourceOf("192.0.2.7:5000"); v4 != "192.0.2.7" {
+		t.Fatalf("IPv4: %q", v4)
+	}
+}

@@ -73,12 +73,18 @@ func newLoginGuard() *loginGuard {
 	return &loginGuard{users: map[string]*failures{}, sources: map[string]*failures{}, hashing: map[string]int{}, waiting: list.New()}
 }
 
-// sourceOf is the address a request came from, without its port.
+// sourceOf is the address a request came from, without its port. An IPv6
+// address counts by its /64, the block one subscriber is usually given, so
+// rotating through it gains nothing.
 func sourceOf(remoteAddr string) string {
-	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
-		return h
+	h, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		h = remoteAddr
 	}
-	return remoteAddr
+	if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return h
 }
 
 // throttled says whether an attempt for user from source must be refused
@@ -93,6 +99,16 @@ func (g *loginGuard) throttled(user, source string, now time.Time) (time.Duratio
 		}
 	}
 	return wait, wait > 0
+}
+
+// sourceThrottled says whether an address is under a login delay or lock.
+func (g *loginGuard) sourceThrottled(source string, now time.Time) (time.Duration, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.sources[source]; f != nil && now.Before(f.until) {
+		return f.until.Sub(now), true
+	}
+	return 0, false
 }
 
 // suspect says whether user or source has failures on record.
