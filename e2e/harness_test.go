@@ -260,9 +260,15 @@ func (s *syncBuffer) String() string {
 // port), reads the address it prints, and waits for /healthz. The server
 // is stopped when the test ends.
 func (d *serverData) serve(addr string) *serverProc {
+	d.t.Helper()
+	return d.serveArgs(addr)
+}
+
+// serveArgs is serve with extra flags.
+func (d *serverData) serveArgs(addr string, extra ...string) *serverProc {
 	t := d.t
 	t.Helper()
-	cmd := exec.Command(serverBin, "serve", "--data-dir", d.dir, "--addr", addr)
+	cmd := exec.Command(serverBin, append([]string{"serve", "--data-dir", d.dir, "--addr", addr}, extra...)...)
 	cmd.Env = append(os.Environ(), baseEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
