@@ -34,7 +34,13 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for in-flight batches to
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
-	Logf         func(format string, args ...any)
+	// BreakGlassBudgets override DefaultBreakGlassBudgets, per role or per
+	// user (kmcr-server serve --break-glass-budget).
+	BreakGlassBudgets []BreakGlassBudget
+	// AuditQuota bounds each device's audit uploads (DefaultAuditQuota
+	// when zero).
+	AuditQuota AuditQuota
+	Logf       func(format string, args ...any)
 }
 
 // Service is the sync service.
@@ -48,6 +54,10 @@ type Service struct {
 	wg       sync.WaitGroup
 	draining chan struct{}
 	drainOne sync.Once
+
+	budget   budgetLedger // break-glass grants per user
+	coalesce coalescer    // alerts folded per user or device per window
+	quotas   deviceQuotas // audit upload allowances per device
 }
 
 // New makes a Service on an open store.
@@ -77,7 +87,13 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the token key: %w", err)
 	}
-	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}, nil
+	if cfg.AuditQuota == (AuditQuota{}) {
+		cfg.AuditQuota = DefaultAuditQuota
+	}
+	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}
+	s.budget.seed = s.seedGrants
+	s.quotas.q = cfg.AuditQuota
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }

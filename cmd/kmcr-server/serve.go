@@ -24,6 +24,8 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := dataDirFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	var budgets budgetFlag
+	fs.Var(&budgets, "break-glass-budget", "emergency accesses one user may be granted, as role=ROLE,hour=N,day=N or user=NAME,hour=N,day=N (repeatable; default paramedic 5 an hour and 20 a day, community 2 and 5)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +48,7 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	defer st.Close()
 	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf})
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, BreakGlassBudgets: budgets})
 	if err != nil {
 		return err
 	}
@@ -89,4 +91,18 @@ func runServe(env *cmdEnv, args []string) error {
 	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	logger.Printf("stopped")
 	return err
+}
+
+// budgetFlag collects --break-glass-budget values.
+type budgetFlag []server.BreakGlassBudget
+
+func (b *budgetFlag) String() string { return fmt.Sprint([]server.BreakGlassBudget(*b)) }
+
+func (b *budgetFlag) Set(v string) error {
+	bb, err := server.ParseBreakGlassBudget(v)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, bb)
+	return nil
 }
