@@ -10,12 +10,12 @@ import (
 // CleanReason removes invisible characters and folds white space.
 func TestCleanReason_RemovesInvisible(t *testing.T) {
 	cases := map[string]string{
-		"unconscious patient":                       "unconscious patient",
-		"  cardiac\t\narrest  ":                     "cardiac arrest",
+		"unconscious patient":                        "unconscious patient",
+		"  cardiac\t\narrest  ":                      "cardiac arrest",
 		"\u200b\u200c\u200d\u200e\u200f\u2060\ufeff": "",
-		"x\u202ey\u2066z\u2069":                     "xyz",
-		"a\x00b\x1bc\x7f":                           "abc",
-		"fall\u00a0at home":                         "fall at home",
+		"x\u202ey\u2066z\u2069":                      "xyz",
+		"a\x00b\x1bc\x7f":                            "abc",
+		"fall\u00a0at home":                          "fall at home",
 	}
 	for in, want := range cases {
 		if got := CleanReason(in); got != want {
