@@ -167,6 +167,7 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(synccl
 	}
 	s := session{User: tok.User, Policy: tok.Policy, DeviceID: deviceID, Host: req.Host, Epoch: tok.Epoch}
 	err = cc.Update(func(tx *cache.Tx) error {
+		c.checkMark(tx, opts.Secrets, s)
 		if err := tx.PutMeta(metaDeviceKey, priv); err != nil {
 			return err
 		}
@@ -176,7 +177,7 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(synccl
 		if err := putJSON(tx, metaTokens, storedTokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expires: tok.ExpiresAt}); err != nil {
 			return err
 		}
-		return writeEvent(tx, c.event(s, audit.ActionLogin))
+		return c.writeEvent(tx, c.event(s, audit.ActionLogin))
 	})
 	if err == nil {
 		err = os.WriteFile(filepath.Join(c.cfg.DataDir, caFile), pem, 0o600)
