@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -188,4 +191,65 @@ func chainHead(tx *cache.Tx) (uint64, error) {
 	var h audit.Head
 	_, err := getJSON(tx, metaAuditHead, &h)
 	return h.Seq, err
+}
+
+// markFile keeps the mark of a profile whose device secret is in a file,
+// in its own file beside that one: the device secret file is rewritten
+// with its old bytes zeroed first, so rewriting it at every close would
+// put the device secret at risk of a kill mid-write. The mark file is
+// replaced whole by a rename, so a kill leaves the old mark or the new.
+type markFile struct{ dir, base string }
+
+func newMarkFile(secretFile string) markFile {
+	return markFile{dir: filepath.Dir(secretFile), base: "." + filepath.Base(secretFile) + "."}
+}
+
+func (m markFile) path(id string) string { return filepath.Join(m.dir, m.base+id) }
+
+func (markFile) Kind() cache.SecretStoreKind { return cache.KindFile }
+
+func (m markFile) Get(id string) ([]byte, error) {
+	b, err := os.ReadFile(m.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("audit high-water mark file: %w", cache.ErrSecretNotFound)
+	}
+	return b, err
+}
+
+func (m markFile) Set(id string, b []byte) error {
+	tmp, err := os.CreateTemp(m.dir, m.base+"tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), m.path(id))
+}
+
+func (m markFile) Delete(id string) error {
+	if err := os.Remove(m.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// markStore is where this profile's mark is kept: beside the device
+// secret, in the OS keyring as its own entry or in a file of its own.
+func (c *Core) markStore(opts cache.Options) cache.SecretStore {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.Secrets == nil && c.profile != nil && c.profile.Secrets == SecretsFile {
+		return newMarkFile(c.profile.SecretFile)
+	}
+	return opts.Secrets
 }

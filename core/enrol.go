@@ -167,7 +167,7 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(SyncSt
 	}
 	s := session{User: tok.User, Policy: tok.Policy, DeviceID: deviceID, Host: req.Host, Epoch: tok.Epoch}
 	err = cc.Update(func(tx *cache.Tx) error {
-		c.checkMark(tx, opts.Secrets, s)
+		c.checkMark(tx, c.markStore(opts), s)
 		if err := tx.PutMeta(metaDeviceKey, priv); err != nil {
 			return err
 		}

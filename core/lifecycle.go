@@ -48,7 +48,7 @@ func (c *Core) unlock(pass []byte, logUnlock bool) error {
 		if !ok {
 			return errors.New("the cache has no session record; wipe and enrol again")
 		}
-		c.checkMark(tx, opts.Secrets, s)
+		c.checkMark(tx, c.markStore(opts), s)
 		for i := 0; i < failures; i++ {
 			e := c.event(s, audit.ActionUnlockFailed)
 			e.Occurred = lastFailure.UTC()
@@ -133,15 +133,19 @@ func (c *Core) wipeLocal() error {
 	c.c = nil
 	opts := c.cacheOptions()
 	var deviceID string
+	marks := opts.Secrets
 	if c.profile != nil {
 		deviceID = c.profile.DeviceID
+		if c.cfg.Secrets == nil && c.profile.Secrets == SecretsFile {
+			marks = newMarkFile(c.profile.SecretFile)
+		}
 	}
 	c.profile = nil
 	c.mu.Unlock()
 	var err error
 	c.marks.drop()
 	if deviceID != "" {
-		if merr := forgetMark(opts.Secrets, deviceID); merr != nil {
+		if merr := forgetMark(marks, deviceID); merr != nil {
 			c.cfg.Logf("removing the audit high-water mark: %v", merr)
 		}
 	}
