@@ -84,5 +84,7 @@ func (u *UI) onCanvasKey(k *fyne.KeyEvent) {
 	u.touch()
 	if k.Name == fyne.KeyEscape {
 		u.escape()
+		return
 	}
+	u.scrollByKey(k.Name)
 }

@@ -45,7 +45,15 @@ type mainScreen struct {
 	busy     *widget.ProgressBarInfinite
 	view     *core.PatientView // the patient on screen
 	summary  fyne.CanvasObject
+	// shownFor is the query the results list belongs to; the moment the
+	// box says anything else, the list is emptied, so a row from an older
+	// search can never be opened by mistake.
+	shownFor string
+	searchNo int // the search that is current; an older one's answer is dropped
 }
+
+// keyHint says exactly what the keys do in the finder.
+const keyHint = "Enter searches. Down selects the first patient in the list; Up and Down move along it; Enter opens the selected patient."
 
 // showMain shows the finder, building it after an unlock.
 func (u *UI) showMain() {
@@ -64,7 +72,10 @@ func (u *UI) newMainScreen() *mainScreen {
 	m.busy.Stop()
 	m.busy.Hide()
 	m.query = newEntry(u, "NHS number, or family name and date of birth, or postcode")
-	m.query.OnChanged = func(s string) { m.showHint(s) }
+	m.query.OnChanged = func(s string) {
+		m.showHint(s)
+		m.forgetResultsUnless(s)
+	}
 	m.query.OnSubmitted = func(string) { m.search(searchLimit) }
 	m.query.onKey = func(k *fyne.KeyEvent) bool {
 		if k.Name == fyne.KeyDown {
@@ -147,7 +158,7 @@ func (m *mainScreen) showHint(s string) {
 	digits, isNHS := looksLikeNHS(s)
 	switch {
 	case strings.TrimSpace(s) == "":
-		setSpans(m.hint, span{"Enter searches; Down moves to the results; Enter opens the patient.", muted})
+		setSpans(m.hint, span{keyHint, muted})
 	case isNHS && digits < 10:
 		setSpans(m.hint, span{fmt.Sprintf("NHS number: %d of 10 digits", digits), plain})
 	case isNHS:
@@ -179,16 +190,28 @@ func (m *mainScreen) search(limit int) {
 		m.showHint("")
 		return
 	}
+	m.searchNo++
+	no := m.searchNo
+	m.tabs.Select(m.tabItems[tabResults])
 	if digits, isNHS := looksLikeNHS(q); isNHS {
 		if _, err := record.ParseNHSNumber(q); err != nil || digits != 10 {
+			// An invalid NHS number: no search, and nothing from the last
+			// one may stay selectable.
 			m.showHint(q)
+			m.results.set(nil, span{fmt.Sprintf("“%s” is not a valid NHS number, so nothing was searched. ", q), danger},
+				span{"Check each digit: an NHS number has 10, the last one a check digit (943 476 5919).", plain})
+			m.shownFor = q
 			return
 		}
 	}
-	m.tabs.Select(m.tabItems[tabResults])
+	m.results.set(nil, span{fmt.Sprintf("Searching for “%s”…", q), muted})
+	m.shownFor = q
 	m.busy.Show()
 	m.busy.Start()
 	later(u, func() (*core.SearchResult, error) { return u.core.Search(q, limit) }, func(res *core.SearchResult, err error) {
+		if no != m.searchNo || strings.TrimSpace(m.query.Text) != q {
+			return // the box says something else now: these results are not its
+		}
 		m.busy.Stop()
 		m.busy.Hide()
 		if err != nil {
@@ -225,7 +248,28 @@ func (m *mainScreen) showResults(q string, res *core.SearchResult) {
 		m.results.set(res.Entries, span{fmt.Sprintf("%s for “%s”. ", plural(res.Total, "patient", "patients"), q), bold},
 			span{"Check the name, date of birth and NHS number before opening.", plain})
 	}
-	m.results.focus(0)
+	// The focus stays in the box: Down selects the first row, as the
+	// hint says, and Enter there opens it.
+	u.win.Canvas().Focus(m.query)
+}
+
+// forgetResultsUnless empties the results list unless it belongs to q: a
+// changed, or invalid, query never leaves an older search's patients
+// listed and selectable.
+func (m *mainScreen) forgetResultsUnless(q string) {
+	q = strings.TrimSpace(q)
+	if q == m.shownFor || (m.shownFor == "" && len(m.results.rows) == 0) {
+		return
+	}
+	m.searchNo++ // a search still running is for another query
+	m.busy.Stop()
+	m.busy.Hide()
+	m.shownFor = ""
+	if q == "" {
+		m.results.set(nil, span{"Type an NHS number, a name with a date of birth, or a postcode, then press Enter.", muted})
+	} else {
+		m.results.set(nil, span{"Press Enter to search for “" + q + "”.", muted})
+	}
 }
 
 // focusList moves the keyboard focus to the first row of the tab shown.
@@ -312,5 +356,7 @@ func (u *UI) showTab(name string) {
 		u.showMain()
 	}
 	u.main.tabs.Select(t)
-	u.main.focusList()
+	// The focus goes to the box, as after a search: Down selects the
+	// list's first row, so following the hint opens the first patient.
+	u.win.Canvas().Focus(u.main.query)
 }

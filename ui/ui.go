@@ -86,6 +86,7 @@ type UI struct {
 	unlockShown     *unlockScreen      // the unlock screen on show, for the script
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for the script
 	pageScroll      *container.Scroll  // the scrolling page on show, for the script
+	critical        fyne.CanvasObject  // the summary's critical line on show
 }
 
 // New makes the interface; ShowAndRun shows it.
@@ -277,6 +278,7 @@ func (u *UI) lockScreenNow() {
 	u.shell = nil
 	u.bgDialog = nil
 	u.pageScroll = nil
+	u.critical = nil
 	u.unlockShown = nil
 }
 

@@ -271,8 +271,8 @@ func TestSearch_NameDateOfBirthAndPostcode(t *testing.T) {
 						found = true
 					}
 				}
-				if len(h.u.main.results.rows) > 0 && h.u.win.Canvas().Focused() != h.u.main.results.rows[0] {
-					t.Error("the first result does not have the keyboard focus")
+				if h.u.win.Canvas().Focused() != h.u.main.query {
+					t.Error("after a search the keyboard focus is not in the search box")
 				}
 			})
 			if !found {
@@ -287,6 +287,10 @@ func TestSearch_NameDateOfBirthAndPostcode(t *testing.T) {
 		rows := h.u.main.results.rows
 		if len(rows) < 2 {
 			return
+		}
+		h.u.main.query.TypedKey(&fyne.KeyEvent{Name: fyne.KeyDown})
+		if h.u.win.Canvas().Focused() != rows[0] {
+			t.Error("Down from the search box did not select the first result")
 		}
 		rows[0].TypedKey(&fyne.KeyEvent{Name: fyne.KeyDown})
 		if h.u.win.Canvas().Focused() != rows[1] {
@@ -611,7 +615,7 @@ func TestSearch_ManyMatchesSayHowMany(t *testing.T) {
 		h.u.main.query.SetText(q)
 		h.u.main.search(2)
 	})
-	h.waitFor("results", func() bool { return len(h.u.main.results.note.Segments) > 0 })
+	h.waitFor("results", func() bool { return !h.u.main.busy.Visible() && len(h.u.main.results.rows) > 0 })
 	mustContain(t, h.text(), fmt.Sprintf("Showing 2 of %d patients", all.Total), fmt.Sprintf("Show all %d", all.Total))
 	h.ui(func() {
 		for _, o := range h.u.main.results.extra.Objects {

@@ -1,0 +1,307 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"kmcr/present"
+)
+
+// screen1280 is the laptop screen of the issue's tests.
+var screen1280 = fyne.NewSize(1280, 800)
+
+// absolute is o's position in the window.
+func absolute(o fyne.CanvasObject) fyne.Position {
+	return fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
+}
+
+// objectWithText finds the first laid-out RichText under root whose text
+// holds s.
+func objectWithText(root fyne.CanvasObject, s string) fyne.CanvasObject {
+	for _, o := range test.LaidOutObjects(root) {
+		if rt, ok := o.(*widget.RichText); ok && o.Visible() && strings.Contains(rt.String(), s) {
+			return o
+		}
+	}
+	return nil
+}
+
+// press types a key on the window as the driver does when no widget has
+// the focus.
+func (h *harness) press(k fyne.KeyName) {
+	h.ui(func() { h.u.win.Canvas().OnTypedKey()(&fyne.KeyEvent{Name: k}) })
+}
+
+// TestSummary_DNACPRAndAllergiesStayInViewWhenScrolledToMedicines is the
+// defect "scrolling to medicines takes the DNACPR bar out of view,
+// PageDown and the arrow keys do not scroll": the critical line (DNACPR,
+// the worst allergy first, safeguarding) sits under the banner outside the
+// scrolling page, inside the window at the top and after End, and the
+// keys move the page.
+func TestSummary_DNACPRAndAllergiesStayInViewWhenScrolledToMedicines(t *testing.T) {
+	h := fixtureHarness(t)
+	h.ui(func() { h.u.win.Resize(screen1280) })
+	h.showFixture(fixtureView())
+	check := func(when string) {
+		h.ui(func() {
+			c := h.u.critical
+			if c == nil {
+				t.Fatalf("%s: the summary has no critical line", when)
+			}
+			for _, want := range []string{"DNACPR", "Penicillin (severe, high criticality)", "Safeguarding"} {
+				o := objectWithText(c, want)
+				if o == nil {
+					t.Fatalf("%s: the critical line does not show %q", when, want)
+				}
+				p := absolute(o)
+				if p.Y < 0 || p.Y+o.Size().Height > screen1280.Height || p.X+o.Size().Width > screen1280.Width {
+					t.Errorf("%s: %q is at %v size %v, outside the %v window", when, want, p, o.Size(), screen1280)
+				}
+			}
+			for _, o := range test.LaidOutObjects(h.u.pageScroll) {
+				if o == c {
+					t.Fatalf("%s: the critical line scrolls with the page", when)
+				}
+			}
+		})
+	}
+	check("at the top")
+	offset := func() float32 {
+		var y float32
+		h.ui(func() { y = h.u.pageScroll.Offset.Y })
+		return y
+	}
+	h.press(fyne.KeyDown)
+	if offset() <= 0 {
+		t.Fatalf("Down does not scroll the summary")
+	}
+	h.press(fyne.KeyPageDown)
+	afterPage := offset()
+	h.press(fyne.KeyPageUp)
+	if afterPage <= offset() {
+		t.Errorf("PageUp does not scroll back (%v then %v)", afterPage, offset())
+	}
+	h.press(fyne.KeyEnd)
+	end := offset()
+	if end <= afterPage {
+		t.Errorf("End scrolls to %v, not past PageDown's %v", end, afterPage)
+	}
+	check("scrolled to the end")
+	h.press(fyne.KeyHome)
+	if offset() != 0 {
+		t.Errorf("Home leaves the summary at %v", offset())
+	}
+}
+
+// TestSummary_MedicinesAboveTheCharts is the defect "medicines sit below
+// the observation charts": on the first screen come alerts, allergies and
+// current medicines; the charts come below them.
+func TestSummary_MedicinesAboveTheCharts(t *testing.T) {
+	h := fixtureHarness(t)
+	h.ui(func() { h.u.win.Resize(screen1280) })
+	h.showFixture(fixtureView())
+	h.ui(func() {
+		y := map[string]float32{}
+		for _, o := range test.LaidOutObjects(h.u.pageScroll) {
+			if c, ok := o.(*sectionCard); ok {
+				y[c.name] = absolute(c).Y
+			}
+		}
+		meds, obs, allergies := y["medications"], y["observations"], y["allergies"]
+		if meds == 0 || obs == 0 || allergies == 0 {
+			t.Fatalf("sections laid out: %v", y)
+		}
+		if !(allergies < meds && meds < obs) {
+			t.Errorf("allergies at %v, medicines at %v, observations at %v: medicines must come before the charts", allergies, meds, obs)
+		}
+		if meds >= screen1280.Height {
+			t.Errorf("current medicines start at %v, below the first screen of %v", meds, screen1280.Height)
+		}
+	})
+}
+
+// TestSummary_MildAllergyLooksDifferentFromHighCriticality is the defect
+// "MILD — Itching and SEVERE — HIGH CRITICALITY — Allergic angioedema look
+// the same": only the allergy that may kill gets the filled HIGH RISK
+// badge, in the section and on the critical line, and the mild one's
+// words are not red.
+func TestSummary_MildAllergyLooksDifferentFromHighCriticality(t *testing.T) {
+	h := fixtureHarness(t)
+	h.showFixture(fixtureView()) // Penicillin: severe, high criticality, anaphylaxis; Latex: mild, rash
+	h.ui(func() {
+		badges := 0
+		for _, o := range test.LaidOutObjects(h.u.win.Content()) {
+			if rt, ok := o.(*widget.RichText); ok && rt.String() == "HIGH RISK" {
+				badges++
+			}
+		}
+		if badges != 2 {
+			t.Errorf("%d HIGH RISK badges; want 2 (Penicillin in the critical line and in Allergies)", badges)
+		}
+		for _, o := range test.LaidOutObjects(h.u.pageScroll) {
+			rt, ok := o.(*widget.RichText)
+			if !ok {
+				continue
+			}
+			for _, seg := range rt.Segments {
+				if ts, ok := seg.(*widget.TextSegment); ok && ts.Text == "   MILD — Rash" && ts.Style.ColorName == levelColour(present.Danger) {
+					t.Errorf("the mild allergy is drawn in red")
+				}
+			}
+		}
+	})
+}
+
+// TestSummary_BreakGlassShowsDNACPRAboveTheAdministrativeBars is the
+// defect "on a break-glass summary the administrative bars sit above
+// DNACPR".
+func TestSummary_BreakGlassShowsDNACPRAboveTheAdministrativeBars(t *testing.T) {
+	h := fixtureHarness(t)
+	v := fixtureView()
+	v.BreakGlass = true
+	h.showFixture(v)
+	h.ui(func() {
+		var dn, bg fyne.CanvasObject
+		for _, o := range test.LaidOutObjects(h.u.pageScroll) {
+			if rt, ok := o.(*widget.RichText); ok {
+				switch {
+				case strings.HasPrefix(rt.String(), "EMERGENCY ACCESS"):
+					bg = o
+				case strings.HasPrefix(rt.String(), "DNACPR  "):
+					dn = o
+				}
+			}
+		}
+		if dn == nil || bg == nil {
+			t.Fatalf("DNACPR %v, emergency access %v", dn, bg)
+		}
+		if absolute(dn).Y >= absolute(bg).Y {
+			t.Errorf("DNACPR at %v is not above the emergency access bar at %v", absolute(dn).Y, absolute(bg).Y)
+		}
+	})
+}
+
+// key types k where the keyboard focus is, as the driver does: to the
+// focused widget, or to the window when none has it.
+func (h *harness) key(k fyne.KeyName) {
+	h.ui(func() {
+		ev := &fyne.KeyEvent{Name: k}
+		if f := h.u.win.Canvas().Focused(); f != nil {
+			f.TypedKey(ev)
+			return
+		}
+		h.u.win.Canvas().OnTypedKey()(ev)
+	})
+}
+
+// typeQuery replaces the search box's text as a person would: Ctrl+F,
+// select, type.
+func (h *harness) typeQuery(q string) {
+	h.ui(func() {
+		h.u.goSearch()
+		h.u.main.query.SetText("")
+		test.Type(h.u.main.query, q)
+	})
+}
+
+// wrongCheckDigit is n with its check digit changed: what a slip of the
+// finger gives.
+func wrongCheckDigit(n string) string {
+	d := []byte(n)
+	d[9] = '0' + (d[9]-'0'+1)%10
+	return string(d[:3]) + " " + string(d[3:6]) + " " + string(d[6:])
+}
+
+// opened waits for the summary and returns the NHS number it shows.
+func (h *harness) opened() string {
+	h.t.Helper()
+	h.waitScreen(screenSummary)
+	var n string
+	h.ui(func() { n = h.u.main.view.NHS.Digits() })
+	return n
+}
+
+// TestFinder_InvalidNHSNumberAfterASearchOpensNobody is the defect "after
+// an invalid search (a wrong check digit) the previous results stay listed
+// and selectable: Down and Enter opened the patient from the search
+// before". Typing into the box empties the list at once; Enter on an
+// invalid number lists nobody; Down and Enter then open nothing.
+func TestFinder_InvalidNHSNumberAfterASearchOpensNobody(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.search(fixture.richName)
+	h.ui(func() {
+		if len(h.u.main.results.rows) == 0 {
+			t.Fatalf("searching %q found nobody", fixture.richName)
+		}
+	})
+	h.typeQuery(wrongCheckDigit(fixture.rich.Digits()))
+	h.ui(func() {
+		if n := len(h.u.main.results.rows); n != 0 {
+			t.Errorf("after typing a new query %d rows of the old search are still listed", n)
+		}
+	})
+	h.key(fyne.KeyReturn)
+	h.key(fyne.KeyDown)
+	h.key(fyne.KeyReturn)
+	h.ui(func() {
+		if n := len(h.u.main.results.rows); n != 0 {
+			t.Errorf("after an invalid NHS number %d rows are listed", n)
+		}
+		if h.u.screen != screenMain {
+			t.Errorf("Down and Enter after an invalid NHS number opened %s", h.u.main.view.NHS)
+		}
+		if h.u.win.Canvas().Focused() != h.u.main.query {
+			t.Errorf("the focus left the search box")
+		}
+	})
+	mustContain(t, h.text(), "is not a valid NHS number, so nothing was searched")
+}
+
+// TestFinder_HintFollowedLiterallyOpensTheFirstPatient is the defect "the
+// hint says Enter searches; Down moves to the results; Enter opens, but
+// Enter already highlights the first row, so Down lands on the second".
+// The hint says what the keys do, and doing exactly that opens the first
+// patient listed.
+func TestFinder_HintFollowedLiterallyOpensTheFirstPatient(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.ui(func() {
+		if got := h.u.main.hint.String(); got != keyHint {
+			t.Errorf("hint %q; want %q", got, keyHint)
+		}
+	})
+	h.typeQuery(fixture.richName[:3]) // a short name: several patients
+	h.key(fyne.KeyReturn)
+	h.waitFor("search results", func() bool { return !h.u.main.busy.Visible() && len(h.u.main.results.rows) > 0 })
+	var first string
+	h.ui(func() {
+		first = h.u.main.results.rows[0].entry.NHS.Digits()
+		if len(h.u.main.results.rows) < 2 {
+			t.Logf("only one patient listed: the test shows less than it could")
+		}
+	})
+	h.key(fyne.KeyDown)
+	h.key(fyne.KeyReturn)
+	if got := h.opened(); got != first {
+		t.Errorf("following the hint opened %s, not the first patient listed %s", got, first)
+	}
+}
+
+// TestRecent_HintFollowedLiterallyOpensTheFirstPatient is the same defect
+// on the Recent tab: Ctrl+2, Down, Enter opens the newest patient.
+func TestRecent_HintFollowedLiterallyOpensTheFirstPatient(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.openNHS(fixture.nka)
+	h.ui(h.u.goSearch)
+	h.openNHS(fixture.rich) // the newest
+	h.ui(func() { h.u.showTab(tabRecent) })
+	h.waitFor("the recent list", func() bool { return len(h.u.main.recent.rows) >= 2 })
+	h.key(fyne.KeyDown)
+	h.key(fyne.KeyReturn)
+	if got := h.opened(); got != fixture.rich.Digits() {
+		t.Errorf("Ctrl+2, Down, Enter opened %s, not the newest recent patient %s", got, fixture.rich.Digits())
+	}
+}
