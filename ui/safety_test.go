@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"kmcr/core"
 	"kmcr/present"
 )
 
@@ -304,4 +306,146 @@ func TestRecent_HintFollowedLiterallyOpensTheFirstPatient(t *testing.T) {
 	if got := h.opened(); got != fixture.rich.Digits() {
 		t.Errorf("Ctrl+2, Down, Enter opened %s, not the newest recent patient %s", got, fixture.rich.Digits())
 	}
+}
+
+// ctrlE types Ctrl+E where the keyboard focus is (Fyne offers shortcuts
+// to the focused widget first), or on the window.
+func (h *harness) ctrlE() {
+	h.ui(func() {
+		sc := &desktop.CustomShortcut{KeyName: fyne.KeyE, Modifier: ctrl}
+		if f, ok := h.u.win.Canvas().Focused().(fyne.Shortcutable); ok {
+			f.TypedShortcut(sc)
+			return
+		}
+		h.u.runShortcut(sc)
+	})
+}
+
+// typeHere types s into the focused widget, as a keyboard does.
+func (h *harness) typeHere(s string) {
+	h.ui(func() {
+		f := h.u.win.Canvas().Focused()
+		if f == nil {
+			h.t.Fatalf("typing %q with nothing focused", s)
+		}
+		for _, r := range s {
+			f.TypedRune(r)
+		}
+	})
+}
+
+// dialogs counts the window's overlays.
+func (h *harness) dialogs() int {
+	var n int
+	h.ui(func() { n = len(h.u.win.Canvas().Overlays().List()) })
+	return n
+}
+
+// insideWindow fails unless o lies wholly inside the window.
+func insideWindow(t *testing.T, what string, o fyne.CanvasObject, win fyne.Size) {
+	t.Helper()
+	p, s := absolute(o), o.Size()
+	if p.X < 0 || p.Y < 0 || p.X+s.Width > win.Width || p.Y+s.Height > win.Height || s.Width == 0 {
+		t.Errorf("%s at %v size %v is not wholly inside the %v window", what, p, s, win)
+	}
+}
+
+// TestBreakGlass_DialogFitsTheScreenWithFocusOnTheFirstField is the
+// defect "focus lands below the visible part ... Open is half under the
+// scroll bar": on 1280 x 800 at the largest text, the dialog, its first
+// field (which has the focus) and Open are on the screen, and Open is not
+// inside the scrolling part.
+func TestBreakGlass_DialogFitsTheScreenWithFocusOnTheFirstField(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.ui(func() {
+		h.u.win.Resize(screen1280)
+		h.u.setTextScale(maxTextScale)
+	})
+	h.ctrlE()
+	h.waitFor("the dialog", func() bool { return h.u.bgDialog != nil })
+	h.ui(func() {
+		b := h.u.bgDialog
+		if h.u.win.Canvas().Focused() != b.nhs {
+			t.Errorf("the focus is on %T, not the NHS number", h.u.win.Canvas().Focused())
+		}
+		insideWindow(t, "the NHS number field", b.nhs, screen1280)
+		insideWindow(t, "Open", b.open, screen1280)
+		for _, o := range test.LaidOutObjects(b.scroll) {
+			if o == b.open {
+				t.Error("Open scrolls with the fields, under the scroll bar")
+			}
+		}
+	})
+}
+
+// TestBreakGlass_TabMovesBetweenFieldsAndEscCancels is the defect "Tab
+// inside the reason box types a tab so the reason list and Open cannot be
+// reached by keyboard, Esc does nothing".
+func TestBreakGlass_TabMovesBetweenFieldsAndEscCancels(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.ctrlE()
+	h.waitFor("the dialog", func() bool { return h.u.bgDialog != nil })
+	h.ui(func() {
+		b := h.u.bgDialog
+		if b.text.AcceptsTab() {
+			t.Error("the reason box takes Tab as text")
+		}
+		c := h.u.win.Canvas()
+		seen := map[fyne.Focusable]bool{}
+		for i := 0; i < 20; i++ {
+			seen[c.Focused()] = true
+			c.FocusNext()
+		}
+		if !seen[b.nhs] || !seen[b.reasons.rows[0]] || !seen[b.text] || !seen[b.open] && !b.open.Disabled() {
+			t.Errorf("Tab does not reach every field (NHS %v, reasons %v, text %v)", seen[b.nhs], seen[b.reasons.rows[0]], seen[b.text])
+		}
+	})
+	h.key(fyne.KeyEscape)
+	h.ui(func() {
+		if h.u.bgDialog != nil {
+			t.Error("Esc leaves the dialog open")
+		}
+	})
+	if n := h.dialogs(); n != 0 {
+		t.Errorf("%d overlays after Esc", n)
+	}
+}
+
+// TestBreakGlass_CtrlETwiceShowsOneDialog is the defect "Ctrl+E again
+// stacks a second dialog".
+func TestBreakGlass_CtrlETwiceShowsOneDialog(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.ctrlE()
+	h.waitFor("the dialog", func() bool { return h.u.bgDialog != nil })
+	h.ctrlE()
+	h.ui(func() { h.u.breakGlassShortcut() })
+	if n := h.dialogs(); n != 1 {
+		t.Errorf("%d dialogs after Ctrl+E three times; want 1", n)
+	}
+}
+
+// TestBreakGlass_KeyboardAloneWithACodedReasonAndNoDialogLeft is the
+// defects "free text is demanded even after a coded reason" and "a second
+// dialog stays over the summary after access is granted": Ctrl+E, the NHS
+// number, Enter, Down to a coded reason, Enter: the summary is open under
+// emergency access, with no dialog over it.
+func TestBreakGlass_KeyboardAloneWithACodedReasonAndNoDialogLeft(t *testing.T) {
+	h := unlocked(t, freshUser(t, "paramedic"))
+	h.waitFor("the connection", func() bool { return h.u.status.State == core.SyncUpToDate })
+	h.ctrlE()
+	h.waitFor("the dialog", func() bool { return h.u.bgDialog != nil })
+	h.ctrlE() // a second press must not stack another
+	h.typeHere(fixture.uncached.Digits())
+	h.key(fyne.KeyReturn) // to the reasons
+	h.key(fyne.KeyDown)   // the second coded reason
+	h.key(fyne.KeyReturn) // choose it and confirm
+	h.waitScreen(screenSummary)
+	if n := h.dialogs(); n != 0 {
+		t.Errorf("%d dialogs over the summary after access was granted", n)
+	}
+	h.ui(func() {
+		if !h.u.main.view.BreakGlass || h.u.main.view.NHS != fixture.uncached {
+			t.Errorf("opened %s (break-glass %v)", h.u.main.view.NHS, h.u.main.view.BreakGlass)
+		}
+	})
 }

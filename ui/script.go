@@ -129,8 +129,8 @@ func (u *UI) scriptStep(cmd, arg string) error {
 			return err
 		}
 		onUI(func() {
-			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.Options) {
-				b.reasons.SetSelected(b.reasons.Options[n-1])
+			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.choices) {
+				b.reasons.choose(n - 1)
 				b.text.SetText(text)
 			}
 		})

@@ -390,9 +390,13 @@ func TestBreakGlass_UncachedPatientWithReason(t *testing.T) {
 		if !b.open.Disabled() {
 			t.Error("emergency access can be confirmed without a reason")
 		}
-		b.reasons.SetSelected(b.reasons.Options[0])
+		b.reasons.choose(len(b.reasons.choices) - 1) // other
 		if !b.open.Disabled() {
-			t.Error("emergency access can be confirmed without free text")
+			t.Error("emergency access for another reason can be confirmed without the user's words")
+		}
+		b.reasons.choose(0)
+		if b.open.Disabled() {
+			t.Error("a coded reason is not enough")
 		}
 		test.Type(b.text, "Unconscious at the roadside, no history available")
 		if b.open.Disabled() {
