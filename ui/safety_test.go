@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -447,5 +448,30 @@ func TestBreakGlass_KeyboardAloneWithACodedReasonAndNoDialogLeft(t *testing.T) {
 		if !h.u.main.view.BreakGlass || h.u.main.view.NHS != fixture.uncached {
 			t.Errorf("opened %s (break-glass %v)", h.u.main.view.NHS, h.u.main.view.BreakGlass)
 		}
+	})
+}
+
+// TestUnlock_WrongPassphraseMessageCountsAndSaysWhenTheWaitBegins is the
+// defect "the wrong-passphrase message never counts": each wrong attempt
+// says how many there have been in a row and when the waits begin.
+func TestUnlock_WrongPassphraseMessageCountsAndSaysWhenTheWaitBegins(t *testing.T) {
+	p := newProfile(t)
+	p.enrol(t, userParamedic)
+	h := newHarness(t, p.openCore(t))
+	want := []string{
+		"Wrong passphrase: 1 wrong attempt in a row. Check Caps Lock. 2 more wrong attempts without a wait",
+		"Wrong passphrase: 2 wrong attempts in a row. Check Caps Lock. 1 more wrong attempt without a wait",
+		"Wrong passphrase: 3 wrong attempts in a row. Check Caps Lock. One more wrong attempt and a wait of 1 second begins",
+	}
+	for i, w := range want {
+		h.unlock("not my passphrase")
+		h.waitFor(fmt.Sprintf("message %d", i+1), func() bool {
+			return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), w)
+		})
+		h.waitFor("the entry to be usable", func() bool { return !h.u.unlockShown.pass.Disabled() })
+	}
+	h.unlock("still not it")
+	h.waitFor("the countdown", func() bool {
+		return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), "4 wrong attempts in a row")
 	})
 }

@@ -186,10 +186,10 @@ func TestUnlock_WrongPassphraseCountsDown(t *testing.T) {
 		h.waitFor("the wrong-passphrase message", func() bool { return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), "Wrong passphrase") })
 		h.waitFor("the entry to be usable", func() bool { return !h.u.unlockShown.pass.Disabled() })
 	}
-	mustContain(t, h.text(), "Wrong passphrase. Check Caps Lock and try again.")
+	mustContain(t, h.text(), "Wrong passphrase: 3 wrong attempts in a row.", "One more wrong attempt and a wait of 1 second begins")
 	h.unlock("still not it")
 	h.waitFor("the countdown", func() bool {
-		return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), "you can try again in 1 second")
+		return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), "You can try again in 1 second")
 	})
 	h.ui(func() {
 		if !h.u.unlockShown.btn.Disabled() {
