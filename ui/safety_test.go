@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -474,4 +475,85 @@ func TestUnlock_WrongPassphraseMessageCountsAndSaysWhenTheWaitBegins(t *testing.
 	h.waitFor("the countdown", func() bool {
 		return strings.Contains(strings.Join(texts(h.u.win.Content()), "\n"), "4 wrong attempts in a row")
 	})
+}
+
+// socketError is what the status bar used to print when offline.
+const socketError = "offline: server unreachable: dial tcp 127.0.0.1:19443: connect: connection refused"
+
+// offlineStatus is an offline status with a long socket error.
+func offlineStatus(now time.Time) core.Status {
+	return core.Status{Enrolled: true, FirstSyncComplete: true, Connection: socketError, State: core.SyncOffline, Error: socketError,
+		LastUpToDate: now.Add(-time.Hour), CachedPatients: 2000, PendingAuditEvents: 12, OldestPendingAudit: now.Add(-3 * time.Hour),
+		LeaseExpiringSoon: true, SoonestLeaseExpiry: now.Add(2 * time.Hour)}
+}
+
+// TestStatusBar_OfflineInPlainWordsWithTheErrorOneClickAway is the defect
+// "offline the status bar reads 'offline: server unreachable: dial tcp
+// ...' and the 'as of' time disappears": it says since when it is offline
+// and when the summaries were last checked; the socket error is under
+// Details.
+func TestStatusBar_OfflineInPlainWordsWithTheErrorOneClickAway(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	now := h.clock()
+	h.ui(func() {
+		h.u.onStatus(offlineStatus(now))
+		bar := strings.Join(texts(h.u.shell.status.root), "\n")
+		want := "Offline since " + clock(now, now) + "; summaries last checked " + clock(now.Add(-time.Hour), now)
+		if !strings.Contains(bar, want) {
+			t.Errorf("the status bar does not say %q:\n%s", want, bar)
+		}
+		if strings.Contains(bar, "dial tcp") {
+			t.Errorf("the status bar shows the socket error:\n%s", bar)
+		}
+		test.Tap(h.u.shell.status.details)
+	})
+	mustContain(t, h.text(), "Last error: "+socketError)
+}
+
+// TestStatusBar_OneExpiringCopyRaisesNoScreenWideWarning is the defect
+// "one break-glass record raises a permanent, screen-wide 'Offline copies
+// start to expire'": the warning is the patient's own, on their summary;
+// the status bar keeps the soonest expiry under Details.
+func TestStatusBar_OneExpiringCopyRaisesNoScreenWideWarning(t *testing.T) {
+	test.NewTempApp(t)
+	s := newStatusBar()
+	st := offlineStatus(fixedNow)
+	s.update(st, fixedNow)
+	if n := len(s.warnings.Objects); n != 0 {
+		t.Errorf("%d screen-wide warnings for one expiring copy: %v", n, texts(s.warnings))
+	}
+	mustContain(t, s.detail, "The first offline copy expires at")
+	v := fixtureView()
+	v.NotAfter = fixedNow.Add(2 * time.Hour)
+	pv := v.Present(fixedNow)
+	found := false
+	for _, n := range pv.Notices {
+		found = found || n.Key == "lease"
+	}
+	if !found {
+		t.Errorf("the expiring patient's own summary does not warn: %+v", pv.Notices)
+	}
+}
+
+// TestWindow_LongStatusNeverWidensTheWindowAtAnyTextSize is the defect "a
+// long offline status message widened the window to 1,460 px on a 1,280 px
+// screen, and at 180% text to 1,677 px": at every text size from 100% to
+// 200%, the summary with a long status needs no more than 1,280 px, and
+// the banner, the critical line and the status bar lie within it.
+func TestWindow_LongStatusNeverWidensTheWindowAtAnyTextSize(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.openNHS(fixture.rich)
+	now := h.clock()
+	for scale := float32(1); scale <= maxTextScale+0.01; scale += 0.2 {
+		h.ui(func() {
+			h.u.setTextScale(scale)
+			h.u.onStatus(offlineStatus(now))
+			h.u.win.Resize(screen1280)
+			if w := h.u.win.Content().MinSize().Width; w > screen1280.Width {
+				t.Errorf("at %.0f%% text the window needs %.0f px", scale*100, w)
+			}
+			insideWindow(t, fmt.Sprintf("the status bar at %.0f%%", scale*100), h.u.shell.status.root, screen1280)
+			insideWindow(t, fmt.Sprintf("the critical line at %.0f%%", scale*100), h.u.critical, screen1280)
+		})
+	}
 }

@@ -153,7 +153,9 @@ func (sv *summaryView) actionBar() fyne.CanvasObject {
 	if a.Held != "" {
 		asOf = append(asOf, span{"    " + a.Held, muted})
 	}
-	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, container.NewCenter(nowrap(line(asOf...)))))
+	// The "as of" line wraps beside the buttons: at any text size it never
+	// widens the window.
+	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, line(asOf...)))
 }
 
 // header is a section's title, count, "as of" time and staleness.

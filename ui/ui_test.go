@@ -641,6 +641,7 @@ func TestStatusBar_QueueAndWarnings(t *testing.T) {
 		OldestPendingAudit: now.Add(-2 * time.Hour), CachedPatients: 12, LeaseExpiringSoon: true,
 		SoonestLeaseExpiry: now.Add(5 * time.Hour), Stale: true, LastUpToDate: now.Add(-30 * time.Hour)}, now)
 	text := strings.Join(texts(s.root), "\n")
-	mustContain(t, text, "Connection: offline", "Audit: 3 events waiting to upload, oldest 2 h old", "12 patients on this device",
-		"First sync incomplete", "Offline copies start to expire at 25-Nov-2026 17:00 (in 5 h)", "Stale: this device last confirmed its data at 24-Nov-2026 06:00")
+	mustContain(t, text, "Offline since 12:00; summaries last checked 24-Nov-2026 06:00", "Audit: 3 events waiting to upload, oldest 2 h old", "12 patients on this device",
+		"First sync incomplete", "Stale: this device last confirmed its data at 24-Nov-2026 06:00")
+	mustContain(t, s.detail, "The first offline copy expires at 25-Nov-2026 17:00")
 }
