@@ -557,3 +557,19 @@ func TestWindow_LongStatusNeverWidensTheWindowAtAnyTextSize(t *testing.T) {
 		})
 	}
 }
+
+// TestLock_UnlockReturnsToThePatientThatWasOpen is the defect "after Ctrl+L
+// and unlock the open patient is gone": the summary comes back, banner
+// first, read again through the finder's audited path; nothing of it is on screen while locked.
+func TestLock_UnlockReturnsToThePatientThatWasOpen(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.openNHS(fixture.rich)
+	h.ui(func() { h.u.lock("Locked.") })
+	h.waitScreen(screenUnlock)
+	mustNotContain(t, h.text(), fixture.rich.String())
+	h.unlock(testPassphrase)
+	if got := h.opened(); got != fixture.rich.Digits() {
+		t.Fatalf("unlocking opened %s, not %s", got, fixture.rich.Digits())
+	}
+	mustContain(t, h.text(), fixture.rich.String())
+}

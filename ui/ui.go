@@ -28,6 +28,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
+	"kmcr/record"
 )
 
 // AppID is the application identifier, as in FyneApp.toml.
@@ -86,6 +87,10 @@ type UI struct {
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for the script
 	pageScroll      *container.Scroll  // the scrolling page on show, for the script
 	critical        fyne.CanvasObject  // the summary's critical line on show
+	// reopen is the NHS number of the patient open when the window locked:
+	// unlocking opens them again (read and audited afresh, banner first).
+	// It is the only thing about a patient kept while locked.
+	reopen record.NHSNumber
 }
 
 // New makes the interface; ShowAndRun shows it.
@@ -264,6 +269,9 @@ func (u *UI) lock(why string) {
 func (u *UI) lockScreenNow() {
 	u.gen++
 	u.cancelFirstSync()
+	if !u.locked && u.main != nil && u.main.view != nil && u.screen == screenSummary {
+		u.reopen = u.main.view.NHS
+	}
 	u.locked = true
 	u.win.SetContent(container.NewCenter(widget.NewLabel("Locked")))
 	ov := u.win.Canvas().Overlays()
@@ -290,6 +298,12 @@ func (u *UI) unlocked() {
 		return
 	}
 	u.showMain()
+	if n := u.reopen; n != "" {
+		// Back to the patient that was open, through the same path as
+		// opening them from the finder: audited, banner at the top.
+		u.reopen = ""
+		u.main.open(core.PatientEntry{NHS: n})
+	}
 	u.background(func() {
 		if err := u.core.StartSync(); err != nil && !errors.Is(err, core.ErrLocked) {
 			st := u.core.Status()
