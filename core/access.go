@@ -249,6 +249,10 @@ func clearClinical(s *record.Summary) {
 type SearchResult struct {
 	Entries []PatientEntry `json:"entries"`
 	Total   int            `json:"total"`
+	// Suggestions are close matches offered when a name search found
+	// nobody ("Did you mean SMITH, Shirley, 19-May-1930?"); their listing
+	// is audited like the search.
+	Suggestions []PatientEntry `json:"suggestions"`
 }
 
 // Search looks patients up in the cache by NHS number, family name (and
@@ -273,7 +277,20 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	return &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total}, nil
+	out := &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total, Suggestions: []PatientEntry{}}
+	if res.Total == 0 {
+		sugg, err := cc.Suggest(q)
+		if err != nil {
+			return nil, err
+		}
+		if len(sugg) > 0 {
+			if err := c.logListing(s, q+" (did you mean)", sugg); err != nil {
+				return nil, err
+			}
+			out.Suggestions = entriesOf(sugg)
+		}
+	}
+	return out, nil
 }
 
 // Caseload lists every patient held on this device, for community staff

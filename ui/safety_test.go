@@ -13,6 +13,7 @@ import (
 
 	"kmcr/core"
 	"kmcr/present"
+	"kmcr/record"
 )
 
 // screen1280 is the laptop screen of the issue's tests.
@@ -572,4 +573,86 @@ func TestLock_UnlockReturnsToThePatientThatWasOpen(t *testing.T) {
 		t.Fatalf("unlocking opened %s, not %s", got, fixture.rich.Digits())
 	}
 	mustContain(t, h.text(), fixture.rich.String())
+}
+
+// richEntry is the rich patient's index entry.
+func (h *harness) richEntry() core.PatientEntry {
+	h.t.Helper()
+	res, err := h.core.Search(fixture.rich.Digits(), 1)
+	if err != nil || len(res.Entries) != 1 {
+		h.t.Fatalf("core search: %v %v", res, err)
+	}
+	return res.Entries[0]
+}
+
+// listed reports whether the results list shows n.
+func (h *harness) listed(n record.NHSNumber) bool {
+	found := false
+	h.ui(func() {
+		for _, r := range h.u.main.results.rows {
+			found = found || r.entry.NHS == n
+		}
+	})
+	return found
+}
+
+// TestSearch_GivenAndFamilyInEitherOrderFindThePatient is the defect
+// "'shirley smith' and 'smith shirley' find nothing although she is on the
+// device; 'dabrowski 12031948' is not understood": names in either order,
+// with or without a date of birth in each form people type, find the
+// patient.
+func TestSearch_GivenAndFamilyInEitherOrderFindThePatient(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	e := h.richEntry()
+	given := strings.Fields(e.Given)[0]
+	d := record.ParseDate(e.BirthDate).Time
+	for _, q := range []string{
+		given + " " + e.Family,
+		e.Family + " " + given,
+		strings.ToLower(e.Family + " " + given + " " + d.Format("02/01/2006")),
+		e.Family + " " + d.Format("02012006"),
+		e.Family + " " + d.Format("02.01.2006"),
+		e.Family + " " + d.Format("2 Jan 2006"),
+		e.Family + " " + d.Format("2006-01-02"),
+		e.Family[:3],
+	} {
+		t.Run(q, func(t *testing.T) {
+			h.search(q)
+			if !h.listed(fixture.rich) {
+				t.Errorf("searching %q did not find %s:\n%s", q, fixture.rich, h.text())
+			}
+			mustNotContain(t, h.text(), "not understood")
+		})
+	}
+}
+
+// TestSearch_NotUnderstoodIsSaidOnceWithAnExample is the defect "Search
+// not understood: search not understood: ...".
+func TestSearch_NotUnderstoodIsSaidOnceWithAnExample(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	h.search("smith 31/02/1962")
+	text := h.text()
+	if n := strings.Count(strings.ToLower(text), "not understood"); n != 1 {
+		t.Errorf("the error is said %d times:\n%s", n, text)
+	}
+	mustContain(t, text, "Try an NHS number (943 476 5919), a name with a date of birth")
+}
+
+// TestSearch_CloseMatchIsOfferedBeforeBreakGlass is the defect "the screen
+// then offers break-glass" when the patient is on the device under a
+// slightly different date of birth: "Did you mean ...?" comes first, with
+// the patient listed.
+func TestSearch_CloseMatchIsOfferedBeforeBreakGlass(t *testing.T) {
+	h := unlocked(t, userParamedic)
+	e := h.richEntry()
+	d := record.ParseDate(e.BirthDate).Time.AddDate(1, 0, 0) // the year mistyped
+	h.search(e.Family + " " + strings.Fields(e.Given)[0] + " " + d.Format("02/01/2006"))
+	text := h.text()
+	mustContain(t, text, "No patient found on this device", "Did you mean "+entryName(e))
+	if !h.listed(fixture.rich) {
+		t.Errorf("the close match is not listed:\n%s", text)
+	}
+	if i, j := strings.Index(text, "Did you mean"), strings.Index(text, "emergency access"); j >= 0 && j < i {
+		t.Errorf("emergency access is offered before the close match:\n%s", text)
+	}
 }

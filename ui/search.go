@@ -158,6 +158,8 @@ func (m *mainScreen) showHint(s string) {
 	switch {
 	case strings.TrimSpace(s) == "":
 		setSpans(m.hint, span{keyHint, muted})
+	case isNHS && looksLikeDate(s):
+		setSpans(m.hint, span{"8 digits: Enter searches them as a date of birth, day first (12031948 is 12-Mar-1948). An NHS number has 10.", plain})
 	case isNHS && digits < 10:
 		setSpans(m.hint, span{fmt.Sprintf("NHS number: %d of 10 digits", digits), plain})
 	case isNHS:
@@ -169,7 +171,7 @@ func (m *mainScreen) showHint(s string) {
 			setSpans(m.hint, span{"✗ Not a valid NHS number: the check digit does not match. Check each digit.", danger})
 		}
 	default:
-		setSpans(m.hint, span{"Name or postcode search. Add the date of birth after a family name to narrow it: smith 12-Mar-1962", muted})
+		setSpans(m.hint, span{"Name or postcode search: given and family name in either order, a date of birth narrows it (shirley smith 19/05/1930).", muted})
 	}
 }
 
@@ -192,7 +194,7 @@ func (m *mainScreen) search(limit int) {
 	m.searchNo++
 	no := m.searchNo
 	m.tabs.Select(m.tabItems[tabResults])
-	if digits, isNHS := looksLikeNHS(q); isNHS {
+	if digits, isNHS := looksLikeNHS(q); isNHS && !looksLikeDate(q) {
 		if _, err := record.ParseNHSNumber(q); err != nil || digits != 10 {
 			// An invalid NHS number: no search, and nothing from the last
 			// one may stay selectable.
@@ -216,7 +218,7 @@ func (m *mainScreen) search(limit int) {
 		if err != nil {
 			msg := friendlyError(err)
 			if errors.Is(err, core.ErrBadQuery) {
-				msg = "Search not understood: " + err.Error() + ". Try an NHS number, a family name with a date of birth, or a postcode."
+				msg = badQueryText(err)
 			}
 			m.results.set(nil, span{msg, danger})
 			return
@@ -228,6 +230,21 @@ func (m *mainScreen) search(limit int) {
 func (m *mainScreen) showResults(q string, res *core.SearchResult) {
 	u := m.u
 	switch {
+	case res.Total == 0 && len(res.Suggestions) > 0:
+		// A close match comes before any talk of emergency access.
+		names := make([]string, len(res.Suggestions))
+		for i, e := range res.Suggestions {
+			names[i] = entryName(e) + ", " + record.ParseDate(e.BirthDate).String()
+		}
+		m.results.set(res.Suggestions, span{fmt.Sprintf("No patient found on this device for “%s”. ", q), bold},
+			span{"Did you mean " + strings.Join(names, ", or ") + "? ", bold},
+			span{"Check the name, date of birth and NHS number before opening.", plain})
+		if u.core.Profile().BreakGlass {
+			m.results.extra.Add(u.button("None of these: emergency access (break-glass)…", theme.WarningIcon(), widget.DangerImportance,
+				func() { u.showBreakGlass(m.nhsInQuery()) }))
+		}
+		u.win.Canvas().Focus(m.query)
+		return
 	case res.Total == 0:
 		m.results.set(nil, span{fmt.Sprintf("No patient found on this device for “%s”.", q), bold},
 			span{" Only patients held on this device can be found without a connection.", plain})
@@ -358,4 +375,29 @@ func (u *UI) showTab(name string) {
 	// The focus goes to the box, as after a search: Down selects the
 	// list's first row, so following the hint opens the first patient.
 	u.win.Canvas().Focus(u.main.query)
+}
+
+// searchExample is the one example every search message gives.
+const searchExample = "Try an NHS number (943 476 5919), a name with a date of birth (shirley smith 19/05/1930), or a postcode (ME7 2JH)."
+
+// badQueryText says once why a search was not understood, with an example:
+// "Search not understood: “x” is not ... Try ...".
+func badQueryText(err error) string {
+	why := strings.TrimPrefix(err.Error(), core.ErrBadQuery.Error())
+	why = strings.TrimLeft(why, ": ")
+	if why == "" {
+		return "Search not understood. " + searchExample
+	}
+	return "Search not understood: " + why + ". " + searchExample
+}
+
+// looksLikeDate reports whether s is eight digits that read as a date of
+// birth, day first (12031948).
+func looksLikeDate(s string) bool {
+	d := strings.TrimSpace(s)
+	if len(d) != 8 || strings.Trim(d, "0123456789") != "" {
+		return false
+	}
+	day, month := (d[0]-'0')*10+d[1]-'0', (d[2]-'0')*10+d[3]-'0'
+	return day >= 1 && day <= 31 && month >= 1 && month <= 12
 }

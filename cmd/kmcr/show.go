@@ -46,6 +46,12 @@ func runSearch(e *env, args []string) error {
 		return enc.Encode(res)
 	}
 	if res.Total == 0 {
+		for i, en := range res.Suggestions {
+			if i == 0 {
+				fmt.Fprintln(e.stderr, "Did you mean:")
+			}
+			fmt.Fprintf(e.stderr, "  %s  %s  born %s  %s\n", en.NHS, en.Display, record.ParseDate(en.BirthDate).String(), en.Postcode)
+		}
 		return fmt.Errorf("no cached patient matches %q", strings.Join(pos, " "))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
