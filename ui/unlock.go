@@ -21,7 +21,7 @@ type unlockScreen struct {
 	busy     *widget.ProgressBarInfinite
 	retryAt  time.Time        // no attempt before this (after wrong passphrases)
 	last     *core.RetryError // the last wrong passphrase's count and waits
-	countGen int       // the countdown that is current
+	countGen int              // the countdown that is current
 }
 
 func (u *UI) showUnlock(why string) {
