@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,9 +42,7 @@ func runSearch(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(e.stdout, res)
 	}
 	if res.Total == 0 {
 		return fmt.Errorf("no cached patient matches %q", strings.Join(pos, " "))
@@ -117,9 +116,20 @@ type showJSON struct {
 }
 
 func writeShowJSON(w io.Writer, v *core.PatientView, pv *present.View) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
+	return writeJSON(w, showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
+}
+
+// writeJSON prints v as indented JSON whose every control character is
+// escaped the JSON way: encoding/json leaves DEL as it is, and the
+// terminal-safe stdout would write it as \x7f, which JSON does not allow.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = bytes.ReplaceAll(b, []byte{0x7f}, []byte(`\u007f`))
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // renderView prints a presentation as a clinician reads it at a terminal:
