@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -119,17 +118,13 @@ func writeShowJSON(w io.Writer, v *core.PatientView, pv *present.View) error {
 	return writeJSON(w, showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
 }
 
-// writeJSON prints v as indented JSON whose every control character is
-// escaped the JSON way: encoding/json leaves DEL as it is, and the
-// terminal-safe stdout would write it as \x7f, which JSON does not allow.
+// writeJSON prints v as indented JSON. On the terminal-safe stdout
+// (internal/safetext) the control characters encoding/json leaves raw
+// become \u escapes, so the output stays JSON with the same strings.
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = bytes.ReplaceAll(b, []byte{0x7f}, []byte(`\u007f`))
-	_, err = w.Write(append(b, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // renderView prints a presentation as a clinician reads it at a terminal:
