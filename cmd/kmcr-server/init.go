@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"kmcr/server/pki"
 	"kmcr/server/store"
+	"kmcr/server/store/postgres"
 )
 
 func init() {
@@ -17,23 +19,22 @@ func init() {
 
 func runInit(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "init")
-	dir := dataDirFlag(fs)
+	f := storeFlag(fs)
+	dir := f.dir
 	hosts := fs.String("hosts", "127.0.0.1,localhost,::1", "comma-separated host names and IP addresses the TLS certificate is for")
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(*dir, 500*time.Millisecond)
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("a kmcr-server is already running on %s", *dir)
-	}
+	epoch, where, err := initStore(f)
 	if err != nil {
 		return err
 	}
-	epoch := st.Epoch()
-	st.Close()
 	var hs []string
 	for _, h := range strings.Split(*hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -47,9 +48,36 @@ func runInit(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "Created the store in %s (epoch %s).\n", *dir, epoch)
+	fmt.Fprintf(env.stdout, "Created the store in %s (epoch %s).\n", where, epoch)
 	fmt.Fprintf(env.stdout, "TLS certificate for: %s\n", strings.Join(hs, ", "))
 	fmt.Fprintf(env.stdout, "CA certificate: %s\n", ca)
 	fmt.Fprintf(env.stdout, "Give it to clients: kmcr enrol --server wss://HOST:PORT --ca %s --user NAME\n", ca)
 	return nil
+}
+
+// initStore creates the store (for PostgreSQL: applies the migrations) and
+// returns its epoch and where it is.
+func initStore(f storeFlags) (epoch, where string, err error) {
+	if f.postgres() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if _, err := postgres.Migrate(ctx, *f.url); err != nil {
+			return "", "", err
+		}
+		st, err := openPostgres(*f.url)
+		if err != nil {
+			return "", "", err
+		}
+		defer st.Close()
+		return st.Epoch(), "PostgreSQL", nil
+	}
+	st, err := store.OpenBolt(*f.dir, 500*time.Millisecond)
+	if errors.Is(err, store.ErrLocked) {
+		return "", "", fmt.Errorf("a kmcr-server is already running on %s", *f.dir)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	defer st.Close()
+	return st.Epoch(), *f.dir, nil
 }
