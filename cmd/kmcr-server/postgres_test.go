@@ -5,9 +5,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"kmcr/demo"
 	"kmcr/internal/pgtest"
+	"kmcr/server/store"
 	"kmcr/server/store/postgres"
 )
 
@@ -135,5 +137,46 @@ func TestMigrate_ServeRefusesAnOldSchema(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, "alerts", "--store", "/var/lib/kmcr"); code != 2 || !strings.Contains(errs, "not a PostgreSQL URL") {
 		t.Fatalf("alerts --store PATH: exit %d, %q", code, errs)
+	}
+}
+
+// TestStoreCopy_SameAnswers: a bbolt store copied with store copy answers
+// the read commands the same on PostgreSQL and keeps its epoch; a copy
+// into a database in use, or from a store being served, is refused.
+func TestStoreCopy_SameAnswers(t *testing.T) {
+	seedDir := t.TempDir()
+	if _, err := demo.Write(seedDir, demo.Options{Patients: 3, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var p []string
+	for i := range 3 {
+		p = append(p, demo.NHSNumber(7, i).Digits())
+	}
+	bolt := cmdFixture(t, seedDir, p)
+	st, err := store.OpenBolt(bolt, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := st.Epoch()
+	st.Close()
+	url := pgtest.NewDB(t, "")
+	code, out, errs := runCmd(t, "store", "copy", "--from", bolt, "--to", url)
+	if code != 0 || !strings.Contains(out, "epoch "+epoch) || !strings.Contains(out, "audit_event") {
+		t.Fatalf("store copy: exit %d\n%s%s", code, out, errs)
+	}
+	for _, args := range [][]string{{"device", "list", "--json"}, {"access-log", "--nhs", p[1], "--json"}, {"alerts", "--json"}, {"audit", "verify"}} {
+		bc, bout, berr := runCmd(t, append(args, "--data-dir", bolt)...)
+		pc, pout, perr := runCmd(t, append(args, "--store", url)...)
+		if bc != pc || bout != pout || berr != perr {
+			t.Errorf("%v after store copy:\nexit %d / %d\n%s\n---\n%s\n%s\n---\n%s", args, bc, pc, bout, pout, berr, perr)
+		}
+	}
+	if code, _, errs := runCmd(t, "store", "copy", "--from", bolt, "--to", url); code != 1 || !strings.Contains(errs, "not empty") {
+		t.Fatalf("a second copy: exit %d, %q", code, errs)
+	}
+	stop := serveAdmin(t, bolt)
+	defer stop()
+	if code, _, errs := runCmd(t, "store", "copy", "--from", bolt, "--to", pgtest.NewDB(t, "")); code != 1 || !strings.Contains(errs, "stop it first") {
+		t.Fatalf("copying a served store: exit %d, %q", code, errs)
 	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -136,4 +138,57 @@ func openServeStore(f storeFlags) (store.Store, error) {
 		return nil, fmt.Errorf("another kmcr-server is already serving %s", *f.dir)
 	}
 	return st, err
+}
+
+func init() {
+	register(&command{name: "store", summary: "store copy --from DIR --to URL: move a bbolt store into PostgreSQL, keeping its epoch and change sequence", run: runStore})
+}
+
+func runStore(env *cmdEnv, args []string) error {
+	if len(args) == 0 || args[0] != "copy" {
+		return fmt.Errorf("%w: kmcr-server store copy --from DIR --to postgres://URL", errUsage)
+	}
+	fs := newFlags(env, "store copy")
+	from := fs.String("from", "", "the bbolt data directory to copy (no server may be serving it)")
+	to := fs.String("to", "", "the PostgreSQL URL of a new, empty database")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	if _, err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *from == "" || !isPostgres(*to) {
+		return fmt.Errorf("%w: kmcr-server store copy --from DIR --to postgres://URL", errUsage)
+	}
+	if !store.Exists(*from) {
+		return errNoStore(*from)
+	}
+	src, err := store.OpenBolt(*from, 500*time.Millisecond)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("a kmcr-server is serving %s: stop it first, so nothing changes during the copy", *from)
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
+	defer cancel()
+	rep, err := postgres.Import(ctx, *to, src.Export)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(env.stdout, "copied %s into PostgreSQL: epoch %s, changes up to %d, alerts up to %d\n", *from, rep.Epoch, rep.LastSeq, rep.LastAlert)
+	tables := make([]string, 0, len(rep.Rows))
+	for t := range rep.Rows {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, t := range tables {
+		fmt.Fprintf(env.stdout, "  %-16s %d\n", t, rep.Rows[t])
+	}
+	fmt.Fprintf(env.stdout, "serve it with: kmcr-server serve --data-dir %s --store URL (clients carry on from their cursors)\n", *from)
+	return nil
 }

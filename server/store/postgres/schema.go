@@ -165,22 +165,25 @@ func partitionName(m time.Time) string {
 // ensurePartition makes the audit partition of month m if it is missing.
 // Nodes creating partitions at once are serialised by an advisory lock.
 func ensurePartition(ctx context.Context, pool *pgxpool.Pool, m time.Time) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return ensurePartitionTx(ctx, tx, m) })
+}
+
+// ensurePartitionTx is ensurePartition inside a transaction.
+func ensurePartitionTx(ctx context.Context, tx pgx.Tx, m time.Time) error {
 	m = monthStart(m)
 	name := partitionName(m)
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockPartitions); err != nil {
-			return err
-		}
-		var exists bool
-		if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil {
-			return err
-		}
-		if exists {
-			return nil
-		}
-		sql := fmt.Sprintf("CREATE TABLE %s PARTITION OF audit_event FOR VALUES FROM ('%s') TO ('%s')",
-			pgx.Identifier{name}.Sanitize(), m.Format(time.RFC3339), m.AddDate(0, 1, 0).Format(time.RFC3339))
-		_, err := tx.Exec(ctx, sql)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockPartitions); err != nil {
 		return err
-	})
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	sql := fmt.Sprintf("CREATE TABLE %s PARTITION OF audit_event FOR VALUES FROM ('%s') TO ('%s')",
+		pgx.Identifier{name}.Sanitize(), m.Format(time.RFC3339), m.AddDate(0, 1, 0).Format(time.RFC3339))
+	_, err := tx.Exec(ctx, sql)
+	return err
 }
