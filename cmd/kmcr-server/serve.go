@@ -22,6 +22,8 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := f.dir
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
+	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,13 +37,22 @@ func runServe(env *cmdEnv, args []string) error {
 			return fmt.Errorf("%w: --dev-plaintext is only allowed on a loopback address such as 127.0.0.1:8080", errUsage)
 		}
 	}
+	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
+	if _, err := privateDataDir(*dir, logger.Printf); err != nil {
+		return err
+	}
 	st, err := openServeStore(f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf})
+	// Nodes of one PostgreSQL store share the key file (--token-keys), so
+	// a token one issues is honoured by all.
+	keys, err := openTokenKeys(*dir, *keysPath, st.(secretDropper), logger.Printf)
+	if err != nil {
+		return err
+	}
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns})
 	if err != nil {
 		return err
 	}
@@ -85,6 +96,8 @@ func runServe(env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "listening on http://%s (ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 		return svc.Serve(ctx, ln, nil)
 	}
+	// Only the server certificate and its key: serve never reads the CA's
+	// private key, which belongs offline (see init).
 	cert, err := pki.LoadServer(*dir)
 	if err != nil {
 		return err

@@ -84,11 +84,11 @@ type sink struct {
 }
 
 var copyCols = map[string][]string{
-	"app_user":        {"name", "role", "password_hash", "created"},
+	"app_user":        {"name", "role", "password_hash", "created", "disabled", "disabled_at", "password_changed"},
 	"caseload":        {"nhs", "user_name", "added"},
 	"objection":       {"nhs", "purpose", "added"},
 	"relationship":    {"nhs", "user_name", "granted", "expires", "reason_code", "reason_text", "device"},
-	"device":          {"id", "user_name", "public_key", "host", "registered", "last_seen", "revoked", "revoked_at", "refresh_hash", "refresh_expires", "prev_refresh_hash", "prev_refresh_until", "token_gen", "chain"},
+	"device":          {"id", "user_name", "public_key", "host", "registered", "last_seen", "revoked", "revoked_at", "refresh_hash", "refresh_expires", "prev_refresh_hash", "prev_refresh_until", "token_gen", "chain", "spent_refresh"},
 	"resource":        {"patient_key", "key", "full_url", "raw"},
 	"shared_resource": {"key", "full_url", "raw"},
 	"patient_key":     {"nhs", "patient_key"},
@@ -170,7 +170,7 @@ func (k *sink) Begin(epoch string, lastSeq, lastAlert uint64, secrets map[string
 }
 
 func (k *sink) User(u store.User) error {
-	return k.add("app_user", u.Name, u.Role, u.PasswordHash, nullTime(u.Created))
+	return k.add("app_user", userArgs(u)...)
 }
 
 func (k *sink) Caseload(user, nhs string, added time.Time) error {

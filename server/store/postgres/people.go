@@ -14,8 +14,7 @@ import (
 // AddUser implements store.Store.
 func (s *Store) AddUser(u store.User) error {
 	return s.write(func(w *wtx) error {
-		tag, err := w.Exec(w.ctx, "INSERT INTO app_user (name, role, password_hash, created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-			u.Name, u.Role, u.PasswordHash, nullTime(u.Created))
+		tag, err := w.Exec(w.ctx, "INSERT INTO app_user ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", userArgs(u)...)
 		if err != nil {
 			return err
 		}
@@ -26,14 +25,45 @@ func (s *Store) AddUser(u store.User) error {
 	})
 }
 
-const userCols = "name, role, password_hash, created"
+const userCols = "name, role, password_hash, created, disabled, disabled_at, password_changed"
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
-	var created *time.Time
-	err := row.Scan(&u.Name, &u.Role, &u.PasswordHash, &created)
-	u.Created = timeOf(created)
+	var created, disabledAt, changed *time.Time
+	err := row.Scan(&u.Name, &u.Role, &u.PasswordHash, &created, &u.Disabled, &disabledAt, &changed)
+	u.Created, u.DisabledAt, u.PasswordChanged = timeOf(created), timeOf(disabledAt), timeOf(changed)
 	return u, err
+}
+
+func userArgs(u store.User) []any {
+	return []any{u.Name, u.Role, u.PasswordHash, nullTime(u.Created), u.Disabled, nullTime(u.DisabledAt), nullTime(u.PasswordChanged)}
+}
+
+// UpdateUser implements store.Store: the user's row is locked while fn
+// runs, so two nodes updating one user take turns.
+func (s *Store) UpdateUser(name string, fn func(u *store.User) error) error {
+	err := s.write(func(w *wtx) error {
+		u, err := scanUser(w.QueryRow(w.ctx, "SELECT "+userCols+" FROM app_user WHERE name = $1 FOR UPDATE", name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&u); err != nil {
+			return errFn{err}
+		}
+		if u.Name != name {
+			return fmt.Errorf("updating user %s: the name cannot change (to %q)", name, u.Name)
+		}
+		_, err = w.Exec(w.ctx, "UPDATE app_user SET role = $2, password_hash = $3, created = $4, disabled = $5, disabled_at = $6, password_changed = $7 WHERE name = $1", userArgs(u)...)
+		return err
+	})
+	var fe errFn
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
 }
 
 // User implements store.Store.
@@ -338,13 +368,13 @@ func (s *Store) ExpireRelationships(now time.Time) (int, error) {
 	return n, err
 }
 
-const deviceCols = "id, user_name, public_key, host, registered, last_seen, revoked, revoked_at, refresh_hash, refresh_expires, prev_refresh_hash, prev_refresh_until, token_gen, chain"
+const deviceCols = "id, user_name, public_key, host, registered, last_seen, revoked, revoked_at, refresh_hash, refresh_expires, prev_refresh_hash, prev_refresh_until, token_gen, chain, spent_refresh"
 
 func scanDevice(row pgx.Row) (store.Device, error) {
 	var d store.Device
 	var reg, seen, revAt, refExp, prevUntil *time.Time
 	var gen int64
-	err := row.Scan(&d.ID, &d.User, &d.PublicKey, &d.Host, &reg, &seen, &d.Revoked, &revAt, &d.RefreshHash, &refExp, &d.PrevRefreshHash, &prevUntil, &gen, &d.Chain)
+	err := row.Scan(&d.ID, &d.User, &d.PublicKey, &d.Host, &reg, &seen, &d.Revoked, &revAt, &d.RefreshHash, &refExp, &d.PrevRefreshHash, &prevUntil, &gen, &d.Chain, &d.SpentRefresh)
 	d.Registered, d.LastSeen, d.RevokedAt, d.RefreshExpires, d.PrevRefreshUntil = timeOf(reg), timeOf(seen), timeOf(revAt), timeOf(refExp), timeOf(prevUntil)
 	d.TokenGen = uint64(gen)
 	return d, err
@@ -352,7 +382,7 @@ func scanDevice(row pgx.Row) (store.Device, error) {
 
 func deviceArgs(d store.Device) []any {
 	return []any{d.ID, d.User, d.PublicKey, d.Host, nullTime(d.Registered), nullTime(d.LastSeen), d.Revoked, nullTime(d.RevokedAt),
-		d.RefreshHash, nullTime(d.RefreshExpires), d.PrevRefreshHash, nullTime(d.PrevRefreshUntil), int64(d.TokenGen), d.Chain}
+		d.RefreshHash, nullTime(d.RefreshExpires), d.PrevRefreshHash, nullTime(d.PrevRefreshUntil), int64(d.TokenGen), d.Chain, d.SpentRefresh}
 }
 
 // RegisterDevice implements store.Store.
@@ -361,7 +391,7 @@ func (s *Store) RegisterDevice(d store.Device) error {
 		return fmt.Errorf("device %s: token generation %d out of range", d.ID, d.TokenGen)
 	}
 	return s.write(func(w *wtx) error {
-		tag, err := w.Exec(w.ctx, "INSERT INTO device ("+deviceCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING", deviceArgs(d)...)
+		tag, err := w.Exec(w.ctx, "INSERT INTO device ("+deviceCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING", deviceArgs(d)...)
 		if err != nil {
 			return err
 		}
@@ -385,8 +415,8 @@ func (w *wtx) putDevice(d store.Device) error {
 		return fmt.Errorf("device %s: token generation %d out of range", d.ID, d.TokenGen)
 	}
 	_, err := w.Exec(w.ctx, `UPDATE device SET user_name = $2, public_key = $3, host = $4, registered = $5, last_seen = $6, revoked = $7,
-		revoked_at = $8, refresh_hash = $9, refresh_expires = $10, prev_refresh_hash = $11, prev_refresh_until = $12, token_gen = $13, chain = $14
-		WHERE id = $1`, deviceArgs(d)...)
+		revoked_at = $8, refresh_hash = $9, refresh_expires = $10, prev_refresh_hash = $11, prev_refresh_until = $12, token_gen = $13, chain = $14,
+		spent_refresh = $15 WHERE id = $1`, deviceArgs(d)...)
 	return err
 }
 

@@ -176,6 +176,19 @@ func (s *Store) Secret(name string) ([]byte, error) {
 	return out, wrap(err)
 }
 
+// DropSecret deletes the secret kept under name and reports whether one
+// was there (store.Bolt's counterpart: it moves a key an older version
+// kept in the database out of it).
+func (s *Store) DropSecret(name string) (bool, error) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, "DELETE FROM secret WHERE name = $1", name)
+	if err != nil {
+		return false, wrap(err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // Subscribe implements store.Store.
 func (s *Store) Subscribe() (<-chan uint64, func()) {
 	s.mu.Lock()
