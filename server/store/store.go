@@ -283,3 +283,12 @@ type Store interface {
 	// Alerts calls fn for each alert in ID order.
 	Alerts(fn func(Alert) error) error
 }
+
+// Exclusive is implemented by a store several server nodes share: Exclusive
+// runs fn if no other node is running work of that name, and reports
+// whether it ran. Periodic sweeps (relationship expiry) use it so they run
+// once across the cluster, not once per node; a store one process holds
+// (Bolt) needs none.
+type Exclusive interface {
+	Exclusive(name string, fn func() error) (ran bool, err error)
+}

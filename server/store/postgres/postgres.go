@@ -28,6 +28,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
@@ -308,6 +309,18 @@ func (s *Store) TryLock(ctx context.Context, key int64, fn func() error) (bool, 
 		}
 	}()
 	return true, fn()
+}
+
+var _ store.Exclusive = (*Store)(nil)
+
+// Exclusive implements store.Exclusive with a session advisory lock whose
+// key is derived from name, so one node at a time runs work of that name.
+func (s *Store) Exclusive(name string, fn func() error) (bool, error) {
+	h := fnv.New64a()
+	h.Write([]byte("kmcr/" + name))
+	ctx, cancel := opCtx()
+	defer cancel()
+	return s.TryLock(ctx, int64(h.Sum64()), fn)
 }
 
 // wtx is a write transaction that may append to the change log.

@@ -250,3 +250,34 @@ func TestTryLock_OneNodeAtATime(t *testing.T) {
 		t.Fatalf("node B could not take the released lock: %v, %v", ran, err)
 	}
 }
+
+// TestExclusive_OnceAcrossNodes: work of one name runs on one node at a
+// time; other names are not held up.
+func TestExclusive_OnceAcrossNodes(t *testing.T) {
+	url := newDB(t)
+	a, b := open(t, url), open(t, url)
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan bool, 1)
+	go func() {
+		ran, err := a.Exclusive("expire-relationships", func() error { close(inside); <-release; return nil })
+		if err != nil {
+			t.Error(err)
+		}
+		done <- ran
+	}()
+	<-inside
+	if ran, err := b.Exclusive("expire-relationships", func() error { return nil }); err != nil || ran {
+		t.Fatalf("node B ran the sweep node A was running: %v, %v", ran, err)
+	}
+	if ran, err := b.Exclusive("another-sweep", func() error { return nil }); err != nil || !ran {
+		t.Fatalf("another name was held up: %v, %v", ran, err)
+	}
+	close(release)
+	if !<-done {
+		t.Fatal("node A did not run the sweep")
+	}
+	var s store.Exclusive = b
+	if ran, err := s.Exclusive("expire-relationships", func() error { return nil }); err != nil || !ran {
+		t.Fatalf("after node A finished, node B could not run it: %v, %v", ran, err)
+	}
+}
