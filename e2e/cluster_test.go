@@ -149,9 +149,7 @@ func TestCluster_ChangeThroughOneNodeReachesAnother(t *testing.T) {
 	c.addUser("amy", "paramedic", c.nhs[:10]...)
 	p := newProfile(t)
 	core := enrolCore(t, p, c.nodes[1].url(), c.ca, "amy", coreOpts{}, c.logs.prefixed("client: "))
-	if err := core.StartSync(); err != nil {
-		t.Fatal(err)
-	}
+	serveSync(t, core)
 	waitState(t, core, time.Minute, "the live sync on node B", upToDate)
 	if d := diffSets(cachedSet(t, core), sortedCopy(c.nhs[:10])); d != "" {
 		t.Fatalf("after the first sync the cache %s", d)
@@ -186,8 +184,8 @@ func TestCluster_ChangeThroughOneNodeReachesAnother(t *testing.T) {
 	}
 	// A device revoked by the command is wiped at its next sync through
 	// node B. (Background sync is stopped first: a wipe arriving during
-	// it deadlocks the client core today, core.wipeLocal calling StopSync
-	// from the sync goroutine.)
+	// ServeSync deadlocks the client core today, core.wipeLocal calling
+	// StopSync from the sync goroutine itself.)
 	core.StopSync()
 	mustRun(t, serverBin, runOpts{}, "device", "revoke", "--store", c.url, "--data-dir", t.TempDir(), devices[0].ID)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
