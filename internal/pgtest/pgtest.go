@@ -108,6 +108,24 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
+// Own starts a server of the test's own, for tests that stop, restart or
+// replicate it; it is stopped and removed when t ends.
+func Own(t testing.TB) *Server {
+	t.Helper()
+	Shared(t) // the same skip or failure when the binaries are missing
+	s, err := Start(shared.Bin)
+	if err != nil {
+		t.Fatal("pgtest:", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+		_ = os.RemoveAll(s.Dir)
+	})
+	return s
+}
+
 // NewDB returns the URL of a new database on the package's server, a copy
 // of template ("" for an empty one, or a name given to Template), dropped
 // when t ends.
@@ -349,6 +367,11 @@ func (s *Server) PgCtl(args ...string) error {
 // disconnected, and the server is back on the same port.
 func (s *Server) Restart() error {
 	return s.PgCtl("restart", "-m", "fast", "-o", "-p "+strconv.Itoa(s.Port))
+}
+
+// StartAgain starts a stopped server on its port with pg_ctl start.
+func (s *Server) StartAgain() error {
+	return s.PgCtl("start", "-o", "-p "+strconv.Itoa(s.Port))
 }
 
 // Stop stops the server (pg_ctl stop -m fast); stopping a stopped server

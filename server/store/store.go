@@ -37,6 +37,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrLocked is returned by Open when another process holds the store.
 	ErrLocked = errors.New("the store is in use by another process")
+	// ErrUnavailable is returned by a networked store whose database
+	// cannot be reached (down, restarting, failing over): the operation
+	// may succeed later.
+	ErrUnavailable = errors.New("central record unavailable")
 )
 
 // User is a person who logs in to the client.

@@ -451,27 +451,42 @@ func (s *Store) query(fn func(ctx context.Context, q querier) error) error {
 	return wrap(fn(ctx, s.pool))
 }
 
-// ErrUnavailable wraps errors of a database that cannot be reached (down,
-// restarting, failing over), so callers can say "central record
-// unavailable" rather than report a bug.
-var ErrUnavailable = errors.New("the central record's database is unavailable")
+// ErrUnavailable is store.ErrUnavailable: the database cannot be reached
+// (down, restarting, failing over), so callers can say "central record
+// unavailable" rather than report a bug, and try again later.
+var ErrUnavailable = store.ErrUnavailable
+
+// unavailable is an ErrUnavailable whose text says what happened without
+// the database's address or user (sync sessions pass it to clients).
+type unavailable struct {
+	what  string
+	cause error
+}
+
+func (e *unavailable) Error() string   { return store.ErrUnavailable.Error() + ": " + e.what }
+func (e *unavailable) Unwrap() []error { return []error{store.ErrUnavailable, e.cause} }
 
 // wrap marks connection failures with ErrUnavailable; other errors pass.
 func wrap(err error) error {
-	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrUnavailable) {
 		return err
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		// 57P01-57P03: admin shutdown, crash shutdown, cannot connect now;
-		// 08xxx: connection exceptions; 25006: read-only (a standby).
-		if pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code[:2] == "08" || pgErr.Code == "25006" {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		switch {
+		case pgErr.Code == "57P01" || pgErr.Code == "57P02":
+			return &unavailable{"the database is shutting down", err}
+		case pgErr.Code == "57P03":
+			return &unavailable{"the database is starting up", err}
+		case strings.HasPrefix(pgErr.Code, "08"):
+			return &unavailable{"the database connection failed", err}
+		case pgErr.Code == "25006":
+			return &unavailable{"the database is a read-only standby", err}
 		}
 		return err
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnErr(err) {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	if isConnErr(err) || pgconn.Timeout(err) {
+		return &unavailable{"the database cannot be reached", err}
 	}
 	return err
 }
