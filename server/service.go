@@ -153,7 +153,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Con
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(logWriter{s.cfg.Logf}, "", 0),
 	}
-	ln = newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf)
+	limited := newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf).(*limitListener)
+	limited.hot = func(src string) bool { _, hot := s.guard.sourceThrottled(src, s.now()); return hot }
+	ln = limited
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	go s.expireLoop(bg)
