@@ -214,3 +214,35 @@ func TestIngest_WhatTheServerKnows(t *testing.T) {
 		t.Errorf("verify does not name the reported rollback: %+v", reps)
 	}
 }
+
+// A client of protocol revision 1 (no rollback field) is still served, in
+// its own revision; a revision beyond the server's is refused.
+func TestSession_OlderRevisionServed(t *testing.T) {
+	ts := newTestServer(t, 1)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	tok, _ := ts.login("amy", devID(3))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.send(&protocol.Hello{Protocol: protocol.MinVersion, Client: "old", Window: 2})
+	m, err := cl.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, ok := m.(*protocol.Welcome); !ok || w.Protocol != protocol.MinVersion {
+		t.Fatalf("got %#v, want a welcome in revision %d", m, protocol.MinVersion)
+	}
+	tok2, _ := ts.login("amy", devID(4))
+	cl2 := newClient(t, ts.dial(tok2.AccessToken))
+	cl2.send(&protocol.Hello{Protocol: protocol.Version + 1, Client: "future", Window: 2})
+	for {
+		m, err := cl2.recv()
+		if err != nil {
+			if protocol.CloseCode(err) != protocol.CloseBadVersion {
+				t.Fatalf("closed with %v, want %d", err, protocol.CloseBadVersion)
+			}
+			return
+		}
+		if _, ok := m.(*protocol.Welcome); ok {
+			t.Fatal("a future revision was welcomed")
+		}
+	}
+}
