@@ -116,7 +116,7 @@ func TestAttack_BreakGlassFlood_Bounded(t *testing.T) {
 	t.Parallel()
 	d := newServerData(t, 40, 81)
 	d.addUser("para", "paramedic", d.nhs[0])
-	srv := d.serveArgs("127.0.0.1:0", "--break-glass-budget", "role=paramedic,hour=3,day=10")
+	srv := d.serve("127.0.0.1:0", "--break-glass-budget", "role=paramedic,hour=3,day=10")
 	dev := attackDevice(t, srv, "para")
 	granted := 0
 	start := time.Now()
@@ -201,7 +201,7 @@ func TestAttack_BreakGlassRefusal_RevealsNothing(t *testing.T) {
 	d := newServerData(t, patients, 83)
 	d.addUser("para", "paramedic")
 	d.addUser("desk", "frontdesk")
-	srv := d.serveArgs("127.0.0.1:0", "--break-glass-budget", "user=para,hour=2,day=2")
+	srv := d.serve("127.0.0.1:0", "--break-glass-budget", "user=para,hour=2,day=2")
 	dev := attackDevice(t, srv, "para")
 	known, unknown := d.nhs[1], unknownNHS(83, patients)
 	same := func(what string, ask func(nhs string) *protocol.BreakGlassResult) {

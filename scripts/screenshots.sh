@@ -133,6 +133,16 @@ shot summary-$theme
 scroll 700
 sleep 0.5
 shot summary-more-$theme
+size 1280 800
+text 200
+scroll 0
+sleep 1
+shot summary-200-$theme
+scroll 100000
+sleep 0.5
+shot summary-200-end-$theme
+text 100
+size 1200 820
 scroll 0
 breakglass $outside
 reason 1 Collapsed in the street, unable to give a history; no relationship on this device
