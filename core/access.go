@@ -9,6 +9,7 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/protocol"
@@ -105,7 +106,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 	if err != nil {
 		return nil, err
 	}
-	var h DocumentHeader
+	var h storeddoc.Header
 	var bundle []byte
 	var lease time.Time
 	var asOf time.Time
@@ -114,7 +115,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		if err != nil {
 			return err
 		}
-		if h, bundle, err = decodeDoc(rec.Data); err != nil {
+		if h, bundle, err = storeddoc.Decode(rec.Data); err != nil {
 			return err
 		}
 		lease = rec.NotAfter
@@ -164,7 +165,7 @@ func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGl
 
 // shownSections are the sections the screen will show: the document's,
 // limited for roles that see demographics only.
-func shownSections(h DocumentHeader, s session) []string {
+func shownSections(h storeddoc.Header, s session) []string {
 	if s.User.Role != RoleFrontDesk {
 		return h.Sections
 	}
@@ -177,7 +178,7 @@ func shownSections(h DocumentHeader, s session) []string {
 	return out
 }
 
-func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
@@ -381,11 +382,28 @@ const (
 // and disconnects. When the server cannot be reached (an attempt failed)
 // the offline rule applies at once, not after the wait.
 func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*PatientView, error) {
-	if err := c.StartSync(); err != nil {
-		return c.BreakGlass(context.Background(), nhs, reason)
+	if _, _, err := c.open(); err != nil {
+		return nil, err
 	}
-	defer c.StopSync()
+	// The sync service runs only for this call, and has returned before it
+	// does.
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	var syncErr error
+	synced := make(chan struct{})
+	go func() { defer close(synced); syncErr = c.ServeSync(syncCtx) }()
+	defer func() {
+		stopSync()
+		<-synced
+		if syncErr != nil {
+			c.cfg.Logf("sync for emergency access: %v", syncErr)
+		}
+	}()
 	for deadline := time.Now().Add(bgReachWait); time.Now().Before(deadline); {
+		select {
+		case <-synced: // it could not start: the offline rule applies now
+			return c.BreakGlass(context.Background(), nhs, reason)
+		default:
+		}
 		st := c.Status()
 		if strings.HasPrefix(st.Connection, "up to date") {
 			break

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 	"kmcr/sync/syncclient"
@@ -92,7 +93,7 @@ func renewLeases(tx *cache.Tx, until time.Time, lease time.Duration) error {
 		if err != nil {
 			continue // expired or damaged: a sweep or the next full sync deals with it
 		}
-		h, _, err := decodeDoc(rec.Data)
+		h, _, err := storeddoc.Decode(rec.Data)
 		if err != nil || h.Relationship != protocol.RelCaseload {
 			continue
 		}
@@ -154,15 +155,15 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	idx, err := SearchKeys(doc)
+	idx, err := storeddoc.SearchKeys(doc)
 	if err != nil {
 		return prepared{}, fmt.Errorf("document for %s: %w", nhs, err)
 	}
 	if idx.NHS != nhs {
 		return prepared{}, fmt.Errorf("document sent for %s is about %s", nhs, idx.NHS)
 	}
-	h := DocumentHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
-	data, err := encodeDoc(h, doc)
+	h := storeddoc.Header{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
+	data, err := storeddoc.Encode(h, doc)
 	if err != nil {
 		return prepared{}, err
 	}
