@@ -721,7 +721,7 @@ func TestAttack_ConnectionFlood_Capped(t *testing.T) {
 	t.Parallel()
 	d := newServerData(t, 2, 88)
 	d.addUser("para", "paramedic", d.nhs...)
-	srv := d.serveArgs("127.0.0.1:0", "--max-conns-per-address", "40")
+	srv := d.serve("127.0.0.1:0", "--max-conns-per-address", "40")
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
