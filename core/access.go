@@ -129,7 +129,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			e.Purpose = "BTG"
 			e.BreakGlass = &audit.BreakGlass{ReasonCode: bg.Code, ReasonText: bg.Text}
 		}
-		if err := writeEvent(tx, e); err != nil {
+		if err := c.writeEvent(tx, e); err != nil {
 			return err
 		}
 		return c.rememberRecent(tx, nhs)

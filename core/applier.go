@@ -20,12 +20,13 @@ import (
 type syncer struct{ c *Core }
 
 var (
-	_ syncclient.Applier        = syncer{}
-	_ syncclient.Preparer       = syncer{}
-	_ syncclient.BatchesApplier = syncer{}
-	_ syncclient.WelcomeApplier = syncer{}
-	_ syncclient.AuditCounter   = syncer{}
-	_ syncclient.TokenStore     = syncer{}
+	_ syncclient.Applier          = syncer{}
+	_ syncclient.Preparer         = syncer{}
+	_ syncclient.BatchesApplier   = syncer{}
+	_ syncclient.WelcomeApplier   = syncer{}
+	_ syncclient.AuditCounter     = syncer{}
+	_ syncclient.TokenStore       = syncer{}
+	_ syncclient.RollbackReporter = syncer{}
 )
 
 // storedTokens are the access token and refresh credential, sealed.
@@ -375,6 +376,13 @@ func (s syncer) AuditHead() (*protocol.SignedHead, error) {
 	})
 	return h, err
 }
+
+// PendingRollback is the profile rollback found at unlock, if not yet
+// reported.
+func (s syncer) PendingRollback() *protocol.RollbackReport { return s.c.marks.pending() }
+
+// RollbackReported forgets a rollback the server has answered.
+func (s syncer) RollbackReported(r protocol.RollbackReport) error { return s.c.marks.reported(r) }
 
 func (s syncer) PendingAudit(max, maxBytes int) (*protocol.AuditUpload, error) {
 	cc, sess, err := s.c.open()

@@ -203,6 +203,7 @@ func (c *Core) setUp(req EnrolRequest, p *Profile, l loggedIn, caPEM []byte) err
 	}
 	s := session{User: l.tok.User, Policy: l.tok.Policy, DeviceID: l.deviceID, Host: req.Host, Epoch: l.tok.Epoch}
 	err = cc.Update(func(tx *cache.Tx) error {
+		c.checkMark(tx, c.markStore(opts), s)
 		if err := tx.PutMeta(metaDeviceKey, l.priv); err != nil {
 			return err
 		}
@@ -215,7 +216,7 @@ func (c *Core) setUp(req EnrolRequest, p *Profile, l loggedIn, caPEM []byte) err
 		if err := putJSON(tx, metaIndexKeys, indexKeysVersion); err != nil {
 			return err
 		}
-		return writeEvent(tx, c.event(s, audit.ActionLogin))
+		return c.writeEvent(tx, c.event(s, audit.ActionLogin))
 	})
 	if err == nil {
 		err = os.WriteFile(filepath.Join(c.cfg.DataDir, caFile), caPEM, 0o600)
