@@ -43,6 +43,9 @@ func entryName(e core.PatientEntry) string {
 	return "(no name recorded)"
 }
 
+// similarWarning is on both rows of two patients who look alike.
+const similarWarning = "Similar record on this device: another patient has a close name, date of birth and postcode. Check the NHS number."
+
 func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow {
 	r := &patientRow{u: u, list: l, index: i, entry: e, bg: newThemedRect(colPanel, colPanelBorder, 4)}
 	postcode := e.Postcode
@@ -58,10 +61,14 @@ func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow
 	if b.Deceased != "" {
 		details = append(details, span{"    " + b.Deceased, danger})
 	}
-	r.content = container.NewPadded(container.NewVBox(
+	rows := []fyne.CanvasObject{
 		line(span{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}),
 		line(details...),
-	))
+	}
+	if e.SimilarOnDevice {
+		rows = append(rows, block(colCaution, txt(similarWarning, style{col: colOnCaution, bold: true})))
+	}
+	r.content = container.NewPadded(container.NewVBox(rows...))
 	r.ExtendBaseWidget(r)
 	return r
 }
