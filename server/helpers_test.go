@@ -114,10 +114,17 @@ func (ts *testServer) loginKey(user, device string, priv ed25519.PrivateKey) *pr
 	return &tok
 }
 
-// dial opens a sync websocket with an access token.
+// dial opens a sync websocket with an access token, offering only the
+// plain subprotocol (as a client built before compression).
 func (ts *testServer) dial(token string) *protocol.Conn {
 	ts.t.Helper()
-	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: []string{protocol.Subprotocol}, HandshakeTimeout: 5 * time.Second}
+	return ts.dialProtos(token, []string{protocol.Subprotocol})
+}
+
+// dialProtos is dial offering the given subprotocols.
+func (ts *testServer) dialProtos(token string, protos []string) *protocol.Conn {
+	ts.t.Helper()
+	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: protos, HandshakeTimeout: 5 * time.Second}
 	h := http.Header{}
 	h.Set(protocol.AuthHeader, "Bearer "+token)
 	ws, _, err := d.Dial("wss"+strings.TrimPrefix(ts.srv.URL, "https")+protocol.PathSync, h)

@@ -14,8 +14,11 @@ import (
 	"kmcr/sync/protocol"
 )
 
+// upgrader accepts the compressed subprotocols first, then the plain one:
+// compression is negotiated per connection by subprotocol (zstd with a
+// trained dictionary), not by permessage-deflate.
 var upgrader = websocket.Upgrader{
-	Subprotocols:     []string{protocol.Subprotocol},
+	Subprotocols:     protocol.Subprotocols(),
 	HandshakeTimeout: protocol.HandshakeTimeout,
 	ReadBufferSize:   32 << 10,
 	WriteBufferSize:  64 << 10,
@@ -31,7 +34,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	conn := protocol.NewConn(ws, s.cfg.Timeouts, protocol.MaxClientMessage)
-	if ws.Subprotocol() != protocol.Subprotocol {
+	if !protocol.Supported(ws.Subprotocol()) {
 		conn.Close(protocol.CloseBadVersion, "subprotocol "+protocol.Subprotocol+" required")
 		return
 	}
