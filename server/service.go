@@ -48,6 +48,8 @@ type Service struct {
 	wg       sync.WaitGroup
 	draining chan struct{}
 	drainOne sync.Once
+
+	deltas *deltaBook // what each device holds, and the bases deltas are made against
 }
 
 // New makes a Service on an open store.
@@ -77,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the token key: %w", err)
 	}
-	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}, nil
+	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }

@@ -86,6 +86,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 	if err := ss.run(); err != nil {
 		s.cfg.Logf("session %s/%s: %v", u.Name, d.ID, err)
 	}
+	ss.logDeltas()
 }
 
 // session is one client's sync connection. One goroutine (run) owns all
@@ -113,6 +114,8 @@ type session struct {
 	pending map[string]*op // live phase: patients to send, by NHS number
 	order   []string       // their order
 	wipe    bool           // this device was revoked while connected
+
+	delta deltaSession // deltas: whether the client applies them, and what it holds (delta.go)
 }
 
 // op is what a live batch must do for one patient: reason, when set, is a
@@ -147,6 +150,7 @@ func (ss *session) run() error {
 	if hello.Protocol != protocol.Version {
 		return ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d)", hello.Protocol, protocol.Version))
 	}
+	ss.delta.init(hello)
 	ss.window = hello.Window
 	if ss.window == 0 {
 		ss.window = protocol.DefaultWindow
@@ -252,6 +256,7 @@ func (ss *session) handle(m protocol.Message) error {
 			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("ack of batch %d; batches %d..%d are unacknowledged", v.ID, ss.acked+1, ss.sent))
 		}
 		ss.acked = v.ID
+		ss.ackedDocs(v)
 		return nil
 	case *protocol.AuditUpload:
 		ack, err := ss.svc.ingestAudit(ss.device, ss.user, v)

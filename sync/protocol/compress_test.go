@@ -198,3 +198,41 @@ func TestCompress_Bomb(t *testing.T) {
 		})
 	}
 }
+
+// TestDelta_RoundTripAndChecks checks a one-observation change costs a few
+// hundred bytes as a delta, rebuilds exactly, and that a wrong base, a
+// corrupted delta or a wrong hash are refused.
+func TestDelta_RoundTripAndChecks(t *testing.T) {
+	base := summaryLike(12 << 10)
+	i := bytes.LastIndex(base, []byte(`]}`))
+	obs := []byte(`,{"fullUrl":"urn:uuid:0badf00d-0000-4000-8000-000000000001","resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"effectiveDateTime":"2026-12-02T18:00:00Z","valueQuantity":{"value":88,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"}}}`)
+	doc := append(append(append([]byte{}, base[:i]...), obs...), base[i:]...)
+	delta, err := EncodeDelta(base, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(delta) > len(obs) {
+		t.Fatalf("delta of %d bytes for a %d-byte observation in a %d-byte document", len(delta), len(obs), len(doc))
+	}
+	ref := DeltaRef{Format: DeltaZstd, BaseHash: DocHash(base)}
+	got, err := ApplyDelta(base, ref, delta, DocHash(doc))
+	if err != nil || !bytes.Equal(got, doc) {
+		t.Fatalf("ApplyDelta: %v (equal %v)", err, bytes.Equal(got, doc))
+	}
+	corrupt := bytes.Clone(delta)
+	corrupt[len(corrupt)/2] ^= 0x40
+	other := bytes.Clone(base)
+	other[100] ^= 1
+	for name, f := range map[string]func() ([]byte, error){
+		"other base":      func() ([]byte, error) { return ApplyDelta(other, ref, delta, DocHash(doc)) },
+		"corrupted delta": func() ([]byte, error) { return ApplyDelta(base, ref, corrupt, DocHash(doc)) },
+		"wrong hash":      func() ([]byte, error) { return ApplyDelta(base, ref, delta, DocHash(base)) },
+		"unknown format": func() ([]byte, error) {
+			return ApplyDelta(base, DeltaRef{Format: "x", BaseHash: ref.BaseHash}, delta, DocHash(doc))
+		},
+	} {
+		if _, err := f(); !errors.Is(err, ErrDeltaMismatch) {
+			t.Errorf("%s: %v, want ErrDeltaMismatch", name, err)
+		}
+	}
+}
