@@ -44,6 +44,9 @@ type Status struct {
 	CacheBytes       int64   `json:"cache_bytes"`
 	Damaged          int     `json:"damaged_records"`
 	WipeReason       string  `json:"wipe_reason,omitempty"`
+	// Link is what the sync connection measured of the network (see
+	// linkStatus); nil before any connection.
+	Link *LinkStatus `json:"link,omitempty"`
 }
 
 // Status reports the current state.
@@ -56,10 +59,15 @@ func (c *Core) Status() Status {
 	}
 	state := c.state
 	cc := c.c
+	sc := c.sync
+	if sc == nil {
+		sc = c.lastSync
+	}
 	freshness := time.Duration(c.sess.Policy.FreshnessSeconds) * time.Second
 	c.mu.Unlock()
 
 	st.State, st.Done, st.Total, st.Error, st.RetryIn = state.Kind, state.Done, state.Total, state.Err, state.RetryIn
+	st.Link = linkStatus(sc)
 	if cc != nil {
 		var asOf time.Time
 		_ = cc.View(func(tx *cache.Tx) error { _, err := getJSON(tx, metaAsOf, &asOf); return err })

@@ -67,6 +67,7 @@ func (c *Core) StartSync() error {
 		}
 		c.mu.Lock()
 		if c.sync == sc {
+			c.lastSync = c.sync
 			c.sync, c.stopSync, c.syncDone = nil, nil, nil
 		}
 		c.mu.Unlock()
@@ -114,6 +115,7 @@ func (c *Core) SyncOnce(ctx context.Context, progress func(syncclient.State)) er
 	defer func() {
 		c.mu.Lock()
 		if c.sync == sc {
+			c.lastSync = sc
 			c.sync, c.onProgress = nil, nil
 		}
 		c.mu.Unlock()

@@ -43,6 +43,9 @@ func TestDelta_CoreRebuildsChangedSummary(t *testing.T) {
 	if err := c.SyncOnce(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+	if l := c.Status().Link; l == nil || l.Compression != "zstd.d1" || l.Connected || l.LastContact.IsZero() {
+		t.Fatalf("status link after the session ended: %+v", l)
+	}
 	v, err := c.OpenPatient(srv.nhs[2], nil)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"slices"
 	"sync"
+	"time"
 
 	"kmcr/sync/protocol"
 )
@@ -163,6 +164,7 @@ func (ss *session) forgetDoc(nhs string) {
 // ackedDocs records what an acknowledged batch stored, and queues the
 // whole document of every patient whose delta the client could not apply.
 func (ss *session) ackedDocs(a *protocol.Ack) {
+	ss.sizer.acked(a.ID, time.Now())
 	ds := &ss.delta
 	carried := map[string]bool{}
 	for _, d := range ds.unacked[a.ID] {

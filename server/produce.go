@@ -70,7 +70,7 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	last := ss.after
 	covered := 0
 	for _, c := range cands {
-		if bytes >= protocol.BatchBytes {
+		if bytes >= ss.sizer.limit() {
 			more = true
 			break
 		}
@@ -86,6 +86,7 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	}
 	ss.done += covered
 	b.Done = ss.done
+	ss.sizer.sent(b.ID, bytes, time.Now())
 	if more {
 		b.Range = &protocol.NHSRange{After: ss.after, Through: last}
 		b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.snapshot, Phase: protocol.PhaseFull, After: last}
@@ -276,7 +277,7 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 	permitted := ss.permittedFunc()
 	n := 0
 	for _, nhs := range ss.order {
-		if len(b.Upserts) >= protocol.BatchCount || bytes >= protocol.BatchBytes || len(b.Deletes) >= protocol.MaxDeletes-1 {
+		if len(b.Upserts) >= protocol.BatchCount || bytes >= ss.sizer.limit() || len(b.Deletes) >= protocol.MaxDeletes-1 {
 			break
 		}
 		o := ss.pending[nhs]
@@ -316,6 +317,7 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 		bytes += ss.addDoc(b, ss.docMeta(meta, dec, rel, expires, now), doc, true)
 	}
 	ss.order = ss.order[n:]
+	ss.sizer.sent(b.ID, bytes, time.Now())
 	ss.done += n
 	b.Done = ss.done
 	if ss.done > ss.total {

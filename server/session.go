@@ -116,6 +116,7 @@ type session struct {
 	wipe    bool           // this device was revoked while connected
 
 	delta deltaSession // deltas: whether the client applies them, and what it holds (delta.go)
+	sizer batchSizer   // batch bytes adapted to the link (batchsize.go)
 }
 
 // op is what a live batch must do for one patient: reason, when set, is a

@@ -63,7 +63,12 @@ func (s *statusBar) update(st core.Status, now time.Time) {
 	if st.Locked {
 		conn = "locked"
 	}
-	setSpans(s.conn, span{"Connection: ", plain}, span{conn, connectionStyle(st)})
+	connSpans := []span{{"Connection: ", plain}, {conn, connectionStyle(st)}}
+	if st.Link != nil && !st.Locked {
+		// The measured link: rate, round trip and last contact.
+		connSpans = append(connSpans, span{" (" + st.Link.String() + ")", muted})
+	}
+	setSpans(s.conn, connSpans...)
 	if st.Locked {
 		setSpans(s.audit, span{"Audit: unlock to see the queue", muted})
 		setSpans(s.count)

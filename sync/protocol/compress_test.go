@@ -236,3 +236,36 @@ func TestDelta_RoundTripAndChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestConn_LinkMeasured checks a connection measures the heartbeat's round
+// trip, the last contact, and the rate of a stream of messages.
+func TestConn_LinkMeasured(t *testing.T) {
+	c := pairProtos(t, Subprotocols(), Subprotocols(), MaxServerMessage, func(ws *websocket.Conn) {
+		sc := NewConn(ws, fastTimeouts, MaxClientMessage)
+		for i := range 20 {
+			b := docBatch(summaryLike(30 << 10))
+			b.ID = uint64(i + 1)
+			if sc.Send(context.Background(), b) != nil {
+				return
+			}
+		}
+		_, _ = sc.Receive()
+	})
+	for range 20 {
+		if _, err := c.Receive(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() { _, _ = c.Receive() }() // pongs are read by the reader, as in a session
+	time.Sleep(4 * fastTimeouts.Ping)
+	l := c.Link()
+	if l.RTT <= 0 || l.RTT > time.Second {
+		t.Fatalf("round trip %v", l.RTT)
+	}
+	if time.Since(l.LastContact) > 2*fastTimeouts.Ping+100*time.Millisecond {
+		t.Fatalf("last contact %v ago", time.Since(l.LastContact))
+	}
+	if l.RateIn <= 0 || l.Compression != "zstd.d1" {
+		t.Fatalf("link %+v", l)
+	}
+}

@@ -39,6 +39,7 @@ type Conn struct {
 
 	codec *codec // nil: frames travel uncompressed
 	stats connCounters
+	link  linkMeter // link.go
 }
 
 // connCounters count a connection's bytes, as sent on the wire (after
@@ -97,9 +98,10 @@ func NewConn(ws *websocket.Conn, t Timeouts, readLimit int64) *Conn {
 	c.codec, _ = codecFor(ws.Subprotocol(), readLimit)
 	ws.SetReadLimit(readLimit)
 	c.extendRead()
-	ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	ws.SetPongHandler(func(data string) error { c.extendRead(); c.link.pong(data); return nil })
 	ws.SetPingHandler(func(data string) error {
 		c.extendRead()
+		c.link.contact()
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(t.Write))
 		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			var ne net.Error
@@ -134,7 +136,7 @@ func (c *Conn) writer() {
 				return
 			}
 		case <-tick.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.Write)); err != nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, c.link.ping(), time.Now().Add(c.t.Write)); err != nil {
 				c.finish(fmt.Errorf("sending ping: %w", err))
 				_ = c.ws.Close()
 				return
@@ -258,6 +260,7 @@ func (c *Conn) Receive() (Message, error) {
 	}
 	c.stats.wireIn.Add(int64(len(frame)))
 	c.stats.msgsIn.Add(1)
+	c.link.received(len(frame))
 	if c.codec != nil {
 		if frame, err = c.codec.decompress(frame); err != nil {
 			c.Close(CloseCodeFor(err), err.Error())

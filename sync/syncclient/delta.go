@@ -80,3 +80,15 @@ func (s *session) resolve(b *protocol.Batch) error {
 	}
 	return nil
 }
+
+// Link reports the current connection's measured link and true, or what
+// the last connection measured and false when none is open.
+func (c *Client) Link() (protocol.Link, bool) {
+	c.mu.Lock()
+	s, last := c.live, c.lastLink
+	c.mu.Unlock()
+	if s == nil {
+		return last, false
+	}
+	return s.conn.Link(), true
+}
