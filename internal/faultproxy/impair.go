@@ -28,6 +28,8 @@ type Impairment struct {
 	// DropEvery and DropFor: every DropEvery the link drops for DropFor
 	// (every connection reset, new ones refused), then comes back.
 	DropEvery, DropFor time.Duration
+	// DropFirst is when the first drop comes (zero: DropEvery-DropFor).
+	DropFirst time.Duration
 	// Rate, when set, limits each direction to this many bits per second.
 	Rate int
 	// Seed makes the losses repeatable.
@@ -95,9 +97,13 @@ func (p *Proxy) Drops() int {
 func (p *Proxy) dropCycle(im Impairment, stop chan struct{}) {
 	defer p.wg.Done()
 	up := im.DropEvery - im.DropFor
+	wait := up
+	if im.DropFirst > 0 {
+		wait = im.DropFirst
+	}
 	for {
 		select {
-		case <-time.After(up):
+		case <-time.After(wait):
 		case <-stop:
 			return
 		case <-p.changedOrClosed():
@@ -114,6 +120,7 @@ func (p *Proxy) dropCycle(im Impairment, stop chan struct{}) {
 			return
 		}
 		p.Pass()
+		wait = up
 	}
 }
 

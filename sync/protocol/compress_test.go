@@ -242,14 +242,22 @@ func TestDelta_RoundTripAndChecks(t *testing.T) {
 func TestConn_LinkMeasured(t *testing.T) {
 	c := pairProtos(t, Subprotocols(), Subprotocols(), MaxServerMessage, func(ws *websocket.Conn) {
 		sc := NewConn(ws, fastTimeouts, MaxClientMessage)
+		go func() { // the reader answers the client's pings meanwhile
+			for {
+				if _, err := sc.Receive(); err != nil {
+					return
+				}
+			}
+		}()
 		for i := range 20 {
 			b := docBatch(summaryLike(30 << 10))
 			b.ID = uint64(i + 1)
 			if sc.Send(context.Background(), b) != nil {
 				return
 			}
+			time.Sleep(40 * time.Millisecond) // a transfer of about 0.8 s
 		}
-		_, _ = sc.Receive()
+		<-sc.Done()
 	})
 	for range 20 {
 		if _, err := c.Receive(); err != nil {
@@ -265,7 +273,9 @@ func TestConn_LinkMeasured(t *testing.T) {
 	if time.Since(l.LastContact) > 2*fastTimeouts.Ping+100*time.Millisecond {
 		t.Fatalf("last contact %v ago", time.Since(l.LastContact))
 	}
-	if l.RateIn <= 0 || l.Compression != "zstd.d1" {
+	// About 30 KiB of summary every 40 ms, compressed: far above 0 and
+	// below what loopback could carry unpaced.
+	if l.RateIn <= 0 || l.RateIn > 50e6 || l.Compression != "zstd.d1" {
 		t.Fatalf("link %+v", l)
 	}
 }

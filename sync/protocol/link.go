@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -17,33 +16,56 @@ type Link struct {
 	LastContact time.Time     // last message, ping or pong from the peer
 }
 
-// linkMeter measures a connection's link. The rate counts a message's
-// bytes over the time since the previous message arrived, when that gap
-// is short (the peer is streaming); idle gaps are not a slow link.
+// linkMeter measures a connection's link. The rate is measured over
+// bursts: messages arriving less than burstGap apart are one transfer, and
+// the rate is the bytes of every burst so far (after each one's first
+// message) over their total duration. An idle link is not a slow one, so
+// gaps between bursts do not count.
 type linkMeter struct {
-	mu       sync.Mutex
-	last     time.Time
-	rate     float64
-	rtt      time.Duration
-	pingSent time.Time
+	mu         sync.Mutex
+	last       time.Time // last contact of any kind
+	lastMsg    time.Time
+	burstStart time.Time
+	burstBytes int
+	busyBytes  int           // finished bursts' bytes
+	busyTime   time.Duration // and durations
+	rtt        time.Duration
+	pingSent   time.Time
 }
 
-// busyGap is the longest gap between messages still counted as streaming.
-const busyGap = 3 * time.Second
+const (
+	burstGap      = 2 * time.Second
+	minBurst      = 500 * time.Millisecond
+	minBurstBytes = 16 << 10
+)
 
 func (l *linkMeter) received(n int) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if gap := now.Sub(l.last); !l.last.IsZero() && gap < busyGap && n >= 1024 {
-		r := float64(n) / math.Max(gap.Seconds(), 1e-3)
-		if l.rate == 0 {
-			l.rate = r
-		} else {
-			l.rate = 0.7*l.rate + 0.3*r
+	if l.lastMsg.IsZero() || now.Sub(l.lastMsg) > burstGap {
+		if d := l.lastMsg.Sub(l.burstStart); d > 0 {
+			l.busyBytes += l.burstBytes
+			l.busyTime += d
 		}
+		l.burstStart, l.burstBytes = now, 0
+	} else {
+		l.burstBytes += n
 	}
-	l.last = now
+	l.lastMsg, l.last = now, now
+}
+
+// rate is the bytes per second over every burst so far, the current one
+// included, once they are long enough to say.
+func (l *linkMeter) rateNow() float64 {
+	b, d := l.busyBytes, l.busyTime
+	if cur := l.lastMsg.Sub(l.burstStart); cur > 0 {
+		b, d = b+l.burstBytes, d+cur
+	}
+	if d < minBurst || b < minBurstBytes {
+		return 0
+	}
+	return float64(b) / d.Seconds()
 }
 
 func (l *linkMeter) contact() {
@@ -75,5 +97,5 @@ func (l *linkMeter) pong(data string) {
 func (c *Conn) Link() Link {
 	c.link.mu.Lock()
 	defer c.link.mu.Unlock()
-	return Link{Compression: c.Compression(), RateIn: c.link.rate, RTT: c.link.rtt, LastContact: c.link.last}
+	return Link{Compression: c.Compression(), RateIn: c.link.rateNow(), RTT: c.link.rtt, LastContact: c.link.last}
 }
