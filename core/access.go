@@ -9,6 +9,7 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/protocol"
@@ -58,6 +59,23 @@ func BreakGlassReasonCodes() []string {
 	return codes
 }
 
+// BreakGlassChoice is one coded reason for emergency access, with the words
+// a screen shows for it.
+type BreakGlassChoice struct {
+	Code    string
+	Display string
+}
+
+// BreakGlassChoices lists the coded reasons for emergency access, in the
+// order a screen offers them.
+func BreakGlassChoices() []BreakGlassChoice {
+	out := make([]BreakGlassChoice, len(protocol.BreakGlassReasons))
+	for i, x := range protocol.BreakGlassReasons {
+		out[i] = BreakGlassChoice{Code: x.Code, Display: x.Display}
+	}
+	return out
+}
+
 // Validate checks a reason before it is used.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
@@ -88,7 +106,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 	if err != nil {
 		return nil, err
 	}
-	var h DocumentHeader
+	var h storeddoc.Header
 	var bundle []byte
 	var lease time.Time
 	var asOf time.Time
@@ -97,7 +115,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		if err != nil {
 			return err
 		}
-		if h, bundle, err = decodeDoc(rec.Data); err != nil {
+		if h, bundle, err = storeddoc.Decode(rec.Data); err != nil {
 			return err
 		}
 		lease = rec.NotAfter
@@ -111,7 +129,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			e.Purpose = "BTG"
 			e.BreakGlass = &audit.BreakGlass{ReasonCode: bg.Code, ReasonText: bg.Text}
 		}
-		if err := writeEvent(tx, e); err != nil {
+		if err := c.writeEvent(tx, e); err != nil {
 			return err
 		}
 		return c.rememberRecent(tx, nhs)
@@ -121,6 +139,9 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			c.logDenied(s, nhs, err, bg)
 			if errors.Is(err, cache.ErrExpired) {
 				return nil, fmt.Errorf("%w: its offline lease ended; connect to refresh it", ErrNotCached)
+			}
+			if a, ok := c.setAsideNote(nhs); ok {
+				return nil, fmt.Errorf("%w: %s was set aside when it arrived, because this device could not store it (%s); it is stored again when the server sends a newer version", ErrNotCached, nhs, a.Reason)
 			}
 			return nil, fmt.Errorf("%w: %s is not in this device's cache", ErrNotCached, nhs)
 		}
@@ -144,7 +165,7 @@ func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGl
 
 // shownSections are the sections the screen will show: the document's,
 // limited for roles that see demographics only.
-func shownSections(h DocumentHeader, s session) []string {
+func shownSections(h storeddoc.Header, s session) []string {
 	if s.User.Role != RoleFrontDesk {
 		return h.Sections
 	}
@@ -157,7 +178,7 @@ func shownSections(h DocumentHeader, s session) []string {
 	return out
 }
 
-func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
@@ -207,8 +228,8 @@ func clearClinical(s *record.Summary) {
 
 // SearchResult is what a search found.
 type SearchResult struct {
-	Entries []cache.IndexEntry
-	Total   int
+	Entries []PatientEntry `json:"entries"`
+	Total   int            `json:"total"`
 }
 
 // Search looks patients up in the cache by NHS number, family name (and
@@ -233,12 +254,12 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	return &SearchResult{Entries: res.Entries, Total: res.Total}, nil
+	return &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total}, nil
 }
 
 // Caseload lists every patient held on this device, for community staff
 // planning the day. Listing names is recorded as a search.
-func (c *Core) Caseload() ([]cache.IndexEntry, error) {
+func (c *Core) Caseload() ([]PatientEntry, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -247,7 +268,7 @@ func (c *Core) Caseload() ([]cache.IndexEntry, error) {
 	if err := c.logListing(s, "(caseload list)", entries); err != nil {
 		return nil, err
 	}
-	return entries, nil
+	return entriesOf(entries), nil
 }
 
 // logListing records that a list of patients' names is about to be shown,
@@ -285,7 +306,7 @@ func (c *Core) rememberRecent(tx *cache.Tx, nhs record.NHSNumber) error {
 
 // Recent lists recently opened patients still in the cache, newest first.
 // Listing names is recorded as a search, like the caseload list.
-func (c *Core) Recent() ([]cache.IndexEntry, error) {
+func (c *Core) Recent() ([]PatientEntry, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -306,7 +327,7 @@ func (c *Core) Recent() ([]cache.IndexEntry, error) {
 	if err := c.logListing(s, "(recently opened list)", out); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return entriesOf(out), nil
 }
 
 // BreakGlass opens a patient under emergency access. Online, it asks the
@@ -361,16 +382,33 @@ const (
 // and disconnects. When the server cannot be reached (an attempt failed)
 // the offline rule applies at once, not after the wait.
 func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*PatientView, error) {
-	if err := c.StartSync(); err != nil {
-		return c.BreakGlass(context.Background(), nhs, reason)
+	if _, _, err := c.open(); err != nil {
+		return nil, err
 	}
-	defer c.StopSync()
+	// The sync service runs only for this call, and has returned before it
+	// does.
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	var syncErr error
+	synced := make(chan struct{})
+	go func() { defer close(synced); syncErr = c.ServeSync(syncCtx) }()
+	defer func() {
+		stopSync()
+		<-synced
+		if syncErr != nil {
+			c.cfg.Logf("sync for emergency access: %v", syncErr)
+		}
+	}()
 	for deadline := time.Now().Add(bgReachWait); time.Now().Before(deadline); {
+		select {
+		case <-synced: // it could not start: the offline rule applies now
+			return c.BreakGlass(context.Background(), nhs, reason)
+		default:
+		}
 		st := c.Status()
 		if strings.HasPrefix(st.Connection, "up to date") {
 			break
 		}
-		if st.State == syncclient.Error || (st.State == syncclient.Offline && st.Error != "") {
+		if st.State == SyncError || (st.State == SyncOffline && st.Error != "") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 	"kmcr/sync/syncclient"
@@ -19,12 +20,13 @@ import (
 type syncer struct{ c *Core }
 
 var (
-	_ syncclient.Applier        = syncer{}
-	_ syncclient.Preparer       = syncer{}
-	_ syncclient.BatchesApplier = syncer{}
-	_ syncclient.WelcomeApplier = syncer{}
-	_ syncclient.AuditCounter   = syncer{}
-	_ syncclient.TokenStore     = syncer{}
+	_ syncclient.Applier          = syncer{}
+	_ syncclient.Preparer         = syncer{}
+	_ syncclient.BatchesApplier   = syncer{}
+	_ syncclient.WelcomeApplier   = syncer{}
+	_ syncclient.AuditCounter     = syncer{}
+	_ syncclient.TokenStore       = syncer{}
+	_ syncclient.RollbackReporter = syncer{}
 )
 
 // storedTokens are the access token and refresh credential, sealed.
@@ -92,7 +94,7 @@ func renewLeases(tx *cache.Tx, until time.Time, lease time.Duration) error {
 		if err != nil {
 			continue // expired or damaged: a sweep or the next full sync deals with it
 		}
-		h, _, err := decodeDoc(rec.Data)
+		h, _, err := storeddoc.Decode(rec.Data)
 		if err != nil || h.Relationship != protocol.RelCaseload {
 			continue
 		}
@@ -103,17 +105,32 @@ func renewLeases(tx *cache.Tx, until time.Time, lease time.Duration) error {
 	return nil
 }
 
-// prepared is one upsert checked and laid out before the transaction.
+// prepared is one upsert checked and laid out before the transaction, or
+// the reason it cannot be stored (err), for setting it aside.
 type prepared struct {
-	rec cache.Record
-	idx cache.IndexEntry
+	nhs     record.NHSNumber
+	version uint64
+	rec     cache.Record
+	idx     cache.IndexEntry
+	err     error
 }
 
 // prepare checks every document of a batch and lays it out for the cache,
-// spreading the parsing over the CPUs: it is most of a batch's cost.
+// spreading the parsing over the CPUs: it is most of a batch's cost. A
+// document that cannot be read is marked to be set aside; only an upsert
+// without a valid NHS number fails the whole batch, since nothing could be
+// set aside under it.
 func prepare(b *protocol.Batch, now time.Time) ([]prepared, error) {
 	out := make([]prepared, len(b.Upserts))
 	errs := make([]error, len(b.Upserts))
+	for i, u := range b.Upserts {
+		if out[i].nhs, errs[i] = record.ParseNHSNumber(u.NHS); errs[i] == nil {
+			out[i].version = u.Version
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", syncclient.ErrBadBatch, err)
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(b.Upserts))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -121,14 +138,16 @@ func prepare(b *protocol.Batch, now time.Time) ([]prepared, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(b.Upserts); i += workers {
-				out[i], errs[i] = prepareOne(b.Upserts[i], b.Docs[i], now)
+				p, err := prepareOne(b.Upserts[i], b.Docs[i], now)
+				if err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i] = p
 			}
 		}(w)
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%w: %w", syncclient.ErrBadBatch, err)
-	}
 	return out, nil
 }
 
@@ -137,19 +156,19 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	idx, err := SearchKeys(doc)
+	idx, err := storeddoc.SearchKeys(doc)
 	if err != nil {
 		return prepared{}, fmt.Errorf("document for %s: %w", nhs, err)
 	}
 	if idx.NHS != nhs {
 		return prepared{}, fmt.Errorf("document sent for %s is about %s", nhs, idx.NHS)
 	}
-	h := DocumentHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
-	data, err := encodeDoc(h, doc)
+	h := storeddoc.Header{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
+	data, err := storeddoc.Encode(h, doc)
 	if err != nil {
 		return prepared{}, err
 	}
-	return prepared{rec: cache.Record{NHS: nhs, Version: u.Version, NotAfter: u.NotAfter, Data: data}, idx: idx}, nil
+	return prepared{nhs: nhs, version: u.Version, rec: cache.Record{NHS: nhs, Version: u.Version, NotAfter: u.NotAfter, Data: data}, idx: idx}, nil
 }
 
 // preparedBatch is a batch checked and laid out ahead of its commit.
@@ -166,10 +185,16 @@ func (s syncer) PrepareBatch(b *protocol.Batch) {
 }
 
 // purgeRange deletes cached patients inside r that keep does not hold: in a
-// full sync, a range the server has covered completely.
-func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bool) error {
+// full sync, a range the server has covered completely. Notes of set-aside
+// records in the range that keep does not name go with them.
+func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bool, notes *setAsideNotes) error {
 	if r == nil {
 		return nil
+	}
+	for _, s := range notes.list() {
+		if n := record.NHSNumber(s.NHS); r.Contains(s.NHS) && !keep[n] {
+			notes.clear(n)
+		}
 	}
 	ps, err := tx.Patients()
 	if err != nil {
@@ -182,6 +207,29 @@ func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bo
 			}
 		}
 	}
+	return nil
+}
+
+// storeOne stores one prepared upsert, or sets it aside: a document that
+// could not be read, or that the cache refuses as invalid (Put checks
+// everything before it changes anything), is noted with its reason and
+// any older copy of the patient deleted, and the batch goes on.
+func storeOne(tx *cache.Tx, p prepared, notes *setAsideNotes, now time.Time) error {
+	err := p.err
+	if err == nil {
+		err = tx.Put(p.rec, p.idx)
+		if err == nil {
+			notes.clear(p.nhs)
+			return nil
+		}
+		if !errors.Is(err, cache.ErrInvalid) {
+			return fmt.Errorf("storing %s: %w", p.nhs, err)
+		}
+	}
+	if err := tx.Delete(p.nhs); err != nil && !errors.Is(err, cache.ErrNotFound) {
+		return err
+	}
+	notes.add(SetAside{NHS: p.nhs.Digits(), Version: p.version, Reason: err.Error(), At: now})
 	return nil
 }
 
@@ -220,23 +268,32 @@ func (s syncer) ApplyBatches(bs []*protocol.Batch) error {
 			return err
 		}
 	}
+	now := s.c.now()
 	err = cc.Update(func(tx *cache.Tx) error {
+		notes, err := readSetAside(tx)
+		if err != nil {
+			return err
+		}
 		for _, c := range all {
 			for _, n := range c.dels {
 				if err := tx.Delete(n); err != nil && !errors.Is(err, cache.ErrNotFound) {
 					return err
 				}
+				notes.clear(n)
 			}
 			keep := make(map[record.NHSNumber]bool, len(c.ups))
 			for _, p := range c.ups {
-				if err := tx.Put(p.rec, p.idx); err != nil {
-					return fmt.Errorf("storing %s: %w", p.rec.NHS, err)
+				if err := storeOne(tx, p, notes, now); err != nil {
+					return err
 				}
-				keep[p.rec.NHS] = true
+				keep[p.nhs] = true
 			}
-			if err := purgeRange(tx, c.b.Range, keep); err != nil {
+			if err := purgeRange(tx, c.b.Range, keep, notes); err != nil {
 				return err
 			}
+		}
+		if err := notes.write(tx); err != nil {
+			return err
 		}
 		cur := bs[len(bs)-1].Cursor
 		if cur.Phase == protocol.PhaseLive {
@@ -268,7 +325,14 @@ func (s syncer) ApplyUpToDate(u *protocol.UpToDate) error {
 	}
 	lease := time.Duration(sess.Policy.LeaseSeconds) * time.Second
 	err = cc.Update(func(tx *cache.Tx) error {
-		if err := purgeRange(tx, u.Range, nil); err != nil {
+		notes, err := readSetAside(tx)
+		if err != nil {
+			return err
+		}
+		if err := purgeRange(tx, u.Range, nil, notes); err != nil {
+			return err
+		}
+		if err := notes.write(tx); err != nil {
 			return err
 		}
 		if err := renewLeases(tx, u.LeaseUntil, lease); err != nil {
@@ -312,6 +376,13 @@ func (s syncer) AuditHead() (*protocol.SignedHead, error) {
 	})
 	return h, err
 }
+
+// PendingRollback is the profile rollback found at unlock, if not yet
+// reported.
+func (s syncer) PendingRollback() *protocol.RollbackReport { return s.c.marks.pending() }
+
+// RollbackReported forgets a rollback the server has answered.
+func (s syncer) RollbackReported(r protocol.RollbackReport) error { return s.c.marks.reported(r) }
 
 func (s syncer) PendingAudit(max, maxBytes int) (*protocol.AuditUpload, error) {
 	cc, sess, err := s.c.open()

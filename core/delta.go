@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/sync/syncclient"
 )
@@ -30,7 +31,7 @@ func (s syncer) HeldDocument(nhs string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, doc, err := decodeDoc(rec.Data)
+	_, doc, err := storeddoc.Decode(rec.Data)
 	if err != nil {
 		return nil, fmt.Errorf("cached document for %s: %w", nhs, err)
 	}

@@ -22,12 +22,12 @@ type Status struct {
 	DeviceID string `json:"device_id"`
 	// Connection is the truthful connection state: "offline",
 	// "connecting", "syncing n of N", "up to date as of T", "error: why".
-	Connection string               `json:"connection"`
-	State      syncclient.StateKind `json:"-"`
-	Done       int                  `json:"sync_done,omitempty"`
-	Total      int                  `json:"sync_total,omitempty"`
-	Error      string               `json:"error,omitempty"`
-	RetryIn    time.Duration        `json:"-"`
+	Connection string        `json:"connection"`
+	State      SyncKind      `json:"-"`
+	Done       int           `json:"sync_done,omitempty"`
+	Total      int           `json:"sync_total,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	RetryIn    time.Duration `json:"-"`
 	// LastUpToDate is when the server last declared the cache complete.
 	LastUpToDate      time.Time `json:"last_up_to_date,omitzero"`
 	Stale             bool      `json:"stale"`
@@ -42,8 +42,13 @@ type Status struct {
 	// OldestPendingAge is the age of the oldest queued event, in seconds.
 	OldestPendingAge float64 `json:"oldest_pending_audit_age_seconds"`
 	CacheBytes       int64   `json:"cache_bytes"`
-	Damaged          int     `json:"damaged_records"`
-	WipeReason       string  `json:"wipe_reason,omitempty"`
+	// Damaged counts the records this device holds but cannot show:
+	// those that failed authentication at unlock, and those set aside
+	// when they arrived because they could not be stored.
+	Damaged int `json:"damaged_records"`
+	// SetAside lists the records set aside, each with its reason.
+	SetAside   []SetAside `json:"damaged_record_reasons,omitempty"`
+	WipeReason string     `json:"wipe_reason,omitempty"`
 	// Link is what the sync connection measured of the network (see
 	// linkStatus); nil before any connection.
 	Link *LinkStatus `json:"link,omitempty"`
@@ -66,16 +71,23 @@ func (c *Core) Status() Status {
 	freshness := time.Duration(c.sess.Policy.FreshnessSeconds) * time.Second
 	c.mu.Unlock()
 
-	st.State, st.Done, st.Total, st.Error, st.RetryIn = state.Kind, state.Done, state.Total, state.Err, state.RetryIn
+	st.State, st.Done, st.Total, st.Error, st.RetryIn = SyncKind(state.Kind), state.Done, state.Total, state.Err, state.RetryIn
 	st.Link = linkStatus(sc)
 	if cc != nil {
 		var asOf time.Time
-		_ = cc.View(func(tx *cache.Tx) error { _, err := getJSON(tx, metaAsOf, &asOf); return err })
+		_ = cc.View(func(tx *cache.Tx) error {
+			if _, err := getJSON(tx, metaAsOf, &asOf); err != nil {
+				return err
+			}
+			notes, err := readSetAside(tx)
+			st.SetAside = notes.list()
+			return err
+		})
 		st.LastUpToDate = asOf
 		s := cc.Stats()
 		st.CachedPatients, st.SoonestLeaseExpiry = s.Patients, s.SoonestExpiry
 		st.PendingAuditEvents, st.OldestPendingAudit = s.OutboxCount, s.OldestOutbox
-		st.CacheBytes, st.Damaged = s.FileBytes, s.Damaged
+		st.CacheBytes, st.Damaged = s.FileBytes, s.Damaged+len(st.SetAside)
 	}
 	now := c.now()
 	if !st.OldestPendingAudit.IsZero() {

@@ -11,7 +11,6 @@ import (
 	"kmcr/core"
 	"kmcr/internal/faultproxy"
 	"kmcr/server"
-	"kmcr/sync/syncclient"
 )
 
 // faultRig is an in-process server with short heartbeats, a fault proxy in
@@ -37,16 +36,17 @@ func newFaultRig(t *testing.T, srv *inprocServer, user string) *faultRig {
 // enrol enrols through the proxy; onProgress sees the first sync's states.
 // A window of one batch means that when a batch has been applied the next
 // has not been sent yet, so a fault injected then hits it.
-func (r *faultRig) enrol(t *testing.T, onProgress func(syncclient.State)) (*core.Core, error) {
+func (r *faultRig) enrol(t *testing.T, onProgress func(core.SyncState)) (*core.Core, error) {
 	return tryEnrolCore(t, r.p, "wss://"+r.proxy.Addr(), r.srv.ca, r.user, coreOpts{timeouts: shortTimeouts, window: 1}, r.logs.logf, onProgress)
 }
 
 // finish syncs in the background until up to date and checks the cache:
-// exactly the permitted patients, nothing damaged, a sample opening.
+// exactly the permitted patients, nothing damaged, a sample opening. A
+// sync the test already runs is left to carry on.
 func (r *faultRig) finish(t *testing.T, c *core.Core) {
 	t.Helper()
-	if err := c.StartSync(); err != nil {
-		t.Fatal(err)
+	if !c.Syncing() {
+		serveSync(t, c)
 	}
 	waitState(t, c, 60*time.Second, "up to date after the fault", func(st core.Status) bool {
 		return upToDate(st) && st.CachedPatients == len(r.want) && st.FirstSyncComplete
@@ -69,10 +69,10 @@ func sample(s []string, n int) []string {
 
 // firstSyncFault returns a progress function that runs fault once, as soon
 // as the first sync has applied some documents.
-func firstSyncFault(fault func()) func(syncclient.State) {
+func firstSyncFault(fault func()) func(core.SyncState) {
 	var once sync.Once
-	return func(s syncclient.State) {
-		if s.Kind == syncclient.Syncing && s.Done > 0 {
+	return func(s core.SyncState) {
+		if s.Kind == core.SyncSyncing && s.Done > 0 {
 			once.Do(fault)
 		}
 	}
@@ -100,11 +100,9 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 		if !errors.Is(err, core.ErrFirstSync) {
 			t.Fatalf("enrol through a dropped link: %v, want ErrFirstSync", err)
 		}
-		if err := c.StartSync(); err != nil {
-			t.Fatal(err)
-		}
+		serveSync(t, c)
 		st := waitState(t, c, 30*time.Second, "offline with a reason while the link drops", func(st core.Status) bool {
-			return st.State == syncclient.Offline && st.Error != ""
+			return st.State == core.SyncOffline && st.Error != ""
 		})
 		if st.CachedPatients == 0 || st.CachedPatients >= len(r.want) || st.FirstSyncComplete {
 			t.Fatalf("during the drop: %d cached, first sync complete %v; want a partial first sync", st.CachedPatients, st.FirstSyncComplete)
@@ -148,9 +146,7 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 			}
 		})
 		defer stop()
-		if err := c.StartSync(); err != nil {
-			t.Fatal(err)
-		}
+		serveSync(t, c)
 		eventually(t, 30*time.Second, "a second cut", func() error {
 			if r.proxy.Cuts() > cuts {
 				return nil

@@ -203,7 +203,7 @@ func enrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts,
 
 // tryEnrolCore enrols in-process, reporting the first sync's progress, and
 // returns Enrol's error (core.ErrFirstSync leaves a usable profile).
-func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(syncclient.State)) (*core.Core, error) {
+func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(core.SyncState)) (*core.Core, error) {
 	t.Helper()
 	c := openCore(t, p, o, logf)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -296,7 +296,7 @@ func waitState(t testing.TB, c *core.Core, within time.Duration, what string, ok
 	return st
 }
 
-func upToDate(st core.Status) bool { return st.State == syncclient.UpToDate }
+func upToDate(st core.Status) bool { return st.State == core.SyncUpToDate }
 
 // hookStore wraps a store to run a function right after an audit batch
 // commits, before the server can acknowledge it.
@@ -319,4 +319,20 @@ func mustNHS(s string) record.NHSNumber { return record.MustParseNHSNumber(s) }
 // isNotCached reports an app error for a patient not on the device.
 func isNotCached(err error) bool {
 	return errors.Is(err, core.ErrNotCached) || (err != nil && strings.Contains(err.Error(), "not available on this device"))
+}
+
+// serveSync runs c.ServeSync in the background until the test ends (or
+// the core stops it: lock, wipe, close), and fails the test if it returns
+// an error.
+func serveSync(t testing.TB, c *core.Core) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.ServeSync(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeSync: %v", err)
+		}
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"kmcr/core"
 	"kmcr/internal/faultproxy"
 	"kmcr/internal/netlab"
-	"kmcr/sync/syncclient"
 )
 
 // linkProfile is one poor link of issue 12: the rate is real (tbf on a
@@ -77,11 +76,11 @@ type syncTimer struct {
 	starts   []int // documents already done when each such connection began
 }
 
-func (st *syncTimer) progress(s syncclient.State) {
+func (st *syncTimer) progress(s core.SyncState) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch s.Kind {
-	case syncclient.Connecting:
+	case core.SyncConnecting:
 		if st.start.IsZero() {
 			st.start = time.Now()
 		}
@@ -92,12 +91,12 @@ func (st *syncTimer) progress(s syncclient.State) {
 		}
 		st.synced = false
 		st.conns++
-	case syncclient.Syncing:
+	case core.SyncSyncing:
 		if !st.synced {
 			st.starts = append(st.starts, s.Done)
 		}
 		st.lastDone, st.synced = s.Done, true
-	case syncclient.UpToDate:
+	case core.SyncUpToDate:
 		if st.end.IsZero() {
 			st.end = time.Now()
 		}

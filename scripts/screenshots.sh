@@ -26,7 +26,7 @@ if [ "${1:-}" != "--inside-session" ]; then
 	trap 'rm -rf "$work"' EXIT
 	mkdir -p "$out" "$work/home/.cache" "$work/home/.local/share/keyrings"
 	echo "screenshots: building"
-	(cd "$root" && go build -o "$work/kmcr" ./cmd/kmcr && go build -o "$work/kmcr-server" ./cmd/kmcr-server)
+	(cd "$root" && go build -tags screenshots -o "$work/kmcr" ./cmd/kmcr && go build -o "$work/kmcr-server" ./cmd/kmcr-server)
 	# A private HOME: the keyring and Fyne's preferences start empty and
 	# nothing of the user's is touched.
 	HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" dbus-run-session -- \

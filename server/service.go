@@ -35,13 +35,31 @@ type Config struct {
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
 	Logf         func(format string, args ...any)
+	// BreakGlassBudgets override DefaultBreakGlassBudgets, per role or per
+	// user (kmcr-server serve --break-glass-budget).
+	BreakGlassBudgets []BreakGlassBudget
+	// AuditQuota bounds each device's audit uploads (DefaultAuditQuota
+	// when zero).
+	AuditQuota AuditQuota
+	// MaxConnsPerSource caps the open TCP connections from one address
+	// (default 256: a hospital's laptops behind one NAT); further ones are
+	// closed as soon as they are accepted.
+	MaxConnsPerSource int
+	// MaxSessionsPerDevice caps one device's concurrent sync sessions
+	// (default 4); further upgrades are refused with 429.
+	MaxSessionsPerDevice int
+	// TokenKeys are the access-token signing keys, kept apart from the
+	// store (OpenTokenKeys); nil holds one random key in memory only, so
+	// tokens die with the process (tests).
+	TokenKeys *TokenKeys
 }
 
 // Service is the sync service.
 type Service struct {
-	cfg Config
-	st  store.Store
-	tok tokens
+	cfg   Config
+	st    store.Store
+	tok   tokens
+	guard *loginGuard
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -49,7 +67,10 @@ type Service struct {
 	draining chan struct{}
 	drainOne sync.Once
 
-	deltas *deltaBook // what each device holds, and the bases deltas are made against
+	budget   budgetLedger // break-glass grants per user
+	coalesce coalescer    // alerts folded per user or device per window
+	quotas   deviceQuotas // audit upload allowances per device
+	deltas   *deltaBook   // what each device holds, and the bases deltas are made against
 }
 
 // New makes a Service on an open store.
@@ -75,11 +96,27 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
-	key, err := cfg.Store.Secret("access-token")
-	if err != nil {
-		return nil, fmt.Errorf("loading the token key: %w", err)
+	if cfg.MaxConnsPerSource == 0 {
+		cfg.MaxConnsPerSource = 256
 	}
-	return &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}, nil
+	if cfg.AuditQuota == (AuditQuota{}) {
+		cfg.AuditQuota = DefaultAuditQuota
+	}
+	if cfg.MaxSessionsPerDevice == 0 {
+		cfg.MaxSessionsPerDevice = 4
+	}
+	cfg.Logf = safeLogf(cfg.Logf)
+	if cfg.TokenKeys == nil {
+		k, err := NewMemoryTokenKeys(cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("making a token key: %w", err)
+		}
+		cfg.TokenKeys = k
+	}
+	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
+	s.budget.seed = s.seedGrants
+	s.quotas.q = cfg.AuditQuota
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
@@ -90,7 +127,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathHealth, s.handleHealth)
 	mux.HandleFunc("POST "+protocol.PathLogin, s.handleLogin)
 	mux.HandleFunc("POST "+protocol.PathRefresh, s.handleRefresh)
-	mux.HandleFunc("GET "+protocol.PathSync, s.handleSync)
+	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
 	return mux
@@ -102,11 +139,24 @@ func (s *Service) Handler() http.Handler {
 // (development only; the command refuses it off loopback).
 func (s *Service) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.Handler(),
+		// A connection that sends its request slowly (slowloris), stalls
+		// its TLS handshake, or idles between requests is closed: headers
+		// within ReadHeaderTimeout (the TLS handshake too), the whole
+		// request within ReadTimeout, the answer within WriteTimeout.
+		// A websocket upgrade clears these, and sync/protocol's own read
+		// and write deadlines take over.
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(logWriter{s.cfg.Logf}, "", 0),
 	}
+	limited := newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf).(*limitListener)
+	limited.hot = func(src string) bool { _, hot := s.guard.sourceThrottled(src, s.now()); return hot }
+	ln = limited
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	go s.expireLoop(bg)

@@ -1,3 +1,5 @@
+//go:build screenshots
+
 package ui
 
 import (
@@ -10,9 +12,11 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 )
 
-// The screenshot hook. When KMCR_UI_SCRIPT names a file, kmcr drives its
+// The screenshot hook, built only with the screenshots tag (as
+// scripts/screenshots.sh builds kmcr). When KMCR_UI_SCRIPT names a file, kmcr drives its
 // own screens from it, one step a line, so a script can photograph every
 // screen of the real program under Xvfb (scripts/screenshots.sh). It only
 // does what a person at the keyboard could do, through the same code
@@ -41,6 +45,21 @@ const (
 
 // scriptWait bounds every wait for a screen.
 const scriptWait = 90 * time.Second
+
+// scriptPage is the scrolling page on show (a summary or Settings), for
+// the scroll step. It is touched on the UI goroutine only; a screenshot run
+// has one window.
+var scriptPage *container.Scroll
+
+// showingPage notes the scrolling page on show.
+func (u *UI) showingPage(s *container.Scroll) { scriptPage = s }
+
+// startScript runs the steps of the file KMCR_UI_SCRIPT names, if any.
+func (u *UI) startScript() {
+	if path := os.Getenv(envScript); path != "" {
+		go u.runScript(path)
+	}
+}
 
 func (u *UI) runScript(path string) {
 	f, err := os.Open(path)
@@ -195,7 +214,7 @@ func (u *UI) scriptStep(cmd, arg string) error {
 
 // scrollPage scrolls the page shown (a summary or Settings).
 func (u *UI) scrollPage(px float32) {
-	if u.pageScroll != nil {
-		u.pageScroll.ScrollToOffset(fyne.NewPos(0, px))
+	if scriptPage != nil {
+		scriptPage.ScrollToOffset(fyne.NewPos(0, px))
 	}
 }

@@ -88,7 +88,7 @@ func (sv *summaryView) build() fyne.CanvasObject {
 	}
 	scroll := container.NewVScroll(compact(container.NewPadded(container.NewVBox(body...))))
 	scroll.OnScrolled = func(fyne.Position) { u.touch() }
-	u.pageScroll = scroll
+	u.showingPage(scroll)
 	return container.NewBorder(top, nil, nil, nil, scroll)
 }
 

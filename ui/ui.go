@@ -20,14 +20,12 @@ package ui
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/cache"
 	"kmcr/core"
 )
 
@@ -57,7 +55,6 @@ type options struct {
 	do           func(func()) // runs fn on the UI goroutine
 	tickers      bool         // run the idle and status clocks
 	serveControl bool         // answer "kmcr lock" on the control socket
-	script       string       // KMCR_UI_SCRIPT: a screenshot run's steps
 }
 
 // UI is the desktop interface for one profile.
@@ -83,17 +80,17 @@ type UI struct {
 
 	firstSyncCancel context.CancelFunc // stops the first sync that is running
 	enrolPrefill    *core.EnrolRequest // what a failed enrolment had typed
-	unlockShown     *unlockScreen      // the unlock screen on show, for the script
-	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for the script
-	pageScroll      *container.Scroll  // the scrolling page on show, for the script
+	unlockShown     *unlockScreen      // the unlock screen on show, for tests and the script
+	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
 }
 
 // New makes the interface; ShowAndRun shows it.
 //
-// When the environment variable KMCR_UI_SCRIPT names a file, the window
-// drives itself from it for a screenshot run (see script.go).
+// In a build with the screenshots tag, when the environment variable
+// KMCR_UI_SCRIPT names a file, the window drives itself from it for a
+// screenshot run (see script.go).
 func New(a fyne.App, kc *core.Core) *UI {
-	return newUI(a, kc, options{tickers: true, serveControl: true, script: os.Getenv(envScript)})
+	return newUI(a, kc, options{tickers: true, serveControl: true})
 }
 
 func newUI(a fyne.App, kc *core.Core, o options) *UI {
@@ -132,9 +129,7 @@ func (u *UI) ShowAndRun() {
 	if u.opts.tickers {
 		u.startClocks()
 	}
-	if u.opts.script != "" {
-		go u.runScript(u.opts.script)
-	}
+	u.startScript()
 	u.win.ShowAndRun()
 	for _, stop := range u.stops {
 		stop()
@@ -276,7 +271,7 @@ func (u *UI) lockScreenNow() {
 	u.main = nil
 	u.shell = nil
 	u.bgDialog = nil
-	u.pageScroll = nil
+	u.showingPage(nil)
 	u.unlockShown = nil
 }
 
@@ -290,7 +285,7 @@ func (u *UI) unlocked() {
 	}
 	u.showMain()
 	u.background(func() {
-		if err := u.core.StartSync(); err != nil && !errors.Is(err, core.ErrLocked) {
+		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {
 			st := u.core.Status()
 			u.do(func() { u.onStatus(st) })
 		}
@@ -315,15 +310,15 @@ const (
 
 // friendlyError turns core errors into what a user can act on.
 func friendlyError(err error) string {
-	var re *cache.RetryError
+	var re *core.RetryError
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &re) && errors.Is(err, cache.ErrTooSoon):
+	case errors.As(err, &re) && errors.Is(err, core.ErrTooSoon):
 		return "Too many wrong passphrases: wait before trying again."
-	case errors.Is(err, cache.ErrWrongPassphrase):
+	case errors.Is(err, core.ErrWrongPassphrase):
 		return "Wrong passphrase. Check Caps Lock and try again."
-	case errors.Is(err, cache.ErrAlreadyRunning):
+	case errors.Is(err, core.ErrAlreadyRunning):
 		return "kmcr is already open with this profile (another window or \"kmcr sync\"). Close it and try again."
 	case errors.Is(err, core.ErrLocked):
 		return "kmcr is locked."

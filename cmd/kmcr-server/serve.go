@@ -24,6 +24,10 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := dataDirFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	var budgets budgetFlag
+	fs.Var(&budgets, "break-glass-budget", "emergency accesses one user may be granted, as role=ROLE,hour=N,day=N or user=NAME,hour=N,day=N (repeatable; default paramedic 5 an hour and 20 a day, community 2 and 5)")
+	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
+	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -37,6 +41,10 @@ func runServe(env *cmdEnv, args []string) error {
 			return fmt.Errorf("%w: --dev-plaintext is only allowed on a loopback address such as 127.0.0.1:8080", errUsage)
 		}
 	}
+	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
+	if _, err := privateDataDir(*dir, logger.Printf); err != nil {
+		return err
+	}
 	st, err := store.OpenBolt(*dir, time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("another kmcr-server is already serving %s", *dir)
@@ -45,8 +53,11 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf})
+	keys, err := openTokenKeys(*dir, *keysPath, st, logger.Printf)
+	if err != nil {
+		return err
+	}
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, BreakGlassBudgets: budgets})
 	if err != nil {
 		return err
 	}
@@ -81,6 +92,8 @@ func runServe(env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "listening on http://%s (ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 		return svc.Serve(ctx, ln, nil)
 	}
+	// Only the server certificate and its key: serve never reads the CA's
+	// private key, which belongs offline (see init).
 	cert, err := pki.LoadServer(*dir)
 	if err != nil {
 		return err
@@ -89,4 +102,18 @@ func runServe(env *cmdEnv, args []string) error {
 	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	logger.Printf("stopped")
 	return err
+}
+
+// budgetFlag collects --break-glass-budget values.
+type budgetFlag []server.BreakGlassBudget
+
+func (b *budgetFlag) String() string { return fmt.Sprint([]server.BreakGlassBudget(*b)) }
+
+func (b *budgetFlag) Set(v string) error {
+	bb, err := server.ParseBreakGlassBudget(v)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, bb)
+	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"kmcr/core"
-	"kmcr/sync/syncclient"
+	"kmcr/record"
 )
 
 func init() {
@@ -33,9 +33,9 @@ type progressLine struct {
 	last  string
 }
 
-func (p *progressLine) update(s syncclient.State) {
+func (p *progressLine) update(s core.SyncState) {
 	line := s.String()
-	if s.Kind == syncclient.Syncing && s.Total > 0 {
+	if s.Kind == core.SyncSyncing && s.Total > 0 {
 		pct := 100 * s.Done / s.Total
 		line = fmt.Sprintf("syncing %d of %d (%d%%), %s", s.Done, s.Total, pct, time.Since(p.start).Round(100*time.Millisecond))
 	}
@@ -47,7 +47,7 @@ func (p *progressLine) update(s syncclient.State) {
 		fmt.Fprintf(p.e.stderr, "\r\033[K%s", line)
 		return
 	}
-	if s.Kind != syncclient.Syncing || s.Done == s.Total || s.Done%1000 < 256 {
+	if s.Kind != core.SyncSyncing || s.Done == s.Total || s.Done%1000 < 256 {
 		fmt.Fprintln(p.e.stderr, line)
 	}
 }
@@ -140,18 +140,14 @@ func runSync(e *env, args []string) error {
 	defer func() { stopCtl(); <-ctlDone }()
 	unwatch := e.core.Watch(func(st core.Status) { p.update(syncStateOf(st)) })
 	defer unwatch()
-	if err := e.core.StartSync(); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	e.core.StopSync()
+	err = e.core.ServeSync(ctx)
 	p.done()
-	return nil
+	return err
 }
 
 // syncStateOf rebuilds a sync state from a status, for the progress line.
-func syncStateOf(st core.Status) syncclient.State {
-	return syncclient.State{Kind: st.State, Done: st.Done, Total: st.Total, Err: st.Error, AsOf: st.LastUpToDate, RetryIn: st.RetryIn}
+func syncStateOf(st core.Status) core.SyncState {
+	return core.SyncState{Kind: st.State, Done: st.Done, Total: st.Total, Err: st.Error, AsOf: st.LastUpToDate, RetryIn: st.RetryIn}
 }
 
 func runStatus(e *env, args []string) error {
@@ -219,8 +215,14 @@ func runStatus(e *env, args []string) error {
 		pending += fmt.Sprintf(", oldest %s ago", (time.Duration(st.OldestPendingAge) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintf(w, "Pending audit:   %s\n", pending)
-	if st.Damaged > 0 {
-		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", st.Damaged)
+	if unreadable := st.Damaged - len(st.SetAside); unreadable > 0 {
+		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", unreadable)
+	}
+	if len(st.SetAside) > 0 {
+		fmt.Fprintf(w, "Set aside:       %d record(s) this device could not store (kept for a newer version)\n", len(st.SetAside))
+		for _, a := range st.SetAside {
+			fmt.Fprintf(w, "  %s (version %d): %s\n", record.NHSNumber(a.NHS), a.Version, a.Reason)
+		}
 	}
 	return nil
 }

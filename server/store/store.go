@@ -45,6 +45,12 @@ type User struct {
 	Role         string    `json:"role"`
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// Disabled refuses the user's logins, enrolments, refreshes and
+	// sessions; DisabledAt is when an admin disabled them.
+	Disabled   bool      `json:"disabled,omitempty"`
+	DisabledAt time.Time `json:"disabled_at,omitempty"`
+	// PasswordChanged is when an admin last set the password.
+	PasswordChanged time.Time `json:"password_changed,omitempty"`
 }
 
 // Device is an enrolled client installation.
@@ -67,6 +73,10 @@ type Device struct {
 	// TokenGen numbers the token answers issued to this device; the
 	// access token issued with the current refresh credential carries it.
 	TokenGen uint64 `json:"token_gen,omitempty"`
+	// SpentRefresh holds the hashes of the credentials this device's
+	// current login has already exchanged (newest last, a bounded number),
+	// so a replay of one is recognised and ends the whole family.
+	SpentRefresh [][]byte `json:"spent_refresh,omitempty"`
 	// Chain is the device's audit chain state, owned by the audit code.
 	Chain []byte `json:"chain,omitempty"`
 }
@@ -86,6 +96,7 @@ type Relationship struct {
 const (
 	ChangePatient         = "patient"              // a patient's documents changed
 	ChangeRelabel         = "relabel"              // a patient's documents lost items to a sensitive label
+	ChangeRestricted      = "restricted"           // a patient's Patient resource became restricted: every device purges it
 	ChangeCaseloadAdd     = "caseload-add"         // User gained NHS
 	ChangeCaseloadRemove  = "caseload-remove"      // User lost NHS
 	ChangeObjection       = "objection"            // NHS objected to Reason (a purpose)
@@ -130,16 +141,23 @@ const (
 
 // PatientMeta describes a patient's current documents.
 type PatientMeta struct {
-	NHS         string         `json:"nhs"`
-	Version     uint64         `json:"version"`
-	Keys        []string       `json:"keys"` // source patient keys merged into this NHS number
-	DocHash     []byte         `json:"doc_hash"`
-	Sections    []string       `json:"sections"`            // sections with content in the full document
-	Sensitive   int            `json:"sensitive"`           // items withheld for a sensitive label
-	Omitted     map[string]int `json:"omitted,omitempty"`   // resource types not part of a care summary, by count
-	TooLarge    bool           `json:"too_large,omitempty"` // the full document exceeded the protocol limit
-	Updated     time.Time      `json:"updated"`
-	FamilyIndex string         `json:"family,omitempty"` // normalised family name, for admin listings
+	NHS       string         `json:"nhs"`
+	Version   uint64         `json:"version"`
+	Keys      []string       `json:"keys"` // source patient keys merged into this NHS number
+	DocHash   []byte         `json:"doc_hash"`
+	Sections  []string       `json:"sections"`            // sections with content in the full document
+	Sensitive int            `json:"sensitive"`           // items withheld for a sensitive label
+	Omitted   map[string]int `json:"omitted,omitempty"`   // resource types not part of a care summary, by count
+	TooLarge  bool           `json:"too_large,omitempty"` // the full document exceeded the protocol limit, or the client's
+	// Restricted is set when the patient's Patient resource carries a
+	// sensitive label: the patient has no documents and is offered to no
+	// device.
+	Restricted bool `json:"restricted,omitempty"`
+	// Unstorable is set when even the demographics document fails the
+	// client's limits: the patient has no documents.
+	Unstorable  bool      `json:"unstorable,omitempty"`
+	Updated     time.Time `json:"updated"`
+	FamilyIndex string    `json:"family,omitempty"` // normalised family name, for admin listings
 }
 
 // PatientUpdate is the result of rebuilding one patient's documents.
@@ -191,6 +209,10 @@ type Store interface {
 	AddUser(u User) error
 	User(name string) (User, error)
 	Users() ([]User, error)
+	// UpdateUser calls fn with the user and stores what it leaves, in one
+	// transaction, appending no change; fn's error is returned and nothing
+	// is stored. fn must not change the Name. ErrNotFound for no such user.
+	UpdateUser(name string, fn func(u *User) error) error
 
 	// CaseloadAdd and CaseloadRemove return the numbers that changed.
 	CaseloadAdd(user string, nhs []string) ([]string, error)
@@ -237,7 +259,8 @@ type Store interface {
 	// in byte order.
 	PatientKeys(nhs string) ([]string, error)
 	// CommitPatients writes documents whose hash changed, bumping their
-	// version and logging a change (ChangeRelabel when Sensitive grew). An
+	// version and logging a change (ChangeRestricted when the update is
+	// Restricted, ChangeRelabel when Sensitive grew). An
 	// update's Docs replace the patient's documents as a set: a kind it
 	// lacks is removed. It returns how many changed.
 	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)

@@ -49,6 +49,7 @@ const (
 	ErrCodeForbidden     = "forbidden"      // role may not do this
 	ErrCodeNotFound      = "not_found"
 	ErrCodeInternal      = "internal"
+	ErrCodeThrottled     = "throttled" // too many failed logins, or the server is busy checking logins: retry later (Retry-After)
 )
 
 // AuthHeader is where the access token travels: the upgrade request's

@@ -76,6 +76,20 @@ type Hello struct {
 	// Deltas lists the delta formats the client applies (DeltaZstd); a
 	// server sends deltas only to a client that lists one.
 	Deltas []string `json:"deltas,omitempty"`
+	// Rollback, from protocol 2, reports that the device found its
+	// profile restored from an older copy (see RollbackReport).
+	Rollback *RollbackReport `json:"rollback,omitempty"`
+}
+
+// RollbackReport says that at unlock the device's audit chain was behind
+// the high-water mark of sequence numbers it keeps outside the profile
+// folder (in the OS keyring): the folder was restored from an older copy,
+// and the events between FoundSeq and AllocatedSeq may never reach the
+// server. The device sends it in every Hello until a Welcome answers it.
+type RollbackReport struct {
+	FoundSeq     uint64    `json:"found_seq"`     // the chain head the restored profile holds
+	AllocatedSeq uint64    `json:"allocated_seq"` // sequence numbers had been allocated at least this far
+	DetectedAt   time.Time `json:"detected_at"`   // device clock at the unlock that found it
 }
 
 // UserInfo names the logged-in user.
@@ -169,9 +183,13 @@ const (
 	DelCaseloadRemoved = "caseload-removed"
 	DelObjection       = "objection"
 	DelRelabel         = "relabel"
-	DelPatientDeleted  = "deleted"
-	DelExpired         = "relationship-expired"
-	DelNotPermitted    = "not-permitted"
+	// DelRestricted withdraws a patient whose record became restricted.
+	// The client purges it and keeps no note the user could read: who may
+	// not know the patient's status must not learn it from the screen.
+	DelRestricted     = "restricted"
+	DelPatientDeleted = "deleted"
+	DelExpired        = "relationship-expired"
+	DelNotPermitted   = "not-permitted"
 )
 
 // Delete tells the client to destroy a patient's key and data.
