@@ -65,6 +65,16 @@ type Proxy struct {
 	drops     int
 	closing   chan struct{} // closed by Close
 	links0    uint64        // connections made, for per-link loss seeds
+	toClient  int64         // bytes forwarded server→client
+	toServer  int64         // and client→server
+}
+
+// Bytes is how many bytes the proxy has forwarded to the client and to the
+// server so far: what crossed the link.
+func (p *Proxy) Bytes() (toClient, toServer int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.toClient, p.toServer
 }
 
 // link is one proxied connection: the client's side and the target's.
@@ -341,7 +351,15 @@ func (p *Proxy) forward(l *link, dst net.Conn, chunk []byte, toClient bool) bool
 	}
 	if len(chunk) > 0 {
 		_ = dst.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := dst.Write(chunk); err != nil {
+		n, err := dst.Write(chunk)
+		p.mu.Lock()
+		if toClient {
+			p.toClient += int64(n)
+		} else {
+			p.toServer += int64(n)
+		}
+		p.mu.Unlock()
+		if err != nil {
 			return false
 		}
 	}

@@ -79,6 +79,18 @@ func DictionaryIDs() []uint32 {
 	return ids
 }
 
+// Dictionary returns the embedded dictionary with id, nil if there is
+// none (for benchmarks and tools).
+func Dictionary(id uint32) []byte {
+	ds, _ := loadDicts()
+	for _, d := range ds {
+		if d.id == id {
+			return d.data
+		}
+	}
+	return nil
+}
+
 // CompressedSubprotocol is the subprotocol name for zstd with dictionary id.
 func CompressedSubprotocol(id uint32) string {
 	return Subprotocol + zstdMarker + strconv.FormatUint(uint64(id), 10)
