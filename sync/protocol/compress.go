@@ -22,7 +22,7 @@ import (
 //
 // Dictionaries are named by id: a later one is added under a new id
 // beside the old ones, so an older peer keeps negotiating the one it has.
-// Each is trained on FHIR summaries by ./traindict and embedded here.
+// Each is trained on FHIR summaries by server/traindict and embedded here.
 
 // zstdMarker separates the protocol name from its compression suffix.
 const zstdMarker = "+zstd.d"

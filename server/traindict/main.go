@@ -3,7 +3,7 @@
 // kmcr-server builds from generated demo patients and from the public
 // FHIR test data in ../shared/fhir when it is there.
 //
-//	go run ./sync/protocol/traindict -id 1 -o sync/protocol/dict/d1.zdict
+//	go run ./server/traindict -id 1 -o sync/protocol/dict/d1.zdict
 //
 // A new dictionary gets a new id; the old files stay, so older peers keep
 // negotiating the dictionary they have. The output is deterministic for
