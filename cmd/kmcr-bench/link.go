@@ -182,7 +182,8 @@ func linkClient(s *benchServer, proxy *faultproxy.Proxy, dir, user string, plain
 	defer cancel()
 	err = kc.Enrol(ctx, core.EnrolRequest{Server: "wss://" + proxy.Addr(), CAFile: s.caFile, User: user, Password: benchUserPassword(user),
 		Passphrase: []byte(benchPassphrase), Host: "bench-host"}, progress)
-	for i := 0; err != nil && kc.Enrolled() && i < 60; i++ {
+	// Resume until done; the link may be down for a while (bounded by ctx).
+	for err != nil && kc.Enrolled() && ctx.Err() == nil {
 		time.Sleep(500 * time.Millisecond)
 		err = kc.SyncOnce(ctx, progress)
 	}

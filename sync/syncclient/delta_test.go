@@ -2,6 +2,7 @@ package syncclient
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -103,5 +104,36 @@ func TestClient_Delta_CorruptedAsksForWhole(t *testing.T) {
 	}
 	if !bytes.Equal(app.held[nhs[1]], newer(nhs[1])) {
 		t.Fatal("the good delta was not rebuilt and stored")
+	}
+}
+
+// TestClient_Delta_WholeDocumentHashMismatchRefused checks a whole
+// document that does not match its hash is never stored: the batch is
+// refused and the connection closed with CloseProtocolError.
+func TestClient_Delta_WholeDocumentHashMismatchRefused(t *testing.T) {
+	nhs := nhsNumbers(1)
+	fs := newFakeServer(t, 0)
+	fs.script = func(ss *srvSession) {
+		b := scriptedBatch(fs, 1, nhs[0])
+		b.Upserts[0].Hash = protocol.DocHash([]byte("another document"))
+		for _, m := range []protocol.Message{scriptedWelcome(fs), b} {
+			if ss.send(m) != nil {
+				return
+			}
+		}
+		ss.drain()
+	}
+	app := &docApplier{fakeApplier: newFakeApplier(), held: map[string][]byte{}}
+	tc := newTestClient(t, fs, "", func(c *Config) { c.Applier = app })
+	err := tc.SyncOnce(t.Context())
+	if !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("SyncOnce = %v, want ErrBadBatch", err)
+	}
+	waitFor(t, 10*time.Second, "the client's close", func() bool { return len(fs.snapshot().clientClose) > 0 })
+	if got := fs.snapshot().clientClose[0]; got != protocol.CloseProtocolError {
+		t.Fatalf("closed with %d", got)
+	}
+	if len(app.held) != 0 {
+		t.Fatal("a document that fails its hash was stored")
 	}
 }
