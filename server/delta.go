@@ -172,12 +172,17 @@ func (ss *session) ackedDocs(a *protocol.Ack) {
 	}
 	// Only a patient this batch carried can be asked for again.
 	a.Full = slices.DeleteFunc(a.Full, func(n string) bool { return !carried[n] })
-	for id, docs := range ds.unacked {
-		if id > a.ID {
-			continue
+	// Oldest batch first, so a patient carried twice ends at the newer.
+	var ids []uint64
+	for id := range ds.unacked {
+		if id <= a.ID {
+			ids = append(ids, id)
 		}
-		for _, d := range docs {
-			if !slices.Contains(a.Full, d.nhs) || id != a.ID {
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for _, d := range ds.unacked[id] {
+			if id != a.ID || !slices.Contains(a.Full, d.nhs) {
 				ss.svc.deltas.setHeld(ss.device.ID, d.nhs, d.hash)
 			}
 		}
