@@ -126,3 +126,26 @@ func TestSession_Delta_CorruptedFallsBackToWhole(t *testing.T) {
 		t.Fatalf("the next change after the whole document: %+v", last)
 	}
 }
+
+// TestDeltaBook_AckOfSeveralBatchesKeepsTheNewest checks that when one
+// ack covers several batches carrying the same patient, the device is
+// recorded as holding the newest version (map order must not decide).
+func TestDeltaBook_AckOfSeveralBatchesKeepsTheNewest(t *testing.T) {
+	for range 30 {
+		svc := &Service{deltas: newDeltaBook(1 << 20), cfg: Config{Logf: t.Logf}}
+		ss := &session{svc: svc, pending: map[string]*op{}}
+		ss.device.ID = "device-1"
+		ss.delta.init(&protocol.Hello{Deltas: []string{protocol.DeltaZstd}})
+		var last []byte
+		for id := uint64(1); id <= 5; id++ {
+			doc := []byte(fmt.Sprintf(`{"resourceType":"Bundle","v":%d}`, id))
+			ss.addDoc(&protocol.Batch{ID: id}, protocol.DocMeta{NHS: "9990000018"}, doc, true)
+			last = protocol.DocHash(doc)
+		}
+		ss.ackedDocs(&protocol.Ack{ID: 5})
+		got, _, _ := svc.deltas.base("device-1", "9990000018")
+		if !bytes.Equal(got, last) {
+			t.Fatal("the device is recorded as holding an older version")
+		}
+	}
+}
