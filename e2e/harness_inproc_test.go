@@ -41,6 +41,8 @@ type inprocOpts struct {
 	timeouts protocol.Timeouts
 	// wrap, when set, wraps the store the service uses (test hooks).
 	wrap func(store.Store) store.Store
+	// listen, when set, makes the sync listener (127.0.0.1:0 otherwise).
+	listen func() (net.Listener, error)
 }
 
 // inprocServer is a kmcr-server Service on a real store, a real TLS
@@ -79,7 +81,11 @@ func newInprocServer(t testing.TB, o inprocOpts) *inprocServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := o.listen
+	if listen == nil {
+		listen = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
+	ln, err := listen()
 	if err != nil {
 		t.Fatal(err)
 	}
