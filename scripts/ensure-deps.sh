@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ensure-deps.sh build|test|run: install what "make" needs on a fresh
+# ensure-deps.sh build|test|run|run-cluster: install what "make" needs on a fresh
 # Debian or Ubuntu machine, and only what is missing: Go 1.26 or newer, and
 # the Debian packages for Fyne's cgo build, the keyring, Xvfb and the
 # Windows cross-compiler, PostgreSQL's server binaries for the tests
@@ -16,6 +16,7 @@ pkgs=("${build_pkgs[@]}")
 case "$want" in
   build) ;;
   run) pkgs+=("${run_pkgs[@]}") ;;
+  run-cluster) pkgs+=("${run_pkgs[@]}" postgresql) ;;
   test) pkgs+=("${test_pkgs[@]}") ;;
   *) echo "ensure-deps: unknown target $want" >&2; exit 2 ;;
 esac
