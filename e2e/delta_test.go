@@ -66,3 +66,43 @@ func TestDelta_CoreRebuildsChangedSummary(t *testing.T) {
 		t.Fatalf("the change did not travel as a compressed delta; server said:\n%s", logs)
 	}
 }
+
+// TestDelta_OlderClientStillSyncs runs the real client core speaking only
+// the plain protocol (kmcr.sync.v1, no deltas), as a client built before
+// them, against this server: its first sync and a later change arrive,
+// uncompressed and whole.
+func TestDelta_OlderClientStillSyncs(t *testing.T) {
+	srv := newInprocServer(t, inprocOpts{patients: 12, seed: 33, timeouts: shortTimeouts})
+	srv.addUser("para", "paramedic", srv.nhs[:6]...)
+	p := newProfile(t)
+	c := enrolCore(t, p, srv.url(), srv.ca, "para", coreOpts{plain: true}, srv.logs.prefixed("client: "))
+	if got := len(cachedSet(t, c)); got != 6 {
+		t.Fatalf("cached %d of 6", got)
+	}
+	importObservation(t, srv, 1, 127)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.SyncOnce(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.OpenPatient(srv.nhs[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range v.Summary.Observations.Items {
+		found = found || (o.Quantity != nil && o.Quantity.Value == 127)
+	}
+	if !found {
+		t.Fatal("the change did not reach the older client")
+	}
+	if l := c.Status().Link; l == nil || l.Compression != "" {
+		t.Fatalf("link %+v: want no compression", l)
+	}
+	srv.logs.mu.Lock()
+	logs := strings.Join(srv.logs.lines, "\n")
+	srv.logs.mu.Unlock()
+	if strings.Contains(logs, "sent 1 deltas") || !strings.Contains(logs, `compression ""`) {
+		t.Fatalf("the older client got a delta or compression; server said:\n%s", logs)
+	}
+}

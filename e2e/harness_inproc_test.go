@@ -160,6 +160,7 @@ type coreOpts struct {
 	timeouts protocol.Timeouts // zero: production
 	kdf      cache.KDFParams   // zero: cheapKDF
 	window   int               // zero: protocol.DefaultWindow
+	plain    bool              // speak the plain protocol, as a client built before compression and deltas
 }
 
 // syncTweak shortens backoff (and the heartbeat, when asked) so fault
@@ -173,6 +174,7 @@ func (o coreOpts) syncTweak(cfg *syncclient.Config) {
 	if o.window != 0 {
 		cfg.Window = o.window
 	}
+	cfg.Plain = o.plain
 }
 
 // openCore opens the client core on a profile folder.
