@@ -102,7 +102,7 @@ func TestImport_L10_BundleLabel_AppliesToEntries(t *testing.T) {
 func TestImport_L11_ReferrerOfWithheld_Withheld(t *testing.T) {
 	ts := newTestServer(t, 0)
 	importFiles(t, ts, map[string]string{
-		"Patient.ndjson":    labelsPatient + "\n",
+		"Patient.ndjson": labelsPatient + "\n",
 		"Medication.ndjson": `{"resourceType":"Medication","id":"med-prep","meta":{"security":[` + hivLabel + `]},"code":{"text":"emtricitabine/tenofovir"}}` + "\n" +
 			`{"resourceType":"Medication","id":"med-compound","code":{"text":"compound"},"ingredient":[{"itemReference":{"reference":"Substance/subst-labelled"}}]}` + "\n",
 		"Substance.ndjson": `{"resourceType":"Substance","id":"subst-labelled","meta":{"security":[` + hivLabel + `]},"code":{"text":"cabotegravir"}}` + "\n",
