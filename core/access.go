@@ -76,15 +76,35 @@ func BreakGlassChoices() []BreakGlassChoice {
 	return out
 }
 
-// Validate checks a reason before it is used.
+// ReasonOther is the one coded reason that needs the user's own words.
+const ReasonOther = "other"
+
+// Validate checks a reason before it is used. A coded reason is enough,
+// except "other", which needs the user's own words; without words, Text
+// becomes a note that says only the code was given, so the audit event
+// and the privacy officer's alert never carry an empty reason.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
 		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(BreakGlassReasonCodes(), ", "))
 	}
 	if strings.TrimSpace(r.Text) == "" {
-		return errors.New("break-glass needs a reason in your own words as well as the code")
+		if r.Code == ReasonOther {
+			return errors.New("break-glass for another reason needs that reason in your own words")
+		}
+		r.Text = CodedOnlyText(r.Code)
 	}
 	return nil
+}
+
+// CodedOnlyText is the reason text recorded when the user chose a coded
+// reason and wrote nothing more.
+func CodedOnlyText(code string) string {
+	for _, x := range protocol.BreakGlassReasons {
+		if x.Code == code {
+			return "(coded reason only: " + x.Display + ")"
+		}
+	}
+	return "(coded reason only: " + code + ")"
 }
 
 // OpenPatient reads a cached patient and returns its view. The view audit
@@ -230,6 +250,10 @@ func clearClinical(s *record.Summary) {
 type SearchResult struct {
 	Entries []PatientEntry `json:"entries"`
 	Total   int            `json:"total"`
+	// Suggestions are close matches offered when a name search found
+	// nobody ("Did you mean SMITH, Shirley, 19-May-1930?"); their listing
+	// is audited like the search.
+	Suggestions []PatientEntry `json:"suggestions"`
 }
 
 // Search looks patients up in the cache by NHS number, family name (and
@@ -254,7 +278,20 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	return &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total}, nil
+	out := &SearchResult{Entries: lookAlikes(cc, entriesOf(res.Entries)), Total: res.Total, Suggestions: []PatientEntry{}}
+	if res.Total == 0 {
+		sugg, err := cc.Suggest(q)
+		if err != nil {
+			return nil, err
+		}
+		if len(sugg) > 0 {
+			if err := c.logListing(s, q+" (did you mean)", sugg); err != nil {
+				return nil, err
+			}
+			out.Suggestions = lookAlikes(cc, entriesOf(sugg))
+		}
+	}
+	return out, nil
 }
 
 // Caseload lists every patient held on this device, for community staff
@@ -268,7 +305,7 @@ func (c *Core) Caseload() ([]PatientEntry, error) {
 	if err := c.logListing(s, "(caseload list)", entries); err != nil {
 		return nil, err
 	}
-	return entriesOf(entries), nil
+	return lookAlikes(cc, entriesOf(entries)), nil
 }
 
 // logListing records that a list of patients' names is about to be shown,
@@ -327,7 +364,7 @@ func (c *Core) Recent() ([]PatientEntry, error) {
 	if err := c.logListing(s, "(recently opened list)", out); err != nil {
 		return nil, err
 	}
-	return entriesOf(out), nil
+	return lookAlikes(cc, entriesOf(out)), nil
 }
 
 // BreakGlass opens a patient under emergency access. Online, it asks the
@@ -424,4 +461,23 @@ func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*Patien
 		time.Sleep(50 * time.Millisecond)
 	}
 	return v, err
+}
+
+// lookAlikes flags the entries that have a look-alike on the device (name,
+// date of birth and postcode closely matching another patient's), so a
+// screen can say "similar record on this device" on both rows. The flag is
+// a warning only: a failure to compute it leaves the entries unflagged.
+func lookAlikes(cc *cache.Cache, es []PatientEntry) []PatientEntry {
+	nhs := make([]record.NHSNumber, len(es))
+	for i, e := range es {
+		nhs[i] = e.NHS
+	}
+	similar, err := cc.LookAlikes(nhs)
+	if err != nil {
+		return es
+	}
+	for i := range es {
+		es[i].SimilarOnDevice = similar[es[i].NHS]
+	}
+	return es
 }

@@ -27,6 +27,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
+	"kmcr/record"
 )
 
 // AppID is the application identifier, as in FyneApp.toml.
@@ -82,6 +83,12 @@ type UI struct {
 	enrolPrefill    *core.EnrolRequest // what a failed enrolment had typed
 	unlockShown     *unlockScreen      // the unlock screen on show, for tests and the script
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
+	pageScroll      *container.Scroll  // the summary's scrolling page on show, for the keys that scroll it
+	critical        fyne.CanvasObject  // the summary's critical line on show
+	// reopen is the NHS number of the patient open when the window locked:
+	// unlocking opens them again (read and audited afresh, banner first).
+	// It is the only thing about a patient kept while locked.
+	reopen record.NHSNumber
 }
 
 // New makes the interface; ShowAndRun shows it.
@@ -259,6 +266,9 @@ func (u *UI) lock(why string) {
 func (u *UI) lockScreenNow() {
 	u.gen++
 	u.cancelFirstSync()
+	if !u.locked && u.main != nil && u.main.view != nil && u.screen == screenSummary {
+		u.reopen = u.main.view.NHS
+	}
 	u.locked = true
 	u.win.SetContent(container.NewCenter(widget.NewLabel("Locked")))
 	ov := u.win.Canvas().Overlays()
@@ -271,6 +281,8 @@ func (u *UI) lockScreenNow() {
 	u.main = nil
 	u.shell = nil
 	u.bgDialog = nil
+	u.pageScroll = nil
+	u.critical = nil
 	u.showingPage(nil)
 	u.unlockShown = nil
 }
@@ -284,6 +296,12 @@ func (u *UI) unlocked() {
 		return
 	}
 	u.showMain()
+	if n := u.reopen; n != "" {
+		// Back to the patient that was open, through the same path as
+		// opening them from the finder: audited, banner at the top.
+		u.reopen = ""
+		u.main.open(core.PatientEntry{NHS: n})
+	}
 	u.background(func() {
 		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {
 			st := u.core.Status()

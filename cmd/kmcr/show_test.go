@@ -242,14 +242,14 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 		return doc
 	}
 	doc := search("smith")
-	if got := keysOf(doc); got != "entries total" {
-		t.Errorf("search --json keys = %s; want entries total", got)
+	if got := keysOf(doc); got != "entries suggestions total" {
+		t.Errorf("search --json keys = %s; want entries suggestions total", got)
 	}
 	entries, _ := doc["entries"].([]any)
 	found := false
 	for _, x := range entries {
 		e, _ := x.(map[string]any)
-		if got := keysOf(e); got != "birth_date display family given nhs postcode" {
+		if got := keysOf(e); got != "birth_date display family given nhs postcode similar_on_device" {
 			t.Errorf("entry keys = %s", got)
 		}
 		if e["nhs"] == "9000000009" {
