@@ -228,7 +228,7 @@ func (k *sink) Patient(m store.PatientMeta, docs map[string][]byte) error {
 			return err
 		}
 	}
-	if err := k.add("patient", m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable); err != nil {
+	if err := k.add("patient", patientArgs(m, omitted)...); err != nil {
 		return err
 	}
 	for kind, d := range docs {

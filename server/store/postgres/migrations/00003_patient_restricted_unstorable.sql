@@ -1,5 +1,5 @@
--- A patient whose Patient resource is restricted, or whose documents no
--- client could store: offered to no device (store.PatientMeta).
+-- A patient whose record is restricted (no offline copy), and one whose
+-- documents could not be stored whole.
 
 -- +goose Up
 ALTER TABLE patient
