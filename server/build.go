@@ -49,7 +49,8 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 			return restrictedPatient(meta, p), nil
 		}
 	}
-	kept, withheld := s.withhold(others)
+	judge := &sharedJudge{s: s, memo: map[string]bool{}}
+	kept, withheld := s.withhold(others, judge)
 	meta.Sensitive = withheld
 	var full []record.Resource
 	sections := map[string]bool{record.SectionDemographics: true}
@@ -65,8 +66,8 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 	patients = merge.Patients
 	b := built{warnings: merge.Report()}
 	full = append(append([]record.Resource{}, patients...), full...)
-	full = s.closeShared(full)
-	demo := s.closeShared(append([]record.Resource{}, patients...))
+	full = s.closeShared(full, judge)
+	demo := s.closeShared(append([]record.Resource{}, patients...), judge)
 	for _, r := range demo[len(patients):] {
 		if r.Type == "Organization" {
 			sections[record.SectionGP] = true
@@ -162,18 +163,8 @@ func restrictedPatient(meta store.PatientMeta, p record.Resource) built {
 // refers to a withheld resource (a medicine's request naming a labelled
 // condition tells what the condition is), to a fixed point. The Patient is
 // not among rs: its own labels decide the whole patient.
-func (s *Service) withhold(rs []record.Resource) ([]record.Resource, int) {
+func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.Resource, int) {
 	out := map[string]bool{} // keys and fullUrls of withheld resources
-	shared := map[string]bool{}
-	sharedSensitive := func(key string) bool {
-		v, ok := shared[key]
-		if !ok {
-			sr, found, err := s.st.Shared(key)
-			v = found && err == nil && policy.ResourceSensitive(record.ResourceFromRaw(sr.Raw, sr.FullURL))
-			shared[key] = v
-		}
-		return v
-	}
 	withheld := make([]bool, len(rs))
 	mark := func(i int) {
 		withheld[i] = true
@@ -198,7 +189,7 @@ func (s *Service) withhold(rs []record.Resource) ([]record.Resource, int) {
 				refs[i] = refKeys(rs[i].Raw)
 			}
 			for _, k := range refs[i] {
-				if out[k] || sharedSensitive(k) {
+				if out[k] || judge.withheld(k) {
 					mark(i)
 					changed = true
 					break
@@ -216,6 +207,36 @@ func (s *Service) withhold(rs []record.Resource) ([]record.Resource, int) {
 		}
 	}
 	return kept, n
+}
+
+// sharedJudge decides, once per key for one patient's build, whether a
+// shared resource (a Medication, an Organization) is withheld: by its own
+// or contained labels, or because it refers to a shared resource that is
+// (a Medication naming a labelled Substance), in turn.
+type sharedJudge struct {
+	s    *Service
+	memo map[string]bool
+}
+
+func (j *sharedJudge) withheld(key string) bool {
+	if v, ok := j.memo[key]; ok {
+		return v
+	}
+	j.memo[key] = false // a cycle of references withholds nothing by itself
+	sr, found, err := j.s.st.Shared(key)
+	if err != nil || !found {
+		return false
+	}
+	r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
+	v := policy.ResourceSensitive(r)
+	for _, k := range refKeys(r.Raw) {
+		if v {
+			break
+		}
+		v = k != key && j.withheld(k)
+	}
+	j.memo[key] = v
+	return v
 }
 
 // refKeys lists the keys a resource refers to (never nil): canonical
@@ -261,8 +282,8 @@ func demoTypes(rs []record.Resource) []record.Resource {
 
 // closeShared appends the shared resources that rs refer to, directly or
 // in turn, each once: the GP practice, practitioners, medications. A
-// shared resource with a sensitive label is left out.
-func (s *Service) closeShared(rs []record.Resource) []record.Resource {
+// shared resource the judge withholds is left out.
+func (s *Service) closeShared(rs []record.Resource, judge *sharedJudge) []record.Resource {
 	seen := map[string]bool{}
 	for _, r := range rs {
 		seen[r.Key()] = true
@@ -285,7 +306,7 @@ func (s *Service) closeShared(rs []record.Resource) []record.Resource {
 				continue
 			}
 			seen[r.Key()] = true
-			if policy.ResourceSensitive(r) {
+			if judge.withheld(key) || policy.ResourceSensitive(r) {
 				continue
 			}
 			rs = append(rs, r)

@@ -102,16 +102,19 @@ func TestImport_L10_BundleLabel_AppliesToEntries(t *testing.T) {
 func TestImport_L11_ReferrerOfWithheld_Withheld(t *testing.T) {
 	ts := newTestServer(t, 0)
 	importFiles(t, ts, map[string]string{
-		"Patient.ndjson":    labelsPatient + "\n",
-		"Medication.ndjson": `{"resourceType":"Medication","id":"med-prep","meta":{"security":[` + hivLabel + `]},"code":{"text":"emtricitabine/tenofovir"}}` + "\n",
+		"Patient.ndjson": labelsPatient + "\n",
+		"Medication.ndjson": `{"resourceType":"Medication","id":"med-prep","meta":{"security":[` + hivLabel + `]},"code":{"text":"emtricitabine/tenofovir"}}` + "\n" +
+			`{"resourceType":"Medication","id":"med-compound","code":{"text":"compound"},"ingredient":[{"itemReference":{"reference":"Substance/subst-labelled"}}]}` + "\n",
+		"Substance.ndjson": `{"resourceType":"Substance","id":"subst-labelled","meta":{"security":[` + hivLabel + `]},"code":{"text":"cabotegravir"}}` + "\n",
 		"Condition.ndjson": `{"resourceType":"Condition","id":"c-psy","meta":{"security":[{"system":"http://hl7.org/fhir/v3/ActCode","code":"PSY"}]},"code":{"text":"psychosis"},"subject":{"reference":"Patient/p1"}}` + "\n" +
 			`{"resourceType":"Condition","id":"c-asthma","code":{"text":"asthma"},"subject":{"reference":"Patient/p1"}}` + "\n",
 		"MedicationRequest.ndjson": `{"resourceType":"MedicationRequest","id":"mr-reason","status":"active","intent":"order","medicationCodeableConcept":{"text":"olanzapine"},"reasonReference":[{"reference":"Condition/c-psy"}],"subject":{"reference":"Patient/p1"}}` + "\n" +
 			`{"resourceType":"MedicationRequest","id":"mr-shared","status":"active","intent":"order","medicationReference":{"reference":"Medication/med-prep"},"subject":{"reference":"Patient/p1"}}` + "\n" +
+			`{"resourceType":"MedicationRequest","id":"mr-compound","status":"active","intent":"order","medicationReference":{"reference":"Medication/med-compound"},"subject":{"reference":"Patient/p1"}}` + "\n" +
 			`{"resourceType":"MedicationRequest","id":"mr-asthma","status":"active","intent":"order","medicationCodeableConcept":{"text":"salbutamol"},"reasonReference":[{"reference":"Condition/c-asthma"}],"subject":{"reference":"Patient/p1"}}` + "\n",
 		"MedicationStatement.ndjson": `{"resourceType":"MedicationStatement","id":"ms-second-hand","status":"active","basedOn":[{"reference":"MedicationRequest/mr-reason"}],"medicationCodeableConcept":{"text":"antipsychotic"},"subject":{"reference":"Patient/p1"}}` + "\n",
 	})
-	checkWithheld(t, ts, []string{"c-psy", "psychosis", "mr-reason", "olanzapine", "mr-shared", "med-prep", "ms-second-hand"}, []string{"c-asthma", "mr-asthma", "salbutamol"}, 4)
+	checkWithheld(t, ts, []string{"c-psy", "psychosis", "mr-reason", "olanzapine", "mr-shared", "med-prep", "ms-second-hand", "mr-compound", "med-compound", "cabotegravir"}, []string{"c-asthma", "mr-asthma", "salbutamol"}, 5)
 }
 
 // TestImport_L12_PatientRestrictedLater_Withdrawn: a Patient relabelled

@@ -139,6 +139,11 @@ func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decis
 		return meta, nil, dec, nil
 	}
 	doc, err := st.Doc(nhs, dec.Doc)
+	if errors.Is(err, store.ErrNotFound) {
+		// No such document (a patient with none left): offer nothing
+		// rather than end the session.
+		return meta, nil, policy.Decision{Revoke: protocol.DelNotPermitted}, nil
+	}
 	if err != nil {
 		return meta, nil, dec, err
 	}

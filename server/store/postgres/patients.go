@@ -219,7 +219,10 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 				continue
 			}
 			kind := store.ChangePatient
-			if had && up.Meta.Sensitive > old.sensitive {
+			switch {
+			case up.Meta.Restricted:
+				kind = store.ChangeRestricted
+			case had && up.Meta.Sensitive > old.sensitive:
 				kind = store.ChangeRelabel
 			}
 			cur[up.Meta.NHS] = state{up.Meta.DocHash, up.Meta.Sensitive}

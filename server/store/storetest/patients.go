@@ -266,6 +266,34 @@ var patientCases = []testCase{
 		}
 		expectChanges(t, e.s, 0, true, change{Kind: store.ChangePatient, NHS: nhs(0), At: at(1)})
 	}},
+	{"RestrictedLogsRestrictedKeepsFlagsDropsDocuments", func(t *testing.T, e *env) {
+		if _, err := e.s.CommitPatients([]store.PatientUpdate{update(nhs(0), 1, 0), update(nhs(1), 1, 0)}, at(1)); err != nil {
+			t.Fatal(err)
+		}
+		// The Patient became restricted: no documents at all, and a change
+		// that makes every device purge the patient.
+		up := update(nhs(0), 2, 0)
+		up.Meta.Restricted, up.Docs = true, map[string][]byte{}
+		un := update(nhs(1), 2, 0)
+		un.Meta.Unstorable, un.Docs = true, map[string][]byte{}
+		if _, err := e.s.CommitPatients([]store.PatientUpdate{up, un}, at(2)); err != nil {
+			t.Fatal(err)
+		}
+		expectChanges(t, e.s, 2, true, change{Kind: store.ChangeRestricted, NHS: nhs(0), At: at(2)}, change{Kind: store.ChangePatient, NHS: nhs(1), At: at(2)})
+		for _, n := range []string{nhs(0), nhs(1)} {
+			for _, kind := range []string{store.DocFull, store.DocDemographics} {
+				if d := docOf(t, e.s, n, kind); d != "" {
+					t.Fatalf("%s keeps its %s document %q", n, kind, d)
+				}
+			}
+		}
+		if m, _ := e.s.Patient(nhs(0)); !m.Restricted || m.Unstorable {
+			t.Fatalf("restricted patient read back as %+v", m)
+		}
+		if m, _ := e.s.Patient(nhs(1)); m.Restricted || !m.Unstorable {
+			t.Fatalf("unstorable patient read back as %+v", m)
+		}
+	}},
 	{"DocumentsReplacedAsASet", func(t *testing.T, e *env) {
 		if _, err := e.s.CommitPatients([]store.PatientUpdate{update(nhs(0), 1, 0)}, at(1)); err != nil {
 			t.Fatal(err)
