@@ -2,14 +2,15 @@
 # ensure-deps.sh build|test|run|run-cluster: install what "make" needs on a fresh
 # Debian or Ubuntu machine, and only what is missing: Go 1.26 or newer, and
 # the Debian packages for Fyne's cgo build, the keyring, Xvfb and the
-# Windows cross-compiler, and PostgreSQL's server binaries for the tests
-# (internal/pgtest starts its own throwaway server from them).
+# Windows cross-compiler, PostgreSQL's server binaries for the tests
+# (internal/pgtest starts its own throwaway server from them), and iproute2
+# (ip, tc) for the impaired-link tests.
 set -euo pipefail
 
 want=${1:-build}
 build_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 run_pkgs=(gnome-keyring dbus-x11 xvfb xauth curl)
-test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql)
+test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
