@@ -29,6 +29,9 @@ var adminCodes = ctlsock.Codes{
 // and by remoteAdmin, so the two cannot disagree on a name or a type.
 var (
 	opUserAdd        = ctlsock.Op[UserAddArgs, ctlsock.None]{Name: "user-add"}
+	opOrgAdd         = ctlsock.Op[OrgAddArgs, ctlsock.None]{Name: "org-add"}
+	opOrgList        = ctlsock.Op[ctlsock.None, []store.Org]{Name: "org-list"}
+	opOrgSet         = ctlsock.Op[OrgSetArgs, OrgSetResult]{Name: "org-set"}
 	opCaseloadAdd    = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-add"}
 	opCaseloadRemove = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-remove"}
 	opObject         = ctlsock.Op[ObjectionArgs, bool]{Name: "object"}
@@ -44,6 +47,9 @@ var (
 // registerAdmin serves every operation of a on s.
 func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opUserAdd, ctlsock.NoResult(a.UserAdd))
+	ctlsock.Handle(s, opOrgAdd, ctlsock.NoResult(a.OrgAdd))
+	ctlsock.Handle(s, opOrgList, ctlsock.NoArgs(a.OrgList))
+	ctlsock.Handle(s, opOrgSet, a.OrgSet)
 	ctlsock.Handle(s, opCaseloadAdd, a.CaseloadAdd)
 	ctlsock.Handle(s, opCaseloadRemove, a.CaseloadRemove)
 	ctlsock.Handle(s, opObject, a.Object)
@@ -112,6 +118,19 @@ func call[A, R any](ctx context.Context, r *remoteAdmin, op ctlsock.Op[A, R], a 
 func (r *remoteAdmin) UserAdd(ctx context.Context, a UserAddArgs) error {
 	_, err := call(ctx, r, opUserAdd, a)
 	return err
+}
+
+func (r *remoteAdmin) OrgAdd(ctx context.Context, a OrgAddArgs) error {
+	_, err := call(ctx, r, opOrgAdd, a)
+	return err
+}
+
+func (r *remoteAdmin) OrgList(ctx context.Context) ([]store.Org, error) {
+	return call(ctx, r, opOrgList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) OrgSet(ctx context.Context, a OrgSetArgs) (OrgSetResult, error) {
+	return call(ctx, r, opOrgSet, a)
 }
 
 func (r *remoteAdmin) CaseloadAdd(ctx context.Context, a NHSListArgs) (NHSListResult, error) {

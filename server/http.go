@@ -93,6 +93,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "wrong user name or password")
 		return
 	}
+	if refused := s.orgRefusal(u); refused != nil {
+		s.cfg.Logf("login refused for %q: organisation not compliant", req.User)
+		apiError(w, refused.status, refused.code, refused.msg)
+		return
+	}
 	now := s.now()
 	d, err := s.st.Device(req.DeviceID)
 	switch {
@@ -196,6 +201,10 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	u, err := s.st.User(d.User)
 	if err != nil {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "user no longer exists")
+		return
+	}
+	if refused := s.orgRefusal(u); refused != nil {
+		s.revokeNonCompliant(w, d.ID, refused)
 		return
 	}
 	now := s.now()

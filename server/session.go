@@ -58,6 +58,17 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		conn.Close(protocol.CloseUnauthorized, "unknown user")
 		return
 	}
+	if _, ok, err := s.orgCompliant(u); err == nil && !ok {
+		// Its organisation no longer meets the toolkit: the device's
+		// cache is revoked at this sync, as org set --dspt not-met does
+		// for every device it finds.
+		if err := s.st.RevokeDevice(d.ID, s.now()); err != nil {
+			s.cfg.Logf("revoking device %s of a non-compliant organisation: %v", d.ID, err)
+		}
+		_ = conn.Send(r.Context(), &protocol.Wipe{Reason: "your organisation does not meet the Data Security and Protection Toolkit"})
+		conn.Close(protocol.CloseDeviceRevoked, "organisation not compliant")
+		return
+	}
 	if d.PrevRefreshHash != nil && c.Gen == d.TokenGen {
 		s.endRefreshGrace(d.ID, c.Gen)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "user", summary: "user add --name U --role ROLE --password-stdin", run: runUser})
+	register(&command{name: "user", summary: "user add --name U --role ROLE [--org CODE] --password-stdin", run: runUser})
 	register(&command{name: "caseload", summary: "caseload add|remove --user U --nhs N [N...]", run: runCaseload})
 	register(&command{name: "object", summary: "object --nhs N --purpose P: record a patient's objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, true) }})
 	register(&command{name: "withdraw", summary: "withdraw --nhs N --purpose P: withdraw an objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, false) }})
@@ -59,12 +59,13 @@ func readPassword(env *cmdEnv, fromStdin bool) (string, error) {
 
 func runUser(env *cmdEnv, args []string) error {
 	if len(args) == 0 || args[0] != "add" {
-		return fmt.Errorf("%w: kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin --password-stdin", errUsage)
+		return fmt.Errorf("%w: kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin [--org CODE] --password-stdin", errUsage)
 	}
 	fs := newFlags(env, "user add")
 	dir := dataDirFlag(fs)
 	name := fs.String("name", "", "user name")
 	role := fs.String("role", "", "paramedic, community, frontdesk, privacy-officer or admin")
+	org := fs.String("org", "", "the ODS code of the user's organisation (see org list; default "+server.DefaultOrg.ODS+")")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -77,7 +78,7 @@ func runUser(env *cmdEnv, args []string) error {
 		return err
 	}
 	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
-		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw}); err != nil {
+		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw, Org: *org}); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (%s)\n", *name, *role)

@@ -45,6 +45,21 @@ type User struct {
 	Role         string    `json:"role"`
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// Org is the ODS code of the user's organisation; empty in stores
+	// made before organisations, read as DefaultOrg by the server.
+	Org string `json:"org,omitempty"`
+}
+
+// Org is an organisation whose staff use the record, named by its ODS code.
+type Org struct {
+	ODS  string `json:"ods"`
+	Name string `json:"name"`
+	Kind string `json:"kind"` // ambulance, gp, acute, community, social-care
+	// DSPT is the organisation's Data Security and Protection Toolkit
+	// status: "met" or "not-met".
+	DSPT    string    `json:"dspt"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Device is an enrolled client installation.
@@ -191,6 +206,17 @@ type Store interface {
 	AddUser(u User) error
 	User(name string) (User, error)
 	Users() ([]User, error)
+
+	// AddOrg creates an organisation (ErrExists if its ODS code is taken).
+	AddOrg(o Org) error
+	// Org returns one organisation (ErrNotFound).
+	Org(ods string) (Org, error)
+	// Orgs returns every organisation in ODS-code byte order.
+	Orgs() ([]Org, error)
+	// UpdateOrg calls fn with the organisation and stores what it leaves,
+	// in one transaction; fn's error is returned and nothing is stored. fn
+	// must not change the ODS code.
+	UpdateOrg(ods string, fn func(o *Org) error) error
 
 	// CaseloadAdd and CaseloadRemove return the numbers that changed.
 	CaseloadAdd(user string, nhs []string) ([]string, error)

@@ -49,6 +49,9 @@ const (
 	ErrCodeForbidden     = "forbidden"      // role may not do this
 	ErrCodeNotFound      = "not_found"
 	ErrCodeInternal      = "internal"
+	// ErrCodeOrgNotCompliant: the user's organisation does not meet the
+	// Data Security and Protection Toolkit; no login until it does.
+	ErrCodeOrgNotCompliant = "org_not_compliant"
 )
 
 // AuthHeader is where the access token travels: the upgrade request's

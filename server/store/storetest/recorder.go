@@ -78,6 +78,26 @@ func (rec *recorder) Users() ([]store.User, error) {
 	return rec.Store.Users()
 }
 
+func (rec *recorder) AddOrg(o store.Org) error {
+	rec.calls.hit("AddOrg")
+	return rec.Store.AddOrg(o)
+}
+
+func (rec *recorder) Org(ods string) (store.Org, error) {
+	rec.calls.hit("Org")
+	return rec.Store.Org(ods)
+}
+
+func (rec *recorder) Orgs() ([]store.Org, error) {
+	rec.calls.hit("Orgs")
+	return rec.Store.Orgs()
+}
+
+func (rec *recorder) UpdateOrg(ods string, fn func(o *store.Org) error) error {
+	rec.calls.hit("UpdateOrg")
+	return rec.Store.UpdateOrg(ods, fn)
+}
+
 func (rec *recorder) CaseloadAdd(user string, nhs []string) ([]string, error) {
 	rec.calls.hit("CaseloadAdd")
 	return rec.Store.CaseloadAdd(user, nhs)
