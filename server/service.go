@@ -35,6 +35,10 @@ type Config struct {
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
 	Logf         func(format string, args ...any)
+	// Routes are further handlers on the same listener, by ServeMux
+	// pattern: the patient portal ("/my/"), its FHIR API, the
+	// development sign-in provider.
+	Routes map[string]http.Handler
 }
 
 // Service is the sync service.
@@ -95,6 +99,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.handleSync)
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	for pattern, h := range s.cfg.Routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

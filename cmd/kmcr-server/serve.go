@@ -24,7 +24,11 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := dataDirFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	pf := addPortalFlags(fs)
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := pf.check(*addr, *plain); err != nil {
 		return err
 	}
 	if !store.Exists(*dir) {
@@ -46,19 +50,25 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	defer st.Close()
 	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf})
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		return err
+	}
+	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, logger.Printf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, Routes: routes})
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	// Without its admin socket a serving process would leave every admin
 	// command saying it does not answer, so it does not start without one.
 	adm, err := server.ListenAdmin(*dir, server.LocalAdmin(svc))
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		adm.Close()
+		ln.Close()
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -86,6 +96,9 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "listening on %s://%s (wss://%s/v1/sync), data in %s\n", scheme, ln.Addr(), ln.Addr(), *dir)
+	if len(routes) > 0 {
+		fmt.Fprintf(env.stdout, "patient portal: %s://%s/my/\n", scheme, ln.Addr())
+	}
 	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	logger.Printf("stopped")
 	return err
