@@ -175,6 +175,8 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /my/callback", p.callback)
 	mux.HandleFunc("POST /my/signout", p.signOut)
 	mux.HandleFunc("GET /my/record", p.page("record", p.recordPage))
+	mux.HandleFunc("GET /my/who-viewed", p.page("who-viewed", p.whoViewed))
+	mux.HandleFunc("GET /my/who-viewed/bundle.json", p.viewedBundle)
 	mux.HandleFunc("GET /my/", func(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusNotFound, "notfound", nil, nil)
 	})
