@@ -28,8 +28,8 @@ type entry struct {
 	// Normalised forms, computed once so that sorting and search compare
 	// one string or integer per candidate and allocate nothing.
 	nameKey     string // folded family NUL folded given NUL birth date NUL NHS: the result order
-	familyKey   string // foldName(Family), a prefix of nameKey
-	postcodeKey string // normPostcode(Postcode)
+	familyKey   string // record.FoldName(Family), a prefix of nameKey
+	postcodeKey string // record.NormalisePostcode(Postcode)
 	dob         int32  // birth date as the number YYYYMMDD; -1 if unknown
 	rank        int32  // position in byName; orders results without string compares
 	dead        bool   // removed by the change being applied
@@ -37,16 +37,16 @@ type entry struct {
 
 func newEntry(id recordID, ie *IndexEntry, version uint64, notAfter int64) *entry {
 	var buf [128]byte
-	b := appendFold(buf[:0], ie.Family)
+	b := record.AppendFoldName(buf[:0], ie.Family)
 	family := len(b)
-	b = append(appendFold(append(b, 0), ie.Given), 0)
+	b = append(record.AppendFoldName(append(b, 0), ie.Given), 0)
 	b = append(append(append(b, ie.BirthDate...), 0), ie.NHS.Digits()...)
 	nameKey := string(b)
 	return &entry{
 		id: id, ie: *ie, version: version, notAfter: notAfter,
 		nameKey:     nameKey,
 		familyKey:   nameKey[:family],
-		postcodeKey: normPostcode(ie.Postcode),
+		postcodeKey: record.NormalisePostcode(ie.Postcode),
 		dob:         dobDays(ie.BirthDate),
 	}
 }

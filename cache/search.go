@@ -46,14 +46,13 @@ func parseQuery(q string) (query, error) {
 		}
 		// Fall through: "12-03-1962" is digits and hyphens too.
 	}
-	compact := compactUpper(q)
-	if out, in, ok := splitPostcode(compact); ok {
+	if out, in, ok := record.SplitPostcode(q); ok {
 		return query{kind: qPostcode, key: out + " " + in}, nil
 	}
-	if isOutward(compact) && !strings.ContainsAny(q, " \t") {
+	if compact := record.CompactPostcode(q); record.IsOutwardCode(compact) && len(strings.Fields(q)) == 1 {
 		return query{kind: qDistrict, key: compact + " "}, nil
 	}
-	if f := strings.Fields(strings.ToUpper(q)); len(f) == 2 && isOutward(f[0]) && len(f[1]) == 1 && isDigit(f[1][0]) {
+	if f := strings.Fields(strings.ToUpper(q)); len(f) == 2 && record.IsOutwardCode(f[0]) && len(f[1]) == 1 && isDigit(f[1][0]) {
 		return query{kind: qDistrict, key: f[0] + " " + f[1]}, nil // a sector, "ME7 2"
 	}
 
@@ -82,7 +81,7 @@ func parseQuery(q string) (query, error) {
 		}
 		name = append(name, t)
 	}
-	folded := foldName(strings.Join(name, ""))
+	folded := record.FoldName(strings.Join(name, ""))
 	switch {
 	case dob != "":
 		return query{kind: qDOB, name: folded, dob: dob}, nil

@@ -11,57 +11,6 @@ import (
 	"kmcr/record"
 )
 
-// Ensure names fold to lower-case ASCII without accents or punctuation.
-func TestFoldName(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"smith", "smith"},
-		{"SMITH", "smith"},
-		{"Zoë", "zoe"},
-		{"Zoe\u0308", "zoe"}, // decomposed diaeresis
-		{"O'Briain", "obriain"},
-		{"O’Briain", "obriain"},
-		{"Ó Briain", "obriain"},
-		{"Smith-Jones", "smithjones"},
-		{"van der Berg", "vanderberg"},
-		{"MÜLLER", "muller"},
-		{"Straße", "strasse"},
-		{"Łukasz", "lukasz"},
-		{"Ødegård", "odegard"},
-		{"Æthelflæd", "aethelflaed"},
-		{"Siobhán", "siobhan"},
-		{"Ŵyn", "wyn"},
-		{"St. John", "stjohn"},
-		{"Ελένη", "ελένη"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := foldName(tt.in); got != tt.want {
-			t.Errorf("foldName(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-// Ensure postcodes normalise to "OUTWARD INWARD" whatever the spacing.
-func TestNormPostcode(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"ME7 2JH", "ME7 2JH"},
-		{"me72jh", "ME7 2JH"},
-		{" me7  2jh ", "ME7 2JH"},
-		{"ME10 1AB", "ME10 1AB"},
-		{"EC1A 1BB", "EC1A 1BB"},
-		{"W1A 0AX", "W1A 0AX"},
-		{"M1 1AE", "M1 1AE"},
-		{"CR2 6XH", "CR2 6XH"},
-		{"not a postcode", "NOTAPOSTCODE"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := normPostcode(tt.in); got != tt.want {
-			t.Errorf("normPostcode(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // Ensure typed dates of birth parse in UK order and reject impossible ones.
 func TestParseDate(t *testing.T) {
 	tests := []struct {
@@ -240,11 +189,11 @@ func TestCache_Search_MatchesReference(t *testing.T) {
 		var match func(*entry) bool
 		switch i % 5 {
 		case 0:
-			f := foldName(families[rng.IntN(len(families))])
+			f := record.FoldName(families[rng.IntN(len(families))])
 			p := f[:1+rng.IntN(len(f))]
 			q, match = p, func(x *entry) bool { return strings.HasPrefix(x.familyKey, p) }
 		case 1:
-			f := foldName(families[rng.IntN(len(families))])
+			f := record.FoldName(families[rng.IntN(len(families))])
 			p, d := f[:1+rng.IntN(len(f))], all[rng.IntN(len(all))].ie.BirthDate
 			q, match = p+" "+d, func(x *entry) bool { return strings.HasPrefix(x.familyKey, p) && x.ie.BirthDate == d }
 		case 2:

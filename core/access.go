@@ -58,6 +58,23 @@ func BreakGlassReasonCodes() []string {
 	return codes
 }
 
+// BreakGlassChoice is one coded reason for emergency access, with the words
+// a screen shows for it.
+type BreakGlassChoice struct {
+	Code    string
+	Display string
+}
+
+// BreakGlassChoices lists the coded reasons for emergency access, in the
+// order a screen offers them.
+func BreakGlassChoices() []BreakGlassChoice {
+	out := make([]BreakGlassChoice, len(protocol.BreakGlassReasons))
+	for i, x := range protocol.BreakGlassReasons {
+		out[i] = BreakGlassChoice{Code: x.Code, Display: x.Display}
+	}
+	return out
+}
+
 // Validate checks a reason before it is used.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
@@ -207,8 +224,8 @@ func clearClinical(s *record.Summary) {
 
 // SearchResult is what a search found.
 type SearchResult struct {
-	Entries []cache.IndexEntry
-	Total   int
+	Entries []PatientEntry `json:"entries"`
+	Total   int            `json:"total"`
 }
 
 // Search looks patients up in the cache by NHS number, family name (and
@@ -233,12 +250,12 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	return &SearchResult{Entries: res.Entries, Total: res.Total}, nil
+	return &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total}, nil
 }
 
 // Caseload lists every patient held on this device, for community staff
 // planning the day. Listing names is recorded as a search.
-func (c *Core) Caseload() ([]cache.IndexEntry, error) {
+func (c *Core) Caseload() ([]PatientEntry, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -247,7 +264,7 @@ func (c *Core) Caseload() ([]cache.IndexEntry, error) {
 	if err := c.logListing(s, "(caseload list)", entries); err != nil {
 		return nil, err
 	}
-	return entries, nil
+	return entriesOf(entries), nil
 }
 
 // logListing records that a list of patients' names is about to be shown,
@@ -285,7 +302,7 @@ func (c *Core) rememberRecent(tx *cache.Tx, nhs record.NHSNumber) error {
 
 // Recent lists recently opened patients still in the cache, newest first.
 // Listing names is recorded as a search, like the caseload list.
-func (c *Core) Recent() ([]cache.IndexEntry, error) {
+func (c *Core) Recent() ([]PatientEntry, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -306,7 +323,7 @@ func (c *Core) Recent() ([]cache.IndexEntry, error) {
 	if err := c.logListing(s, "(recently opened list)", out); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return entriesOf(out), nil
 }
 
 // BreakGlass opens a patient under emergency access. Online, it asks the
@@ -370,7 +387,7 @@ func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*Patien
 		if strings.HasPrefix(st.Connection, "up to date") {
 			break
 		}
-		if st.State == syncclient.Error || (st.State == syncclient.Offline && st.Error != "") {
+		if st.State == SyncError || (st.State == SyncOffline && st.Error != "") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

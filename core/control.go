@@ -27,10 +27,6 @@ var (
 // holds the profile.
 var ErrNotRunning = errors.New("kmcr is not running with this profile")
 
-// ErrAlreadyRunning is returned by ListenControl when another kmcr answers
-// on the profile's control socket.
-var ErrAlreadyRunning = errors.New("kmcr is already running with this profile: use that window, or close it first")
-
 // Control answers status and lock requests from other kmcr commands on the
 // profile's control socket; it is a service run with Serve.
 type Control struct{ srv *ctlsock.Server }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"kmcr/cache"
+	"kmcr/internal/fsperm"
 	"kmcr/sync/syncclient"
 )
 
@@ -98,6 +99,13 @@ func Open(cfg Config) (*Core, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("profile folder: %w", err)
+	}
+	// A profile folder others can read (made by hand, or copied) is made
+	// private; one owned by another user is refused.
+	if msg, err := fsperm.TightenDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("profile folder: %w", err)
+	} else if msg != "" {
+		cfg.Logf("%s", msg)
 	}
 	p, err := loadProfile(cfg.DataDir)
 	if err != nil {

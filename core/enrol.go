@@ -93,7 +93,7 @@ func newDeviceID() (string, error) {
 // Enrol logs in, registers this device, creates the encrypted cache, and
 // runs the first sync, reporting its progress. If everything but the first
 // sync succeeded, the error wraps ErrFirstSync and the profile is usable.
-func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(syncclient.State)) error {
+func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(SyncState)) error {
 	if c.Enrolled() {
 		return ErrEnrolled
 	}

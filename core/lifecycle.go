@@ -14,14 +14,14 @@ import (
 // Unlock opens the cache with the passphrase and records an unlock audit
 // event (and one unlock-failed event for each wrong passphrase since the
 // last unlock: they could not be sealed when they happened). A wrong
-// passphrase returns an error matching cache.ErrWrongPassphrase, with a
-// *cache.RetryError saying how long to wait before the next attempt.
-func (c *Core) Unlock(pass []byte) error { return c.unlock(pass, true) }
+// passphrase returns an error matching ErrWrongPassphrase, with a
+// *RetryError saying how long to wait before the next attempt.
+func (c *Core) Unlock(pass []byte) error { return boundary(c.unlock(pass, true)) }
 
 // UnlockForCommand opens the cache for one command-line command. It
 // records failed attempts but no unlock event: the command's own accesses
 // (search, view) are recorded, and status or sync show no patient data.
-func (c *Core) UnlockForCommand(pass []byte) error { return c.unlock(pass, false) }
+func (c *Core) UnlockForCommand(pass []byte) error { return boundary(c.unlock(pass, false)) }
 
 func (c *Core) unlock(pass []byte, logUnlock bool) error {
 	if !c.Enrolled() {

@@ -22,12 +22,12 @@ type Status struct {
 	DeviceID string `json:"device_id"`
 	// Connection is the truthful connection state: "offline",
 	// "connecting", "syncing n of N", "up to date as of T", "error: why".
-	Connection string               `json:"connection"`
-	State      syncclient.StateKind `json:"-"`
-	Done       int                  `json:"sync_done,omitempty"`
-	Total      int                  `json:"sync_total,omitempty"`
-	Error      string               `json:"error,omitempty"`
-	RetryIn    time.Duration        `json:"-"`
+	Connection string        `json:"connection"`
+	State      SyncKind      `json:"-"`
+	Done       int           `json:"sync_done,omitempty"`
+	Total      int           `json:"sync_total,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	RetryIn    time.Duration `json:"-"`
 	// LastUpToDate is when the server last declared the cache complete.
 	LastUpToDate      time.Time `json:"last_up_to_date,omitzero"`
 	Stale             bool      `json:"stale"`
@@ -59,7 +59,7 @@ func (c *Core) Status() Status {
 	freshness := time.Duration(c.sess.Policy.FreshnessSeconds) * time.Second
 	c.mu.Unlock()
 
-	st.State, st.Done, st.Total, st.Error, st.RetryIn = state.Kind, state.Done, state.Total, state.Err, state.RetryIn
+	st.State, st.Done, st.Total, st.Error, st.RetryIn = SyncKind(state.Kind), state.Done, state.Total, state.Err, state.RetryIn
 	if cc != nil {
 		var asOf time.Time
 		_ = cc.View(func(tx *cache.Tx) error { _, err := getJSON(tx, metaAsOf, &asOf); return err })

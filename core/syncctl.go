@@ -97,7 +97,7 @@ func (c *Core) Syncing() bool {
 // SyncOnce connects, syncs until up to date with the audit queue flushed,
 // and returns; progress receives each state change. It cannot run while
 // background sync does.
-func (c *Core) SyncOnce(ctx context.Context, progress func(syncclient.State)) error {
+func (c *Core) SyncOnce(ctx context.Context, progress func(SyncState)) error {
 	if _, _, err := c.open(); err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (c *Core) SyncOnce(ctx context.Context, progress func(syncclient.State)) er
 		return err
 	}
 	c.mu.Lock()
-	c.sync, c.onProgress = sc, progress
+	c.sync, c.onProgress = sc, progressOf(progress)
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()

@@ -5,8 +5,8 @@ import "fmt"
 // ChangePassphrase re-wraps the cache's master key under a new passphrase
 // (the device secret stays the same). The cache must be unlocked, and old
 // must be the current passphrase: a wrong one counts as a failed unlock
-// and returns an error matching cache.ErrWrongPassphrase, with the wait
-// before the next attempt in a *cache.RetryError. The new passphrase must
+// and returns an error matching ErrWrongPassphrase, with the wait before
+// the next attempt in a *RetryError. The new passphrase must
 // pass PassphraseHint.
 func (c *Core) ChangePassphrase(old, new []byte) error {
 	if _, ok := PassphraseHint(string(new)); !ok {
@@ -17,7 +17,7 @@ func (c *Core) ChangePassphrase(old, new []byte) error {
 		return err
 	}
 	if err := cc.ChangePassphrase(old, new); err != nil {
-		return fmt.Errorf("changing the passphrase: %w", err)
+		return boundary(fmt.Errorf("changing the passphrase: %w", err))
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"kmcr/core"
 	"kmcr/internal/faultproxy"
 	"kmcr/server"
-	"kmcr/sync/syncclient"
 )
 
 // faultRig is an in-process server with short heartbeats, a fault proxy in
@@ -37,7 +36,7 @@ func newFaultRig(t *testing.T, srv *inprocServer, user string) *faultRig {
 // enrol enrols through the proxy; onProgress sees the first sync's states.
 // A window of one batch means that when a batch has been applied the next
 // has not been sent yet, so a fault injected then hits it.
-func (r *faultRig) enrol(t *testing.T, onProgress func(syncclient.State)) (*core.Core, error) {
+func (r *faultRig) enrol(t *testing.T, onProgress func(core.SyncState)) (*core.Core, error) {
 	return tryEnrolCore(t, r.p, "wss://"+r.proxy.Addr(), r.srv.ca, r.user, coreOpts{timeouts: shortTimeouts, window: 1}, r.logs.logf, onProgress)
 }
 
@@ -69,10 +68,10 @@ func sample(s []string, n int) []string {
 
 // firstSyncFault returns a progress function that runs fault once, as soon
 // as the first sync has applied some documents.
-func firstSyncFault(fault func()) func(syncclient.State) {
+func firstSyncFault(fault func()) func(core.SyncState) {
 	var once sync.Once
-	return func(s syncclient.State) {
-		if s.Kind == syncclient.Syncing && s.Done > 0 {
+	return func(s core.SyncState) {
+		if s.Kind == core.SyncSyncing && s.Done > 0 {
 			once.Do(fault)
 		}
 	}
@@ -104,7 +103,7 @@ func TestFaults_SyncCompletesThroughFaultyLink(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := waitState(t, c, 30*time.Second, "offline with a reason while the link drops", func(st core.Status) bool {
-			return st.State == syncclient.Offline && st.Error != ""
+			return st.State == core.SyncOffline && st.Error != ""
 		})
 		if st.CachedPatients == 0 || st.CachedPatients >= len(r.want) || st.FirstSyncComplete {
 			t.Fatalf("during the drop: %d cached, first sync complete %v; want a partial first sync", st.CachedPatients, st.FirstSyncComplete)

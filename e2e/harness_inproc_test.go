@@ -197,7 +197,7 @@ func enrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts,
 
 // tryEnrolCore enrols in-process, reporting the first sync's progress, and
 // returns Enrol's error (core.ErrFirstSync leaves a usable profile).
-func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(syncclient.State)) (*core.Core, error) {
+func tryEnrolCore(t testing.TB, p *profile, serverURL, ca, user string, o coreOpts, logf func(string, ...any), progress func(core.SyncState)) (*core.Core, error) {
 	t.Helper()
 	c := openCore(t, p, o, logf)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -290,7 +290,7 @@ func waitState(t testing.TB, c *core.Core, within time.Duration, what string, ok
 	return st
 }
 
-func upToDate(st core.Status) bool { return st.State == syncclient.UpToDate }
+func upToDate(st core.Status) bool { return st.State == core.SyncUpToDate }
 
 // hookStore wraps a store to run a function right after an audit batch
 // commits, before the server can acknowledge it.

@@ -161,6 +161,7 @@ type serverData struct {
 	seed    uint64
 	nhs     []string // the seeded patients' NHS numbers, in seed order
 	seedDir string
+	epoch   string // the store's epoch, as init reported it
 }
 
 // newServerData runs "kmcr-server init", "seed" and "import" for patients
@@ -172,6 +173,12 @@ func newServerData(t testing.TB, patients int, seed uint64) *serverData {
 	out := mustRun(t, serverBin, runOpts{}, "init", "--data-dir", d.dir)
 	if !strings.Contains(out.stdout, "CA certificate: ") {
 		t.Fatalf("init did not name its CA file:\n%s", out)
+	}
+	if _, rest, ok := strings.Cut(out.stdout, "(epoch "); ok {
+		d.epoch, _, _ = strings.Cut(rest, ")")
+	}
+	if d.epoch == "" {
+		t.Fatalf("init did not name the store's epoch:\n%s", out)
 	}
 	d.ca = filepath.Join(d.dir, pki.CAFile)
 	if patients > 0 {
@@ -318,23 +325,8 @@ func (p *serverProc) waitHealthy() {
 	})
 }
 
-// epoch reads the store's epoch from /healthz.
-func (p *serverProc) epoch() string {
-	t := p.d.t
-	t.Helper()
-	pool, _ := pki.LoadCAPool(p.d.ca)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
-	resp, err := hc.Get("https://" + p.addr + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h struct{ Epoch string }
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
-	return h.Epoch
-}
+// epoch is the store's epoch (/healthz reveals nothing: init reports it).
+func (p *serverProc) epoch() string { return p.d.epoch }
 
 // stop sends SIGTERM and waits for the server to drain and exit.
 func (p *serverProc) stop() {

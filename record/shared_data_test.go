@@ -248,11 +248,11 @@ func TestReadPaths_PDS(t *testing.T) {
 		file, nhs, name, postcode string
 		restricted, deceased      bool
 	}{
-		{"pds-Patient.json", "9000000009", "SMITH, Jane (Mrs)", "LS16AE", false, true},
-		{"pds-patient_9000000009.json", "9000000009", "SMITH, Jane (Mrs)", "LS16AE", false, true},
+		{"pds-Patient.json", "9000000009", "SMITH, Jane (Mrs)", "LS1 6AE", false, true},
+		{"pds-patient_9000000009.json", "9000000009", "SMITH, Jane (Mrs)", "LS1 6AE", false, true},
 		{"pds-patient_9000000025.json", "9000000025", "SMYTHE, Janet (Mrs)", "", true, true},
 		{"pds-patient_9000000033.json", "9000000033", "", "", false, false},
-		{"pds-patient_9693632109.json", "9693632109", "GARTON, Bill (MR)", "DN185DW", false, false},
+		{"pds-patient_9693632109.json", "9693632109", "GARTON, Bill (MR)", "DN18 5DW", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

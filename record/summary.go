@@ -209,7 +209,7 @@ func (s *Summary) SearchKeys() SearchKeys {
 		Postcode:  NormalisePostcode(d.Address.Postcode),
 	}
 	add := func(list []string, s string) []string {
-		if s = NormaliseName(s); s == "" {
+		if s = FoldName(s); s == "" {
 			return list
 		}
 		for _, x := range list {

@@ -198,7 +198,7 @@ func (s *Summary) demographics(c *sumContext, patients []*Resource, rec *Patient
 		return nil
 	}
 	var conflicts []DemographicConflict
-	differ := func(field string, chosen *patientSource, value func(*patientSource) string) {
+	differBy := func(field string, chosen *patientSource, value func(*patientSource) string, same func(a, b string) bool) {
 		if chosen == nil {
 			return
 		}
@@ -207,11 +207,18 @@ func (s *Summary) demographics(c *sumContext, patients []*Resource, rec *Patient
 			if src == chosen {
 				continue
 			}
-			if v := value(src); v != "" && !strings.EqualFold(v, shown) {
+			if v := value(src); v != "" && !same(v, shown) {
 				conflicts = append(conflicts, DemographicConflict{Field: field, Shown: shown, ShownFrom: chosen.ref, Other: v, OtherFrom: src.ref})
 			}
 		}
 	}
+
+	differ := func(field string, chosen *patientSource, value func(*patientSource) string) {
+		differBy(field, chosen, value, strings.EqualFold)
+	}
+	// Two spellings of a name that searching treats as one (accents, case,
+	// apostrophes, spacing) are not a conflict.
+	sameName := func(a, b string) bool { return FoldName(a) == FoldName(b) }
 
 	// Names: every name from the best source that has one.
 	if src := first(func(p *patientSource) bool { return p.bannerName(s.AsOf) != "" }); src != nil {
@@ -226,7 +233,7 @@ func (s *Summary) demographics(c *sumContext, patients []*Resource, rec *Patient
 		}); i >= 0 {
 			d.Name = d.Names[i]
 		}
-		differ("name", src, func(p *patientSource) string { return p.bannerName(s.AsOf) })
+		differBy("name", src, func(p *patientSource) string { return p.bannerName(s.AsOf) }, sameName)
 	}
 	if src := first(func(p *patientSource) bool { return p.p.BirthDate != "" }); src != nil {
 		d.BirthDate = ParseDate(src.p.BirthDate)

@@ -232,8 +232,8 @@ func TestSummary_AllergyHeadline(t *testing.T) {
 // TestSummary_SearchKeys checks every name is indexed, normalised.
 func TestSummary_SearchKeys(t *testing.T) {
 	k := sampleSummary(t).SearchKeys()
-	want := SearchKeys{NHS: "9990000018", Family: []string{"beaumont", "beaumont orsted", "clarke"},
-		Given: []string{"peggy", "margaret", "elise"}, BirthDate: "1962-03-12", Postcode: "ME141XX"}
+	want := SearchKeys{NHS: "9990000018", Family: []string{"beaumont", "beaumontorsted", "clarke"},
+		Given: []string{"peggy", "margaret", "elise"}, BirthDate: "1962-03-12", Postcode: "ME14 1XX"}
 	if strings.Join(k.Family, ",") != strings.Join(want.Family, ",") || strings.Join(k.Given, ",") != strings.Join(want.Given, ",") ||
 		k.NHS != want.NHS || k.BirthDate != want.BirthDate || k.Postcode != want.Postcode {
 		t.Errorf("SearchKeys() = %+v; want %+v", k, want)

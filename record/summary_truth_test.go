@@ -327,7 +327,7 @@ func TestMergePatients_Rule(t *testing.T) {
 		got = append(got, c.Field+" "+c.Shown+"/"+c.Other+" "+c.OtherFrom.String())
 	}
 	want := []string{"name JONES, Ann/JONES, Anne Patient/gp-1", "name JONES, Ann/JONES, Anne Patient/gp-0",
-		"gender female/male Patient/gp-0", "postcode ME141XX/ME72JH Patient/gp-0"}
+		"gender female/male Patient/gp-0", "postcode ME14 1XX/ME7 2JH Patient/gp-0"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("conflicts\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -36,6 +36,19 @@ import (
 type Admin interface {
 	// UserAdd creates a user who can log in from the client.
 	UserAdd(ctx context.Context, a UserAddArgs) error
+	// UserList lists every user, by name.
+	UserList(ctx context.Context) ([]UserInfo, error)
+	// UserDisable stops an account at once: it revokes every device of the
+	// user (each wipes itself at its next contact, connected ones at once),
+	// ends every session and refresh credential, and refuses new logins
+	// and enrolments until UserEnable.
+	UserDisable(ctx context.Context, name string) (UserDisableResult, error)
+	// UserEnable lets a disabled user log in and enrol again (devices
+	// revoked by UserDisable stay revoked).
+	UserEnable(ctx context.Context, name string) error
+	// UserPassword sets a user's password and ends every credential the
+	// old one earned: each device must log in again.
+	UserPassword(ctx context.Context, a UserPasswordArgs) error
 	// OrgAdd creates an organisation, OrgList lists them in ODS-code
 	// order, and OrgSet sets one's toolkit status (not met revokes its
 	// users' devices).
@@ -61,6 +74,11 @@ type Admin interface {
 	Alerts(ctx context.Context) ([]store.Alert, error)
 	// AuditVerify re-checks every device's stored audit chain.
 	AuditVerify(ctx context.Context) (VerifyResult, error)
+	// KeysList describes the access-token signing keys, oldest first.
+	KeysList(ctx context.Context) ([]TokenKeyInfo, error)
+	// KeysRotate makes a new signing key; the previous one is accepted for
+	// one token lifetime. It returns the keys as KeysList does.
+	KeysRotate(ctx context.Context) ([]TokenKeyInfo, error)
 	// Import reads FHIR files or folders, given as absolute paths (the
 	// server may run in another working directory).
 	Import(ctx context.Context, paths []string) (*ImportReport, error)
@@ -103,6 +121,33 @@ type UserAddArgs struct {
 	Org string
 }
 
+// UserPasswordArgs sets a user's password.
+type UserPasswordArgs struct {
+	Name, Password string
+}
+
+// UserInfo is a user as listed for admins.
+type UserInfo struct {
+	Name       string    `json:"name"`
+	Role       string    `json:"role"`
+	Created    time.Time `json:"created"`
+	Disabled   bool      `json:"disabled"`
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
+	// Devices counts the user's enrolled devices; Active those not revoked.
+	Devices int `json:"devices"`
+	Active  int `json:"active_devices"`
+}
+
+// UserDisableResult says what disabling a user ended.
+type UserDisableResult struct {
+	// AlreadyDisabled is set when the user was disabled before.
+	AlreadyDisabled bool `json:"already_disabled"`
+	// DevicesRevoked counts the devices this call revoked.
+	DevicesRevoked int `json:"devices_revoked"`
+	// SessionsEnded counts the sync sessions closed at once.
+	SessionsEnded int `json:"sessions_ended"`
+}
+
 // NHSListArgs names a user and NHS numbers (caseload add and remove).
 type NHSListArgs struct {
 	User string
@@ -121,12 +166,16 @@ type ObjectionArgs struct {
 	NHS, Purpose string
 }
 
-// DeviceInfo is a device as listed for admins.
+// DeviceInfo is a device as listed for admins. JSON keys are part of the
+// command line's interface ("device list --json").
 type DeviceInfo struct {
-	ID, User, Host       string
-	Registered, LastSeen time.Time
-	Revoked              bool
-	AuditSeq             uint64
+	ID         string    `json:"id"`
+	User       string    `json:"user"`
+	Host       string    `json:"host"`
+	Registered time.Time `json:"registered"`
+	LastSeen   time.Time `json:"last_seen"`
+	Revoked    bool      `json:"revoked"`
+	AuditSeq   uint64    `json:"audit_seq"`
 }
 
 // AccessLogResult carries the access log for the command line: the events
@@ -157,8 +206,8 @@ func (a *localAdmin) UserAdd(_ context.Context, args UserAddArgs) error {
 	if _, err := policy.ParseRole(args.Role); err != nil {
 		return adminErr(ErrInvalidArgument, "%v", err)
 	}
-	if len(args.Password) < 8 {
-		return adminErr(ErrInvalidArgument, "the password must be at least 8 characters")
+	if err := checkPassword(args.Password); err != nil {
+		return err
 	}
 	org := DefaultOrg.ODS
 	if args.Org != "" {
@@ -186,6 +235,78 @@ func (a *localAdmin) UserAdd(_ context.Context, args UserAddArgs) error {
 		return adminErr(store.ErrExists, "user %q already exists", args.Name)
 	}
 	return err
+}
+
+// minPassword is the shortest password an admin may set.
+const minPassword = 8
+
+func checkPassword(pw string) error {
+	if len(pw) < minPassword {
+		return adminErr(ErrInvalidArgument, "the password must be at least %d characters", minPassword)
+	}
+	return nil
+}
+
+func (a *localAdmin) UserList(context.Context) ([]UserInfo, error) {
+	us, err := a.svc.st.Users()
+	if err != nil {
+		return nil, err
+	}
+	ds, err := a.svc.st.Devices()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserInfo, 0, len(us))
+	idx := map[string]int{}
+	for _, u := range us {
+		idx[u.Name] = len(out)
+		out = append(out, UserInfo{Name: u.Name, Role: u.Role, Created: u.Created, Disabled: u.Disabled, DisabledAt: u.DisabledAt})
+	}
+	for _, d := range ds {
+		if i, ok := idx[d.User]; ok {
+			out[i].Devices++
+			if !d.Revoked {
+				out[i].Active++
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (a *localAdmin) UserDisable(_ context.Context, name string) (UserDisableResult, error) {
+	res, err := a.svc.DisableUser(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return res, adminErr(store.ErrNotFound, "no user %q (see kmcr-server user list)", name)
+	}
+	return res, err
+}
+
+func (a *localAdmin) UserEnable(_ context.Context, name string) error {
+	err := a.svc.st.UpdateUser(name, func(u *store.User) error {
+		u.Disabled, u.DisabledAt = false, time.Time{}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return adminErr(store.ErrNotFound, "no user %q (see kmcr-server user list)", name)
+	}
+	return err
+}
+
+func (a *localAdmin) UserPassword(_ context.Context, args UserPasswordArgs) error {
+	if err := checkPassword(args.Password); err != nil {
+		return err
+	}
+	if _, err := a.svc.st.User(args.Name); errors.Is(err, store.ErrNotFound) {
+		return adminErr(store.ErrNotFound, "no user %q (see kmcr-server user list)", args.Name)
+	} else if err != nil {
+		return err
+	}
+	h, err := HashPassword(args.Password, a.svc.cfg.Password)
+	if err != nil {
+		return err
+	}
+	return a.svc.SetPassword(args.Name, h)
 }
 
 func (a *localAdmin) CaseloadAdd(_ context.Context, args NHSListArgs) (NHSListResult, error) {
@@ -296,6 +417,14 @@ func (a *localAdmin) AuditVerify(context.Context) (VerifyResult, error) {
 		return VerifyResult{}, err
 	}
 	return VerifyResult{Devices: reps, Broken: err != nil}, nil
+}
+
+func (a *localAdmin) KeysList(context.Context) ([]TokenKeyInfo, error) {
+	return a.svc.cfg.TokenKeys.Info(), nil
+}
+
+func (a *localAdmin) KeysRotate(context.Context) ([]TokenKeyInfo, error) {
+	return a.svc.cfg.TokenKeys.Rotate(a.svc.now())
 }
 
 func (a *localAdmin) Import(ctx context.Context, paths []string) (*ImportReport, error) {

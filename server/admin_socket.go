@@ -29,6 +29,10 @@ var adminCodes = ctlsock.Codes{
 // and by remoteAdmin, so the two cannot disagree on a name or a type.
 var (
 	opUserAdd        = ctlsock.Op[UserAddArgs, ctlsock.None]{Name: "user-add"}
+	opUserList       = ctlsock.Op[ctlsock.None, []UserInfo]{Name: "user-list"}
+	opUserDisable    = ctlsock.Op[string, UserDisableResult]{Name: "user-disable"}
+	opUserEnable     = ctlsock.Op[string, ctlsock.None]{Name: "user-enable"}
+	opUserPassword   = ctlsock.Op[UserPasswordArgs, ctlsock.None]{Name: "user-password"}
 	opOrgAdd         = ctlsock.Op[OrgAddArgs, ctlsock.None]{Name: "org-add"}
 	opOrgList        = ctlsock.Op[ctlsock.None, []store.Org]{Name: "org-list"}
 	opOrgSet         = ctlsock.Op[OrgSetArgs, OrgSetResult]{Name: "org-set"}
@@ -41,12 +45,18 @@ var (
 	opAccessLog      = ctlsock.Op[string, AccessLogResult]{Name: "access-log"}
 	opAlerts         = ctlsock.Op[ctlsock.None, []store.Alert]{Name: "alerts"}
 	opAuditVerify    = ctlsock.Op[ctlsock.None, VerifyResult]{Name: "audit-verify"}
+	opKeysList       = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-list"}
+	opKeysRotate     = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-rotate"}
 	opImport         = ctlsock.Op[[]string, *ImportReport]{Name: "import"}
 )
 
 // registerAdmin serves every operation of a on s.
 func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opUserAdd, ctlsock.NoResult(a.UserAdd))
+	ctlsock.Handle(s, opUserList, ctlsock.NoArgs(a.UserList))
+	ctlsock.Handle(s, opUserDisable, a.UserDisable)
+	ctlsock.Handle(s, opUserEnable, ctlsock.NoResult(a.UserEnable))
+	ctlsock.Handle(s, opUserPassword, ctlsock.NoResult(a.UserPassword))
 	ctlsock.Handle(s, opOrgAdd, ctlsock.NoResult(a.OrgAdd))
 	ctlsock.Handle(s, opOrgList, ctlsock.NoArgs(a.OrgList))
 	ctlsock.Handle(s, opOrgSet, a.OrgSet)
@@ -59,6 +69,8 @@ func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opAccessLog, a.AccessLog)
 	ctlsock.Handle(s, opAlerts, ctlsock.NoArgs(a.Alerts))
 	ctlsock.Handle(s, opAuditVerify, ctlsock.NoArgs(a.AuditVerify))
+	ctlsock.Handle(s, opKeysList, ctlsock.NoArgs(a.KeysList))
+	ctlsock.Handle(s, opKeysRotate, ctlsock.NoArgs(a.KeysRotate))
 	ctlsock.Handle(s, opImport, a.Import)
 }
 
@@ -120,6 +132,24 @@ func (r *remoteAdmin) UserAdd(ctx context.Context, a UserAddArgs) error {
 	return err
 }
 
+func (r *remoteAdmin) UserList(ctx context.Context) ([]UserInfo, error) {
+	return call(ctx, r, opUserList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) UserDisable(ctx context.Context, name string) (UserDisableResult, error) {
+	return call(ctx, r, opUserDisable, name)
+}
+
+func (r *remoteAdmin) UserEnable(ctx context.Context, name string) error {
+	_, err := call(ctx, r, opUserEnable, name)
+	return err
+}
+
+func (r *remoteAdmin) UserPassword(ctx context.Context, a UserPasswordArgs) error {
+	_, err := call(ctx, r, opUserPassword, a)
+	return err
+}
+
 func (r *remoteAdmin) OrgAdd(ctx context.Context, a OrgAddArgs) error {
 	_, err := call(ctx, r, opOrgAdd, a)
 	return err
@@ -172,4 +202,12 @@ func (r *remoteAdmin) AuditVerify(ctx context.Context) (VerifyResult, error) {
 
 func (r *remoteAdmin) Import(ctx context.Context, paths []string) (*ImportReport, error) {
 	return call(ctx, r, opImport, paths)
+}
+
+func (r *remoteAdmin) KeysList(ctx context.Context) ([]TokenKeyInfo, error) {
+	return call(ctx, r, opKeysList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) KeysRotate(ctx context.Context) ([]TokenKeyInfo, error) {
+	return call(ctx, r, opKeysRotate, ctlsock.None{})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -120,6 +121,33 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 			return rep, err
 		}
 	}
+	userList := func(ctx context.Context, a Admin) (any, error) { return a.UserList(ctx) }
+	disable := func(name string) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return a.UserDisable(ctx, name) }
+	}
+	enable := func(name string) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return nil, a.UserEnable(ctx, name) }
+	}
+	password := func(args UserPasswordArgs) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return nil, a.UserPassword(ctx, args) }
+	}
+	// Key ids and times are random per store: compare the keys' shape.
+	keys := func(rotate bool) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) {
+			var ks []TokenKeyInfo
+			var err error
+			if rotate {
+				ks, err = a.KeysRotate(ctx)
+			} else {
+				ks, err = a.KeysList(ctx)
+			}
+			var shape []string
+			for _, k := range ks {
+				shape = append(shape, fmt.Sprintf("current=%v retired=%v", k.Current, !k.AcceptedUntil.IsZero()))
+			}
+			return shape, err
+		}
+	}
 	orgAdd := func(args OrgAddArgs) func(ctx context.Context, a Admin) (any, error) {
 		return func(ctx context.Context, a Admin) (any, error) { return nil, a.OrgAdd(ctx, args) }
 	}
@@ -157,6 +185,12 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "user add bad name", method: "UserAdd", run: userAdd(UserAddArgs{Name: "a b", Role: "paramedic", Password: "password amy"}), wantErr: ErrInvalidArgument, wantMsg: true},
 		{name: "user add bad role", method: "UserAdd", run: userAdd(UserAddArgs{Name: "bob", Role: "wizard", Password: "password bob"}), wantErr: ErrInvalidArgument, wantMsg: true},
 		{name: "user add short password", method: "UserAdd", run: userAdd(UserAddArgs{Name: "bob", Role: "community", Password: "short"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "user list", method: "UserList", run: userList},
+		{name: "user password", method: "UserPassword", run: password(UserPasswordArgs{Name: "amy", Password: "a new password"})},
+		{name: "user password short", method: "UserPassword", run: password(UserPasswordArgs{Name: "amy", Password: "short"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "user password unknown", method: "UserPassword", run: password(UserPasswordArgs{Name: "nobody", Password: "long enough"}), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "user disable unknown", method: "UserDisable", run: disable("nobody"), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "user enable unknown", method: "UserEnable", run: enable("nobody"), wantErr: store.ErrNotFound, wantMsg: true},
 		{name: "caseload add", method: "CaseloadAdd", run: caseload(true, NHSListArgs{User: "amy", NHS: []string{patients[0], spaced, patients[1], "1234567890", "abc"}})},
 		{name: "caseload add again", method: "CaseloadAdd", run: caseload(true, NHSListArgs{User: "amy", NHS: []string{patients[1]}})},
 		{name: "caseload add only refused", method: "CaseloadAdd", run: caseload(true, NHSListArgs{User: "nobody", NHS: []string{"123"}})},
@@ -179,6 +213,15 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "access log spaced", method: "AccessLog", run: accessLog(spaced)},
 		{name: "access log of nobody's patient", method: "AccessLog", run: accessLog(patients[2])},
 		{name: "access log bad NHS number", method: "AccessLog", run: accessLog("123"), wantErr: record.ErrInvalidNHSNumber, wantMsg: true},
+		{name: "user disable", method: "UserDisable", run: disable("cara")},
+		{name: "user disable again", method: "UserDisable", run: disable("cara")},
+		{name: "user list after disable", method: "UserList", run: userList},
+		{name: "device list after disable", method: "DeviceList", run: list},
+		{name: "user enable", method: "UserEnable", run: enable("cara")},
+		{name: "user list after enable", method: "UserList", run: userList},
+		{name: "keys list", method: "KeysList", run: keys(false)},
+		{name: "keys rotate", method: "KeysRotate", run: keys(true)},
+		{name: "keys list after rotate", method: "KeysList", run: keys(false)},
 		{name: "alerts", method: "Alerts", run: alerts},
 		{name: "audit verify", method: "AuditVerify", run: verify},
 		{name: "org set not met revokes its users' devices", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "DEFAULT", DSPT: "not-met"})},

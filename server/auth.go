@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"kmcr/sync/protocol"
 )
 
 // PasswordParams are the Argon2id parameters for stored password hashes;
@@ -81,26 +83,41 @@ type claims struct {
 	User   string `json:"u"`
 	Device string `json:"d"`
 	Expiry int64  `json:"exp"`
-	// Gen numbers the device's token answers, so a session shows which
-	// answer its client holds.
+	// Issued is when the server signed it: the server caps a token's life
+	// at AccessTokenTTL from here, whatever Expiry claims.
+	Issued int64 `json:"iat"`
+	// Key names the signing key (TokenKeys), so a rotation can accept the
+	// tokens of the key it retired.
+	Key string `json:"k"`
+	// Gen numbers the device's token answers; only the newest answer's
+	// token is accepted (a later login or refresh ends earlier ones).
 	Gen uint64 `json:"g,omitempty"`
 }
 
 const tokenPrefix = "kmcr1."
 
-// tokens signs and checks access tokens with an HMAC-SHA256 key held by
-// the server: stateless to check, useless once expired.
-type tokens struct{ key []byte }
+// tokenSkew is the clock difference tolerated between the moment a token
+// claims it was issued and the server's clock (a restart on a host whose
+// clock was stepped, say).
+const tokenSkew = time.Minute
+
+// tokens signs and checks access tokens with HMAC-SHA256 keys held apart
+// from the database: stateless to check, useless once expired.
+type tokens struct{ keys *TokenKeys }
 
 func (tk tokens) issue(c claims) string {
+	k := tk.keys.current()
+	c.Key = k.ID
 	body, _ := json.Marshal(c)
 	b64 := base64.RawURLEncoding
 	p := b64.EncodeToString(body)
-	mac := hmac.New(sha256.New, tk.key)
+	mac := hmac.New(sha256.New, k.Key)
 	mac.Write([]byte(tokenPrefix + p))
 	return tokenPrefix + p + "." + b64.EncodeToString(mac.Sum(nil))
 }
 
+// check verifies a token's signature with the key it names and returns
+// its claims, with Expiry capped at Issued + AccessTokenTTL.
 func (tk tokens) check(tok string, now time.Time) (claims, error) {
 	var c claims
 	if !strings.HasPrefix(tok, tokenPrefix) {
@@ -116,14 +133,27 @@ func (tk tokens) check(tok string, now time.Time) (claims, error) {
 	if err != nil {
 		return c, ErrTokenInvalid
 	}
-	mac := hmac.New(sha256.New, tk.key)
+	body, err := b64.DecodeString(rest[:i])
+	if err != nil || json.Unmarshal(body, &c) != nil || c.User == "" || c.Device == "" || c.Key == "" || c.Issued == 0 {
+		return claims{}, ErrTokenInvalid
+	}
+	key, ok := tk.keys.lookup(c.Key, now)
+	if !ok {
+		return claims{}, ErrTokenInvalid
+	}
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(tokenPrefix + rest[:i]))
 	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return c, ErrTokenInvalid
+		return claims{}, ErrTokenInvalid
 	}
-	body, err := b64.DecodeString(rest[:i])
-	if err != nil || json.Unmarshal(body, &c) != nil || c.User == "" || c.Device == "" {
-		return c, ErrTokenInvalid
+	issued := time.Unix(c.Issued, 0)
+	if issued.After(now.Add(tokenSkew)) {
+		return claims{}, ErrTokenInvalid
+	}
+	// The server decides how long a token lives: a longer claimed expiry
+	// (a token minted with a stolen key, or by a buggy version) is cut.
+	if limit := issued.Add(protocol.AccessTokenTTL); time.Unix(c.Expiry, 0).After(limit) {
+		c.Expiry = limit.Unix()
 	}
 	if !now.Before(time.Unix(c.Expiry, 0)) {
 		return c, ErrTokenExpired

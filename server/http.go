@@ -38,17 +38,19 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, protocol.APIError{Code: code, Message: msg})
 }
 
+// handleHealth answers "ok" to anyone, and nothing more: no version,
+// store epoch, change count or session count for an unauthenticated
+// caller to fingerprint or watch.
 func (s *Service) handleHealth(w http.ResponseWriter, r *http.Request) {
-	seq, err := s.st.LastSeq()
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, protocol.ErrCodeInternal, "store unavailable")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := s.st.LastSeq(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("unavailable\n"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": Version, "epoch": s.st.Epoch(), "seq": seq, "sessions": s.Sessions()})
+	_, _ = w.Write([]byte("ok\n"))
 }
-
-// hashSlots bounds concurrent password verifications.
-var hashSlots = make(chan struct{}, 4)
 
 // validDeviceID accepts the client's random device ids: 16 to 64
 // characters of letters, digits and hyphens.
@@ -74,23 +76,46 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, protocol.ErrCodeBadRequest, "device id and a 32-byte Ed25519 public key are required")
 		return
 	}
+	now := s.now()
+	source := sourceOf(r.RemoteAddr)
+	if wait, ok := s.guard.throttled(req.User, source, now); ok {
+		// An attempt during the delay counts as a failure too: hammering
+		// reaches the lock sooner instead of waiting the delays out.
+		s.loginFailed(req.User, source, req.DeviceID)
+		wait, _ = s.guard.throttled(req.User, source, now)
+		throttledError(w, wait, "too many failed logins for this user or from this address")
+		return
+	}
 	u, err := s.st.User(req.User)
 	hash := u.PasswordHash
 	if err != nil {
 		hash = dummyHash()
 	}
-	// Each Argon2id verification takes 64 MiB: at most hashSlots run at
-	// once, so fifty laptops reconnecting together cannot exhaust memory.
-	select {
-	case hashSlots <- struct{}{}:
-	case <-r.Context().Done():
+	// Each Argon2id verification takes 64 MiB and about a second of CPU:
+	// at most hashSlots run at once, and a full queue answers at once.
+	if err := s.guard.acquire(r.Context(), s.guard.suspect(req.User, source, now)); err != nil {
+		if errors.Is(err, errHashBusy) {
+			throttledError(w, time.Second, "the server is busy checking other logins; try again in a moment")
+		}
+		return
+	}
+	// A queued attempt may have been throttled while it waited.
+	if wait, ok := s.guard.throttled(req.User, source, s.now()); ok {
+		s.guard.release()
+		s.loginFailed(req.User, source, req.DeviceID)
+		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}
 	ok, verr := VerifyPassword(hash, req.Password)
-	<-hashSlots
+	s.guard.release()
 	if err != nil || verr != nil || !ok {
-		s.cfg.Logf("login refused for %q from %s", req.User, r.RemoteAddr)
+		s.loginFailed(req.User, source, req.DeviceID)
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "wrong user name or password")
+		return
+	}
+	s.guard.succeeded(req.User)
+	if u.Disabled {
+		s.loginByDisabled(w, u, req.DeviceID, source)
 		return
 	}
 	if refused := s.orgRefusal(u); refused != nil {
@@ -98,7 +123,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apiError(w, refused.status, refused.code, refused.msg)
 		return
 	}
-	now := s.now()
+	now = s.now()
 	d, err := s.st.Device(req.DeviceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -134,8 +159,8 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 	var refused *refusal
 	var gen uint64
 	err = s.st.UpdateDevice(deviceID, func(d *store.Device) error {
-		if check == nil { // a login: no earlier credential stays valid
-			d.PrevRefreshHash, d.PrevRefreshUntil = nil, time.Time{}
+		if check == nil { // a login: no earlier credential stays valid, a new family starts
+			d.PrevRefreshHash, d.PrevRefreshUntil, d.SpentRefresh = nil, time.Time{}, nil
 		} else if refused = check(d); refused != nil {
 			return refused
 		}
@@ -145,6 +170,9 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 		return nil
 	})
 	if refused != nil {
+		if refused.after != nil {
+			refused.after()
+		}
 		apiError(w, refused.status, refused.code, refused.msg)
 		return
 	}
@@ -154,7 +182,7 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 	}
 	role, _ := policy.ParseRole(u.Role)
 	writeJSON(w, http.StatusOK, protocol.TokenResponse{
-		AccessToken:  s.tok.issue(claims{User: u.Name, Device: deviceID, Expiry: exp.Unix(), Gen: gen}),
+		AccessToken:  s.tok.issue(claims{User: u.Name, Device: deviceID, Expiry: exp.Unix(), Issued: now.Unix(), Gen: gen}),
 		ExpiresAt:    exp,
 		RefreshToken: refresh,
 		User:         protocol.UserInfo{ID: u.Name, Name: u.Name, Role: u.Role},
@@ -183,6 +211,9 @@ func (s *Service) endRefreshGrace(deviceID string, gen uint64) {
 type refusal struct {
 	status    int
 	code, msg string
+	// after, when set, runs once the refused update has ended (to store
+	// what the refusal decided, such as a family's end).
+	after func()
 }
 
 func (r *refusal) Error() string { return r.msg }
@@ -203,6 +234,11 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "user no longer exists")
 		return
 	}
+	if u.Disabled && !d.Revoked {
+		// Disabling revokes every device; one registered in a race with it
+		// is revoked here.
+		_ = s.st.RevokeDevice(d.ID, s.now())
+	}
 	if refused := s.orgRefusal(u); refused != nil {
 		s.revokeNonCompliant(w, d.ID, refused)
 		return
@@ -216,13 +252,26 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		replaced := d.PrevRefreshHash != nil && now.Before(d.PrevRefreshUntil) &&
 			subtle.ConstantTimeCompare(d.PrevRefreshHash, presented) == 1
 		switch {
-		case d.Revoked:
-			return &refusal{http.StatusForbidden, protocol.ErrCodeDeviceRevoked, "this device has been revoked; local data must be wiped"}
+		case d.Revoked || u.Disabled:
+			return &refusal{status: http.StatusForbidden, code: protocol.ErrCodeDeviceRevoked, msg: "this device has been revoked; local data must be wiped"}
+		case !current && !replaced && spent(d.SpentRefresh, presented):
+			// A credential this login already exchanged, past its grace:
+			// two holders exist, so one of them stole it. End the whole
+			// family (every refresh credential and access token of the
+			// device) and tell the privacy officer.
+			dev, user := d.ID, d.User
+			return &refusal{status: http.StatusUnauthorized, code: protocol.ErrCodeExpired,
+				msg:   "refresh credential already used: every credential of this device has been ended; log in again",
+				after: func() { s.endFamily(dev, user) }}
 		case !current && !replaced:
-			return &refusal{http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential not recognised (already used?); log in again"}
+			return &refusal{status: http.StatusUnauthorized, code: protocol.ErrCodeExpired, msg: "refresh credential not recognised; log in again"}
 		case current && !now.Before(d.RefreshExpires):
-			return &refusal{http.StatusUnauthorized, protocol.ErrCodeExpired, "refresh credential expired; log in again"}
+			return &refusal{status: http.StatusUnauthorized, code: protocol.ErrCodeExpired, msg: "refresh credential expired; log in again"}
 		case current:
+			d.SpentRefresh = append(d.SpentRefresh, d.RefreshHash)
+			if len(d.SpentRefresh) > maxSpentRefresh {
+				d.SpentRefresh = d.SpentRefresh[len(d.SpentRefresh)-maxSpentRefresh:]
+			}
 			// Keep the exchanged credential working until the new answer
 			// is seen in use (endRefreshGrace), RefreshGrace at most. A
 			// retry with the replaced one leaves that deadline alone, so
@@ -233,14 +282,35 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// bearer returns the checked claims of the request's access token.
+// bearer returns the checked claims of the request's access token. A
+// token is valid only while it is the newest its device was issued (a
+// later login, refresh, password change or a replay's family end retires
+// it) and its user is not disabled. A revoked device's token passes, so
+// the caller can tell the device to wipe.
 func (s *Service) bearer(r *http.Request) (claims, error) {
 	h := r.Header.Get(protocol.AuthHeader)
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
 		return claims{}, ErrTokenInvalid
 	}
-	return s.tok.check(tok, s.now())
+	c, err := s.tok.check(tok, s.now())
+	if err != nil {
+		return c, err
+	}
+	d, err := s.st.Device(c.Device)
+	if err != nil || d.User != c.User {
+		return claims{}, ErrTokenInvalid
+	}
+	if d.Revoked {
+		return c, nil
+	}
+	if c.Gen != d.TokenGen {
+		return claims{}, ErrTokenInvalid
+	}
+	if u, err := s.st.User(c.User); err != nil || u.Disabled {
+		return claims{}, ErrTokenInvalid
+	}
+	return c, nil
 }
 
 // privacyOfficer authenticates a report request: a valid token of a
@@ -256,7 +326,7 @@ func (s *Service) privacyOfficer(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	u, err := s.st.User(c.User)
-	if d, derr := s.st.Device(c.Device); err != nil || derr != nil || d.Revoked {
+	if d, derr := s.st.Device(c.Device); err != nil || derr != nil || d.Revoked || u.Disabled {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "not authorised")
 		return false
 	}

@@ -130,11 +130,11 @@ func (s *Service) orgCompliant(u store.User) (store.Org, bool, error) {
 func (s *Service) orgRefusal(u store.User) *refusal {
 	o, ok, err := s.orgCompliant(u)
 	if err != nil {
-		return &refusal{http.StatusInternalServerError, protocol.ErrCodeInternal, "organisation lookup failed"}
+		return &refusal{status: http.StatusInternalServerError, code: protocol.ErrCodeInternal, msg: "organisation lookup failed"}
 	}
 	if !ok {
-		return &refusal{http.StatusForbidden, protocol.ErrCodeOrgNotCompliant,
-			"your organisation (" + o.ODS + ") does not currently meet the Data Security and Protection Toolkit, so its staff cannot use the record"}
+		return &refusal{status: http.StatusForbidden, code: protocol.ErrCodeOrgNotCompliant,
+			msg: "your organisation (" + o.ODS + ") does not currently meet the Data Security and Protection Toolkit, so its staff cannot use the record"}
 	}
 	return nil
 }

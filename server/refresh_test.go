@@ -51,8 +51,9 @@ func (c *testClock) add(d time.Duration) {
 // TestRefresh_LostAnswerGrace checks a refresh credential is exchanged
 // once, that the one it replaced still works (its answer may have been
 // lost on a failing link) until RefreshGrace, that retries cannot stretch
-// that grace, and that a sync session with the new access token, a login
-// or a revocation ends it.
+// that grace, that a sync session with the new access token, a login or a
+// revocation ends it, and that only the newest answer's access token opens
+// a session.
 func TestRefresh_LostAnswerGrace(t *testing.T) {
 	ts := newTestServer(t, 0)
 	clock := &testClock{now: time.Now()}
@@ -81,13 +82,20 @@ func TestRefresh_LostAnswerGrace(t *testing.T) {
 		t.Fatal("the retry did not issue a new credential")
 	}
 	spent("an overwritten credential (y, never received)", y.RefreshToken)
-	// Retrying x did not move its deadline: past it, x is refused.
+	if _, e := ts.refresh(dev, z.RefreshToken); e != nil {
+		t.Fatalf("an overwritten credential ended the family: %+v", e)
+	}
+	// Retrying x did not move its deadline: past it, x is a replay, which
+	// ends the whole family.
 	clock.add(protocol.RefreshGrace/2 + time.Second)
 	spent("the replaced credential after the grace period", first.RefreshToken)
+	spent("the current credential after a replay ended the family", z.RefreshToken)
 
-	// z -> v -> w; a sync session with w's access token proves w arrived,
-	// and ends v's grace at once. A session with v's token does not.
-	v, e := ts.refresh(dev, z.RefreshToken)
+	// A new login starts a new family: r -> v -> w; a sync session with
+	// w's access token proves w arrived and ends v's grace at once. v's
+	// access token, no longer the newest, opens no session.
+	r := ts.loginKey("amy", dev, key)
+	v, e := ts.refresh(dev, r.RefreshToken)
 	if e != nil {
 		t.Fatalf("current credential refused: %+v", e)
 	}
@@ -95,15 +103,15 @@ func TestRefresh_LostAnswerGrace(t *testing.T) {
 	if e != nil {
 		t.Fatalf("current credential refused: %+v", e)
 	}
-	newClient(t, ts.dial(v.AccessToken)).hello(4)
+	if _, err := ts.dial(v.AccessToken).Receive(); protocol.CloseCode(err) != protocol.CloseUnauthorized {
+		t.Fatalf("a session with a superseded access token: %v; want close %d", err, protocol.CloseUnauthorized)
+	}
 	if d, _ := ts.st.Device(dev); d.PrevRefreshHash == nil {
-		t.Fatal("a session with an older access token ended the grace")
+		t.Fatal("a refused session with an older access token ended the grace")
 	}
 	newClient(t, ts.dial(w.AccessToken)).hello(4)
 	spent("the replaced credential after the new token was used", v.RefreshToken)
-	if _, e := ts.refresh(dev, w.RefreshToken); e != nil {
-		t.Fatalf("the current credential: %+v", e)
-	}
+	spent("the current credential after a replay", w.RefreshToken)
 
 	// A password login ends every earlier credential at once.
 	second := ts.loginKey("amy", dev, key)

@@ -35,6 +35,17 @@ type Config struct {
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
 	Logf         func(format string, args ...any)
+	// MaxConnsPerSource caps the open TCP connections from one address
+	// (default 256: a hospital's laptops behind one NAT); further ones are
+	// closed as soon as they are accepted.
+	MaxConnsPerSource int
+	// MaxSessionsPerDevice caps one device's concurrent sync sessions
+	// (default 4); further upgrades are refused with 429.
+	MaxSessionsPerDevice int
+	// TokenKeys are the access-token signing keys, kept apart from the
+	// store (OpenTokenKeys); nil holds one random key in memory only, so
+	// tokens die with the process (tests).
+	TokenKeys *TokenKeys
 	// Routes are further handlers on the same listener, by ServeMux
 	// pattern: the patient portal ("/my/"), its FHIR API, the
 	// development sign-in provider.
@@ -43,9 +54,10 @@ type Config struct {
 
 // Service is the sync service.
 type Service struct {
-	cfg Config
-	st  store.Store
-	tok tokens
+	cfg   Config
+	st    store.Store
+	tok   tokens
+	guard *loginGuard
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -77,11 +89,21 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
-	key, err := cfg.Store.Secret("access-token")
-	if err != nil {
-		return nil, fmt.Errorf("loading the token key: %w", err)
+	if cfg.MaxConnsPerSource == 0 {
+		cfg.MaxConnsPerSource = 256
 	}
-	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{key: key}, sessions: map[*session]struct{}{}, draining: make(chan struct{})}
+	if cfg.MaxSessionsPerDevice == 0 {
+		cfg.MaxSessionsPerDevice = 4
+	}
+	cfg.Logf = safeLogf(cfg.Logf)
+	if cfg.TokenKeys == nil {
+		k, err := NewMemoryTokenKeys(cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("making a token key: %w", err)
+		}
+		cfg.TokenKeys = k
+	}
+	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{})}
 	if err := s.upgradeOrgs(); err != nil {
 		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)
 	}
@@ -96,7 +118,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathHealth, s.handleHealth)
 	mux.HandleFunc("POST "+protocol.PathLogin, s.handleLogin)
 	mux.HandleFunc("POST "+protocol.PathRefresh, s.handleRefresh)
-	mux.HandleFunc("GET "+protocol.PathSync, s.handleSync)
+	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
 	for pattern, h := range s.cfg.Routes {
@@ -111,11 +133,22 @@ func (s *Service) Handler() http.Handler {
 // (development only; the command refuses it off loopback).
 func (s *Service) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.Handler(),
+		// A connection that sends its request slowly (slowloris), stalls
+		// its TLS handshake, or idles between requests is closed: headers
+		// within ReadHeaderTimeout (the TLS handshake too), the whole
+		// request within ReadTimeout, the answer within WriteTimeout.
+		// A websocket upgrade clears these, and sync/protocol's own read
+		// and write deadlines take over.
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(logWriter{s.cfg.Logf}, "", 0),
 	}
+	ln = newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf)
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	go s.expireLoop(bg)

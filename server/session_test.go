@@ -328,7 +328,7 @@ func TestSession_Tokens(t *testing.T) {
 	ts := newTestServer(t, 0)
 	ts.addUser("amy", "paramedic")
 	ts.login("amy", devID(10))
-	expired := ts.svc.tok.issue(claims{User: "amy", Device: devID(10), Expiry: time.Now().Add(-time.Minute).Unix()})
+	expired := ts.svc.tok.issue(claims{User: "amy", Device: devID(10), Expiry: time.Now().Add(-time.Minute).Unix(), Issued: time.Now().Add(-16 * time.Minute).Unix()})
 	for _, tc := range []struct {
 		token string
 		code  int

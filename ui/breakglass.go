@@ -15,7 +15,6 @@ import (
 
 	"kmcr/core"
 	"kmcr/record"
-	"kmcr/sync/protocol"
 )
 
 // breakGlassTimeout bounds the server's answer and the document's arrival.
@@ -40,7 +39,7 @@ type breakGlassDialog struct {
 
 // reasonCode maps a displayed reason back to its code.
 func reasonCode(display string) string {
-	for _, r := range protocol.BreakGlassReasons {
+	for _, r := range core.BreakGlassChoices() {
 		if r.Display == display {
 			return r.Code
 		}
@@ -62,7 +61,7 @@ func (u *UI) showBreakGlass(nhs string) {
 	}
 	b.nhs.SetText(nhs)
 	var displays []string
-	for _, r := range protocol.BreakGlassReasons {
+	for _, r := range core.BreakGlassChoices() {
 		displays = append(displays, r.Display)
 	}
 	b.reasons = widget.NewRadioGroup(displays, func(string) { u.touch(); b.validate() })

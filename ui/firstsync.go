@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
-	"kmcr/sync/syncclient"
 )
 
 // firstSyncScreen shows the first full sync: progress, counts and a time
@@ -60,7 +59,7 @@ func (u *UI) showFirstSync(req *core.EnrolRequest) {
 	ctx, cancel := context.WithCancel(context.Background())
 	u.firstSyncCancel = cancel
 	u.pauseIdle = true
-	progress := func(st syncclient.State) { u.do(func() { s.update(u, st) }) }
+	progress := func(st core.SyncState) { u.do(func() { s.update(u, st) }) }
 	later(u, func() (struct{}, error) {
 		defer cancel()
 		if req != nil {
@@ -84,12 +83,12 @@ func (u *UI) cancelFirstSync() {
 }
 
 // update shows one progress report.
-func (s *firstSyncScreen) update(u *UI, st syncclient.State) {
+func (s *firstSyncScreen) update(u *UI, st core.SyncState) {
 	now := u.opts.now()
 	switch st.Kind {
-	case syncclient.Connecting:
+	case core.SyncConnecting:
 		setSpans(s.counts, span{"Connecting to the server…", plain})
-	case syncclient.Syncing:
+	case core.SyncSyncing:
 		if s.started.IsZero() {
 			s.started, s.startDone = now, st.Done
 		}
@@ -102,11 +101,11 @@ func (s *firstSyncScreen) update(u *UI, st syncclient.State) {
 			setSpans(s.eta, span{"About " + humanDuration(left) + " left", plain},
 				span{fmt.Sprintf(" (%.0f a second)", float64(done)/max(now.Sub(s.started).Seconds(), 0.001)), muted})
 		}
-	case syncclient.UpToDate:
+	case core.SyncUpToDate:
 		s.bar.SetValue(1)
 		setSpans(s.counts, span{"All summaries stored; delivering the audit log…", plain})
 		setSpans(s.eta)
-	case syncclient.Offline, syncclient.Error:
+	case core.SyncOffline, core.SyncError:
 		if st.Err != "" {
 			setSpans(s.msg, span{st.Err, warnText})
 		}

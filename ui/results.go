@@ -10,7 +10,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/cache"
+	"kmcr/core"
 	"kmcr/record"
 )
 
@@ -22,7 +22,7 @@ type patientRow struct {
 	u       *UI
 	list    *resultList
 	index   int
-	entry   cache.IndexEntry
+	entry   core.PatientEntry
 	bg      *themedRect
 	content fyne.CanvasObject
 	focused bool
@@ -36,7 +36,7 @@ var (
 )
 
 // entryName is the patient's name the NHS way, "SMITH, Jane (Mrs)".
-func entryName(e cache.IndexEntry) string {
+func entryName(e core.PatientEntry) string {
 	if e.Display != "" {
 		return e.Display
 	}
@@ -55,7 +55,7 @@ func bornText(birth string, now time.Time) string {
 	return fmt.Sprintf("%s (%dy)", d.String(), record.Age(d.Time, now))
 }
 
-func newPatientRow(u *UI, l *resultList, i int, e cache.IndexEntry) *patientRow {
+func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow {
 	r := &patientRow{u: u, list: l, index: i, entry: e, bg: newThemedRect(colPanel, colPanelBorder, 4)}
 	postcode := e.Postcode
 	if postcode == "" {
@@ -158,12 +158,12 @@ type resultList struct {
 	box    *fyne.Container
 	scroll *container.Scroll
 	rows   []*patientRow
-	onOpen func(cache.IndexEntry)
+	onOpen func(core.PatientEntry)
 	onTop  func() // Up from the first row, or Escape
 	root   fyne.CanvasObject
 }
 
-func newResultList(u *UI, empty string, onOpen func(cache.IndexEntry)) *resultList {
+func newResultList(u *UI, empty string, onOpen func(core.PatientEntry)) *resultList {
 	l := &resultList{u: u, note: line(span{empty, muted}), extra: container.NewVBox(), box: container.NewVBox(), onOpen: onOpen}
 	l.scroll = container.NewVScroll(l.box)
 	l.scroll.OnScrolled = func(fyne.Position) { u.touch() }
@@ -172,7 +172,7 @@ func newResultList(u *UI, empty string, onOpen func(cache.IndexEntry)) *resultLi
 }
 
 // set shows entries under a note.
-func (l *resultList) set(entries []cache.IndexEntry, note ...span) {
+func (l *resultList) set(entries []core.PatientEntry, note ...span) {
 	l.rows = l.rows[:0]
 	objs := make([]fyne.CanvasObject, 0, len(entries))
 	for i, e := range entries {
@@ -196,7 +196,7 @@ func (l *resultList) clear() {
 	setSpans(l.note)
 }
 
-func (l *resultList) open(e cache.IndexEntry) {
+func (l *resultList) open(e core.PatientEntry) {
 	if l.onOpen != nil {
 		l.onOpen(e)
 	}

@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/cache"
 	"kmcr/core"
 	"kmcr/record"
 )
@@ -193,7 +192,7 @@ func (m *mainScreen) search(limit int) {
 		m.busy.Hide()
 		if err != nil {
 			msg := friendlyError(err)
-			if errors.Is(err, cache.ErrBadQuery) {
+			if errors.Is(err, core.ErrBadQuery) {
 				msg = "Search not understood: " + err.Error() + ". Try an NHS number, a family name with a date of birth, or a postcode."
 			}
 			m.results.set(nil, span{msg, danger})
@@ -240,7 +239,7 @@ func (m *mainScreen) focusList() bool {
 }
 
 func (m *mainScreen) loadRecent() {
-	later(m.u, m.u.core.Recent, func(list []cache.IndexEntry, err error) {
+	later(m.u, m.u.core.Recent, func(list []core.PatientEntry, err error) {
 		if err != nil {
 			m.recent.set(nil, span{friendlyError(err), danger})
 			return
@@ -257,7 +256,7 @@ func (m *mainScreen) loadCaseload() {
 	if m.caseload == nil {
 		return
 	}
-	later(m.u, m.u.core.Caseload, func(list []cache.IndexEntry, err error) {
+	later(m.u, m.u.core.Caseload, func(list []core.PatientEntry, err error) {
 		if err != nil {
 			m.caseload.set(nil, span{friendlyError(err), danger})
 			return
@@ -267,7 +266,7 @@ func (m *mainScreen) loadCaseload() {
 }
 
 // open reads and audits a patient off the UI goroutine, then shows them.
-func (m *mainScreen) open(e cache.IndexEntry) {
+func (m *mainScreen) open(e core.PatientEntry) {
 	u := m.u
 	m.busy.Show()
 	m.busy.Start()

@@ -10,7 +10,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
-	"kmcr/sync/syncclient"
 )
 
 // statusBar is the line at the foot of every unlocked screen: the truth
@@ -44,11 +43,11 @@ func setSpans(rt *widget.RichText, spans ...span) {
 // connectionStyle colours the connection state by what it asks of the user.
 func connectionStyle(st core.Status) style {
 	switch st.State {
-	case syncclient.UpToDate:
+	case core.SyncUpToDate:
 		return okText
-	case syncclient.Error:
+	case core.SyncError:
 		return danger
-	case syncclient.Offline:
+	case core.SyncOffline:
 		return warnText
 	}
 	return bold

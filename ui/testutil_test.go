@@ -26,7 +26,6 @@ import (
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
-	"kmcr/sync/syncclient"
 )
 
 // Test users, all with the same password.
@@ -244,8 +243,8 @@ func (p *profile) enrolIncomplete(t *testing.T, user string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := kc.Enrol(ctx, core.EnrolRequest{Server: fixture.url, CAFile: fixture.ca, User: user, Password: testPassword,
-		Passphrase: []byte(testPassphrase), Host: "test-host"}, func(st syncclient.State) {
-		if st.Kind == syncclient.Connecting {
+		Passphrase: []byte(testPassphrase), Host: "test-host"}, func(st core.SyncState) {
+		if st.Kind == core.SyncConnecting {
 			cancel()
 		}
 	})

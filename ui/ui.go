@@ -27,7 +27,6 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/cache"
 	"kmcr/core"
 )
 
@@ -315,15 +314,15 @@ const (
 
 // friendlyError turns core errors into what a user can act on.
 func friendlyError(err error) string {
-	var re *cache.RetryError
+	var re *core.RetryError
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &re) && errors.Is(err, cache.ErrTooSoon):
+	case errors.As(err, &re) && errors.Is(err, core.ErrTooSoon):
 		return "Too many wrong passphrases: wait before trying again."
-	case errors.Is(err, cache.ErrWrongPassphrase):
+	case errors.Is(err, core.ErrWrongPassphrase):
 		return "Wrong passphrase. Check Caps Lock and try again."
-	case errors.Is(err, cache.ErrAlreadyRunning):
+	case errors.Is(err, core.ErrAlreadyRunning):
 		return "kmcr is already open with this profile (another window or \"kmcr sync\"). Close it and try again."
 	case errors.Is(err, core.ErrLocked):
 		return "kmcr is locked."

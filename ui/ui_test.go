@@ -12,7 +12,6 @@ import (
 
 	"kmcr/core"
 	"kmcr/record"
-	"kmcr/sync/syncclient"
 )
 
 // mustContain fails unless text holds every want.
@@ -373,7 +372,7 @@ func TestSummary_AllergyStatesStayDistinct(t *testing.T) {
 // after a coded reason and free text are both given.
 func TestBreakGlass_UncachedPatientWithReason(t *testing.T) {
 	h := unlocked(t, freshUser(t, "paramedic")) // the grant lasts 2 h: keep it from other tests
-	h.waitFor("the connection", func() bool { return h.u.status.State == syncclient.UpToDate })
+	h.waitFor("the connection", func() bool { return h.u.status.State == core.SyncUpToDate })
 	h.search(fixture.uncached.String())
 	mustContain(t, h.text(), "No patient found on this device", "Emergency access (break-glass) for this patient…")
 	h.ui(func() {
@@ -630,7 +629,7 @@ func TestStatusBar_QueueAndWarnings(t *testing.T) {
 	test.NewTempApp(t)
 	now := fixedNow
 	s := newStatusBar()
-	s.update(core.Status{Enrolled: true, Connection: "offline", State: syncclient.Offline, PendingAuditEvents: 3,
+	s.update(core.Status{Enrolled: true, Connection: "offline", State: core.SyncOffline, PendingAuditEvents: 3,
 		OldestPendingAudit: now.Add(-2 * time.Hour), CachedPatients: 12, LeaseExpiringSoon: true,
 		SoonestLeaseExpiry: now.Add(5 * time.Hour), Stale: true, LastUpToDate: now.Add(-30 * time.Hour)}, now)
 	text := strings.Join(texts(s.root), "\n")

@@ -9,7 +9,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"kmcr/cache"
+	"kmcr/core"
 )
 
 // unlockScreen asks for the passphrase. It works offline: the cache opens
@@ -93,7 +93,7 @@ func (u *UI) submitUnlock(s *unlockScreen) {
 			u.unlocked()
 			return
 		}
-		var re *cache.RetryError
+		var re *core.RetryError
 		if errors.As(err, &re) && re.Wait > 0 {
 			s.retryAt = u.opts.now().Add(re.Wait)
 			u.countdown(s)

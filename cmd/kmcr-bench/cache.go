@@ -362,7 +362,7 @@ func (b *cacheBench) measureSearch(w io.Writer, t *table) error {
 	const limit = 20
 	idx := make([]plainEntry, len(b.entries))
 	for i, e := range b.entries {
-		idx[i] = plainEntry{nhs: e.NHS.Digits(), family: record.NormaliseName(e.Family), given: record.NormaliseName(e.Given), dob: e.BirthDate, postcode: record.NormalisePostcode(e.Postcode)}
+		idx[i] = plainEntry{nhs: e.NHS.Digits(), family: record.FoldName(e.Family), given: record.FoldName(e.Given), dob: e.BirthDate, postcode: record.CompactPostcode(e.Postcode)}
 	}
 	slices.SortFunc(idx, func(a, b plainEntry) int {
 		return cmpJoin(a.family, b.family, a.given, b.given, a.dob, b.dob)

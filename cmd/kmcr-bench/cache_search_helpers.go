@@ -35,7 +35,7 @@ func makeQueries(entries []cache.IndexEntry, n int) []benchQuery {
 			break // a population with no usable keys; the caller checks
 		}
 		e := entries[rng.IntN(len(entries))]
-		fam := record.NormaliseName(e.Family)
+		fam := record.FoldName(e.Family)
 		pc := strings.Fields(strings.ToUpper(e.Postcode)) // outward and inward codes
 		switch len(out) % 6 {
 		case 0:

@@ -15,7 +15,6 @@ import (
 	"kmcr/demo"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
-	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -236,7 +235,7 @@ func measureLive(w io.Writer, t *table, s *benchServer, root string, n, changes 
 	if err := kc.StartSync(); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(time.Minute); kc.Status().State != syncclient.UpToDate; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); kc.Status().State != core.SyncUpToDate; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("live client not up to date after a minute: %s", kc.Status().Connection)
 		}

@@ -33,7 +33,6 @@ import (
 	"kmcr/server/pki"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
-	"kmcr/sync/syncclient"
 )
 
 // benchServer is a real kmcr-server Service in this process, serving TLS
@@ -272,7 +271,7 @@ func enrolChild(a childArgs, password string) (childResult, error) {
 		return res, err
 	}
 	var syncStart time.Time
-	progress := func(s syncclient.State) {
+	progress := func(s core.SyncState) {
 		if syncStart.IsZero() {
 			syncStart = time.Now()
 		}

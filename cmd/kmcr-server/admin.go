@@ -30,9 +30,18 @@ func dataDirFlag(fs *flag.FlagSet) *string {
 // holds the store, or through the running server's control socket. Either
 // way the command behaves and prints the same.
 func withAdmin(dataDir string, fn func(ctx context.Context, a server.Admin) error) error {
+	return withAdminKeys(dataDir, "", fn)
+}
+
+// withAdminKeys is withAdmin with the token key file at keysPath ("" for
+// the data directory's) when no server is running.
+func withAdminKeys(dataDir, keysPath string, fn func(ctx context.Context, a server.Admin) error) error {
 	ctx := context.Background()
 	if !store.Exists(dataDir) {
 		return fmt.Errorf("no kmcr-server store in %s: run \"kmcr-server init --data-dir %s\" first", dataDir, dataDir)
+	}
+	if _, err := privateDataDir(dataDir, nil); err != nil {
+		return err
 	}
 	// A server that answers holds the store; asking it first saves the
 	// wait for the store's lock.
@@ -47,7 +56,12 @@ func withAdmin(dataDir string, fn func(ctx context.Context, a server.Admin) erro
 		return err
 	}
 	defer st.Close()
-	svc, err := server.New(server.Config{Store: st, Logf: func(string, ...any) {}})
+	quiet := func(string, ...any) {}
+	keys, err := openTokenKeys(dataDir, keysPath, st, quiet)
+	if err != nil {
+		return err
+	}
+	svc, err := server.New(server.Config{Store: st, TokenKeys: keys, Logf: quiet})
 	if err != nil {
 		return err
 	}

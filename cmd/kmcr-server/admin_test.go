@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,12 @@ func TestAdminCommands_SameWithServerRunning(t *testing.T) {
 		{args: []string{"user", "add", "--name", "bob", "--role", "wizard", "--password-stdin"}, stdin: "password bob\n"},
 		{args: []string{"user", "add", "--name", "bob", "--role", "community", "--password-stdin"}, stdin: "short\n"},
 		{args: []string{"user", "add", "--name", "b c", "--role", "community", "--password-stdin"}, stdin: "password bob\n"},
+		{args: []string{"user", "password", "--name", "cara", "--password-stdin"}, stdin: "a new password\n"},
+		{args: []string{"user", "password", "--name", "cara", "--password-stdin"}, stdin: "short\n"},
+		{args: []string{"user", "password", "--name", "nobody", "--password-stdin"}, stdin: "long enough\n"},
+		{args: []string{"user", "disable", "--name", "nobody"}},
+		{args: []string{"user", "enable", "--name", "nobody"}},
+		{args: []string{"keys", "frobnicate"}},
 		{args: []string{"caseload", "add", "--user", "cara", "--nhs", p[0], p[1], "1234567890", "abc"}},
 		{args: []string{"caseload", "add", "--user", "cara", "--nhs", p[1]}},
 		{args: []string{"caseload", "add", "--user", "nobody", "--nhs", p[1]}},
@@ -162,6 +169,9 @@ func TestAdminCommands_SameWithServerRunning(t *testing.T) {
 		{args: []string{"device", "revoke", "device-cmd-00000001"}},
 		{args: []string{"device", "revoke", "device-cmd-00000001"}},
 		{args: []string{"device", "list"}},
+		{args: []string{"user", "disable", "--name", "cara"}},
+		{args: []string{"user", "disable", "--name", "cara"}},
+		{args: []string{"user", "enable", "--name", "cara"}},
 		{args: []string{"org", "set", "--ods", "DEFAULT", "--dspt", "not-met"}},
 		{args: []string{"org", "list"}},
 		{args: []string{"import", seedDir}},
@@ -211,4 +221,50 @@ func runCmdIn(t *testing.T, stdin string, args ...string) (code int, stdout, std
 	var out, errb strings.Builder
 	code = run(&cmdEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}, args)
 	return code, out.String(), errb.String()
+}
+
+// TestAdminCommands_JSONKeysAndEmptyLists checks every list "--json"
+// prints: snake_case keys (never Go field names) on a data directory with a
+// device and an alert, and [] rather than null on a new one, both in
+// process and through a running server's admin socket.
+func TestAdminCommands_JSONKeysAndEmptyLists(t *testing.T) {
+	seedDir := t.TempDir()
+	if _, err := demo.Write(seedDir, demo.Options{Patients: 2, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	full := cmdFixture(t, seedDir, []string{demo.NHSNumber(7, 0).Digits(), demo.NHSNumber(7, 1).Digits()})
+	empty := t.TempDir()
+	if code, _, errs := runCmd(t, "init", "--data-dir", empty); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	lists := map[string][]string{
+		"device list": {"audit_seq", "host", "id", "last_seen", "registered", "revoked", "user"},
+		"alerts":      {"at", "detail", "device", "id", "kind", "nhs", "seq", "user"},
+	}
+	for _, serving := range []bool{false, true} {
+		if serving {
+			serveAdmin(t, full)
+			serveAdmin(t, empty)
+		}
+		for cmd, known := range lists {
+			args := append(strings.Fields(cmd), "--json")
+			code, out, errs := runCmd(t, append(args, "--data-dir", empty)...)
+			if code != 0 || strings.TrimSpace(out) != "[]" {
+				t.Errorf("%s on a new store (serving %v): exit %d, %q, %s; want []", cmd, serving, code, out, errs)
+			}
+			code, out, errs = runCmd(t, append(args, "--data-dir", full)...)
+			var rows []map[string]any
+			if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) == 0 {
+				t.Fatalf("%s (serving %v): exit %d, %v, %s:\n%s", cmd, serving, code, err, errs, out)
+			}
+			for _, r := range rows {
+				for k := range r {
+					if !snake.MatchString(k) || !slices.Contains(known, k) {
+						t.Errorf("%s (serving %v): key %q", cmd, serving, k)
+					}
+				}
+			}
+		}
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,9 +75,7 @@ func runAlerts(env *cmdEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(alerts)
+			return printList(env.stdout, alerts)
 		}
 		if len(alerts) == 0 {
 			fmt.Fprintln(env.stdout, "no alerts")

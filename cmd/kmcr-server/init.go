@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
 )
@@ -19,10 +21,14 @@ func runInit(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "init")
 	dir := dataDirFlag(fs)
 	hosts := fs.String("hosts", "127.0.0.1,localhost,::1", "comma-separated host names and IP addresses the TLS certificate is for")
+	caKeyOut := fs.String("ca-key-out", "", "write the CA's private key to this file (removable media, say) instead of the data directory; serve never needs it")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	if _, err := privateDataDir(*dir, func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }); err != nil {
 		return err
 	}
 	st, err := store.OpenBolt(*dir, 500*time.Millisecond)
@@ -33,14 +39,25 @@ func runInit(env *cmdEnv, args []string) error {
 		return err
 	}
 	epoch := st.Epoch()
+	keys := filepath.Join(*dir, server.TokenKeysFile)
+	_, err = openTokenKeys(*dir, "", st, func(string, ...any) {})
 	st.Close()
+	if err != nil {
+		return err
+	}
 	var hs []string
 	for _, h := range strings.Split(*hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			hs = append(hs, h)
 		}
 	}
-	ca, err := pki.Init(*dir, hs, time.Now())
+	caKey := filepath.Join(*dir, pki.CAKeyFile)
+	if *caKeyOut != "" {
+		if caKey, err = filepath.Abs(*caKeyOut); err != nil {
+			return err
+		}
+	}
+	ca, err := pki.InitCAKeyAt(*dir, caKey, hs, time.Now())
 	if errors.Is(err, pki.ErrExists) {
 		return fmt.Errorf("%s is already initialised; its CA certificate is %s", *dir, ca)
 	}
@@ -51,5 +68,9 @@ func runInit(env *cmdEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "TLS certificate for: %s\n", strings.Join(hs, ", "))
 	fmt.Fprintf(env.stdout, "CA certificate: %s\n", ca)
 	fmt.Fprintf(env.stdout, "Give it to clients: kmcr enrol --server wss://HOST:PORT --ca %s --user NAME\n", ca)
+	fmt.Fprintf(env.stdout, "Token signing key: %s (mode 0600, kept apart from the database; rotate with kmcr-server keys rotate)\n", keys)
+	fmt.Fprintf(env.stdout, "CA private key: %s\n", caKey)
+	fmt.Fprintln(env.stdout, "  kmcr-server serve never reads it. Keep it offline: copy it to removable media kept locked away, then delete it here")
+	fmt.Fprintln(env.stdout, "  (or use --ca-key-out next time). It is needed only to issue a new server certificate, every 397 days.")
 	return nil
 }

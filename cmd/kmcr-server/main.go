@@ -10,6 +10,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os"
 
 	"kmcr/internal/cli"
+	"kmcr/internal/safetext"
 )
 
 // command is one subcommand of kmcr-server.
@@ -41,8 +43,15 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = cli.ErrUsage
 
 func main() {
-	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
-	os.Exit(run(env, os.Args[1:]))
+	// Every line a command prints may carry strings a client chose (host
+	// and device names, break-glass reasons, user names tried at login):
+	// both streams escape control and bidi characters (internal/safetext).
+	stdout, stderr := safetext.NewWriter(os.Stdout), safetext.NewWriter(os.Stderr)
+	env := &cmdEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr}
+	code := run(env, os.Args[1:])
+	_ = stdout.Flush()
+	_ = stderr.Flush()
+	os.Exit(code)
 }
 
 func run(env *cmdEnv, args []string) int {
@@ -86,4 +95,15 @@ func newFlags(env *cmdEnv, name string) *flag.FlagSet {
 // parseFlags allows flags after positional arguments; see cli.ParseFlags.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	return cli.ParseFlags(fs, args)
+}
+
+// printList prints a list as indented JSON for --json: an empty list is
+// [], never null, so scripts can iterate it without a special case.
+func printList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }

@@ -24,6 +24,8 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := dataDirFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
+	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
 	pf := addPortalFlags(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -41,6 +43,10 @@ func runServe(env *cmdEnv, args []string) error {
 			return fmt.Errorf("%w: --dev-plaintext is only allowed on a loopback address such as 127.0.0.1:8080", errUsage)
 		}
 	}
+	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
+	if _, err := privateDataDir(*dir, logger.Printf); err != nil {
+		return err
+	}
 	st, err := store.OpenBolt(*dir, time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("another kmcr-server is already serving %s", *dir)
@@ -49,7 +55,10 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	logger := log.New(env.stderr, "kmcr-server: ", log.LstdFlags)
+	keys, err := openTokenKeys(*dir, *keysPath, st, logger.Printf)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -59,7 +68,7 @@ func runServe(env *cmdEnv, args []string) error {
 		ln.Close()
 		return err
 	}
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, Routes: routes})
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, Routes: routes})
 	if err != nil {
 		ln.Close()
 		return err
@@ -91,6 +100,8 @@ func runServe(env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "listening on http://%s (ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 		return svc.Serve(ctx, ln, nil)
 	}
+	// Only the server certificate and its key: serve never reads the CA's
+	// private key, which belongs offline (see init).
 	cert, err := pki.LoadServer(*dir)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "user", summary: "user add --name U --role ROLE [--org CODE] --password-stdin", run: runUser})
+	register(&command{name: "user", summary: "user add --name U --role ROLE [--org CODE] --password-stdin | list [--json] | disable --name U | enable --name U | password --name U --password-stdin", run: runUser})
 	register(&command{name: "caseload", summary: "caseload add|remove --user U --nhs N [N...]", run: runCaseload})
 	register(&command{name: "object", summary: "object --nhs N --purpose P: record a patient's objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, true) }})
 	register(&command{name: "withdraw", summary: "withdraw --nhs N --purpose P: withdraw an objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, false) }})
@@ -57,17 +56,33 @@ func readPassword(env *cmdEnv, fromStdin bool) (string, error) {
 	return string(a), nil
 }
 
+const userUsage = "kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin [--org CODE] --password-stdin | user list [--json] | user disable --name U | user enable --name U | user password --name U --password-stdin"
+
 func runUser(env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return fmt.Errorf("%w: kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin [--org CODE] --password-stdin", errUsage)
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s", errUsage, userUsage)
 	}
+	switch args[0] {
+	case "add":
+		return runUserAdd(env, args[1:])
+	case "list":
+		return runUserList(env, args[1:])
+	case "disable", "enable":
+		return runUserState(env, args[0], args[1:])
+	case "password":
+		return runUserPassword(env, args[1:])
+	}
+	return fmt.Errorf("%w: %s", errUsage, userUsage)
+}
+
+func runUserAdd(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "user add")
 	dir := dataDirFlag(fs)
 	name := fs.String("name", "", "user name")
 	role := fs.String("role", "", "paramedic, community, frontdesk, privacy-officer or admin")
 	org := fs.String("org", "", "the ODS code of the user's organisation (see org list; default "+server.DefaultOrg.ODS+")")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	if _, err := parseFlags(fs, args[1:]); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *role == "" {
@@ -82,6 +97,90 @@ func runUser(env *cmdEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (%s)\n", *name, *role)
+		return nil
+	})
+}
+
+func runUserList(env *cmdEnv, args []string) error {
+	fs := newFlags(env, "user list")
+	dir := dataDirFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		us, err := a.UserList(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printList(env.stdout, us)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER\tROLE\tCREATED\tDEVICES\tACTIVE\tSTATE")
+		for _, u := range us {
+			state := "enabled"
+			if u.Disabled {
+				state = "disabled " + u.DisabledAt.Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", u.Name, u.Role, u.Created.Format("2006-01-02 15:04"), u.Devices, u.Active, state)
+		}
+		return tw.Flush()
+	})
+}
+
+func runUserState(env *cmdEnv, verb string, args []string) error {
+	fs := newFlags(env, "user "+verb)
+	dir := dataDirFlag(fs)
+	name := fs.String("name", "", "user name")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("%w: --name is required", errUsage)
+	}
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		if verb == "enable" {
+			if err := a.UserEnable(ctx, *name); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "enabled user %s: they may log in and enrol again (devices revoked while disabled stay revoked)\n", *name)
+			return nil
+		}
+		res, err := a.UserDisable(ctx, *name)
+		if err != nil {
+			return err
+		}
+		already := ""
+		if res.AlreadyDisabled {
+			already = " (already disabled)"
+		}
+		fmt.Fprintf(env.stdout, "disabled user %s%s: %d device(s) revoked, %d open session(s) ended; every device wipes its local data at its next contact, and new logins and enrolments are refused\n",
+			*name, already, res.DevicesRevoked, res.SessionsEnded)
+		return nil
+	})
+}
+
+func runUserPassword(env *cmdEnv, args []string) error {
+	fs := newFlags(env, "user password")
+	dir := dataDirFlag(fs)
+	name := fs.String("name", "", "user name")
+	stdin := fs.Bool("password-stdin", false, "read the new password from standard input")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("%w: --name is required", errUsage)
+	}
+	pw, err := readPassword(env, *stdin)
+	if err != nil {
+		return err
+	}
+	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+		if err := a.UserPassword(ctx, server.UserPasswordArgs{Name: *name, Password: pw}); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "set the password of %s: every device of theirs must log in again\n", *name)
 		return nil
 	})
 }
@@ -197,9 +296,7 @@ func runDevice(env *cmdEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(ds)
+			return printList(env.stdout, ds)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DEVICE\tUSER\tHOST\tREGISTERED\tLAST SEEN\tAUDIT SEQ\tSTATE")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"kmcr/core"
-	"kmcr/sync/syncclient"
 )
 
 func init() {
@@ -33,9 +32,9 @@ type progressLine struct {
 	last  string
 }
 
-func (p *progressLine) update(s syncclient.State) {
+func (p *progressLine) update(s core.SyncState) {
 	line := s.String()
-	if s.Kind == syncclient.Syncing && s.Total > 0 {
+	if s.Kind == core.SyncSyncing && s.Total > 0 {
 		pct := 100 * s.Done / s.Total
 		line = fmt.Sprintf("syncing %d of %d (%d%%), %s", s.Done, s.Total, pct, time.Since(p.start).Round(100*time.Millisecond))
 	}
@@ -47,7 +46,7 @@ func (p *progressLine) update(s syncclient.State) {
 		fmt.Fprintf(p.e.stderr, "\r\033[K%s", line)
 		return
 	}
-	if s.Kind != syncclient.Syncing || s.Done == s.Total || s.Done%1000 < 256 {
+	if s.Kind != core.SyncSyncing || s.Done == s.Total || s.Done%1000 < 256 {
 		fmt.Fprintln(p.e.stderr, line)
 	}
 }
@@ -150,8 +149,8 @@ func runSync(e *env, args []string) error {
 }
 
 // syncStateOf rebuilds a sync state from a status, for the progress line.
-func syncStateOf(st core.Status) syncclient.State {
-	return syncclient.State{Kind: st.State, Done: st.Done, Total: st.Total, Err: st.Error, AsOf: st.LastUpToDate, RetryIn: st.RetryIn}
+func syncStateOf(st core.Status) core.SyncState {
+	return core.SyncState{Kind: st.State, Done: st.Done, Total: st.Total, Err: st.Error, AsOf: st.LastUpToDate, RetryIn: st.RetryIn}
 }
 
 func runStatus(e *env, args []string) error {

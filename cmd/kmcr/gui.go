@@ -16,6 +16,7 @@ import (
 // its plaintext description; the cache is unlocked later, off the UI
 // goroutine, when the user types the passphrase.
 func runGUI(e *env) int {
+	tightenProfile(e)
 	kc, err := core.Open(core.Config{DataDir: e.dataDir})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "kmcr: %v\n", err)

@@ -81,6 +81,7 @@ func run(e *env, args []string) int {
 		usage(e.stderr)
 		return 2
 	}
+	tightenProfile(e)
 	kc, err := core.Open(core.Config{DataDir: e.dataDir})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "kmcr: %v\n", err)

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/term"
 
-	"kmcr/cache"
 	"kmcr/core"
 )
 
@@ -94,11 +93,11 @@ func (e *env) unlock(fromStdin bool) error {
 		return err
 	}
 	err = e.core.UnlockForCommand(p)
-	var re *cache.RetryError
+	var re *core.RetryError
 	switch {
 	case errors.As(err, &re) && re.Wait > 0:
 		return fmt.Errorf("%w; wait %s before trying again", err, re.Wait.Round(time.Second))
-	case errors.Is(err, cache.ErrAlreadyRunning):
+	case errors.Is(err, core.ErrAlreadyRunning):
 		return fmt.Errorf("%w (the window or \"kmcr sync\" is running with this profile)", err)
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,70 @@ func TestSharedData_ShowAndJSONShowEveryItem(t *testing.T) {
 	if shown != 21 {
 		t.Errorf("%d patients shown; the shared data has 21 that may be held offline", shown)
 	}
+}
+
+// TestSearch_JSONKeysAreSnakeCase runs "kmcr search --json" on the shared
+// data: the keys are snake_case (never Go field names), 900 000 0009 is
+// found as SMITH, Jane, and a search that finds nothing prints an empty
+// list rather than null.
+func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
+	dir := shareddata.Dir(t)
+	srv := shareddata.Serve(t, dir)
+	prof := srv.Enrol(t, shareddata.Paramedic)
+	search := func(args ...string) map[string]any {
+		t.Helper()
+		kc := prof.Open(t)
+		defer kc.Close()
+		var out, errs bytes.Buffer
+		e := &env{stdout: &out, stderr: &errs, core: kc, input: &lineReader{r: strings.NewReader("")},
+			getenv: func(k string) string {
+				if k == "KMCR_PASSPHRASE" {
+					return shareddata.Passphrase
+				}
+				return ""
+			}}
+		if err := commands["search"].run(e, append([]string{"--json"}, args...)); err != nil {
+			t.Fatalf("search %v: %v", args, err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("search %v printed %q: %v", args, out.String(), err)
+		}
+		return doc
+	}
+	doc := search("smith")
+	if got := keysOf(doc); got != "entries total" {
+		t.Errorf("search --json keys = %s; want entries total", got)
+	}
+	entries, _ := doc["entries"].([]any)
+	found := false
+	for _, x := range entries {
+		e, _ := x.(map[string]any)
+		if got := keysOf(e); got != "birth_date display family given nhs postcode" {
+			t.Errorf("entry keys = %s", got)
+		}
+		if e["nhs"] == "9000000009" {
+			found = true
+			if e["family"] != "SMITH" && e["family"] != "Smith" || e["given"] != "Jane" {
+				t.Errorf("900 000 0009 found as %v", e)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("search smith did not find 900 000 0009: %v", doc)
+	}
+	none := search("9999999999")
+	if l, ok := none["entries"].([]any); !ok || len(l) != 0 || none["total"] != float64(0) {
+		t.Errorf("a search that finds nothing prints %v; want entries [] and total 0", none)
+	}
+}
+
+// keysOf lists a JSON object's keys, sorted, space-separated.
+func keysOf(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, " ")
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -43,9 +44,20 @@ var ErrExists = errors.New("a CA already exists in this data directory")
 // IP addresses) in dir, and returns the CA certificate's path. Private keys
 // are written with mode 0600.
 func Init(dir string, hosts []string, now time.Time) (string, error) {
+	return InitCAKeyAt(dir, filepath.Join(dir, CAKeyFile), hosts, now)
+}
+
+// InitCAKeyAt is Init writing the CA's private key to caKeyPath (outside
+// the data directory, say on removable media): the server never needs it
+// to run, only to issue a new server certificate. It refuses to replace
+// an existing file there.
+func InitCAKeyAt(dir, caKeyPath string, hosts []string, now time.Time) (string, error) {
 	caPath := filepath.Join(dir, CAFile)
 	if _, err := os.Stat(caPath); err == nil {
 		return caPath, ErrExists
+	}
+	if _, err := os.Lstat(caKeyPath); err == nil {
+		return "", fmt.Errorf("%s already exists: give a new file for the CA key", caKeyPath)
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -69,7 +81,7 @@ func Init(dir string, hosts []string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeKey(filepath.Join(dir, CAKeyFile), caKey); err != nil {
+	if err := writeKey(caKeyPath, caKey); err != nil {
 		return "", err
 	}
 	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", caDER, 0o644); err != nil {
@@ -156,7 +168,7 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 }
 
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,8 @@ package portal_test
 
 import (
 	"context"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"html"
 	"io"
 	"net/http"

@@ -140,6 +140,26 @@ func (s *Bolt) Secret(name string) ([]byte, error) {
 	return out, err
 }
 
+// DropSecret deletes the secret kept under name and reports whether one
+// was there. It is not part of Store: it moves a secret an older version
+// kept inside the database out of it (the token-signing key now lives in
+// its own file). bbolt does not scrub freed pages, so the caller must
+// also stop trusting the value (the server never accepts tokens signed
+// with it).
+func (s *Bolt) DropSecret(name string) (bool, error) {
+	found := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		k := []byte("secret/" + name)
+		if m.Get(k) == nil {
+			return nil
+		}
+		found = true
+		return m.Delete(k)
+	})
+	return found, err
+}
+
 // Subscribe implements Store.
 func (s *Bolt) Subscribe() (<-chan uint64, func()) {
 	s.mu.Lock()
@@ -257,6 +277,24 @@ func (s *Bolt) Users() ([]User, error) {
 		})
 	})
 	return out, err
+}
+
+// UpdateUser implements Store.
+func (s *Bolt) UpdateUser(name string, fn func(u *User) error) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bUsers)
+		var u User
+		if err := getJSON(b, []byte(name), &u, "user "+name); err != nil {
+			return err
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		if u.Name != name {
+			return fmt.Errorf("updating user %s: the name cannot change (to %q)", name, u.Name)
+		}
+		return putJSON(b, []byte(name), u)
+	})
 }
 
 // CaseloadAdd implements Store.

@@ -45,6 +45,12 @@ type User struct {
 	Role         string    `json:"role"`
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// Disabled refuses the user's logins, enrolments, refreshes and
+	// sessions; DisabledAt is when an admin disabled them.
+	Disabled   bool      `json:"disabled,omitempty"`
+	DisabledAt time.Time `json:"disabled_at,omitempty"`
+	// PasswordChanged is when an admin last set the password.
+	PasswordChanged time.Time `json:"password_changed,omitempty"`
 	// Org is the ODS code of the user's organisation; empty in stores
 	// made before organisations, read as DefaultOrg by the server.
 	Org string `json:"org,omitempty"`
@@ -82,6 +88,10 @@ type Device struct {
 	// TokenGen numbers the token answers issued to this device; the
 	// access token issued with the current refresh credential carries it.
 	TokenGen uint64 `json:"token_gen,omitempty"`
+	// SpentRefresh holds the hashes of the credentials this device's
+	// current login has already exchanged (newest last, a bounded number),
+	// so a replay of one is recognised and ends the whole family.
+	SpentRefresh [][]byte `json:"spent_refresh,omitempty"`
 	// Chain is the device's audit chain state, owned by the audit code.
 	Chain []byte `json:"chain,omitempty"`
 }
@@ -206,6 +216,10 @@ type Store interface {
 	AddUser(u User) error
 	User(name string) (User, error)
 	Users() ([]User, error)
+	// UpdateUser calls fn with the user and stores what it leaves, in one
+	// transaction, appending no change; fn's error is returned and nothing
+	// is stored. fn must not change the Name. ErrNotFound for no such user.
+	UpdateUser(name string, fn func(u *User) error) error
 
 	// AddOrg creates an organisation (ErrExists if its ODS code is taken).
 	AddOrg(o Org) error

@@ -49,6 +49,7 @@ const (
 	ErrCodeForbidden     = "forbidden"      // role may not do this
 	ErrCodeNotFound      = "not_found"
 	ErrCodeInternal      = "internal"
+	ErrCodeThrottled     = "throttled" // too many failed logins, or the server is busy checking logins: retry later (Retry-After)
 	// ErrCodeOrgNotCompliant: the user's organisation does not meet the
 	// Data Security and Protection Toolkit; no login until it does.
 	ErrCodeOrgNotCompliant = "org_not_compliant"

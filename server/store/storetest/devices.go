@@ -16,6 +16,7 @@ func fullDevice(id, user string) store.Device {
 		RefreshHash: []byte{9, 9}, RefreshExpires: at(600),
 		PrevRefreshHash: []byte{8}, PrevRefreshUntil: at(10),
 		TokenGen: 3, Chain: []byte(`{"LastSeq":0}`),
+		SpentRefresh: [][]byte{{6, 6}, {5}},
 	}
 }
 
@@ -26,7 +27,11 @@ func sameDevice(t *testing.T, got, want store.Device, what string) {
 		got.Registered.Equal(want.Registered) && got.LastSeen.Equal(want.LastSeen) && got.Revoked == want.Revoked &&
 		got.RevokedAt.Equal(want.RevokedAt) && bytes.Equal(got.RefreshHash, want.RefreshHash) && got.RefreshExpires.Equal(want.RefreshExpires) &&
 		bytes.Equal(got.PrevRefreshHash, want.PrevRefreshHash) && got.PrevRefreshUntil.Equal(want.PrevRefreshUntil) &&
-		got.TokenGen == want.TokenGen && bytes.Equal(got.Chain, want.Chain)
+		got.TokenGen == want.TokenGen && bytes.Equal(got.Chain, want.Chain) &&
+		len(got.SpentRefresh) == len(want.SpentRefresh)
+	for i := 0; ok && i < len(want.SpentRefresh); i++ {
+		ok = bytes.Equal(got.SpentRefresh[i], want.SpentRefresh[i])
+	}
 	if !ok {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}

@@ -78,6 +78,11 @@ func (rec *recorder) Users() ([]store.User, error) {
 	return rec.Store.Users()
 }
 
+func (rec *recorder) UpdateUser(name string, fn func(u *store.User) error) error {
+	rec.calls.hit("UpdateUser")
+	return rec.Store.UpdateUser(name, fn)
+}
+
 func (rec *recorder) AddOrg(o store.Org) error {
 	rec.calls.hit("AddOrg")
 	return rec.Store.AddOrg(o)

@@ -60,6 +60,48 @@ var userCases = []testCase{
 		}
 		sameSet(t, got, names, "Users")
 	}},
+	{"UpdateKeepsWhatTheFunctionSets", func(t *testing.T, e *env) {
+		must(t, e.s.AddUser(store.User{Name: "amy", Role: "paramedic", PasswordHash: "first", Created: at(1)}))
+		must(t, e.s.AddUser(store.User{Name: "amya", Role: "community", PasswordHash: "other"}))
+		must(t, e.s.UpdateUser("amy", func(u *store.User) error {
+			if u.PasswordHash != "first" || u.Role != "paramedic" {
+				t.Fatalf("UpdateUser handed over %+v", *u)
+			}
+			u.Disabled, u.DisabledAt, u.PasswordHash, u.PasswordChanged = true, at(5), "second", at(6)
+			return nil
+		}))
+		got, err := e.s.User("amy")
+		must(t, err)
+		if !got.Disabled || !got.DisabledAt.Equal(at(5)) || got.PasswordHash != "second" || !got.PasswordChanged.Equal(at(6)) ||
+			got.Role != "paramedic" || !got.Created.Equal(at(1)) {
+			t.Fatalf("User after UpdateUser = %+v", got)
+		}
+		if other, _ := e.s.User("amya"); other.Disabled || other.PasswordHash != "other" {
+			t.Fatalf("UpdateUser of amy changed amya: %+v", other)
+		}
+		noChanges(t, e.s, 0, "UpdateUser")
+	}},
+	{"UpdateErrorChangesNothing", func(t *testing.T, e *env) {
+		must(t, e.s.AddUser(store.User{Name: "amy", Role: "paramedic", PasswordHash: "first"}))
+		err := e.s.UpdateUser("amy", func(u *store.User) error { u.Disabled, u.PasswordHash = true, "x"; return errRefused })
+		wantIs(t, err, errRefused, "UpdateUser whose function fails")
+		err = e.s.UpdateUser("amy", func(u *store.User) error { u.Name = "bob"; return nil })
+		if err == nil {
+			t.Fatal("UpdateUser let its function change the name")
+		}
+		if got, _ := e.s.User("amy"); got.Disabled || got.PasswordHash != "first" {
+			t.Fatalf("a refused UpdateUser changed the user: %+v", got)
+		}
+		if _, err := e.s.User("bob"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a refused rename made bob: %v", err)
+		}
+		called := false
+		err = e.s.UpdateUser("nobody", func(*store.User) error { called = true; return nil })
+		wantIs(t, err, store.ErrNotFound, "UpdateUser(nobody)")
+		if called {
+			t.Fatal("UpdateUser called its function for an unknown user")
+		}
+	}},
 }
 
 var caseloadCases = []testCase{
