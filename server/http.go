@@ -188,7 +188,7 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 		User:         protocol.UserInfo{ID: u.Name, Name: u.Name, Role: u.Role},
 		DeviceID:     deviceID,
 		Epoch:        s.st.Epoch(),
-		Policy:       policy.For(role).Wire(),
+		Policy:       s.rulesFor(u, role).Wire(),
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"kmcr/server/policy"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
 )
@@ -137,6 +138,17 @@ func (s *Service) orgRefusal(u store.User) *refusal {
 			msg: "your organisation (" + o.ODS + ") does not currently meet the Data Security and Protection Toolkit, so its staff cannot use the record"}
 	}
 	return nil
+}
+
+// rulesFor is the user's rules: their role's, serving the social-care
+// purpose when their organisation is a social care one (so a patient's
+// objection to social-care sharing reaches exactly those users).
+func (s *Service) rulesFor(u store.User, role policy.Role) policy.Rules {
+	r := policy.For(role)
+	if o, err := s.st.Org(userOrg(u)); err == nil && o.Kind == "social-care" && r.Purpose == policy.PurposeDirect {
+		r.Purpose = policy.PurposeSocialCare
+	}
+	return r
 }
 
 // revokeNonCompliant answers a refresh from a device of a non-compliant

@@ -46,18 +46,15 @@ type Config struct {
 	// store (OpenTokenKeys); nil holds one random key in memory only, so
 	// tokens die with the process (tests).
 	TokenKeys *TokenKeys
-	// Routes are further handlers on the same listener, by ServeMux
-	// pattern: the patient portal ("/my/"), its FHIR API, the
-	// development sign-in provider.
-	Routes map[string]http.Handler
 }
 
 // Service is the sync service.
 type Service struct {
-	cfg   Config
-	st    store.Store
-	tok   tokens
-	guard *loginGuard
+	cfg    Config
+	routes map[string]http.Handler // Mount
+	st     store.Store
+	tok    tokens
+	guard  *loginGuard
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -112,6 +109,16 @@ func New(cfg Config) (*Service, error) {
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
+// Mount adds a handler on the same listener by ServeMux pattern (the
+// patient portal under "/my/", its FHIR API, the development sign-in
+// provider). Call it before Serve or Handler.
+func (s *Service) Mount(pattern string, h http.Handler) {
+	if s.routes == nil {
+		s.routes = map[string]http.Handler{}
+	}
+	s.routes[pattern] = h
+}
+
 // Handler returns the HTTP routes.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -121,7 +128,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
-	for pattern, h := range s.cfg.Routes {
+	for pattern, h := range s.routes {
 		mux.Handle(pattern, h)
 	}
 	return mux

@@ -78,7 +78,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := &session{
-		svc: s, conn: conn, user: u, device: d, rules: policy.For(role),
+		svc: s, conn: conn, user: u, device: d, rules: s.rulesFor(u, role),
 		expiry: time.Unix(c.Expiry, 0), pending: map[string]*op{},
 	}
 	s.mu.Lock()

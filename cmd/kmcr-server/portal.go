@@ -83,9 +83,9 @@ func (c citizens) IsPatient(nhs string) (bool, error) {
 // portalRoutes makes the portal (and the development provider) for a
 // server listening at base (https://HOST:PORT); none when neither
 // --dev-idp nor --oidc-issuer is given.
-func portalRoutes(f portalFlags, dir, base string, st store.Store, logf func(string, ...any)) (map[string]http.Handler, error) {
+func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Record, logf func(string, ...any)) (map[string]http.Handler, error) {
 	routes := map[string]http.Handler{}
-	cfg := portal.Config{Store: st, BaseURL: base, Logf: logf}
+	cfg := portal.Config{Store: st, Record: rec, BaseURL: base, Logf: logf}
 	switch {
 	case *f.devIdP:
 		secret, err := st.Secret("dev-idp-portal-client")

@@ -63,15 +63,18 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, logger.Printf)
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, Routes: routes})
+	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, svc, logger.Printf)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	for pattern, h := range routes {
+		svc.Mount(pattern, h)
 	}
 	// Without its admin socket a serving process would leave every admin
 	// command saying it does not answer, so it does not start without one.

@@ -71,7 +71,8 @@ var files embed.FS
 
 // Config configures the portal.
 type Config struct {
-	Store store.Store
+	Store  store.Store
+	Record Record
 	// Issuer, ClientID and ClientSecret name the OpenID provider and this
 	// relying party's registration with it.
 	Issuer, ClientID, ClientSecret string
@@ -120,8 +121,8 @@ func (s *Session) Proofed() bool { return s.Level == RequiredLevel }
 
 // New makes the portal.
 func New(cfg Config) (*Portal, error) {
-	if cfg.Store == nil || cfg.Issuer == "" || cfg.ClientID == "" || cfg.BaseURL == "" {
-		return nil, errors.New("portal: store, issuer, client id and base URL are required")
+	if cfg.Store == nil || cfg.Record == nil || cfg.Issuer == "" || cfg.ClientID == "" || cfg.BaseURL == "" {
+		return nil, errors.New("portal: store, record, issuer, client id and base URL are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -177,6 +178,8 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /my/record", p.page("record", p.recordPage))
 	mux.HandleFunc("GET /my/who-viewed", p.page("who-viewed", p.whoViewed))
 	mux.HandleFunc("GET /my/who-viewed/bundle.json", p.viewedBundle)
+	mux.HandleFunc("GET /my/sharing", p.page("sharing", p.sharing))
+	mux.HandleFunc("POST /my/sharing", p.saveSharing)
 	mux.HandleFunc("GET /my/", func(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusNotFound, "notfound", nil, nil)
 	})

@@ -42,6 +42,7 @@ func (c *clock) add(d time.Duration) {
 type rig struct {
 	t   *testing.T
 	st  *store.Bolt
+	svc *server.Service
 	srv *httptest.Server
 	nhs []string
 	clk *clock
@@ -76,7 +77,7 @@ func newRig(t *testing.T) *rig {
 	if _, err := svc.Import([]string{seed}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, st: st, clk: &clock{now: time.Now()}}
+	r := &rig{t: t, st: st, svc: svc, clk: &clock{now: time.Now()}}
 	for i := range 3 {
 		r.nhs = append(r.nhs, demo.NHSNumber(7, i).Digits())
 	}
@@ -90,7 +91,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := portal.New(portal.Config{Store: st, Issuer: base + devidp.PathPrefix, ClientID: "kmcr-portal", ClientSecret: hex.EncodeToString([]byte("portal secret")),
+	p, err := portal.New(portal.Config{Store: st, Record: svc, Issuer: base + devidp.PathPrefix, ClientID: "kmcr-portal", ClientSecret: hex.EncodeToString([]byte("portal secret")),
 		BaseURL: base, HTTPClient: r.srv.Client(), Now: r.clk.Now, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
