@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -11,10 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 
 	"kmcr/record"
 	"kmcr/server/devidp"
+	"kmcr/server/fhirapi"
 	"kmcr/server/pki"
 	"kmcr/server/portal"
 	"kmcr/server/store"
@@ -86,6 +92,7 @@ func (c citizens) IsPatient(nhs string) (bool, error) {
 func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Record, logf func(string, ...any)) (map[string]http.Handler, error) {
 	routes := map[string]http.Handler{}
 	cfg := portal.Config{Store: st, Record: rec, BaseURL: base, Logf: logf}
+	var verify func(context.Context, string) (fhirapi.Claims, error)
 	switch {
 	case *f.devIdP:
 		secret, err := st.Secret("dev-idp-portal-client")
@@ -108,6 +115,7 @@ func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Re
 			return nil, err
 		}
 		routes[devidp.PathPrefix+"/"] = idp.Handler()
+		verify = fhirapi.OIDCVerify(oidc.NewVerifier(issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{idp.PublicKey()}}, &oidc.Config{SkipClientIDCheck: true}))
 		pool, err := pki.LoadCAPool(filepath.Join(dir, pki.CAFile))
 		if err != nil {
 			return nil, err
@@ -122,6 +130,7 @@ func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Re
 		}
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret = *f.issuer, *f.clientID, strings.TrimSpace(string(b))
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		verify = remoteVerify(*f.issuer, cfg.HTTPClient)
 	default:
 		return routes, nil
 	}
@@ -130,7 +139,34 @@ func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Re
 		return nil, err
 	}
 	routes[portal.Prefix] = p.Handler()
+	api, err := fhirapi.New(fhirapi.Config{Store: st, Record: rec, Verify: verify, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	routes["/fhir"] = api.Handler()
+	routes["/fhir/"] = api.Handler()
 	return routes, nil
+}
+
+// remoteVerify checks bearer tokens against a provider discovered on first
+// use (its keys are fetched and cached by go-oidc).
+func remoteVerify(issuer string, hc *http.Client) func(context.Context, string) (fhirapi.Claims, error) {
+	var mu sync.Mutex
+	var v func(context.Context, string) (fhirapi.Claims, error)
+	return func(ctx context.Context, tok string) (fhirapi.Claims, error) {
+		mu.Lock()
+		if v == nil {
+			prov, err := oidc.NewProvider(oidc.ClientContext(context.Background(), hc), issuer)
+			if err != nil {
+				mu.Unlock()
+				return fhirapi.Claims{}, err
+			}
+			v = fhirapi.OIDCVerify(prov.Verifier(&oidc.Config{SkipClientIDCheck: true}))
+		}
+		f := v
+		mu.Unlock()
+		return f(oidc.ClientContext(ctx, hc), tok)
+	}
 }
 
 // devIssuerFile remembers the development provider's issuer, for
