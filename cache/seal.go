@@ -208,7 +208,12 @@ func openRecord(pk *[keySize]byte, id recordID, version uint64, notAfter int64, 
 //
 //	NHS digits (10) || uvarint-prefixed family, given, birth date, postcode,
 //	display || zeros to a multiple of 64
-const maxIndexField = 1024
+const maxIndexField = MaxIndexField
+
+// MaxIndexField bounds each index field (family, given, birth date,
+// postcode, display) in bytes; Put refuses a longer one with ErrInvalid.
+// Callers cut longer values (the full value stays in the record).
+const MaxIndexField = 1024
 
 func encodeIndex(e *IndexEntry) ([]byte, error) {
 	fields := [...]string{e.Family, e.Given, e.BirthDate, e.Postcode, e.Display}

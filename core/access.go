@@ -139,6 +139,9 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			if errors.Is(err, cache.ErrExpired) {
 				return nil, fmt.Errorf("%w: its offline lease ended; connect to refresh it", ErrNotCached)
 			}
+			if a, ok := c.setAsideNote(nhs); ok {
+				return nil, fmt.Errorf("%w: %s was set aside when it arrived, because this device could not store it (%s); it is stored again when the server sends a newer version", ErrNotCached, nhs, a.Reason)
+			}
 			return nil, fmt.Errorf("%w: %s is not in this device's cache", ErrNotCached, nhs)
 		}
 		return nil, fmt.Errorf("the summary of %s was not shown, because reading it with its audit event failed: %w", nhs, err)

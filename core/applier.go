@@ -103,17 +103,32 @@ func renewLeases(tx *cache.Tx, until time.Time, lease time.Duration) error {
 	return nil
 }
 
-// prepared is one upsert checked and laid out before the transaction.
+// prepared is one upsert checked and laid out before the transaction, or
+// the reason it cannot be stored (err), for setting it aside.
 type prepared struct {
-	rec cache.Record
-	idx cache.IndexEntry
+	nhs     record.NHSNumber
+	version uint64
+	rec     cache.Record
+	idx     cache.IndexEntry
+	err     error
 }
 
 // prepare checks every document of a batch and lays it out for the cache,
-// spreading the parsing over the CPUs: it is most of a batch's cost.
+// spreading the parsing over the CPUs: it is most of a batch's cost. A
+// document that cannot be read is marked to be set aside; only an upsert
+// without a valid NHS number fails the whole batch, since nothing could be
+// set aside under it.
 func prepare(b *protocol.Batch, now time.Time) ([]prepared, error) {
 	out := make([]prepared, len(b.Upserts))
 	errs := make([]error, len(b.Upserts))
+	for i, u := range b.Upserts {
+		if out[i].nhs, errs[i] = record.ParseNHSNumber(u.NHS); errs[i] == nil {
+			out[i].version = u.Version
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", syncclient.ErrBadBatch, err)
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(b.Upserts))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -121,14 +136,16 @@ func prepare(b *protocol.Batch, now time.Time) ([]prepared, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(b.Upserts); i += workers {
-				out[i], errs[i] = prepareOne(b.Upserts[i], b.Docs[i], now)
+				p, err := prepareOne(b.Upserts[i], b.Docs[i], now)
+				if err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i] = p
 			}
 		}(w)
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%w: %w", syncclient.ErrBadBatch, err)
-	}
 	return out, nil
 }
 
@@ -149,7 +166,7 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	return prepared{rec: cache.Record{NHS: nhs, Version: u.Version, NotAfter: u.NotAfter, Data: data}, idx: idx}, nil
+	return prepared{nhs: nhs, version: u.Version, rec: cache.Record{NHS: nhs, Version: u.Version, NotAfter: u.NotAfter, Data: data}, idx: idx}, nil
 }
 
 // preparedBatch is a batch checked and laid out ahead of its commit.
@@ -166,10 +183,16 @@ func (s syncer) PrepareBatch(b *protocol.Batch) {
 }
 
 // purgeRange deletes cached patients inside r that keep does not hold: in a
-// full sync, a range the server has covered completely.
-func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bool) error {
+// full sync, a range the server has covered completely. Notes of set-aside
+// records in the range that keep does not name go with them.
+func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bool, notes *setAsideNotes) error {
 	if r == nil {
 		return nil
+	}
+	for _, s := range notes.list() {
+		if n := record.NHSNumber(s.NHS); r.Contains(s.NHS) && !keep[n] {
+			notes.clear(n)
+		}
 	}
 	ps, err := tx.Patients()
 	if err != nil {
@@ -182,6 +205,29 @@ func purgeRange(tx *cache.Tx, r *protocol.NHSRange, keep map[record.NHSNumber]bo
 			}
 		}
 	}
+	return nil
+}
+
+// storeOne stores one prepared upsert, or sets it aside: a document that
+// could not be read, or that the cache refuses as invalid (Put checks
+// everything before it changes anything), is noted with its reason and
+// any older copy of the patient deleted, and the batch goes on.
+func storeOne(tx *cache.Tx, p prepared, notes *setAsideNotes, now time.Time) error {
+	err := p.err
+	if err == nil {
+		err = tx.Put(p.rec, p.idx)
+		if err == nil {
+			notes.clear(p.nhs)
+			return nil
+		}
+		if !errors.Is(err, cache.ErrInvalid) {
+			return fmt.Errorf("storing %s: %w", p.nhs, err)
+		}
+	}
+	if err := tx.Delete(p.nhs); err != nil && !errors.Is(err, cache.ErrNotFound) {
+		return err
+	}
+	notes.add(SetAside{NHS: p.nhs.Digits(), Version: p.version, Reason: err.Error(), At: now})
 	return nil
 }
 
@@ -220,23 +266,32 @@ func (s syncer) ApplyBatches(bs []*protocol.Batch) error {
 			return err
 		}
 	}
+	now := s.c.now()
 	err = cc.Update(func(tx *cache.Tx) error {
+		notes, err := readSetAside(tx)
+		if err != nil {
+			return err
+		}
 		for _, c := range all {
 			for _, n := range c.dels {
 				if err := tx.Delete(n); err != nil && !errors.Is(err, cache.ErrNotFound) {
 					return err
 				}
+				notes.clear(n)
 			}
 			keep := make(map[record.NHSNumber]bool, len(c.ups))
 			for _, p := range c.ups {
-				if err := tx.Put(p.rec, p.idx); err != nil {
-					return fmt.Errorf("storing %s: %w", p.rec.NHS, err)
+				if err := storeOne(tx, p, notes, now); err != nil {
+					return err
 				}
-				keep[p.rec.NHS] = true
+				keep[p.nhs] = true
 			}
-			if err := purgeRange(tx, c.b.Range, keep); err != nil {
+			if err := purgeRange(tx, c.b.Range, keep, notes); err != nil {
 				return err
 			}
+		}
+		if err := notes.write(tx); err != nil {
+			return err
 		}
 		cur := bs[len(bs)-1].Cursor
 		if cur.Phase == protocol.PhaseLive {
@@ -268,7 +323,14 @@ func (s syncer) ApplyUpToDate(u *protocol.UpToDate) error {
 	}
 	lease := time.Duration(sess.Policy.LeaseSeconds) * time.Second
 	err = cc.Update(func(tx *cache.Tx) error {
-		if err := purgeRange(tx, u.Range, nil); err != nil {
+		notes, err := readSetAside(tx)
+		if err != nil {
+			return err
+		}
+		if err := purgeRange(tx, u.Range, nil, notes); err != nil {
+			return err
+		}
+		if err := notes.write(tx); err != nil {
 			return err
 		}
 		if err := renewLeases(tx, u.LeaseUntil, lease); err != nil {

@@ -92,8 +92,13 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 		Postcode:  d.Address.Postcode,
 		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
 	}
-	if len(e.BirthDate) != len(time.DateOnly) {
-		e.BirthDate = ""
+	if _, err := time.Parse(time.DateOnly, e.BirthDate); err != nil {
+		e.BirthDate = "" // partial, or not a date at all: the index matches whole dates
+	}
+	// A field longer than the index holds is cut at a character boundary:
+	// search matches its start, and the document keeps it whole.
+	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display} {
+		*f = truncateUTF8(*f, cache.MaxIndexField)
 	}
 	return e, nil
 }

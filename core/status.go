@@ -42,8 +42,13 @@ type Status struct {
 	// OldestPendingAge is the age of the oldest queued event, in seconds.
 	OldestPendingAge float64 `json:"oldest_pending_audit_age_seconds"`
 	CacheBytes       int64   `json:"cache_bytes"`
-	Damaged          int     `json:"damaged_records"`
-	WipeReason       string  `json:"wipe_reason,omitempty"`
+	// Damaged counts the records this device holds but cannot show:
+	// those that failed authentication at unlock, and those set aside
+	// when they arrived because they could not be stored.
+	Damaged int `json:"damaged_records"`
+	// SetAside lists the records set aside, each with its reason.
+	SetAside   []SetAside `json:"damaged_record_reasons,omitempty"`
+	WipeReason string     `json:"wipe_reason,omitempty"`
 }
 
 // Status reports the current state.
@@ -62,12 +67,19 @@ func (c *Core) Status() Status {
 	st.State, st.Done, st.Total, st.Error, st.RetryIn = SyncKind(state.Kind), state.Done, state.Total, state.Err, state.RetryIn
 	if cc != nil {
 		var asOf time.Time
-		_ = cc.View(func(tx *cache.Tx) error { _, err := getJSON(tx, metaAsOf, &asOf); return err })
+		_ = cc.View(func(tx *cache.Tx) error {
+			if _, err := getJSON(tx, metaAsOf, &asOf); err != nil {
+				return err
+			}
+			notes, err := readSetAside(tx)
+			st.SetAside = notes.list()
+			return err
+		})
 		st.LastUpToDate = asOf
 		s := cc.Stats()
 		st.CachedPatients, st.SoonestLeaseExpiry = s.Patients, s.SoonestExpiry
 		st.PendingAuditEvents, st.OldestPendingAudit = s.OutboxCount, s.OldestOutbox
-		st.CacheBytes, st.Damaged = s.FileBytes, s.Damaged
+		st.CacheBytes, st.Damaged = s.FileBytes, s.Damaged+len(st.SetAside)
 	}
 	now := c.now()
 	if !st.OldestPendingAudit.IsZero() {

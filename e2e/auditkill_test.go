@@ -168,8 +168,8 @@ func TestKill_AuditViewsExactlyOnce(t *testing.T) {
 		}
 	}
 	var devices []struct {
-		ID       string
-		AuditSeq uint64
+		ID       string `json:"id"`
+		AuditSeq uint64 `json:"audit_seq"`
 	}
 	if err := json.Unmarshal([]byte(d.mustAdmin("device", "list", "--json").stdout), &devices); err != nil {
 		t.Fatal(err)

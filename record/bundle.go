@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -13,13 +12,7 @@ import (
 // up to MaxBundleFileSize, because a Bundle's entries refer to each other
 // in any order.
 func (s *scanState) readJSONFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
-		return nil
-	}
-	defer f.Close()
-	info, err := f.Stat()
+	f, info, err := openRegular(path)
 	if err != nil {
 		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil
@@ -78,6 +71,7 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 	}
 	isBundle, hasEntries := false, false
 	var entries []byte
+	var bundleLabels []Coding
 	eachMember(doc, func(key, val []byte) bool {
 		switch {
 		case keyIs(key, "resourceType"):
@@ -85,6 +79,8 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 			isBundle = t == "Bundle"
 		case keyIs(key, "entry"):
 			entries, hasEntries = val, true
+		case keyIs(key, "meta"):
+			bundleLabels = appendSecurity(bundleLabels, val)
 		}
 		return true
 	})
@@ -96,7 +92,7 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 		}
 		raw := bytes.Clone(doc)
 		h := readHeader(raw)
-		return s.accept(Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Source: src}, &h, plainResolver{}, "")
+		return s.accept(Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Contained: h.contained, Source: src}, &h, plainResolver{}, "")
 	}
 	if hasEntries && entries[0] != '[' {
 		s.rep.reject(Source{File: path}, "Bundle.entry is not an array")
@@ -113,6 +109,13 @@ func (s *scanState) scanJSON(path string, data []byte) error {
 		if e.reason != "" {
 			s.rep.reject(e.res.Source, "%s", e.reason)
 			continue
+		}
+		if isBundle && len(bundleLabels) > 0 {
+			// The Bundle's labels speak for every entry; only entries are
+			// kept, so they carry the labels from here on.
+			e.res.Raw = withSecurity(e.res.Raw, bundleLabels)
+			e.h.security = append(e.h.security, bundleLabels...)
+			e.res.Security = e.h.security
 		}
 		if err := s.accept(e.res, &e.h, idx, context); err != nil {
 			return err
@@ -159,7 +162,7 @@ func readEntries(path string, entries []byte) ([]bundleEntry, *bundleIndex) {
 		if e.reason == "" {
 			e.res.Raw = bytes.Clone(resource)
 			e.h = readHeader(e.res.Raw)
-			e.res.Type, e.res.ID, e.res.Security = e.h.typ, e.h.id, e.h.security
+			e.res.Type, e.res.ID, e.res.Security, e.res.Contained = e.h.typ, e.h.id, e.h.security, e.h.contained
 			key := resourceKey(e.h.typ, e.h.id, e.res.FullURL, e.res.Raw)
 			if e.res.FullURL != "" {
 				idx.byURL[e.res.FullURL] = key

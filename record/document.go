@@ -160,6 +160,21 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.Write(q)
 }
 
+// CheckDocument reports whether a patient document is one the client can
+// store: ParseBundle reads it, as the client does before caching it, and
+// it is about the patient nhs. The server runs it before offering a
+// document, so a record the client would refuse is refused at import.
+func CheckDocument(data []byte, nhs NHSNumber) error {
+	rec, err := ParseBundle(data)
+	if err != nil {
+		return err
+	}
+	if rec.NHS != nhs {
+		return fmt.Errorf("%w: the document is about %s, not %s", ErrBadBundle, rec.NHS, nhs)
+	}
+	return nil
+}
+
 // ParseBundle reads a Bundle made by BuildBundle back into a record. It is
 // on the path of opening a cached summary, so it decodes no resource: it
 // finds each entry's bytes and reads only type, id and security labels
@@ -212,7 +227,7 @@ func ParseBundle(data []byte) (*PatientRecord, error) {
 		}
 		r.Raw = raw
 		h := readIdentity(raw)
-		r.Type, r.ID, r.Security = h.typ, h.id, h.security
+		r.Type, r.ID, r.Security, r.Contained = h.typ, h.id, h.security, h.contained
 		if r.Type == "Patient" && rec.Key == "" {
 			rec.Key = resourceKey(r.Type, r.ID, r.FullURL, raw)
 			if rec.NHS, rec.NHSAssigned, bad = patientNHSNumber(&h, rec.Key); bad != nil {

@@ -15,5 +15,5 @@ func CanonicalRef(ref string) (string, bool) { return canonicalRef(ref) }
 // JSON object that Scan accepted.
 func ResourceFromRaw(raw []byte, fullURL string) Resource {
 	h := readIdentity(raw)
-	return Resource{Type: h.typ, ID: h.id, FullURL: fullURL, Raw: raw, Security: h.security}
+	return Resource{Type: h.typ, ID: h.id, FullURL: fullURL, Raw: raw, Security: h.security, Contained: h.contained}
 }

@@ -85,7 +85,7 @@ outer:
 				return i, depth, err
 			}
 		default:
-			return i, depth, &jsonError{i, fmt.Sprintf("unexpected character %q", c)}
+			return i, depth, &jsonError{i, "unexpected character"}
 		}
 		// A value ended at i: close containers until one wants another value.
 		for {
@@ -110,7 +110,7 @@ outer:
 				stack = stack[:len(stack)-1]
 				i++
 			default:
-				return i, depth, &jsonError{i, fmt.Sprintf("unexpected character %q after a value", data[i])}
+				return i, depth, &jsonError{i, "unexpected character after a value"}
 			}
 		}
 	}
@@ -174,7 +174,7 @@ func scanString(data []byte, i int) (int, error) {
 				}
 				i += 6
 			default:
-				return i, &jsonError{i, fmt.Sprintf("invalid escape \\%c", data[i+1])}
+				return i, &jsonError{i, "invalid escape"}
 			}
 		default:
 			return i, &jsonError{i, "control character in string"}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 )
 
 // ndjsonBufferSize is the read buffer for NDJSON. Lines longer than this
@@ -16,7 +15,7 @@ const ndjsonBufferSize = 64 << 10
 // readNDJSON streams one FHIR Bulk Data file: one resource a line, blank
 // lines ignored. Each bad line is one rejection; the others still import.
 func (s *scanState) readNDJSON(path string) error {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		s.rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 		return nil
@@ -93,7 +92,7 @@ func (s *scanState) ndjsonLine(line []byte, src Source) error {
 	}
 	raw = bytes.Clone(raw) // line is reused for the next one
 	h := readHeader(raw)
-	r := Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Source: src}
+	r := Resource{Type: h.typ, ID: h.id, Raw: raw, Security: h.security, Contained: h.contained, Source: src}
 	return s.accept(r, &h, plainResolver{}, "")
 }
 

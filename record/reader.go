@@ -73,8 +73,9 @@ type Rejection struct {
 }
 
 // Error returns the source and the reason, for example
-// "Condition.000.ndjson line 7: malformed JSON: ...".
-func (r Rejection) Error() string { return r.Source.String() + ": " + r.Reason }
+// "Condition.000.ndjson line 7: malformed JSON: ...", with control
+// characters escaped (a file name is the feed's to choose).
+func (r Rejection) Error() string { return escapeControls(r.Source.String() + ": " + r.Reason) }
 
 // Warning is something the reader accepted but a person should know about.
 type Warning struct {
@@ -82,13 +83,13 @@ type Warning struct {
 	Message string
 }
 
-// String returns the source and the message.
-func (w Warning) String() string { return w.Source.String() + ": " + w.Message }
+// String returns the source and the message, control characters escaped.
+func (w Warning) String() string { return escapeControls(w.Source.String() + ": " + w.Message) }
 
 func (r *Report) reject(src Source, format string, args ...any) {
 	r.RejectedTotal++
 	if len(r.Rejected) < MaxRejections {
-		r.Rejected = append(r.Rejected, Rejection{src, fmt.Sprintf(format, args...)})
+		r.Rejected = append(r.Rejected, Rejection{src, truncateText(fmt.Sprintf(format, args...), maxReasonText)})
 	}
 }
 
@@ -138,24 +139,46 @@ func listFiles(paths []string, rep *Report) []string {
 			continue
 		}
 		if !info.IsDir() {
+			// A file named explicitly is read wherever a link to it
+			// leads: the person importing chose it.
+			if !info.Mode().IsRegular() {
+				rep.Files++
+				rep.reject(Source{File: p}, "%v", errNotRegular)
+				continue
+			}
+			if r, err := filepath.EvalSymlinks(p); err == nil {
+				p = r
+			}
 			files = append(files, p)
 			continue
 		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		root, err := resolveDir(p)
+		if err != nil {
+			rep.Files++
+			rep.reject(Source{File: p}, "cannot read: %v", unwrapPathError(err))
+			continue
+		}
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				rep.Files++
 				rep.reject(Source{File: path}, "cannot read: %v", unwrapPathError(err))
 				return nil
 			}
 			if d.IsDir() {
-				if path != p && strings.HasPrefix(d.Name(), ".") {
+				if path != root && strings.HasPrefix(d.Name(), ".") {
 					return filepath.SkipDir
 				}
 				return nil
 			}
 			switch strings.ToLower(filepath.Ext(path)) {
 			case ".json", ".ndjson":
-				files = append(files, path)
+				open, err := importable(root, path, d)
+				if err != nil {
+					rep.Files++
+					rep.reject(Source{File: path}, "%v", err)
+					return nil
+				}
+				files = append(files, open)
 			}
 			return nil
 		})
@@ -227,9 +250,9 @@ func patientOf(h *header, res resolver, context string) (key, reason string) {
 		return "", fmt.Sprintf("no patient reference (%s has no reference)", l.field)
 	}
 	if _, ok := res.resolve(l.ref); !ok {
-		return "", fmt.Sprintf("no patient reference (%s %q does not resolve)", l.field, l.ref)
+		return "", fmt.Sprintf("no patient reference (%s does not resolve to a Patient in this import)", l.field)
 	}
-	return "", fmt.Sprintf("no patient reference (%s refers to %q, not a Patient)", l.field, l.ref)
+	return "", fmt.Sprintf("no patient reference (%s refers to a resource that is not a Patient)", l.field)
 }
 
 // accept checks one resource whose JSON is valid and within the limits,
@@ -244,7 +267,7 @@ func (s *scanState) accept(r Resource, h *header, res resolver, context string) 
 		it.PatientKey = resourceKey(h.typ, h.id, r.FullURL, r.Raw)
 		nhs, assigned, err := patientNHSNumber(h, it.PatientKey)
 		if err != nil {
-			reason := fmt.Sprintf("invalid NHS number: %v", err)
+			reason := "invalid NHS number: " + withoutQuoted(err.Error())
 			s.rejected[it.PatientKey] = reason
 			s.rep.reject(r.Source, "%s", reason)
 			return nil

@@ -53,7 +53,7 @@ var badInputCases = []struct {
 		name:    "subject that is not a patient",
 		file:    "Observation.000.ndjson",
 		content: `{"resourceType":"Observation","id":"o1","subject":{"reference":"Group/g1"}}` + "\n",
-		want:    []string{`line 1: no patient reference (subject refers to "Group/g1", not a Patient)`},
+		want:    []string{`line 1: no patient reference (subject refers to a resource that is not a Patient)`},
 	},
 	{
 		name: "invalid NHS number",

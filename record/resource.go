@@ -13,7 +13,11 @@ type Resource struct {
 	FullURL  string          // the bundle entry's fullUrl, if any
 	Raw      json.RawMessage // the original resource JSON, byte-for-byte unchanged
 	Security []Coding        // meta.security labels, for policy
-	Source   Source          // where it was read from
+	// Contained are the meta.security labels of the resources inside
+	// this one's contained array: a label there speaks for what the
+	// container shows of it, so policy reads both.
+	Contained []Coding
+	Source    Source // where it was read from
 }
 
 // Key returns the resource's canonical key: "Type/id", or for a resource
@@ -55,11 +59,12 @@ type Coding struct {
 // identity, security labels, identifiers and the references that may link
 // it to a patient.
 type header struct {
-	typ      string
-	id       string
-	security []Coding
-	ids      []identifier
-	links    []link
+	typ       string
+	id        string
+	security  []Coding
+	contained []Coding // labels of contained resources
+	ids       []identifier
+	links     []link
 }
 
 // identifier is a FHIR Identifier reduced to what matching needs.
@@ -109,15 +114,9 @@ func readHeaderOpt(raw []byte, full bool) header {
 		case keyIs(key, "id"):
 			h.id, _ = stringOf(val)
 		case keyIs(key, "meta"):
-			eachMember(val, func(k, v []byte) bool {
-				if keyIs(k, "security") {
-					eachElement(v, func(_ int, c []byte) bool {
-						h.security = append(h.security, readCoding(c))
-						return true
-					})
-				}
-				return true
-			})
+			h.security = appendSecurity(h.security, val)
+		case keyIs(key, "contained"):
+			h.contained = appendContainedLabels(h.contained, val)
 		case keyIs(key, "identifier"):
 			ids = val
 		case full:
@@ -131,6 +130,39 @@ func readHeaderOpt(raw []byte, full bool) header {
 		h.ids = appendIdentifiers(nil, ids)
 	}
 	return h
+}
+
+// appendSecurity reads a meta element's security labels.
+func appendSecurity(labels []Coding, meta []byte) []Coding {
+	eachMember(meta, func(k, v []byte) bool {
+		if keyIs(k, "security") {
+			eachElement(v, func(_ int, c []byte) bool {
+				labels = append(labels, readCoding(c))
+				return true
+			})
+		}
+		return true
+	})
+	return labels
+}
+
+// appendContainedLabels reads the labels of every contained resource, and
+// of resources contained in those (FHIR forbids nesting, but a feed may
+// send it; the depth is bounded by the reader's MaxDepth check).
+func appendContainedLabels(labels []Coding, val []byte) []Coding {
+	eachElement(val, func(_ int, c []byte) bool {
+		eachMember(c, func(k, v []byte) bool {
+			switch {
+			case keyIs(k, "meta"):
+				labels = appendSecurity(labels, v)
+			case keyIs(k, "contained"):
+				labels = appendContainedLabels(labels, v)
+			}
+			return true
+		})
+		return true
+	})
+	return labels
 }
 
 func readCoding(val []byte) Coding {

@@ -1,16 +1,12 @@
 package server
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"kmcr/record"
-	"kmcr/server/policy"
 	"kmcr/server/store"
-	"kmcr/sync/protocol"
 )
 
 // Import batch sizes: resources staged per store transaction, and patients
@@ -29,6 +25,7 @@ type ImportReport struct {
 	Changed        int // of those, whose documents differ from before
 	Unchanged      int
 	Sensitive      int // items kept off laptops for a sensitive label
+	Restricted     int // patients not offered offline at all: their Patient resource is restricted
 	Rejected       []string
 	RejectedTotal  int
 	Warnings       []string
@@ -46,6 +43,21 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 		progress = func(string) {}
 	}
 	rep := &ImportReport{}
+	dirty, err := s.stage(paths, rep, progress)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.rebuild(dirty, rep, progress); err != nil {
+		return nil, err
+	}
+	rep.PatientsStored, _ = s.st.PatientCount()
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// stage reads paths into the store, a batch of resources per transaction,
+// and returns the source patient keys whose stored resources changed.
+func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)) (map[string]bool, error) {
 	dirty := map[string]bool{}
 	keyNHS := map[string]string{}
 	var staged []store.StagedResource
@@ -106,27 +118,16 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 	for _, w := range scan.Warnings {
 		rep.Warnings = append(rep.Warnings, w.String())
 	}
+	return dirty, nil
+}
 
-	// Rebuild each affected NHS number's documents from everything stored
-	// under its source patient keys.
-	byNHS := map[string]bool{}
-	for k := range dirty {
-		nhs, ok, err := s.st.PatientKeyNHS(k)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			rep.RejectedTotal++
-			rep.Rejected = append(rep.Rejected, fmt.Sprintf("resources of %s: the patient is not in this import or the store; import the Patient first", k))
-			continue
-		}
-		byNHS[nhs] = true
+// rebuild rebuilds each affected NHS number's documents from everything
+// stored under its source patient keys, committing a batch at a time.
+func (s *Service) rebuild(dirty map[string]bool, rep *ImportReport, progress func(string)) error {
+	nhsList, err := s.dirtyNHS(dirty, rep)
+	if err != nil {
+		return err
 	}
-	nhsList := make([]string, 0, len(byNHS))
-	for n := range byNHS {
-		nhsList = append(nhsList, n)
-	}
-	sort.Strings(nhsList)
 	var ups []store.PatientUpdate
 	commit := func() error {
 		if len(ups) == 0 {
@@ -142,8 +143,8 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 		return nil
 	}
 	for i, nhs := range nhsList {
-		up, merged, err := s.buildPatient(nhs)
-		for _, w := range merged {
+		b, err := s.buildPatient(nhs)
+		for _, w := range b.warnings {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("patient %s: %s", nhs, w))
 		}
 		if err != nil {
@@ -151,175 +152,48 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 			rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %v", nhs, err))
 			continue
 		}
-		rep.Sensitive += up.Meta.Sensitive
-		ups = append(ups, up)
+		for _, r := range b.refused {
+			rep.RejectedTotal++
+			rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %s", nhs, r))
+		}
+		if b.up.Meta.Restricted {
+			rep.Restricted++
+		}
+		rep.Sensitive += b.up.Meta.Sensitive
+		ups = append(ups, b.up)
 		rep.Patients++
 		if len(ups) >= commitBatch {
 			if err := commit(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if (i+1)%10000 == 0 {
 			progress(fmt.Sprintf("built %d of %d patient documents", i+1, len(nhsList)))
 		}
 	}
-	if err := commit(); err != nil {
-		return nil, err
-	}
-	rep.PatientsStored, _ = s.st.PatientCount()
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return commit()
 }
 
-// buildPatient assembles a patient's documents: the full one (summary
-// types, no sensitive items, plus the shared resources they refer to) and
-// the demographics one (Patient, registered GP). Every source's Patient
-// goes into both, best first by the demographics rule of
-// record.MergePatients, whose report (the sources merged, and where they
-// disagree) it returns for the import's warnings.
-func (s *Service) buildPatient(nhs string) (store.PatientUpdate, []string, error) {
-	keys, err := s.st.PatientKeys(nhs)
-	if err != nil {
-		return store.PatientUpdate{}, nil, err
-	}
-	n, err := record.ParseNHSNumber(nhs)
-	if err != nil {
-		return store.PatientUpdate{}, nil, err
-	}
-	var patients []record.Resource
-	var full []record.Resource
-	meta := store.PatientMeta{NHS: nhs, Keys: keys, Omitted: map[string]int{}}
-	sections := map[string]bool{}
-	for _, k := range keys {
-		rs, err := s.st.PatientResources(k)
+// dirtyNHS maps changed source patient keys to their NHS numbers, in
+// order, reporting resources whose patient the store does not know.
+func (s *Service) dirtyNHS(dirty map[string]bool, rep *ImportReport) ([]string, error) {
+	byNHS := map[string]bool{}
+	for k := range dirty {
+		nhs, ok, err := s.st.PatientKeyNHS(k)
 		if err != nil {
-			return store.PatientUpdate{}, nil, err
+			return nil, err
 		}
-		for _, sr := range rs {
-			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-			switch {
-			case r.Type == "Patient" && r.Key() == k:
-				patients = append(patients, r)
-				continue
-			case policy.IsSensitive(r.Security):
-				meta.Sensitive++
-				continue
-			case !policy.SummaryTypes[r.Type]:
-				meta.Omitted[r.Type]++
-				continue
-			}
-			full = append(full, r)
-			sections[record.SectionOf(r.Type)] = true
+		if !ok {
+			rep.RejectedTotal++
+			rep.Rejected = append(rep.Rejected, fmt.Sprintf("resources of %s: the patient is not in this import or the store; import the Patient first", k))
+			continue
 		}
+		byNHS[nhs] = true
 	}
-	if len(patients) == 0 {
-		return store.PatientUpdate{}, nil, fmt.Errorf("no Patient resource stored")
+	out := make([]string, 0, len(byNHS))
+	for n := range byNHS {
+		out = append(out, n)
 	}
-	for _, p := range patients {
-		if policy.IsSensitive(p.Security) {
-			return store.PatientUpdate{}, nil, fmt.Errorf("the Patient resource %s itself carries a sensitive label; not offered offline", p.Key())
-		}
-	}
-	merge := record.MergePatients(patients, s.now())
-	patients = merge.Patients
-	sections[record.SectionDemographics] = true
-	full = append(append([]record.Resource{}, patients...), full...)
-	full = s.closeShared(full)
-	demo := s.closeShared(append([]record.Resource{}, patients...))
-	for _, r := range demo[len(patients):] {
-		if r.Type == "Organization" {
-			sections[record.SectionGP] = true
-		}
-	}
-	rec := &record.PatientRecord{Key: patients[0].Key(), NHS: n, Resources: full, Omitted: omittedCounts(meta.Omitted)}
-	fullDoc, err := record.BuildBundle(rec, record.BundleMeta{ID: nhs})
-	if err != nil {
-		return store.PatientUpdate{}, nil, err
-	}
-	rec.Resources, rec.Omitted = demoTypes(demo), nil
-	demoDoc, err := record.BuildBundle(rec, record.BundleMeta{ID: nhs})
-	if err != nil {
-		return store.PatientUpdate{}, nil, err
-	}
-	meta.TooLarge = len(fullDoc) > protocol.MaxDocument
-	for sec := range sections {
-		meta.Sections = append(meta.Sections, sec)
-	}
-	sort.Strings(meta.Sections)
-	h := sha256.New()
-	h.Write(fullDoc)
-	h.Write([]byte{0})
-	h.Write(demoDoc)
-	meta.DocHash = h.Sum(nil)
-	if len(meta.Omitted) == 0 {
-		meta.Omitted = nil
-	}
-	docs := map[string][]byte{store.DocDemographics: demoDoc}
-	if !meta.TooLarge {
-		docs[store.DocFull] = fullDoc
-	}
-	return store.PatientUpdate{Meta: meta, Docs: docs}, merge.Report(), nil
-}
-
-// omittedCounts sorts the counts of left-out types for the document.
-func omittedCounts(m map[string]int) []record.TypeCount {
-	out := make([]record.TypeCount, 0, len(m))
-	for t, n := range m {
-		out = append(out, record.TypeCount{Type: t, Count: n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
-	return out
-}
-
-// demoTypes keeps only the resource types a demographics document carries.
-func demoTypes(rs []record.Resource) []record.Resource {
-	out := rs[:0:0]
-	for _, r := range rs {
-		if policy.DemographicTypes[r.Type] {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// closeShared appends the shared resources that rs refer to, directly or
-// in turn, each once: the GP practice, practitioners, medications.
-func (s *Service) closeShared(rs []record.Resource) []record.Resource {
-	seen := map[string]bool{}
-	for _, r := range rs {
-		seen[r.Key()] = true
-		if r.FullURL != "" {
-			seen[r.FullURL] = true
-		}
-	}
-	for i := 0; i < len(rs); i++ {
-		var refs []string
-		record.References(rs[i].Raw, func(ref string) { refs = append(refs, ref) })
-		for _, ref := range refs {
-			key := ref
-			if !strings.HasPrefix(ref, "urn:") {
-				if k, ok := record.CanonicalRef(ref); ok {
-					key = k
-				}
-			}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			sr, ok, err := s.st.Shared(key)
-			if err != nil || !ok {
-				continue
-			}
-			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-			if seen[r.Key()] && r.Key() != key {
-				continue
-			}
-			seen[r.Key()] = true
-			if policy.IsSensitive(r.Security) {
-				continue
-			}
-			rs = append(rs, r)
-		}
-	}
-	return rs
+	sort.Strings(out)
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,16 @@ func TestImport_RestrictedLabelOnAnySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Patients != 0 || !strings.Contains(strings.Join(rep.Rejected, "\n"), "Patient/b itself carries a sensitive label") {
-		t.Errorf("patients %d, rejected %v", rep.Patients, rep.Rejected)
+	if rep.Restricted != 1 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "Patient/b carries a restricted label") {
+		t.Errorf("restricted %d, warnings %v", rep.Restricted, rep.Warnings)
+	}
+	meta, err := ts.svc.st.Patient("9990000018")
+	if err != nil || !meta.Restricted {
+		t.Fatalf("stored meta %+v, %v; want restricted", meta, err)
+	}
+	for _, kind := range []string{store.DocFull, store.DocDemographics} {
+		if _, err := ts.svc.st.Doc("9990000018", kind); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the %s document of a restricted patient is kept (%v)", kind, err)
+		}
 	}
 }

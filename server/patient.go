@@ -37,11 +37,11 @@ func (s *Service) AddPatientResources(nhs string, rs []store.StoredResource) (bo
 	if err != nil || len(changed) == 0 {
 		return false, err
 	}
-	up, _, err := s.buildPatient(nhs)
+	b, err := s.buildPatient(nhs)
 	if err != nil {
 		return false, err
 	}
-	n, err := s.st.CommitPatients([]store.PatientUpdate{up}, s.now())
+	n, err := s.st.CommitPatients([]store.PatientUpdate{b.up}, s.now())
 	return n > 0, err
 }
 

@@ -119,7 +119,7 @@ func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decis
 	if err != nil {
 		return meta, nil, policy.Decision{}, err
 	}
-	dec := policy.Decide(ss.rules, policy.PatientFacts{Objections: obj, Sensitive: meta.Sensitive, Sections: meta.Sections, Omitted: meta.Omitted, TooLarge: meta.TooLarge})
+	dec := policy.Decide(ss.rules, policy.PatientFacts{Objections: obj, Sensitive: meta.Sensitive, Sections: meta.Sections, Omitted: meta.Omitted, TooLarge: meta.TooLarge, Restricted: meta.Restricted, Unstorable: meta.Unstorable})
 	if !dec.Send {
 		return meta, nil, dec, nil
 	}
@@ -163,6 +163,8 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 		return c.NHS, "", permitted(c.NHS)
 	case store.ChangeRelabel:
 		return c.NHS, protocol.DelRelabel, permitted(c.NHS)
+	case store.ChangeRestricted:
+		return c.NHS, protocol.DelRestricted, permitted(c.NHS)
 	case store.ChangeObjection:
 		return c.NHS, protocol.DelObjection, permitted(c.NHS)
 	case store.ChangeWithdraw:

@@ -54,6 +54,9 @@ func printImport(env *cmdEnv, rep *server.ImportReport) {
 	if rep.Sensitive > 0 {
 		fmt.Fprintf(w, "items with a sensitive label, kept off laptops: %d\n", rep.Sensitive)
 	}
+	if rep.Restricted > 0 {
+		fmt.Fprintf(w, "patients restricted, offered to no device and withdrawn from those holding them: %d\n", rep.Restricted)
+	}
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"kmcr/core"
+	"kmcr/record"
 )
 
 func init() {
@@ -217,8 +218,14 @@ func runStatus(e *env, args []string) error {
 		pending += fmt.Sprintf(", oldest %s ago", (time.Duration(st.OldestPendingAge) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintf(w, "Pending audit:   %s\n", pending)
-	if st.Damaged > 0 {
-		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", st.Damaged)
+	if unreadable := st.Damaged - len(st.SetAside); unreadable > 0 {
+		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", unreadable)
+	}
+	if len(st.SetAside) > 0 {
+		fmt.Fprintf(w, "Set aside:       %d record(s) this device could not store (kept for a newer version)\n", len(st.SetAside))
+		for _, a := range st.SetAside {
+			fmt.Fprintf(w, "  %s (version %d): %s\n", record.NHSNumber(a.NHS), a.Version, a.Reason)
+		}
 	}
 	return nil
 }

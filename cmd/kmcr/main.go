@@ -47,7 +47,8 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = cli.ErrUsage
 
 func main() {
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	// Records are the feed's text: nothing in them may drive the terminal.
+	e := &env{stdin: os.Stdin, stdout: cli.TermSafe(os.Stdout), stderr: os.Stderr, getenv: os.Getenv}
 	os.Exit(run(e, os.Args[1:]))
 }
 

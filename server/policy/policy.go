@@ -176,11 +176,19 @@ type PatientFacts struct {
 	Sections   []string       // sections present in the full document
 	Omitted    map[string]int // resource types not in a care summary
 	TooLarge   bool
+	Restricted bool // the Patient resource is restricted: offered to nobody
+	Unstorable bool // no document of the patient is storable by the client
 }
 
 // Decide applies the role's rules and the patient's objections.
 func Decide(r Rules, p PatientFacts) Decision {
 	if !r.Syncs {
+		return Decision{Revoke: protocol.DelNotPermitted}
+	}
+	switch {
+	case p.Restricted:
+		return Decision{Revoke: protocol.DelRestricted}
+	case p.Unstorable:
 		return Decision{Revoke: protocol.DelNotPermitted}
 	}
 	objected := false
@@ -224,28 +232,6 @@ func present(have, want []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Sensitive security labels: an item carrying one is never cached offline
-// (HL7 v3 ActCode sensitivity codes, and the restricted and very
-// restricted confidentiality codes).
-var sensitiveLabels = map[string]map[string]bool{
-	"http://terminology.hl7.org/CodeSystem/v3-ActCode": {
-		"SEX": true, "STD": true, "HIV": true, "PSY": true, "PSYTHPN": true, "ETH": true,
-		"SDV": true, "SUD": true, "GDIS": true, "SCA": true, "SICKLE": true, "BH": true,
-	},
-	"http://terminology.hl7.org/CodeSystem/v3-Confidentiality": {"R": true, "V": true},
-}
-
-// IsSensitive reports whether labels include one that keeps an item
-// off laptops.
-func IsSensitive(labels []record.Coding) bool {
-	for _, l := range labels {
-		if sensitiveLabels[l.System][l.Code] {
-			return true
-		}
-	}
-	return false
 }
 
 // SummaryTypes are the resource types a care summary document carries;

@@ -29,6 +29,9 @@ func TestDecide(t *testing.T) {
 		{"front desk objection revokes", FrontDesk, PatientFacts{Objections: []string{PurposeAdmin}}, false, "", nil, protocol.DelObjection},
 		{"sensitive items withheld", Paramedic, PatientFacts{Sections: all, Sensitive: 2}, true, DocFull, []string{protocol.WithheldSensitive}, ""},
 		{"too large", Community, PatientFacts{Sections: all, TooLarge: true}, true, DocDemographics, []string{protocol.WithheldTooLarge}, ""},
+		{"restricted patient revoked", Paramedic, PatientFacts{Sections: all, Restricted: true}, false, "", nil, protocol.DelRestricted},
+		{"restricted patient off reception too", FrontDesk, PatientFacts{Sections: all, Restricted: true}, false, "", nil, protocol.DelRestricted},
+		{"unstorable patient not offered", Community, PatientFacts{Sections: all, Unstorable: true}, false, "", nil, protocol.DelNotPermitted},
 		{"privacy officer gets nothing", PrivacyOfficer, PatientFacts{Sections: all}, false, "", nil, protocol.DelNotPermitted},
 		{"admin gets nothing", Admin, PatientFacts{Sections: all}, false, "", nil, protocol.DelNotPermitted},
 	}

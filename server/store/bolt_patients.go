@@ -204,7 +204,10 @@ func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
 				}
 			}
 			kind := ChangePatient
-			if hadOld && up.Meta.Sensitive > old.Sensitive {
+			switch {
+			case up.Meta.Restricted:
+				kind = ChangeRestricted
+			case hadOld && up.Meta.Sensitive > old.Sensitive:
 				kind = ChangeRelabel
 			}
 			if err := appendChange(tx, Change{Kind: kind, NHS: up.Meta.NHS, At: now}); err != nil {

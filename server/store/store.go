@@ -111,6 +111,7 @@ type Relationship struct {
 const (
 	ChangePatient         = "patient"              // a patient's documents changed
 	ChangeRelabel         = "relabel"              // a patient's documents lost items to a sensitive label
+	ChangeRestricted      = "restricted"           // a patient's Patient resource became restricted: every device purges it
 	ChangeCaseloadAdd     = "caseload-add"         // User gained NHS
 	ChangeCaseloadRemove  = "caseload-remove"      // User lost NHS
 	ChangeObjection       = "objection"            // NHS objected to Reason (a purpose)
@@ -155,16 +156,23 @@ const (
 
 // PatientMeta describes a patient's current documents.
 type PatientMeta struct {
-	NHS         string         `json:"nhs"`
-	Version     uint64         `json:"version"`
-	Keys        []string       `json:"keys"` // source patient keys merged into this NHS number
-	DocHash     []byte         `json:"doc_hash"`
-	Sections    []string       `json:"sections"`            // sections with content in the full document
-	Sensitive   int            `json:"sensitive"`           // items withheld for a sensitive label
-	Omitted     map[string]int `json:"omitted,omitempty"`   // resource types not part of a care summary, by count
-	TooLarge    bool           `json:"too_large,omitempty"` // the full document exceeded the protocol limit
-	Updated     time.Time      `json:"updated"`
-	FamilyIndex string         `json:"family,omitempty"` // normalised family name, for admin listings
+	NHS       string         `json:"nhs"`
+	Version   uint64         `json:"version"`
+	Keys      []string       `json:"keys"` // source patient keys merged into this NHS number
+	DocHash   []byte         `json:"doc_hash"`
+	Sections  []string       `json:"sections"`            // sections with content in the full document
+	Sensitive int            `json:"sensitive"`           // items withheld for a sensitive label
+	Omitted   map[string]int `json:"omitted,omitempty"`   // resource types not part of a care summary, by count
+	TooLarge  bool           `json:"too_large,omitempty"` // the full document exceeded the protocol limit, or the client's
+	// Restricted is set when the patient's Patient resource carries a
+	// sensitive label: the patient has no documents and is offered to no
+	// device.
+	Restricted bool `json:"restricted,omitempty"`
+	// Unstorable is set when even the demographics document fails the
+	// client's limits: the patient has no documents.
+	Unstorable  bool      `json:"unstorable,omitempty"`
+	Updated     time.Time `json:"updated"`
+	FamilyIndex string    `json:"family,omitempty"` // normalised family name, for admin listings
 }
 
 // PatientUpdate is the result of rebuilding one patient's documents.
@@ -277,7 +285,8 @@ type Store interface {
 	// in byte order.
 	PatientKeys(nhs string) ([]string, error)
 	// CommitPatients writes documents whose hash changed, bumping their
-	// version and logging a change (ChangeRelabel when Sensitive grew). An
+	// version and logging a change (ChangeRestricted when the update is
+	// Restricted, ChangeRelabel when Sensitive grew). An
 	// update's Docs replace the patient's documents as a set: a kind it
 	// lacks is removed. It returns how many changed.
 	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)
