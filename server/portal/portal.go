@@ -180,6 +180,9 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /my/who-viewed/bundle.json", p.viewedBundle)
 	mux.HandleFunc("GET /my/sharing", p.page("sharing", p.sharing))
 	mux.HandleFunc("POST /my/sharing", p.saveSharing)
+	mux.HandleFunc("GET /my/readings", p.page("readings", p.readingsPage))
+	mux.HandleFunc("POST /my/readings", p.saveReading)
+	mux.HandleFunc("POST /my/readings/upload", p.uploadReadings)
 	mux.HandleFunc("GET /my/", func(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusNotFound, "notfound", nil, nil)
 	})
