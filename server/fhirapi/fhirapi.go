@@ -139,6 +139,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /fhir/Consent", a.auth(scopeRead, a.searchConsent))
 	mux.HandleFunc("POST /fhir/Observation", a.auth(scopeWrite, a.createObservation))
 	mux.HandleFunc("POST /fhir", a.auth(scopeWrite, a.transaction))
+	mux.HandleFunc("POST /fhir/{$}", a.auth(scopeWrite, a.transaction)) // the base with a slash, as client libraries send it
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		outcome(w, http.StatusNotFound, "not-supported", "this API does not offer "+r.Method+" "+r.URL.Path+" (see /fhir/metadata)")
 	})

@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +311,41 @@ func TestFHIR_RateLimit(t *testing.T) {
 	}
 	if last != 429 {
 		t.Fatalf("write %d: %d; want 429", fhirapi.RatePerMinute+1, last)
+	}
+}
+
+// TestFHIR_FhirKitClient drives the API with fhir-kit-client (npm), a FHIR
+// client library this project did not write, over real TLS: metadata,
+// Patient search and read, AuditEvent search, create (twice: stored
+// once), refusals read as OperationOutcomes naming the field, a
+// transaction. It needs node and web/node_modules (npm ci in web/).
+func TestFHIR_FhirKitClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed (scripts/ensure-deps.sh test installs it)")
+	}
+	if _, err := os.Stat("../../web/node_modules/fhir-kit-client"); err != nil {
+		t.Skip("web/node_modules is missing: run npm ci in web/")
+	}
+	r := newAPIRig(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := r.sign(r.nhs[0], "P9", "patient/*.read", "patient/Observation.write")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "../../web/fhir-client-check.mjs", r.srv.URL+"/fhir", tok)
+	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("fhir-kit-client checks failed: %v", err)
+	}
+	if n := strings.Count(string(out), `"ok":true`); n != 9 {
+		t.Fatalf("%d checks passed; want 9", n)
+	}
+	if n := r.observations(r.nhs[0]); n != 3 {
+		t.Fatalf("%d readings stored; want 3", n)
 	}
 }
