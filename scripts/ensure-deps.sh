@@ -51,8 +51,9 @@ if ! [[ "$minor" =~ ^[0-9]+$ ]] || [ "$minor" -lt 21 ]; then
 fi
 # Go 1.21 and newer fetch the go.mod toolchain (1.26) through the module
 # proxy when they are older: GOTOOLCHAIN=auto is the default.
-if [ "$want" = test ] && [ ! -d web/node_modules/fhir-kit-client -o web/package-lock.json -nt web/node_modules ]; then
+web="$(cd "$(dirname "$0")/.." && pwd)/web"
+if [ "$want" = test ] && { [ ! -d "$web/node_modules/fhir-kit-client" ] || [ "$web/package-lock.json" -nt "$web/node_modules" ]; }; then
   echo "ensure-deps: installing the portal tests' npm packages (web/package-lock.json)"
-  (cd "$(dirname "$0")/../web" && npm ci --no-audit --no-fund >/dev/null)
+  (cd "$web" && npm ci --no-audit --no-fund >/dev/null)
 fi
 exit 0
