@@ -65,7 +65,7 @@ if [ ! -f "$srv/kmcr-server.db" ]; then
   bin/kmcr-server caseload add --data-dir "$srv" --user reception --nhs "${nhs[@]:0:300}"
 fi
 
-bin/kmcr-server serve --data-dir "$srv" --addr "127.0.0.1:$port" > "$root/server.log" 2>&1 &
+bin/kmcr-server serve --data-dir "$srv" --addr "127.0.0.1:$port" --dev-idp > "$root/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
   kill "$server_pid" 2>/dev/null || true
@@ -80,6 +80,8 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"
+citizen=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -o '[0-9]\{10\}' | head -n 1)
+echo "demo: patient portal https://127.0.0.1:$port/my/ (accept the demo certificate): sign in with NHS number $citizen, password 'demo citizen'"
 
 # A demo profile left by an older kmcr whose cache format this one does not
 # read holds demo data only: wipe it and enrol again.

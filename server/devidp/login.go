@@ -21,7 +21,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <link rel="stylesheet" href="/my/assets/nhsuk.min.css">
 </head>
 <body>
-<header class="nhsuk-header" role="banner"><div class="nhsuk-header__container nhsuk-width-container"><p class="nhsuk-header__service-name" style="color:#fff">Development sign-in (stands in for NHS login)</p></div></header>
+<header class="nhsuk-header" role="banner"><div class="nhsuk-header__container nhsuk-width-container"><div class="nhsuk-header__service"><span class="nhsuk-header__service-name">Development sign-in (stands in for NHS login)</span></div></div></header>
 <div class="nhsuk-width-container">
 <main class="nhsuk-main-wrapper" id="maincontent">
 <h1>Sign in</h1>

@@ -8,6 +8,7 @@ import (
 
 	"kmcr/present"
 	"kmcr/record"
+	"kmcr/server/policy"
 	"kmcr/server/store"
 )
 
@@ -93,8 +94,9 @@ func (p *Portal) present(nhs string) (*present.View, store.PatientMeta, error) {
 		return nil, meta, err
 	}
 	sum := record.Summarise(rec, meta.Updated)
-	var sections []string
-	sections = append(sections, meta.Sections...)
+	// The patient is shown every section of their own record: none is
+	// withheld from them by a role.
+	sections := append(append([]string(nil), policy.ClinicalSections...), policy.DemographicSections...)
 	facts := present.Facts{AsOf: meta.Updated, Sections: sections, Sensitive: meta.Sensitive}
 	return present.Present(record.NHSNumber(nhs), sum, facts, present.Options{Now: p.now(), Location: ukTime}), meta, nil
 }

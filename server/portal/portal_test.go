@@ -220,6 +220,9 @@ func TestPortal_SignInWithPKCE_ReadsOwnRecord(t *testing.T) {
 			t.Errorf("record page lacks %q", want)
 		}
 	}
+	if strings.Contains(body, "for your role") {
+		t.Error("the patient's own record says a section is withheld for a role")
+	}
 	// Each page view is in the patient's access log, as the patient.
 	var views []string
 	err = r.st.AccessLog(r.nhs[0], func(se store.StoredEvent) error {

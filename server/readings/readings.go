@@ -109,19 +109,19 @@ func bad(field, format string, args ...any) *FieldError {
 
 // Observation is the part of a FHIR Observation a reading uses.
 type Observation struct {
-	ResourceType      string         `json:"resourceType"`
-	ID                string         `json:"id,omitempty"`
-	Meta              *meta          `json:"meta,omitempty"`
-	Identifier        []Identifier   `json:"identifier,omitempty"`
-	Status            string         `json:"status"`
-	Category          []codeable     `json:"category,omitempty"`
-	Code              codeable       `json:"code"`
-	Subject           *reference     `json:"subject,omitempty"`
-	EffectiveDateTime string         `json:"effectiveDateTime,omitempty"`
-	Performer         []reference    `json:"performer,omitempty"`
-	ValueQuantity     *quantity      `json:"valueQuantity,omitempty"`
-	Component         []component    `json:"component,omitempty"`
-	Device            *reference     `json:"device,omitempty"`
+	ResourceType      string       `json:"resourceType"`
+	ID                string       `json:"id,omitempty"`
+	Meta              *meta        `json:"meta,omitempty"`
+	Identifier        []Identifier `json:"identifier,omitempty"`
+	Status            string       `json:"status"`
+	Category          []codeable   `json:"category,omitempty"`
+	Code              codeable     `json:"code"`
+	Subject           *reference   `json:"subject,omitempty"`
+	EffectiveDateTime string       `json:"effectiveDateTime,omitempty"`
+	Performer         []reference  `json:"performer,omitempty"`
+	ValueQuantity     *quantity    `json:"valueQuantity,omitempty"`
+	Component         []component  `json:"component,omitempty"`
+	Device            *reference   `json:"device,omitempty"`
 }
 
 // Identifier is a business identifier (a client's id for the reading).
