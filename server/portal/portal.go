@@ -25,7 +25,11 @@
 // # Caveats
 //
 // Sessions are per process: a restart signs everyone out, and several
-// nodes need the load balancer to keep a citizen on one node.
+// nodes need the load balancer to keep a citizen on one node. The "who
+// viewed" page keeps each patient's decoded access log (256 patients at
+// most) and reads from the store only what was recorded since, less a
+// ten-minute margin; an event another node records with a clock more than
+// ten minutes behind this one's is shown only after a restart.
 package portal
 
 import (
@@ -92,6 +96,7 @@ type Portal struct {
 	st    store.Store
 	pages map[string]*template.Template
 	audit *auditor
+	logs  accessLogs
 
 	rpMu     sync.Mutex
 	provider *oidc.Provider

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"kmcr/audit"
@@ -74,29 +75,102 @@ var actionWords = map[audit.Action]string{
 
 func ukWhen(t time.Time) string { return t.In(ukTime).Format("2 Jan 2006 at 15:04") }
 
+// maxCachedLogs bounds how many patients' decoded access logs are kept.
+const maxCachedLogs = 256
+
+// rereadMargin is how far back from the latest recorded time (or now,
+// whichever is earlier) each page reads again: another node's clock, or
+// an event recorded with a time from the future, may put a new event
+// before the latest one read; those read twice are dropped by their key.
+const rereadMargin = 10 * time.Minute
+
+// patientLog is one patient's decoded accesses by others, newest first,
+// and how far through the store's log they reach.
+type patientLog struct {
+	entries []audit.Stored
+	seen    map[string]bool // device \x00 seq
+	last    time.Time       // the latest recorded time read
+	used    time.Time
+}
+
+// accessLogs keeps decoded access logs, so a page reads from the store
+// only the events recorded since the last one it read (AccessLogSince):
+// decoding ten thousand events for every page would be slow.
+type accessLogs struct {
+	mu   sync.Mutex
+	byID map[string]*patientLog
+}
+
 // accessLog reads the patient's accesses by others, newest first, within
 // [from, to) when set. The citizen's own portal visits are left out.
 func (p *Portal) accessLog(nhs string, from, to time.Time) ([]audit.Stored, error) {
-	var out []audit.Stored
-	err := p.st.AccessLog(nhs, func(se store.StoredEvent) error {
+	l := &p.logs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byID == nil {
+		l.byID = map[string]*patientLog{}
+	}
+	pl := l.byID[nhs]
+	if pl == nil {
+		if len(l.byID) >= maxCachedLogs {
+			var oldest string
+			for k, v := range l.byID {
+				if oldest == "" || v.used.Before(l.byID[oldest].used) {
+					oldest = k
+				}
+			}
+			delete(l.byID, oldest)
+		}
+		pl = &patientLog{seen: map[string]bool{}}
+		l.byID[nhs] = pl
+	}
+	pl.used = time.Now()
+	added := false
+	since := pl.last
+	if now := p.now(); now.Before(since) {
+		since = now
+	}
+	if !since.IsZero() {
+		since = since.Add(-rereadMargin)
+	}
+	err := p.st.AccessLogSince(nhs, since, func(se store.StoredEvent) error {
+		if se.Recorded.After(pl.last) {
+			pl.last = se.Recorded
+		}
+		key := fmt.Sprintf("%s\x00%d", se.Device, se.Seq)
+		if pl.seen[key] {
+			return nil // at the boundary: read last time
+		}
+		pl.seen[key] = true
 		if se.Malformed || se.Device == AuditDevice {
 			return nil
 		}
 		e, err := audit.Decode(se.Canonical)
-		if err != nil {
+		if err != nil || actionWords[e.Action] == "" {
 			return nil // kept by the store for the chain; not a readable access
 		}
-		if actionWords[e.Action] == "" {
-			return nil
-		}
-		if (!from.IsZero() && e.Occurred.Before(from)) || (!to.IsZero() && !e.Occurred.Before(to)) {
-			return nil
-		}
-		out = append(out, audit.Stored{DeviceID: se.Device, Event: e, Recorded: se.Recorded})
+		pl.entries = append(pl.entries, audit.Stored{DeviceID: se.Device, Event: e, Recorded: se.Recorded})
+		added = true
 		return nil
 	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Event.Occurred.After(out[j].Event.Occurred) })
-	return out, err
+	if err != nil {
+		delete(l.byID, nhs) // read again in full next time
+		return nil, err
+	}
+	if added {
+		sort.SliceStable(pl.entries, func(i, j int) bool { return pl.entries[i].Event.Occurred.After(pl.entries[j].Event.Occurred) })
+	}
+	if from.IsZero() && to.IsZero() {
+		return append([]audit.Stored(nil), pl.entries...), nil
+	}
+	var out []audit.Stored
+	for _, e := range pl.entries {
+		if (!from.IsZero() && e.Event.Occurred.Before(from)) || (!to.IsZero() && !e.Event.Occurred.Before(to)) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // dateRange reads ?from=YYYY-MM-DD&to=YYYY-MM-DD (UK dates, to inclusive).

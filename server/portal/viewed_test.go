@@ -101,13 +101,19 @@ func TestPortal_WhoViewed_OfflineBreakGlassPagedFiltered(t *testing.T) {
 	if n := strings.Count(body, `class="nhsuk-card__heading nhsuk-heading-s"`); n != 20 {
 		t.Errorf("page 1 lists %d accesses; want 20", n)
 	}
+	// An access delivered after the page was read is on the next one.
+	late := viewBy("late", "Larry Late", "community", nhs, "laptop-3", day.Add(2*time.Minute))
+	storeAccesses(t, r.st, "device-late", []audit.Event{late}, []time.Time{r.clk.Now()})
+	if _, again := b.get("/my/who-viewed"); !strings.Contains(again, "47 recorded accesses") || !strings.Contains(again, "Larry Late") {
+		t.Fatal("an access stored after the first reading of the page is missing")
+	}
 	_, last := b.get("/my/who-viewed?page=3")
-	if n := strings.Count(last, `class="nhsuk-card__heading nhsuk-heading-s"`); n != 6 || !strings.Contains(last, "Page 3 of 3") {
+	if n := strings.Count(last, `class="nhsuk-card__heading nhsuk-heading-s"`); n != 7 || !strings.Contains(last, "Page 3 of 3") {
 		t.Errorf("page 3 lists %d accesses", n)
 	}
 	// Filtered to 3 Dec: the offline view and the break-glass.
 	_, f := b.get("/my/who-viewed?from=2026-12-03&to=2026-12-03")
-	if !strings.Contains(f, "2 recorded accesses") || !strings.Contains(f, "found unconscious") {
+	if !strings.Contains(f, "3 recorded accesses") || !strings.Contains(f, "found unconscious") {
 		t.Errorf("filtered page:\n%s", f)
 	}
 	if st, f := b.get("/my/who-viewed?from=03/12/2026"); st != http.StatusBadRequest || !strings.Contains(f, "year-month-day") {
@@ -124,7 +130,7 @@ func TestPortal_WhoViewed_OfflineBreakGlassPagedFiltered(t *testing.T) {
 			} `json:"resource"`
 		} `json:"entry"`
 	}
-	if st != http.StatusOK || json.Unmarshal([]byte(dl), &bundle) != nil || bundle.ResourceType != "Bundle" || bundle.Total != 2 || len(bundle.Entry) != 2 || bundle.Entry[0].Resource.ResourceType != "AuditEvent" {
+	if st != http.StatusOK || json.Unmarshal([]byte(dl), &bundle) != nil || bundle.ResourceType != "Bundle" || bundle.Total != 3 || len(bundle.Entry) != 3 || bundle.Entry[0].Resource.ResourceType != "AuditEvent" {
 		t.Fatalf("download: %d %.300s", st, dl)
 	}
 }

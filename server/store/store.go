@@ -309,6 +309,9 @@ type Store interface {
 	// AccessLog calls fn for each stored event about a patient, in the
 	// order they were recorded.
 	AccessLog(nhs string, fn func(StoredEvent) error) error
+	// AccessLogSince is AccessLog from the events recorded at or after
+	// since (a reader that keeps what it read asks only for what is new).
+	AccessLogSince(nhs string, since time.Time, fn func(StoredEvent) error) error
 	// AuditEvents calls fn for each of a device's stored events, in
 	// sequence order.
 	AuditEvents(device string, fn func(StoredEvent) error) error

@@ -258,6 +258,11 @@ func (rec *recorder) AuditHash(device string, seq uint64) ([]byte, bool, error) 
 	return rec.Store.AuditHash(device, seq)
 }
 
+func (rec *recorder) AccessLogSince(nhs string, since time.Time, fn func(store.StoredEvent) error) error {
+	rec.calls.hit("AccessLogSince")
+	return rec.Store.AccessLogSince(nhs, since, fn)
+}
+
 func (rec *recorder) AccessLog(nhs string, fn func(store.StoredEvent) error) error {
 	rec.calls.hit("AccessLog")
 	return rec.Store.AccessLog(nhs, fn)
