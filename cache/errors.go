@@ -114,7 +114,13 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // few failures.
 type RetryError struct {
 	Wait time.Duration
-	Err  error
+	// Failures counts the wrong passphrases in a row so far, and NextWait
+	// is the wait one more would impose, so a screen can say when the
+	// waits begin.
+	Failures int
+	FreeLeft int // wrong passphrases still without a wait
+	NextWait time.Duration
+	Err      error
 }
 
 // Error says what happened and, if the caller must wait, for how long.

@@ -31,9 +31,12 @@ func parseMonth(s string) (int, bool) {
 }
 
 // parseDate reads a date of birth as typed: 1962-03-12, 12/03/1962,
-// 12-03-1962, 12.03.1962, 12-Mar-1962 or 12 March 1962 (tokens joined by
+// 12-03-1962, 12.03.1962, 12031962, 12-Mar-1962 or 12 March 1962 (tokens joined by
 // the caller). Day comes before month, as in the UK. It returns YYYY-MM-DD.
 func parseDate(s string) (string, bool) {
+	if len(s) == 8 && strings.Trim(s, "0123456789") == "" {
+		s = s[:2] + "-" + s[2:4] + "-" + s[4:] // 12031962: day, month, year
+	}
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '/' || r == '.' || r == ' ' })
 	if len(parts) != 3 {
 		return "", false

@@ -27,12 +27,17 @@ const (
 )
 
 type query struct {
-	kind queryKind
-	nhs  record.NHSNumber
-	name string // folded family-name prefix
-	dob  string // YYYY-MM-DD
-	key  string // postcode key or key prefix
+	kind  queryKind
+	nhs   record.NHSNumber
+	name  string   // folded family-name prefix: every name word run together
+	words []string // each name word folded, for given and family in either order
+	dob   string   // YYYY-MM-DD
+	key   string   // postcode key or key prefix
 }
+
+// minPrefix is the shortest family name matched as a prefix: "smi" finds
+// SMITH and SMITHERS, but "sm" finds only a family called Sm.
+const minPrefix = 3
 
 // parseQuery reads what a user types into the search box.
 func parseQuery(q string) (query, error) {
@@ -62,14 +67,14 @@ func parseQuery(q string) (query, error) {
 	for i := 0; i < len(tokens); i++ {
 		t := tokens[i]
 		d, ok := "", false
-		if i+2 < len(tokens) && len(t) <= 2 && hasDigit(t) && !hasDigit(tokens[i+1]) {
+		if i+2 < len(tokens) && len(t) <= 2 && hasDigit(t) {
 			if d, ok = parseDate(t + " " + tokens[i+1] + " " + tokens[i+2]); ok {
-				i += 2 // "12 Mar 1962"
+				i += 2 // "12 Mar 1962", "12 03 1962"
 			}
 		}
 		if !ok && hasDigit(t) {
 			if d, ok = parseDate(t); !ok {
-				return query{}, fmt.Errorf("%w: %q is not an NHS number (10 digits), a date (12-Mar-1962) or a postcode", ErrBadQuery, t)
+				return query{}, fmt.Errorf("%w: %q is not an NHS number (10 digits), a date of birth or a postcode", ErrBadQuery, t)
 			}
 		}
 		if ok {
@@ -82,11 +87,17 @@ func parseQuery(q string) (query, error) {
 		name = append(name, t)
 	}
 	folded := record.FoldName(strings.Join(name, ""))
+	var words []string
+	for _, n := range name {
+		if w := record.FoldName(n); w != "" {
+			words = append(words, w)
+		}
+	}
 	switch {
 	case dob != "":
-		return query{kind: qDOB, name: folded, dob: dob}, nil
+		return query{kind: qDOB, name: folded, words: words, dob: dob}, nil
 	case folded != "":
-		return query{kind: qName, name: folded}, nil
+		return query{kind: qName, name: folded, words: words}, nil
 	}
 	return query{}, nil
 }
@@ -159,19 +170,9 @@ func (ix *index) search(q query, limit int, now int64) SearchResult {
 		if e := ix.byNHS[q.nhs]; e != nil {
 			take(e)
 		}
-	case qName:
-		lo, hi := prefixRange(ix.byName, familyKeyOf, q.name)
-		for _, e := range ix.byName[lo:hi] {
+	case qName, qDOB:
+		for _, e := range ix.nameHits(q, now) {
 			take(e)
-		}
-	case qDOB:
-		d := dobDays(q.dob)
-		lo := sort.Search(len(ix.byDOB), func(i int) bool { return ix.byDOB[i].dob >= d })
-		hi := lo + sort.Search(len(ix.byDOB)-lo, func(i int) bool { return ix.byDOB[lo+i].dob != d })
-		for _, e := range ix.byDOB[lo:hi] {
-			if strings.HasPrefix(e.familyKey, q.name) {
-				take(e)
-			}
 		}
 	case qPostcode:
 		lo, hi := equalRange(ix.byPostcode, postcodeKeyOf, q.key)
@@ -250,4 +251,214 @@ func topByRank(s []*entry, limit int, now int64) SearchResult {
 		}
 	}
 	return res
+}
+
+// nameOpt is one reading of the name words typed: a family name (a prefix
+// from minPrefix letters, else the whole name) and given-name words.
+type nameOpt struct {
+	family string
+	exact  bool
+	givens []string
+}
+
+// nameOpts are the readings of the words typed: all of them run together
+// as the family name ("van der berg", "o briain"), and, for two words or
+// more, each word as the family name with the others as given names, so
+// "shirley smith" and "smith shirley" both find SMITH, Shirley.
+func nameOpts(q query) []nameOpt {
+	if q.name == "" {
+		return nil
+	}
+	opts := []nameOpt{{family: q.name, exact: len(q.name) < minPrefix}}
+	if len(q.words) >= 2 {
+		for i, w := range q.words {
+			var g []string
+			for j, x := range q.words {
+				if j != i {
+					g = append(g, x)
+				}
+			}
+			opts = append(opts, nameOpt{family: w, exact: len(w) < minPrefix, givens: g})
+		}
+	}
+	return opts
+}
+
+// givenKey is the entry's folded given names.
+func (e *entry) givenKey() string {
+	rest := e.nameKey[len(e.familyKey)+1:]
+	if i := strings.IndexByte(rest, 0); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// match reports whether e's names fit this reading: the family name, and
+// each given word at the start of the given names or, from minPrefix
+// letters, anywhere in them (a middle name).
+func (o nameOpt) match(e *entry) bool {
+	if o.exact && e.familyKey != o.family || !o.exact && !strings.HasPrefix(e.familyKey, o.family) {
+		return false
+	}
+	given := e.givenKey()
+	for _, g := range o.givens {
+		if !strings.HasPrefix(given, g) && (len(g) < minPrefix || !strings.Contains(given, g)) {
+			return false
+		}
+	}
+	return true
+}
+
+// nameHits are the live entries that a name (and date of birth) query
+// matches under any reading, once each, in name order.
+func (ix *index) nameHits(q query, now int64) []*entry {
+	opts := nameOpts(q)
+	var hits []*entry
+	if q.kind == qDOB {
+		d := dobDays(q.dob)
+		lo := sort.Search(len(ix.byDOB), func(i int) bool { return ix.byDOB[i].dob >= d })
+		hi := lo + sort.Search(len(ix.byDOB)-lo, func(i int) bool { return ix.byDOB[lo+i].dob != d })
+		for _, e := range ix.byDOB[lo:hi] {
+			if e.notAfter > now && (len(opts) == 0 || anyMatch(opts, e)) {
+				hits = append(hits, e)
+			}
+		}
+	} else {
+		seen := map[*entry]bool{}
+		for _, o := range opts {
+			lo, hi := prefixRange(ix.byName, familyKeyOf, o.family)
+			for _, e := range ix.byName[lo:hi] {
+				if e.notAfter > now && !seen[e] && o.match(e) {
+					seen[e] = true
+					hits = append(hits, e)
+				}
+			}
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool { return hits[i].rank < hits[j].rank })
+	return hits
+}
+
+func anyMatch(opts []nameOpt, e *entry) bool {
+	for _, o := range opts {
+		if o.match(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxSuggestions bounds "Did you mean".
+const maxSuggestions = 3
+
+// Suggest offers close matches for a name query that found nobody: the
+// same names with a date of birth a digit or a year away (or the day and
+// month swapped), or a family name one or two letters off with the same
+// date of birth. It returns at most three, in name order, and nothing for
+// other kinds of query. Like Search, it never returns an ended lease.
+func (c *Cache) Suggest(q string) ([]IndexEntry, error) {
+	pq, err := parseQuery(q)
+	if err != nil || (pq.kind != qName && pq.kind != qDOB) || pq.name == "" {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	now := c.opts.Now().UnixNano()
+	ix := c.idx
+	seen := map[*entry]bool{}
+	var out []*entry
+	add := func(e *entry) {
+		if e.notAfter > now && !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	opts := nameOpts(pq)
+	if pq.kind == qDOB {
+		// The names as typed, a date of birth close to the one typed.
+		want := dobDays(pq.dob)
+		for _, o := range opts {
+			lo, hi := prefixRange(ix.byName, familyKeyOf, o.family)
+			for _, e := range ix.byName[lo:hi] {
+				if o.match(e) && closeDate(e.dob, want) {
+					add(e)
+				}
+			}
+		}
+		// The date as typed, a family name a letter or two off.
+		lo := sort.Search(len(ix.byDOB), func(i int) bool { return ix.byDOB[i].dob >= want })
+		for _, e := range ix.byDOB[lo:] {
+			if e.dob != want {
+				break
+			}
+			for _, w := range append([]string{pq.name}, pq.words...) {
+				if len(w) >= minPrefix && editDistance(w, e.familyKey) <= 2 {
+					add(e)
+				}
+			}
+		}
+	} else {
+		// A family name a letter off, sharing the first two letters.
+		for _, w := range append([]string{pq.name}, pq.words...) {
+			if len(w) < 4 {
+				continue
+			}
+			lo, hi := prefixRange(ix.byName, familyKeyOf, w[:2])
+			for _, e := range ix.byName[lo:hi] {
+				if editDistance(w, e.familyKey) == 1 {
+					add(e)
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rank < out[j].rank })
+	res := make([]IndexEntry, 0, min(len(out), maxSuggestions))
+	for _, e := range out[:min(len(out), maxSuggestions)] {
+		res = append(res, e.ie)
+	}
+	return res, nil
+}
+
+// closeDate reports whether two YYYYMMDD dates are a slip apart: one digit
+// different, the day and month swapped, or the same day a year away.
+func closeDate(a, b int32) bool {
+	if a < 0 || b < 0 || a == b {
+		return false
+	}
+	da, db := fmt.Sprintf("%08d", a), fmt.Sprintf("%08d", b)
+	diff := 0
+	for i := range da {
+		if da[i] != db[i] {
+			diff++
+		}
+	}
+	swapped := da[:4]+da[6:8]+da[4:6] == db
+	return diff == 1 || swapped || (da[4:] == db[4:] && (a-b == 10000 || b-a == 10000))
+}
+
+// editDistance is the Levenshtein distance between two short ASCII words.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -141,6 +141,92 @@ func TestCache_Search_BadQuery(t *testing.T) {
 	}
 }
 
+// familyFits is the reference rule for one typed word: a family name
+// prefix from three letters, the whole family name below that.
+func familyFits(x *entry, p string) bool {
+	if len(p) < 3 {
+		return x.familyKey == p
+	}
+	return strings.HasPrefix(x.familyKey, p)
+}
+
+// Ensure given and family names are found in either order, with or
+// without a date of birth in any of the forms people type, and that a
+// family name shorter than three letters is matched whole.
+func TestCache_Search_AsPeopleType(t *testing.T) {
+	c, ids := searchFixture(t)
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"anne smith", []string{"smithAnne62", "smithAnne80"}},
+		{"smith anne", []string{"smithAnne62", "smithAnne80"}},
+		{"smith anne 12/03/1962", []string{"smithAnne62"}},
+		{"anne smith 12031962", []string{"smithAnne62"}},
+		{"smith 12.03.1962", []string{"smithAnne62", "smithJohn", "smithers"}},
+		{"smith 12 Mar 1962", []string{"smithAnne62", "smithJohn", "smithers"}},
+		{"smith 12 03 1962", []string{"smithAnne62", "smithJohn", "smithers"}},
+		{"smith 1962-03-12", []string{"smithAnne62", "smithJohn", "smithers"}},
+		{"john smith", []string{"smithJohn"}},
+		{"smyth 12031962", []string{"smyth"}},
+		{"sm", nil},
+		{"smi", []string{"smithAnne62", "smithAnne80", "smithJohn", "smithers"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			res, err := c.Search(tt.q, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got []record.NHSNumber
+			for _, k := range tt.want {
+				want = append(want, ids[k])
+			}
+			for _, e := range res.Entries {
+				got = append(got, e.NHS)
+			}
+			if !slices.Equal(got, want) || res.Total != len(want) {
+				t.Errorf("Search(%q) = %v (total %d), want %v", tt.q, got, res.Total, want)
+			}
+		})
+	}
+}
+
+// Ensure a name query that finds nobody offers the close matches a slip
+// of the finger misses, and nothing for an unrelated name.
+func TestCache_Suggest_CloseMatches(t *testing.T) {
+	c, ids := searchFixture(t)
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"smith anne 12/03/1963", []string{"smithAnne62"}}, // a year off
+		{"smith anne 13/03/1962", []string{"smithAnne62"}}, // a digit off
+		{"smiht 12/03/1962", []string{"smithAnne62", "smithJohn"}},
+		{"smoth", []string{"smithAnne62", "smithAnne80", "smithJohn"}},
+		{"quentin", nil},
+		{"ME7 2JH", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			got, err := c.Suggest(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotN, want []record.NHSNumber
+			for _, k := range tt.want {
+				want = append(want, ids[k])
+			}
+			for _, e := range got {
+				gotN = append(gotN, e.NHS)
+			}
+			if !slices.Equal(gotN, want) {
+				t.Errorf("Suggest(%q) = %v, want %v", tt.q, gotN, want)
+			}
+		})
+	}
+}
+
 // Ensure search agrees with a brute-force reference on random patients and
 // queries, including expired ones, to catch off-by-one range errors.
 func TestCache_Search_MatchesReference(t *testing.T) {
@@ -191,11 +277,11 @@ func TestCache_Search_MatchesReference(t *testing.T) {
 		case 0:
 			f := record.FoldName(families[rng.IntN(len(families))])
 			p := f[:1+rng.IntN(len(f))]
-			q, match = p, func(x *entry) bool { return strings.HasPrefix(x.familyKey, p) }
+			q, match = p, func(x *entry) bool { return familyFits(x, p) }
 		case 1:
 			f := record.FoldName(families[rng.IntN(len(families))])
 			p, d := f[:1+rng.IntN(len(f))], all[rng.IntN(len(all))].ie.BirthDate
-			q, match = p+" "+d, func(x *entry) bool { return strings.HasPrefix(x.familyKey, p) && x.ie.BirthDate == d }
+			q, match = p+" "+d, func(x *entry) bool { return familyFits(x, p) && x.ie.BirthDate == d }
 		case 2:
 			d := districts[rng.IntN(len(districts))]
 			q, match = strings.ToLower(d), func(x *entry) bool { return strings.HasPrefix(x.postcodeKey, d+" ") }

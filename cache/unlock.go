@@ -23,6 +23,14 @@ const (
 	maxRetryDelay = 5 * time.Minute
 )
 
+// freeLeft is how many more wrong passphrases cost no wait.
+func freeLeft(failures uint32) int {
+	if failures >= freeAttempts {
+		return 0
+	}
+	return int(freeAttempts - failures)
+}
+
 // retryDelay is the wait imposed after the given number of consecutive
 // failures: 0, 0, 0, 1s, 2s, 4s, ... capped at 5 minutes.
 func retryDelay(failures uint32) time.Duration {
@@ -98,7 +106,7 @@ func recordFailure(db *bolt.DB, h dbHeader, now time.Time) error {
 	if n < ^uint32(0) {
 		n++
 	}
-	rerr := &RetryError{Wait: retryDelay(n), Err: ErrWrongPassphrase}
+	rerr := &RetryError{Wait: retryDelay(n), Failures: int(n), FreeLeft: freeLeft(n), NextWait: retryDelay(n + 1), Err: ErrWrongPassphrase}
 	if err := writeFailures(db, n, now); err != nil {
 		return errors.Join(rerr, fmt.Errorf("recording the failed attempt: %w", err))
 	}
@@ -153,7 +161,7 @@ func open(opts Options, db *bolt.DB, passphrase []byte) (*Cache, error) {
 	}
 	now := opts.Now()
 	if wait := h.retryWait(now); wait > 0 {
-		return nil, &RetryError{Wait: wait, Err: ErrTooSoon}
+		return nil, &RetryError{Wait: wait, Failures: int(h.failures), FreeLeft: freeLeft(h.failures), NextWait: retryDelay(h.failures + 1), Err: ErrTooSoon}
 	}
 	f, err := os.OpenFile(opts.keysPath(), os.O_RDWR, 0)
 	if err != nil {
@@ -322,7 +330,7 @@ func (c *Cache) ChangePassphrase(old, new []byte) error {
 	}
 	now := c.opts.Now()
 	if wait := h.retryWait(now); wait > 0 {
-		return &RetryError{Wait: wait, Err: ErrTooSoon}
+		return &RetryError{Wait: wait, Failures: int(h.failures), FreeLeft: freeLeft(h.failures), NextWait: retryDelay(h.failures + 1), Err: ErrTooSoon}
 	}
 	device, err := c.deviceSecret()
 	if err != nil {

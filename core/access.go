@@ -9,6 +9,7 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/protocol"
@@ -75,15 +76,35 @@ func BreakGlassChoices() []BreakGlassChoice {
 	return out
 }
 
-// Validate checks a reason before it is used.
+// ReasonOther is the one coded reason that needs the user's own words.
+const ReasonOther = "other"
+
+// Validate checks a reason before it is used. A coded reason is enough,
+// except "other", which needs the user's own words; without words, Text
+// becomes a note that says only the code was given, so the audit event
+// and the privacy officer's alert never carry an empty reason.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
 		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(BreakGlassReasonCodes(), ", "))
 	}
 	if strings.TrimSpace(r.Text) == "" {
-		return errors.New("break-glass needs a reason in your own words as well as the code")
+		if r.Code == ReasonOther {
+			return errors.New("break-glass for another reason needs that reason in your own words")
+		}
+		r.Text = CodedOnlyText(r.Code)
 	}
 	return nil
+}
+
+// CodedOnlyText is the reason text recorded when the user chose a coded
+// reason and wrote nothing more.
+func CodedOnlyText(code string) string {
+	for _, x := range protocol.BreakGlassReasons {
+		if x.Code == code {
+			return "(coded reason only: " + x.Display + ")"
+		}
+	}
+	return "(coded reason only: " + code + ")"
 }
 
 // OpenPatient reads a cached patient and returns its view. The view audit
@@ -105,7 +126,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 	if err != nil {
 		return nil, err
 	}
-	var h DocumentHeader
+	var h storeddoc.Header
 	var bundle []byte
 	var lease time.Time
 	var asOf time.Time
@@ -114,7 +135,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		if err != nil {
 			return err
 		}
-		if h, bundle, err = decodeDoc(rec.Data); err != nil {
+		if h, bundle, err = storeddoc.Decode(rec.Data); err != nil {
 			return err
 		}
 		lease = rec.NotAfter
@@ -128,7 +149,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			e.Purpose = "BTG"
 			e.BreakGlass = &audit.BreakGlass{ReasonCode: bg.Code, ReasonText: bg.Text}
 		}
-		if err := writeEvent(tx, e); err != nil {
+		if err := c.writeEvent(tx, e); err != nil {
 			return err
 		}
 		return c.rememberRecent(tx, nhs)
@@ -164,7 +185,7 @@ func (c *Core) logDenied(s session, nhs record.NHSNumber, why error, bg *BreakGl
 
 // shownSections are the sections the screen will show: the document's,
 // limited for roles that see demographics only.
-func shownSections(h DocumentHeader, s session) []string {
+func shownSections(h storeddoc.Header, s session) []string {
 	if s.User.Role != RoleFrontDesk {
 		return h.Sections
 	}
@@ -177,7 +198,7 @@ func shownSections(h DocumentHeader, s session) []string {
 	return out
 }
 
-func (c *Core) view(nhs record.NHSNumber, h DocumentHeader, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
+func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lease, asOf time.Time, s session, bg bool) (*PatientView, error) {
 	rec, err := record.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached summary of %s: %w", nhs, err)
@@ -229,6 +250,10 @@ func clearClinical(s *record.Summary) {
 type SearchResult struct {
 	Entries []PatientEntry `json:"entries"`
 	Total   int            `json:"total"`
+	// Suggestions are close matches offered when a name search found
+	// nobody ("Did you mean SMITH, Shirley, 19-May-1930?"); their listing
+	// is audited like the search.
+	Suggestions []PatientEntry `json:"suggestions"`
 }
 
 // Search looks patients up in the cache by NHS number, family name (and
@@ -253,7 +278,20 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	return &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total}, nil
+	out := &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total, Suggestions: []PatientEntry{}}
+	if res.Total == 0 {
+		sugg, err := cc.Suggest(q)
+		if err != nil {
+			return nil, err
+		}
+		if len(sugg) > 0 {
+			if err := c.logListing(s, q+" (did you mean)", sugg); err != nil {
+				return nil, err
+			}
+			out.Suggestions = entriesOf(sugg)
+		}
+	}
+	return out, nil
 }
 
 // Caseload lists every patient held on this device, for community staff
@@ -381,11 +419,28 @@ const (
 // and disconnects. When the server cannot be reached (an attempt failed)
 // the offline rule applies at once, not after the wait.
 func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*PatientView, error) {
-	if err := c.StartSync(); err != nil {
-		return c.BreakGlass(context.Background(), nhs, reason)
+	if _, _, err := c.open(); err != nil {
+		return nil, err
 	}
-	defer c.StopSync()
+	// The sync service runs only for this call, and has returned before it
+	// does.
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	var syncErr error
+	synced := make(chan struct{})
+	go func() { defer close(synced); syncErr = c.ServeSync(syncCtx) }()
+	defer func() {
+		stopSync()
+		<-synced
+		if syncErr != nil {
+			c.cfg.Logf("sync for emergency access: %v", syncErr)
+		}
+	}()
 	for deadline := time.Now().Add(bgReachWait); time.Now().Before(deadline); {
+		select {
+		case <-synced: // it could not start: the offline rule applies now
+			return c.BreakGlass(context.Background(), nhs, reason)
+		default:
+		}
 		st := c.Status()
 		if strings.HasPrefix(st.Connection, "up to date") {
 			break

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/sync/protocol"
 	"kmcr/sync/syncclient"
@@ -19,12 +20,13 @@ import (
 type syncer struct{ c *Core }
 
 var (
-	_ syncclient.Applier        = syncer{}
-	_ syncclient.Preparer       = syncer{}
-	_ syncclient.BatchesApplier = syncer{}
-	_ syncclient.WelcomeApplier = syncer{}
-	_ syncclient.AuditCounter   = syncer{}
-	_ syncclient.TokenStore     = syncer{}
+	_ syncclient.Applier          = syncer{}
+	_ syncclient.Preparer         = syncer{}
+	_ syncclient.BatchesApplier   = syncer{}
+	_ syncclient.WelcomeApplier   = syncer{}
+	_ syncclient.AuditCounter     = syncer{}
+	_ syncclient.TokenStore       = syncer{}
+	_ syncclient.RollbackReporter = syncer{}
 )
 
 // storedTokens are the access token and refresh credential, sealed.
@@ -92,7 +94,7 @@ func renewLeases(tx *cache.Tx, until time.Time, lease time.Duration) error {
 		if err != nil {
 			continue // expired or damaged: a sweep or the next full sync deals with it
 		}
-		h, _, err := decodeDoc(rec.Data)
+		h, _, err := storeddoc.Decode(rec.Data)
 		if err != nil || h.Relationship != protocol.RelCaseload {
 			continue
 		}
@@ -154,15 +156,15 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	idx, err := SearchKeys(doc)
+	idx, err := storeddoc.SearchKeys(doc)
 	if err != nil {
 		return prepared{}, fmt.Errorf("document for %s: %w", nhs, err)
 	}
 	if idx.NHS != nhs {
 		return prepared{}, fmt.Errorf("document sent for %s is about %s", nhs, idx.NHS)
 	}
-	h := DocumentHeader{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
-	data, err := encodeDoc(h, doc)
+	h := storeddoc.Header{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
+	data, err := storeddoc.Encode(h, doc)
 	if err != nil {
 		return prepared{}, err
 	}
@@ -374,6 +376,13 @@ func (s syncer) AuditHead() (*protocol.SignedHead, error) {
 	})
 	return h, err
 }
+
+// PendingRollback is the profile rollback found at unlock, if not yet
+// reported.
+func (s syncer) PendingRollback() *protocol.RollbackReport { return s.c.marks.pending() }
+
+// RollbackReported forgets a rollback the server has answered.
+func (s syncer) RollbackReported(r protocol.RollbackReport) error { return s.c.marks.reported(r) }
 
 func (s syncer) PendingAudit(max, maxBytes int) (*protocol.AuditUpload, error) {
 	cc, sess, err := s.c.open()

@@ -56,7 +56,10 @@ func putJSON(tx *cache.Tx, name string, v any) error {
 
 // chainStore adapts a cache transaction to audit.ChainStore: the event and
 // the new head are written in the caller's transaction.
-type chainStore struct{ tx *cache.Tx }
+type chainStore struct {
+	tx    *cache.Tx
+	marks *markKeeper
+}
 
 func (s chainStore) ChainHead() (audit.Head, error) {
 	var h audit.Head
@@ -65,6 +68,7 @@ func (s chainStore) ChainHead() (audit.Head, error) {
 }
 
 func (s chainStore) AppendEvent(e audit.Event, canonical []byte, newHead audit.Head) error {
+	s.marks.reserve(e.Seq)
 	if err := s.tx.OutboxAppend(e.Seq, e.Occurred, canonical); err != nil {
 		return err
 	}
@@ -82,9 +86,10 @@ func (c *Core) event(s session, a audit.Action) audit.Event {
 	}
 }
 
-// writeEvent appends e to the outbox inside tx.
-func writeEvent(tx *cache.Tx, e audit.Event) error {
-	if _, err := audit.Append(chainStore{tx}, e); err != nil {
+// writeEvent appends e to the outbox inside tx, reserving its sequence
+// number in the high-water mark first.
+func (c *Core) writeEvent(tx *cache.Tx, e audit.Event) error {
+	if _, err := audit.Append(chainStore{tx: tx, marks: &c.marks}, e); err != nil {
 		return fmt.Errorf("writing the audit event: %w", err)
 	}
 	return nil
@@ -96,7 +101,7 @@ func (c *Core) logEvent(e audit.Event) error {
 	if err != nil {
 		return err
 	}
-	if err := cc.Update(func(tx *cache.Tx) error { return writeEvent(tx, e) }); err != nil {
+	if err := cc.Update(func(tx *cache.Tx) error { return c.writeEvent(tx, e) }); err != nil {
 		return err
 	}
 	c.flushAudit()

@@ -84,6 +84,7 @@ type Core struct {
 	wipeReason string                 // why the server ordered a wipe, if it did
 	watchers   map[int]func(Status)
 	nextW      int
+	marks      markKeeper // the audit high-water mark outside the profile folder
 }
 
 // Open reads the profile in cfg.DataDir, if any. It does not unlock.
@@ -111,7 +112,9 @@ func Open(cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Core{cfg: cfg, profile: p, watchers: map[int]func(Status){}}, nil
+	c := &Core{cfg: cfg, profile: p, watchers: map[int]func(Status){}}
+	c.marks.logf = cfg.Logf
+	return c, nil
 }
 
 func (c *Core) now() time.Time { return c.cfg.Now().UTC() }
@@ -180,7 +183,23 @@ func (c *Core) Close() error {
 	c.c = nil
 	c.mu.Unlock()
 	if cc != nil {
+		c.closeMark(cc)
 		return cc.Close()
 	}
 	return nil
+}
+
+// closeMark records the exact audit chain head in the high-water mark
+// before the cache closes.
+func (c *Core) closeMark(cc *cache.Cache) {
+	var head uint64
+	if err := cc.View(func(tx *cache.Tx) error {
+		var err error
+		head, err = chainHead(tx)
+		return err
+	}); err != nil {
+		c.cfg.Logf("reading the audit chain head at close: %v", err)
+		return
+	}
+	c.marks.closed(head)
 }

@@ -12,7 +12,6 @@ import (
 
 	"kmcr/audit"
 	"kmcr/cache"
-	"kmcr/record"
 	"kmcr/server"
 	"kmcr/sync/protocol"
 )
@@ -164,9 +163,7 @@ func TestCore_BreakGlass(t *testing.T) {
 	ts := startServer(t, 6)
 	ts.addUser("amy", "paramedic", ts.nhs[:2]...)
 	c, _ := enrolled(t, ts, "amy")
-	if err := c.StartSync(); err != nil {
-		t.Fatal(err)
-	}
+	serveSync(t, c)
 	waitFor(t, func() bool { return strings.HasPrefix(c.Status().Connection, "up to date") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -314,49 +311,6 @@ func TestCore_Wipe(t *testing.T) {
 	}
 	if files, _ := os.ReadDir(c.DataDir()); len(files) != 0 {
 		t.Fatalf("files left: %v", files)
-	}
-}
-
-// TestDocument_RoundTrip checks the stored document layout and that a
-// damaged one is refused.
-func TestDocument_RoundTrip(t *testing.T) {
-	h := DocumentHeader{NHS: "9990000018", Version: 3, Sections: []string{record.SectionAllergies}}
-	b, err := encodeDoc(h, []byte(`{"resourceType":"Bundle"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, bundle, err := decodeDoc(b)
-	if err != nil || got.NHS != h.NHS || string(bundle) != `{"resourceType":"Bundle"}` {
-		t.Fatalf("round trip %+v %q %v", got, bundle, err)
-	}
-	for _, bad := range [][]byte{nil, b[:6], append([]byte("XXXX"), b[4:]...), b[:10]} {
-		if _, _, err := decodeDoc(bad); !errors.Is(err, ErrBadDocument) {
-			t.Fatalf("decodeDoc(%q) = %v", bad, err)
-		}
-	}
-}
-
-// TestSearchKeys checks the index entry read from a document: names,
-// postcode and a whole birth date kept; a birth date known only to the
-// month or year left out rather than refused by the cache.
-func TestSearchKeys(t *testing.T) {
-	bundle := func(birth string) []byte {
-		return []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p1",` +
-			`"identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],` +
-			`"name":[{"family":"Smith","given":["Jo","Ann"],"prefix":["Ms"]}],"birthDate":"` + birth + `",` +
-			`"address":[{"postalCode":"ME7 1AA"}]}}]}`)
-	}
-	for _, tt := range []struct{ birth, want string }{{"1962-03-12", "1962-03-12"}, {"1962-03", ""}, {"1962", ""}} {
-		e, err := SearchKeys(bundle(tt.birth))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.NHS.Digits() != "9434765919" || e.Family != "Smith" || e.Given != "Jo Ann" || e.Postcode != "ME7 1AA" || e.BirthDate != tt.want {
-			t.Errorf("birth %q: %+v", tt.birth, e)
-		}
-	}
-	if _, err := SearchKeys([]byte(`{"resourceType":"Bundle"`)); err == nil {
-		t.Error("a broken document gave search keys")
 	}
 }
 

@@ -97,15 +97,39 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(SyncSt
 	if c.Enrolled() {
 		return ErrEnrolled
 	}
-	if _, ok := PassphraseHint(string(req.Passphrase)); !ok {
-		return fmt.Errorf("the passphrase must be at least %d characters", MinPassphrase)
-	}
-	if req.User == "" || req.Password == "" {
-		return errors.New("user name and password are required")
-	}
-	pool, pem, err := loadCA(req.CAFile)
+	pool, pem, err := checkEnrolRequest(&req)
 	if err != nil {
 		return err
+	}
+	l, err := c.login(ctx, req, pool)
+	if err != nil {
+		return err
+	}
+	p, err := newProfile(req, l)
+	if err != nil {
+		return err
+	}
+	if err := c.setUp(req, p, l, pem); err != nil {
+		return err
+	}
+	if err := c.SyncOnce(ctx, progress); err != nil {
+		return fmt.Errorf("%w: %w", ErrFirstSync, err)
+	}
+	return nil
+}
+
+// checkEnrolRequest refuses a request that cannot succeed before anything
+// is sent, fills in the host name, and reads the CA file.
+func checkEnrolRequest(req *EnrolRequest) (*x509.CertPool, []byte, error) {
+	if _, ok := PassphraseHint(string(req.Passphrase)); !ok {
+		return nil, nil, fmt.Errorf("the passphrase must be at least %d characters", MinPassphrase)
+	}
+	if req.User == "" || req.Password == "" {
+		return nil, nil, errors.New("user name and password are required")
+	}
+	pool, caPEM, err := loadCA(req.CAFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	if req.Host == "" {
 		req.Host, _ = os.Hostname()
@@ -113,92 +137,121 @@ func (c *Core) Enrol(ctx context.Context, req EnrolRequest, progress func(SyncSt
 			req.Host = "unknown-host"
 		}
 	}
+	return pool, caPEM, nil
+}
+
+// loggedIn is what logging in made: this device's identity and key, and
+// the server's answer.
+type loggedIn struct {
+	deviceID string
+	priv     []byte // the device's audit signing key
+	tok      *protocol.TokenResponse
+}
+
+// login makes this device's identity and audit key and registers them with
+// the server by logging in.
+func (c *Core) login(ctx context.Context, req EnrolRequest, pool *x509.CertPool) (loggedIn, error) {
 	deviceID, err := newDeviceID()
 	if err != nil {
-		return err
+		return loggedIn{}, err
 	}
 	pub, priv, err := audit.NewDeviceKey()
 	if err != nil {
-		return err
+		return loggedIn{}, err
 	}
 	cfg := syncclient.Config{Server: req.Server, TLS: &tls.Config{RootCAs: pool}, CAFile: req.CAFile, DeviceID: deviceID, Client: "kmcr/" + Version, Logf: c.cfg.Logf}
 	tok, err := syncclient.Login(ctx, cfg, protocol.LoginRequest{User: req.User, Password: req.Password, DeviceID: deviceID, PublicKey: pub, Host: req.Host, Client: cfg.Client})
 	if err != nil {
-		return fmt.Errorf("logging in: %w", err)
+		return loggedIn{}, fmt.Errorf("logging in: %w", err)
 	}
+	return loggedIn{deviceID: deviceID, priv: priv, tok: tok}, nil
+}
 
-	// The profile must name its secret store before the cache is created,
-	// so the same kind is used to open it.
-	p := &Profile{Server: req.Server, User: tok.User.Name, Role: tok.User.Role, DeviceID: deviceID, Host: req.Host, Secrets: SecretsKeyring, Enrolled: c.now()}
+// newProfile is the profile an enrolment writes. It names its secret store
+// before the cache is created, so the same kind is used to open it.
+func newProfile(req EnrolRequest, l loggedIn) (*Profile, error) {
+	p := &Profile{Server: req.Server, User: l.tok.User.Name, Role: l.tok.User.Role, DeviceID: l.deviceID, Host: req.Host, Secrets: SecretsKeyring}
 	if req.DeviceSecretFile != "" {
 		abs, err := filepath.Abs(req.DeviceSecretFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p.Secrets, p.SecretFile = SecretsFile, abs
 	}
-	applyPolicy(p, tok.Policy)
+	applyPolicy(p, l.tok.Policy)
+	return p, nil
+}
+
+// setUp creates the cache for profile p and writes the session, the
+// tokens, the device key, the login event, the CA and, last, the profile;
+// the cache is left open. On failure nothing of the profile remains.
+func (c *Core) setUp(req EnrolRequest, p *Profile, l loggedIn, caPEM []byte) error {
+	p.Enrolled = c.now()
 	c.mu.Lock()
 	c.profile = p
 	opts := c.cacheOptions()
 	c.mu.Unlock()
-	// A cache without a profile is what an enrolment stopped part-way (a
-	// crash, a kill) leaves: the profile is written last, so nothing in
-	// that cache was synced or shown, and without this neither enrol nor
-	// wipe would accept the folder again.
-	if cache.Exists(c.cfg.DataDir) {
-		err := cache.Wipe(opts)
-		if err != nil && cache.Exists(c.cfg.DataDir) {
-			c.mu.Lock()
-			c.profile = nil
-			c.mu.Unlock()
-			return fmt.Errorf("removing the remains of an unfinished enrolment: %w", err)
-		}
-		if err != nil {
-			c.cfg.Logf("removed the remains of an unfinished enrolment: %v", err)
-		}
-	}
-	cc, err := cache.Create(opts, req.Passphrase)
-	if err != nil {
+	forget := func() {
 		c.mu.Lock()
 		c.profile = nil
 		c.mu.Unlock()
-		return fmt.Errorf("creating the encrypted cache: %w", err)
 	}
-	s := session{User: tok.User, Policy: tok.Policy, DeviceID: deviceID, Host: req.Host, Epoch: tok.Epoch}
+	cc, err := createCache(opts, req.Passphrase, c.cfg.Logf)
+	if err != nil {
+		forget()
+		return err
+	}
+	s := session{User: l.tok.User, Policy: l.tok.Policy, DeviceID: l.deviceID, Host: req.Host, Epoch: l.tok.Epoch}
 	err = cc.Update(func(tx *cache.Tx) error {
-		if err := tx.PutMeta(metaDeviceKey, priv); err != nil {
+		c.checkMark(tx, c.markStore(opts), s)
+		if err := tx.PutMeta(metaDeviceKey, l.priv); err != nil {
 			return err
 		}
 		if err := putJSON(tx, metaSession, s); err != nil {
 			return err
 		}
-		if err := putJSON(tx, metaTokens, storedTokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expires: tok.ExpiresAt}); err != nil {
+		if err := putJSON(tx, metaTokens, storedTokens{Access: l.tok.AccessToken, Refresh: l.tok.RefreshToken, Expires: l.tok.ExpiresAt}); err != nil {
 			return err
 		}
-		return writeEvent(tx, c.event(s, audit.ActionLogin))
+		return c.writeEvent(tx, c.event(s, audit.ActionLogin))
 	})
 	if err == nil {
-		err = os.WriteFile(filepath.Join(c.cfg.DataDir, caFile), pem, 0o600)
+		err = os.WriteFile(filepath.Join(c.cfg.DataDir, caFile), caPEM, 0o600)
 	}
 	if err == nil {
 		err = saveProfile(c.cfg.DataDir, p)
 	}
 	if err != nil {
 		_ = cc.Wipe()
-		c.mu.Lock()
-		c.profile = nil
-		c.mu.Unlock()
+		forget()
 		return fmt.Errorf("setting up the profile: %w", err)
 	}
 	c.mu.Lock()
 	c.c, c.sess = cc, s
 	c.mu.Unlock()
 	c.notify()
-	if err := c.SyncOnce(ctx, progress); err != nil {
-		return fmt.Errorf("%w: %w", ErrFirstSync, err)
-	}
 	return nil
+}
+
+// createCache creates the encrypted cache. A cache without a profile is
+// what an enrolment stopped part-way (a crash, a kill) leaves: the profile
+// is written last, so nothing in that cache was synced or shown, and
+// without removing it neither enrol nor wipe would accept the folder again.
+func createCache(opts cache.Options, passphrase []byte, logf func(string, ...any)) (*cache.Cache, error) {
+	if cache.Exists(opts.Dir) {
+		err := cache.Wipe(opts)
+		if err != nil && cache.Exists(opts.Dir) {
+			return nil, fmt.Errorf("removing the remains of an unfinished enrolment: %w", err)
+		}
+		if err != nil {
+			logf("removed the remains of an unfinished enrolment: %v", err)
+		}
+	}
+	cc, err := cache.Create(opts, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("creating the encrypted cache: %w", err)
+	}
+	return cc, nil
 }
 
 // applyPolicy copies the server's policy into the profile, which keeps

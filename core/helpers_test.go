@@ -162,3 +162,18 @@ func syncOnce(t *testing.T, c *Core) {
 }
 
 func isNotCached(err error) bool { return errors.Is(err, ErrNotCached) }
+
+// serveSync runs c.ServeSync in the background until the test ends (or
+// c.StopSync), and fails the test if it returns an error.
+func serveSync(t testing.TB, c *Core) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.ServeSync(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeSync: %v", err)
+		}
+	})
+}

@@ -48,16 +48,17 @@ func (c *Core) unlock(pass []byte, logUnlock bool) error {
 		if !ok {
 			return errors.New("the cache has no session record; wipe and enrol again")
 		}
+		c.checkMark(tx, c.markStore(opts), s)
 		for i := 0; i < failures; i++ {
 			e := c.event(s, audit.ActionUnlockFailed)
 			e.Occurred = lastFailure.UTC()
 			e.Outcome = audit.Outcome{Result: audit.ResultFailure, Detail: fmt.Sprintf("wrong passphrase (%d of %d since the last unlock; the time is that of the last)", i+1, failures)}
-			if err := writeEvent(tx, e); err != nil {
+			if err := c.writeEvent(tx, e); err != nil {
 				return err
 			}
 		}
 		if logUnlock {
-			return writeEvent(tx, c.event(s, audit.ActionUnlock))
+			return c.writeEvent(tx, c.event(s, audit.ActionUnlock))
 		}
 		return nil
 	})
@@ -72,6 +73,26 @@ func (c *Core) unlock(pass []byte, logUnlock bool) error {
 	return nil
 }
 
+// checkMark compares the cache's audit chain head with the high-water
+// mark kept outside the profile folder. A rollback is logged and kept for
+// the next sync to report; the unlock goes on (the clinician may need the
+// record), and a keyring that cannot be read only weakens detection.
+func (c *Core) checkMark(tx *cache.Tx, secrets cache.SecretStore, s session) {
+	head, err := chainHead(tx)
+	if err != nil {
+		c.cfg.Logf("reading the audit chain head: %v", err)
+		return
+	}
+	r, err := c.marks.open(secrets, s.DeviceID, head, c.now())
+	if err != nil {
+		c.cfg.Logf("%v", err)
+		return
+	}
+	if r != nil {
+		c.cfg.Logf("this profile was restored from an older copy: its audit trail ends at %d but %d had been reached; the server will be told at the next sync", r.FoundSeq, r.AllocatedSeq)
+	}
+}
+
 // Lock records a lock event, stops syncing (nothing can be stored without
 // the keys) and closes the cache, forgetting every key and the in-memory
 // index.
@@ -81,10 +102,11 @@ func (c *Core) Lock() error {
 		return nil
 	}
 	c.StopSync()
-	lerr := cc.Update(func(tx *cache.Tx) error { return writeEvent(tx, c.event(s, audit.ActionLock)) })
+	lerr := cc.Update(func(tx *cache.Tx) error { return c.writeEvent(tx, c.event(s, audit.ActionLock)) })
 	c.mu.Lock()
 	c.c = nil
 	c.mu.Unlock()
+	c.closeMark(cc)
 	cerr := cc.Close()
 	c.notify()
 	return errors.Join(lerr, cerr)
@@ -95,7 +117,7 @@ func (c *Core) Lock() error {
 // the uploader a moment to deliver the queue.
 func (c *Core) Wipe(flush time.Duration) error {
 	if cc, s, err := c.open(); err == nil {
-		if err := cc.Update(func(tx *cache.Tx) error { return writeEvent(tx, c.event(s, audit.ActionWipe)) }); err == nil && flush > 0 {
+		if err := cc.Update(func(tx *cache.Tx) error { return c.writeEvent(tx, c.event(s, audit.ActionWipe)) }); err == nil && flush > 0 {
 			c.flushBeforeWipe(flush)
 		}
 	}
@@ -110,9 +132,23 @@ func (c *Core) wipeLocal() error {
 	cc := c.c
 	c.c = nil
 	opts := c.cacheOptions()
+	var deviceID string
+	marks := opts.Secrets
+	if c.profile != nil {
+		deviceID = c.profile.DeviceID
+		if c.cfg.Secrets == nil && c.profile.Secrets == SecretsFile {
+			marks = newMarkFile(c.profile.SecretFile)
+		}
+	}
 	c.profile = nil
 	c.mu.Unlock()
 	var err error
+	c.marks.drop()
+	if deviceID != "" {
+		if merr := forgetMark(marks, deviceID); merr != nil {
+			c.cfg.Logf("removing the audit high-water mark: %v", merr)
+		}
+	}
 	if cc != nil {
 		err = cc.Wipe()
 	} else if cache.Exists(opts.Dir) {

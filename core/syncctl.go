@@ -38,44 +38,48 @@ func (c *Core) newSyncClient() (*syncclient.Client, error) {
 	return syncclient.New(cfg)
 }
 
-// StartSync keeps the cache in sync in the background until StopSync,
-// Lock or Close. It needs the cache unlocked.
-func (c *Core) StartSync() error {
+// ErrSyncRunning is returned by ServeSync and SyncOnce when this core
+// already syncs: one connection per device at a time.
+var ErrSyncRunning = errors.New("this profile is already syncing")
+
+// ServeSync keeps the cache in sync, reconnecting as needed, until ctx
+// ends or the cache is locked, wiped or closed (StopSync), and then
+// returns nil; it is a service its caller runs. It needs the cache
+// unlocked.
+func (c *Core) ServeSync(ctx context.Context) error {
 	if _, _, err := c.open(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.sync != nil {
-		c.mu.Unlock()
-		return nil
-	}
-	c.mu.Unlock()
 	sc, err := c.newSyncClient()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan struct{})
 	c.mu.Lock()
+	if c.sync != nil {
+		c.mu.Unlock()
+		return ErrSyncRunning
+	}
 	c.sync, c.stopSync, c.syncDone = sc, cancel, done
 	c.mu.Unlock()
-	go func() {
-		defer close(done)
-		err := sc.Serve(ctx)
-		if err != nil {
-			c.cfg.Logf("sync stopped: %v", err)
-		}
+	defer func() {
 		c.mu.Lock()
-		if c.sync == sc {
-			c.sync, c.stopSync, c.syncDone = nil, nil, nil
-		}
+		c.sync, c.stopSync, c.syncDone = nil, nil, nil
 		c.mu.Unlock()
+		close(done)
 		c.notify()
 	}()
-	return nil
+	err = sc.Serve(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
-// StopSync stops background syncing and waits for it to end.
+// StopSync ends a running ServeSync and waits until it has returned; it
+// does nothing when none runs. Lock, Wipe and Close call it.
 func (c *Core) StopSync() {
 	c.mu.Lock()
 	cancel, done := c.stopSync, c.syncDone
@@ -96,19 +100,20 @@ func (c *Core) Syncing() bool {
 
 // SyncOnce connects, syncs until up to date with the audit queue flushed,
 // and returns; progress receives each state change. It cannot run while
-// background sync does.
+// ServeSync does (ErrSyncRunning).
 func (c *Core) SyncOnce(ctx context.Context, progress func(SyncState)) error {
 	if _, _, err := c.open(); err != nil {
 		return err
-	}
-	if c.Syncing() {
-		return errors.New("background sync is running")
 	}
 	sc, err := c.newSyncClient()
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
+	if c.sync != nil {
+		c.mu.Unlock()
+		return ErrSyncRunning
+	}
 	c.sync, c.onProgress = sc, progressOf(progress)
 	c.mu.Unlock()
 	defer func() {

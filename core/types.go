@@ -122,7 +122,13 @@ var (
 // is how long the caller must wait before the next attempt will be tried.
 type RetryError struct {
 	Wait time.Duration
-	err  error // the chain holding the cache's *RetryError
+	// Failures counts the wrong passphrases in a row so far; NextWait is
+	// the wait one more wrong passphrase would impose (0 while they are
+	// still free).
+	Failures int
+	FreeLeft int // wrong passphrases still without a wait
+	NextWait time.Duration
+	err      error // the chain holding the cache's *RetryError
 }
 
 // Error says what happened and, if the caller must wait, for how long.
@@ -136,7 +142,7 @@ func (e *RetryError) Unwrap() error { return e.err }
 func boundary(err error) error {
 	var re *cache.RetryError
 	if errors.As(err, &re) {
-		return &RetryError{Wait: re.Wait, err: err}
+		return &RetryError{Wait: re.Wait, Failures: re.Failures, FreeLeft: re.FreeLeft, NextWait: re.NextWait, err: err}
 	}
 	return err
 }

@@ -87,9 +87,7 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 	// Live: every client connected while each user loses one patient and
 	// gains another.
 	for _, cl := range clients {
-		if err := cl.c.StartSync(); err != nil {
-			t.Fatal(err)
-		}
+		serveSync(t, cl.c)
 	}
 	for u := range users {
 		name := fmt.Sprintf("user%02d", u)

@@ -2,16 +2,30 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
+// scriptedKmcr builds kmcr with the screenshots tag, which adds the
+// KMCR_UI_SCRIPT driver (ui/script.go), next to the other programs.
+func scriptedKmcr(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(kmcrBin), "kmcr-scripted")
+	build := exec.Command("go", "build", "-tags", "screenshots", "-o", bin, "kmcr/cmd/kmcr")
+	build.Env = append(os.Environ(), baseEnv...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kmcr with the screenshots tag: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestGUI_RealWindowUnderXvfb guards "kmcr with no command opens a window":
 // the real binary, on an enrolled profile, on an X display (make test runs
 // Xvfb), shows the unlock screen, unlocks, finds and opens a patient through
 // the same code paths a person's keys take (the documented KMCR_UI_SCRIPT
-// hook), and exits cleanly, without a panic. The view it opened is an audit
+// hook, in a build with the screenshots tag), and exits cleanly, without a panic. The view it opened is an audit
 // event like any other.
 func TestGUI_RealWindowUnderXvfb(t *testing.T) {
 	t.Parallel()
@@ -36,7 +50,7 @@ func TestGUI_RealWindowUnderXvfb(t *testing.T) {
 	if err := os.WriteFile(script, []byte(steps+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, kmcrBin, runOpts{env: []string{"KMCR_UI_SCRIPT=" + script}}, "--data-dir", p.dir)
+	r := run(t, scriptedKmcr(t), runOpts{env: []string{"KMCR_UI_SCRIPT=" + script}}, "--data-dir", p.dir)
 	if r.code != 0 || strings.Contains(r.stderr, "panic") {
 		t.Fatalf("kmcr window:\n%s", r)
 	}

@@ -314,3 +314,19 @@ func mustNHS(s string) record.NHSNumber { return record.MustParseNHSNumber(s) }
 func isNotCached(err error) bool {
 	return errors.Is(err, core.ErrNotCached) || (err != nil && strings.Contains(err.Error(), "not available on this device"))
 }
+
+// serveSync runs c.ServeSync in the background until the test ends (or
+// the core stops it: lock, wipe, close), and fails the test if it returns
+// an error.
+func serveSync(t testing.TB, c *core.Core) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.ServeSync(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeSync: %v", err)
+		}
+	})
+}

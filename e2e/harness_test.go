@@ -258,11 +258,11 @@ func (s *syncBuffer) String() string {
 
 // serve starts "kmcr-server serve" on addr ("127.0.0.1:0" for a free
 // port), reads the address it prints, and waits for /healthz. The server
-// is stopped when the test ends.
-func (d *serverData) serve(addr string) *serverProc {
+// is stopped when the test ends. extra are more serve flags.
+func (d *serverData) serve(addr string, extra ...string) *serverProc {
 	t := d.t
 	t.Helper()
-	cmd := exec.Command(serverBin, "serve", "--data-dir", d.dir, "--addr", addr)
+	cmd := exec.Command(serverBin, append([]string{"serve", "--data-dir", d.dir, "--addr", addr}, extra...)...)
 	cmd.Env = append(os.Environ(), baseEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -292,3 +292,69 @@ func TestView_JSONKeysAreSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+// TestPresent_MildAndHighCriticalityAllergiesLookDifferent checks that an
+// allergy that may kill (high criticality or anaphylaxis) gets the filled
+// HIGH RISK badge before its substance and a red detail, a severe one an
+// amber detail and a mild one neither, in the section and in the
+// critical line's parts, and that an entered-in-error allergy never
+// reaches the critical line.
+func TestPresent_MildAndHighCriticalityAllergiesLookDifferent(t *testing.T) {
+	cases := []struct {
+		a          record.Allergy
+		badge      bool
+		detail     present.Level
+		inCritical bool
+	}{
+		{record.Allergy{Substance: "Latex", Severity: "mild", Active: true, Reactions: []record.Reaction{{Manifestations: []string{"Itching"}}}}, false, present.Normal, true},
+		{record.Allergy{Substance: "Aspirin", Severity: "moderate", Active: true}, false, present.Normal, true},
+		{record.Allergy{Substance: "Codeine", Severity: "severe", Active: true}, false, present.Caution, true},
+		{record.Allergy{Substance: "Penicillin", Severity: "severe", Criticality: "high", Active: true, Reactions: []record.Reaction{{Manifestations: []string{"Allergic angioedema"}}}}, true, present.Danger, true},
+		{record.Allergy{Substance: "Peanut", Severity: "mild", Active: true, Reactions: []record.Reaction{{Manifestations: []string{"Anaphylaxis"}}}}, true, present.Danger, true},
+		{record.Allergy{Substance: "Egg", Severity: "severe", Criticality: "high", Active: true, Verification: record.VerificationEnteredInError}, false, present.Normal, false},
+	}
+	for _, c := range cases {
+		t.Run(c.a.Substance, func(t *testing.T) {
+			s := &record.Summary{}
+			s.Allergies = record.Section[record.Allergy]{State: record.StatePresent, Items: []record.Allergy{c.a}}
+			v := present.Present("9434765919", s, present.Facts{Sections: record.AllSections()}, present.Options{})
+			var parts []present.FactPart
+			for _, f := range v.Critical {
+				if f.Label == "Allergies" {
+					parts = f.Parts
+				}
+			}
+			if !c.inCritical {
+				if len(parts) != 0 {
+					t.Fatalf("a void allergy is on the critical line: %+v", parts)
+				}
+				return
+			}
+			if len(parts) != 1 || parts[0].Alarm != c.badge || parts[0].Level != c.detail {
+				t.Errorf("critical parts %+v; want alarm %v level %v", parts, c.badge, c.detail)
+			}
+			var item *present.Item
+			for _, g := range v.Section(present.KeyAllergies).Groups {
+				if g.Key == "current" {
+					item = &g.Items[0]
+				}
+			}
+			if item == nil {
+				t.Fatal("no current allergy item")
+			}
+			head := item.Head.Spans
+			gotBadge := head[0].Badge && head[0].Text == present.AlarmBadge && head[0].Level == present.Danger
+			if gotBadge != c.badge || item.Alarm != c.badge {
+				t.Errorf("badge %v (item alarm %v); want %v: %+v", gotBadge, item.Alarm, c.badge, head)
+			}
+			for _, sp := range head {
+				if sp.Badge != (sp.Text == present.AlarmBadge) {
+					t.Errorf("span %+v", sp)
+				}
+			}
+			if last := head[len(head)-1]; last.Text == c.a.Substance || last.Level != c.detail {
+				t.Errorf("detail span %+v; want level %v", last, c.detail)
+			}
+		})
+	}
+}

@@ -160,6 +160,19 @@ func alarm(a *record.Allergy) bool {
 	return false
 }
 
+// allergyLevel is how loud an allergy is: red only when it may kill,
+// amber when severe, plain otherwise, so "MILD — Itching" never looks
+// like "SEVERE — HIGH CRITICALITY — Angioedema".
+func allergyLevel(a *record.Allergy) Level {
+	switch {
+	case alarm(a):
+		return Danger
+	case a.Severity == "severe":
+		return Caution
+	}
+	return Normal
+}
+
 func (p *presenter) allergies() Section {
 	s := p.newSection(KeyAllergies, record.SectionAllergies, "Allergies")
 	if out, ok := p.withheld(s, "Allergy"); ok {
@@ -206,8 +219,11 @@ func (p *presenter) allergies() Section {
 			detail = append(detail, strings.Join(reactions, ", "))
 		}
 		head := line(Span{Text: a.Substance, Strong: true, Large: true})
+		if alarm(a) && a.Active {
+			head.Spans = append([]Span{{Text: AlarmBadge, Level: Danger, Strong: true, Badge: true}}, head.Spans...)
+		}
 		if len(detail) > 0 {
-			st := Span{Text: "   " + strings.Join(detail, " — "), Level: Danger, Strong: true}
+			st := Span{Text: "   " + strings.Join(detail, " — "), Level: allergyLevel(a), Strong: true}
 			if !a.Active {
 				st.Level = Normal
 			}
@@ -703,7 +719,7 @@ func (p *presenter) allergyFact() Fact {
 	}
 	var list []*record.Allergy
 	for i := range sec.Items {
-		if a := &sec.Items[i]; a.Active {
+		if a := &sec.Items[i]; a.Active && !a.Verification.Void() {
 			list = append(list, a)
 		}
 	}
@@ -722,6 +738,7 @@ func (p *presenter) allergyFact() Fact {
 			part += " (" + strings.Join(how, ", ") + ")"
 		}
 		parts = append(parts, part)
+		f.Parts = append(f.Parts, FactPart{Text: part, Alarm: alarm(a), Level: allergyLevel(a)})
 	}
 	f.Level = Danger
 	f.Text = strings.Join(parts, "; ")

@@ -58,6 +58,10 @@ type Span struct {
 	// refuted): drawn struck through, and always followed by a span that
 	// says the word.
 	Struck bool `json:"struck,omitempty"`
+	// Badge is drawn as a filled badge of its level's colour (the red
+	// "HIGH RISK" before a substance that may kill); text output prints it
+	// in brackets.
+	Badge bool `json:"badge,omitempty"`
 }
 
 // Line is one paragraph: spans that run on and wrap together.
@@ -141,7 +145,21 @@ type Fact struct {
 	Label string `json:"label"` // "DNACPR", "ReSPECT", "Resuscitation", "Allergies", "Safeguarding"
 	Text  string `json:"text"`
 	Level Level  `json:"level"`
+	// Parts are the allergies one by one, the worst first, each marked
+	// when it may kill (high criticality or anaphylaxis); Text is them
+	// joined with "; ". Empty for the other facts.
+	Parts []FactPart `json:"parts,omitempty"`
 }
+
+// FactPart is one allergy of the critical line.
+type FactPart struct {
+	Text  string `json:"text"`  // "Penicillin (severe, high criticality)"
+	Alarm bool   `json:"alarm"` // high criticality or anaphylaxis: a filled red badge before it
+	Level Level  `json:"level"` // danger when Alarm, caution when severe, normal otherwise
+}
+
+// AlarmBadge is the badge before an allergy that may kill.
+const AlarmBadge = "HIGH RISK"
 
 // AsOf says how current the summary is and how long it is held.
 type AsOf struct {

@@ -97,13 +97,21 @@ if [ ! -f "$cli/profile.json" ]; then
     --server "wss://127.0.0.1:$port" --ca "$srv/ca.pem" --user "$user" --password-stdin
 fi
 
+# A patient of the seed, so the admin hint below runs as printed.
+example_nhs=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" 2>/dev/null | grep -o '[0-9]\{10\}' | head -n 1)
+example_nhs=${example_nhs:-9990000018}
+
 cat <<MSG
 
   kmcr is opening. Unlock with the passphrase:   $passphrase
   Demo users (password "$password"): paramedic, carer (community), reception (front desk)
-  Search by NHS number, by family name (optionally with a date of birth: "smith 12-Mar-1962"),
-  or by postcode or district ("ME7"). Ctrl+L locks; Ctrl+E is emergency (break-glass) access.
-  Server admin: bin/kmcr-server --data-dir $srv access-log --nhs NHS, alerts, device list
+  Search by NHS number, by name in either order with or without a date of birth
+  ("shirley smith", "smith 12/03/1962", "smith 12031962"), or by postcode or district ("ME7").
+  Ctrl+L locks; Ctrl+E is emergency (break-glass) access.
+  Server admin (each line runs as printed, in another terminal, from $(pwd)):
+    bin/kmcr-server access-log --data-dir "$srv" --nhs $example_nhs
+    bin/kmcr-server alerts --data-dir "$srv"
+    bin/kmcr-server device list --data-dir "$srv"
 
 MSG
 if [ -n "${KMCR_DEMO_TIMEOUT:-}" ]; then

@@ -26,7 +26,7 @@ if [ "${1:-}" != "--inside-session" ]; then
 	trap 'rm -rf "$work"' EXIT
 	mkdir -p "$out" "$work/home/.cache" "$work/home/.local/share/keyrings"
 	echo "screenshots: building"
-	(cd "$root" && go build -o "$work/kmcr" ./cmd/kmcr && go build -o "$work/kmcr-server" ./cmd/kmcr-server)
+	(cd "$root" && go build -tags screenshots -o "$work/kmcr" ./cmd/kmcr && go build -o "$work/kmcr-server" ./cmd/kmcr-server)
 	# A private HOME: the keyring and Fyne's preferences start empty and
 	# nothing of the user's is touched.
 	HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" dbus-run-session -- \
@@ -133,6 +133,16 @@ shot summary-$theme
 scroll 700
 sleep 0.5
 shot summary-more-$theme
+size 1280 800
+text 200
+scroll 0
+sleep 1
+shot summary-200-$theme
+scroll 100000
+sleep 0.5
+shot summary-200-end-$theme
+text 100
+size 1200 820
 scroll 0
 breakglass $outside
 reason 1 Collapsed in the street, unable to give a history; no relationship on this device

@@ -35,12 +35,16 @@ func (s *Service) DisableUser(name string) (UserDisableResult, error) {
 	if err != nil {
 		return res, err
 	}
+	// The sessions open now: revoking the devices already makes each one
+	// wipe and close as it sees the change, so count them first.
+	victims := s.sessionsOf(func(ss *session) bool { return ss.user.Name == name })
 	n, err := s.revokeUserDevices(name, now)
 	res.DevicesRevoked = n
 	if err != nil {
 		return res, err
 	}
-	res.SessionsEnded = s.endSessions(func(ss *session) bool { return ss.user.Name == name }, true, "this account has been disabled")
+	s.closeSessions(victims, true, "this account has been disabled")
+	res.SessionsEnded = len(victims)
 	s.cfg.Logf("user %s disabled: %d device(s) revoked, %d session(s) ended", name, res.DevicesRevoked, res.SessionsEnded)
 	return res, nil
 }
@@ -107,14 +111,26 @@ func endCredentials(d *store.Device) error {
 // sending a wipe (the device was revoked); otherwise as unauthorised, so
 // the client asks its user to log in. It returns how many it closed.
 func (s *Service) endSessions(match func(*session) bool, wipe bool, reason string) int {
+	victims := s.sessionsOf(match)
+	s.closeSessions(victims, wipe, reason)
+	return len(victims)
+}
+
+// sessionsOf returns the open sessions match selects.
+func (s *Service) sessionsOf(match func(*session) bool) []*session {
 	s.mu.Lock()
-	var victims []*session
+	defer s.mu.Unlock()
+	var out []*session
 	for ss := range s.sessions {
 		if match(ss) {
-			victims = append(victims, ss)
+			out = append(out, ss)
 		}
 	}
-	s.mu.Unlock()
+	return out
+}
+
+// closeSessions closes sessions as endSessions does.
+func (s *Service) closeSessions(victims []*session, wipe bool, reason string) {
 	for _, ss := range victims {
 		if wipe {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -125,7 +141,6 @@ func (s *Service) endSessions(match func(*session) bool, wipe bool, reason strin
 			ss.conn.Close(protocol.CloseUnauthorized, reason)
 		}
 	}
-	return len(victims)
 }
 
 // Alert kinds raised by account protection.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -174,15 +175,27 @@ func TestLogin_ThrottledThenLocked(t *testing.T) {
 	}
 }
 
-// TestLoginGuard_BoundedQueue checks a saturated hash semaphore refuses at
-// once, and that a clean waiter is served before suspect ones.
+// TestLoginGuard_BoundedQueue checks one address holds at most
+// slotsPerSource hash slots while others are free, a saturated semaphore
+// refuses at once, and a clean waiter is served before suspect ones.
 func TestLoginGuard_BoundedQueue(t *testing.T) {
 	g := newLoginGuard()
 	ctx := context.Background()
-	for range hashSlots {
-		if err := g.acquire(ctx, false); err != nil {
+	if err := g.acquire(ctx, "flood", false); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- g.acquire(ctx, "flood", false) }()
+	for g.queued() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < hashSlots; i++ { // the other slots go to other addresses at once
+		if err := g.acquire(ctx, fmt.Sprint("other-", i), false); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := <-second; err != errHashBusy {
+		t.Fatalf("a second slot for one address: %v; want it to wait, then be refused", err)
 	}
 	order := make(chan string, hashQueueMax)
 	var wg sync.WaitGroup
@@ -190,12 +203,12 @@ func TestLoginGuard_BoundedQueue(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if g.acquire(ctx, true) == nil {
+			src := fmt.Sprint("suspect-", i)
+			if g.acquire(ctx, src, true) == nil {
 				order <- "suspect"
-				g.release()
+				g.release(src)
 			}
 		}()
-		_ = i
 	}
 	for g.queued() < hashQueueMax-1 {
 		time.Sleep(time.Millisecond)
@@ -203,24 +216,24 @@ func TestLoginGuard_BoundedQueue(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if g.acquire(ctx, false) == nil {
+		if g.acquire(ctx, "clean", false) == nil {
 			order <- "clean"
-			g.release()
+			g.release("clean")
 		}
 	}()
 	for g.queued() < hashQueueMax {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
-	if err := g.acquire(ctx, false); err != errHashBusy || time.Since(start) > 100*time.Millisecond {
+	if err := g.acquire(ctx, "late", false); err != errHashBusy || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("a full queue: %v after %v; want an immediate refusal", err, time.Since(start))
 	}
-	g.release() // one slot: it must go to the clean waiter
+	g.release("flood") // one slot: it must go to the clean waiter
 	if first := <-order; first != "clean" {
 		t.Fatalf("first served: %s; want the clean waiter", first)
 	}
-	for range hashSlots - 1 {
-		g.release()
+	for i := 1; i < hashSlots; i++ {
+		g.release(fmt.Sprint("other-", i))
 	}
 	wg.Wait()
 }
@@ -306,14 +319,12 @@ func TestLimitListener_CapsPerAddress(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	var clients []net.Conn
 	for range 4 {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		clients = append(clients, c)
 	}
 	first, second := <-accepted, <-accepted
 	select {
@@ -384,5 +395,44 @@ func TestRefresh_ReplayEndsFamily(t *testing.T) {
 	as := alertsOf(t, ts.st, AlertRefreshReplay)
 	if len(as) != 1 || as[0].User != "amy" || as[0].Device != devID(1) {
 		t.Fatalf("replay alerts %+v; want one naming amy's device", as)
+	}
+}
+
+// TestLimitListener_HotAddressRate checks an address under a login delay
+// opens at most hotConnsPerSecond connections a second, and others are
+// not limited.
+func TestLimitListener_HotAddressRate(t *testing.T) {
+	l := newLimitListener(nil, 1000, t.Logf).(*limitListener)
+	l.hot = func(src string) bool { return src == "hot" }
+	now := time.Now()
+	over := 0
+	for range 3 * hotConnsPerSecond {
+		if l.overRate("hot", now) {
+			over++
+		}
+		if l.overRate("cool", now) {
+			t.Fatal("an address not throttled was rate-limited")
+		}
+	}
+	if over != 2*hotConnsPerSecond {
+		t.Fatalf("%d of %d refused; want all past %d", over, 3*hotConnsPerSecond, hotConnsPerSecond)
+	}
+	if l.overRate("hot", now.Add(time.Second)) {
+		t.Fatal("the allowance did not renew the next second")
+	}
+}
+
+// TestSourceOf_IPv6By64 checks IPv6 addresses of one /64 count as one
+// source and IPv4 ones stay whole.
+func TestSourceOf_IPv6By64(t *testing.T) {
+	a, b := sourceOf("[2001:db8:1:2::1]:443"), sourceOf("[2001:db8:1:2:ffff::9]:80")
+	if a != b || a != "2001:db8:1:2::/64" {
+		t.Fatalf("one /64: %q and %q", a, b)
+	}
+	if c := sourceOf("[2001:db8:1:3::1]:443"); c == a {
+		t.Fatal("another /64 counted as the same source")
+	}
+	if v4 := sourceOf("192.0.2.7:5000"); v4 != "192.0.2.7" {
+		t.Fatalf("IPv4: %q", v4)
 	}
 }

@@ -22,20 +22,42 @@ const (
 	maxHeaderBytes = 64 << 10
 )
 
+// hotConnsPerSecond is how many new connections a second an address under
+// a login delay or lock may open: enough for its devices' reconnects, too
+// few for a flood to spend the server's CPU on TLS handshakes.
+const hotConnsPerSecond = 10
+
 // limitListener closes, as soon as it is accepted, a connection from an
-// address that already holds max open connections.
+// address that already holds max open connections, or that is hot (under
+// a login delay or lock) and opened hotConnsPerSecond this second.
 type limitListener struct {
 	net.Listener
 	max  int
+	hot  func(src string) bool // nil: none is
 	logf func(string, ...any)
 
 	mu      sync.Mutex
 	open    map[string]int
 	refused map[string]time.Time // last time a refusal was logged, per address
+	second  time.Time            // the second recent counts
+	recent  map[string]int       // hot addresses' new connections this second
 }
 
 func newLimitListener(ln net.Listener, max int, logf func(string, ...any)) net.Listener {
-	return &limitListener{Listener: ln, max: max, logf: logf, open: map[string]int{}, refused: map[string]time.Time{}}
+	return &limitListener{Listener: ln, max: max, logf: logf, open: map[string]int{}, refused: map[string]time.Time{}, recent: map[string]int{}}
+}
+
+// overRate counts a new connection of a hot address and says whether it
+// is over this second's allowance. l.mu is held.
+func (l *limitListener) overRate(src string, now time.Time) bool {
+	if l.hot == nil || !l.hot(src) {
+		return false
+	}
+	if sec := now.Truncate(time.Second); !sec.Equal(l.second) {
+		l.second, l.recent = sec, map[string]int{}
+	}
+	l.recent[src]++
+	return l.recent[src] > hotConnsPerSecond
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -46,8 +68,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		src := sourceOf(c.RemoteAddr().String())
 		l.mu.Lock()
-		if l.open[src] >= l.max {
-			now := time.Now()
+		now := time.Now()
+		if l.open[src] >= l.max || l.overRate(src, now) {
 			logIt := now.Sub(l.refused[src]) > time.Minute
 			if logIt {
 				l.refused[src] = now
@@ -55,7 +77,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.mu.Unlock()
 			_ = c.Close()
 			if logIt {
-				l.logf("refusing connections from %s: it holds %d open connections already", src, l.max)
+				l.logf("refusing connections from %s: over its limit (%d open, or %d a second while its logins are throttled)", src, l.max, hotConnsPerSecond)
 			}
 			continue
 		}

@@ -78,11 +78,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	source := sourceOf(r.RemoteAddr)
-	if wait, ok := s.guard.throttled(req.User, source, now); ok {
+	if _, ok := s.guard.throttled(req.User, source, now); ok {
 		// An attempt during the delay counts as a failure too: hammering
 		// reaches the lock sooner instead of waiting the delays out.
 		s.loginFailed(req.User, source, req.DeviceID)
-		wait, _ = s.guard.throttled(req.User, source, now)
+		wait, _ := s.guard.throttled(req.User, source, now)
 		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}
@@ -92,8 +92,9 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		hash = dummyHash()
 	}
 	// Each Argon2id verification takes 64 MiB and about a second of CPU:
-	// at most hashSlots run at once, and a full queue answers at once.
-	if err := s.guard.acquire(r.Context(), s.guard.suspect(req.User, source, now)); err != nil {
+	// at most hashSlots run at once (slotsPerSource for one address), and
+	// a full queue answers at once.
+	if err := s.guard.acquire(r.Context(), source, s.guard.suspect(req.User, source, now)); err != nil {
 		if errors.Is(err, errHashBusy) {
 			throttledError(w, time.Second, "the server is busy checking other logins; try again in a moment")
 		}
@@ -101,13 +102,13 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	// A queued attempt may have been throttled while it waited.
 	if wait, ok := s.guard.throttled(req.User, source, s.now()); ok {
-		s.guard.release()
+		s.guard.release(source)
 		s.loginFailed(req.User, source, req.DeviceID)
 		throttledError(w, wait, "too many failed logins for this user or from this address")
 		return
 	}
 	ok, verr := VerifyPassword(hash, req.Password)
-	s.guard.release()
+	s.guard.release(source)
 	if err != nil || verr != nil || !ok {
 		s.loginFailed(req.User, source, req.DeviceID)
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeBadLogin, "wrong user name or password")

@@ -52,18 +52,31 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	type candidate struct {
 		nhs, rel string
 		expires  time.Time
+		other    bool // another device's break-glass: covered, not sent
 	}
 	var cands []candidate
 	err := st.Permitted(ss.user.Name, ss.after, now, func(nhs, rel string, expires time.Time) error {
 		if len(cands) >= protocol.BatchCount {
 			return errBatchFull
 		}
-		cands = append(cands, candidate{nhs, rel, expires})
+		cands = append(cands, candidate{nhs: nhs, rel: rel, expires: expires})
 		return nil
 	})
 	more := errors.Is(err, errBatchFull)
 	if err != nil && !more {
 		return nil, err
+	}
+	// A break-glass relationship belongs to the device that asked for it;
+	// the user's other devices do not get the patient. (Looked up after
+	// the listing: no nested read transactions.)
+	for i, c := range cands {
+		if c.rel == protocol.RelBreakGlass {
+			_, ok, err := ss.relationship(c.nhs, now)
+			if err != nil {
+				return nil, err
+			}
+			cands[i].other = !ok
+		}
 	}
 	b := ss.newBatch()
 	bytes := 0
@@ -74,12 +87,15 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 			more = true
 			break
 		}
+		last = c.nhs
+		covered++
+		if c.other {
+			continue
+		}
 		meta, doc, dec, err := ss.document(c.nhs)
 		if err != nil {
 			return nil, err
 		}
-		last = c.nhs
-		covered++
 		if doc != nil {
 			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, c.rel, c.expires, now))
 			b.Docs = append(b.Docs, doc)
@@ -169,8 +185,10 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 		return c.NHS, protocol.DelObjection, permitted(c.NHS)
 	case store.ChangeWithdraw:
 		return c.NHS, "", permitted(c.NHS)
-	case store.ChangeCaseloadAdd, store.ChangeRelationship:
+	case store.ChangeCaseloadAdd:
 		return c.NHS, "", c.User == me
+	case store.ChangeRelationship:
+		return c.NHS, "", c.User == me && permitted(c.NHS)
 	case store.ChangeCaseloadRemove:
 		return c.NHS, protocol.DelCaseloadRemoved, c.User == me
 	case store.ChangeRelationshipEnd:
@@ -191,12 +209,23 @@ func (ss *session) permittedFunc() func(string) bool {
 		}
 		in, err := st.InCaseload(ss.user.Name, nhs)
 		if err == nil && !in {
-			_, in, err = st.Relationship(ss.user.Name, nhs, now)
+			_, in, err = ss.relationship(nhs, now)
 		}
 		v := err == nil && in
 		memo[nhs] = v
 		return v
 	}
+}
+
+// relationship is the user's live break-glass relationship with a patient
+// when it was granted to this session's device: emergency access reaches
+// the device that asked for it, not every device of the user.
+func (ss *session) relationship(nhs string, now time.Time) (store.Relationship, bool, error) {
+	r, ok, err := ss.svc.st.Relationship(ss.user.Name, nhs, now)
+	if err != nil || !ok {
+		return r, false, err
+	}
+	return r, r.Device == "" || r.Device == ss.device.ID, nil
 }
 
 // changeChunk is how many changes are read per read transaction.

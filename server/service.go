@@ -35,6 +35,12 @@ type Config struct {
 	// be acknowledged before closing sessions (default 3 s).
 	DrainTimeout time.Duration
 	Logf         func(format string, args ...any)
+	// BreakGlassBudgets override DefaultBreakGlassBudgets, per role or per
+	// user (kmcr-server serve --break-glass-budget).
+	BreakGlassBudgets []BreakGlassBudget
+	// AuditQuota bounds each device's audit uploads (DefaultAuditQuota
+	// when zero).
+	AuditQuota AuditQuota
 	// MaxConnsPerSource caps the open TCP connections from one address
 	// (default 256: a hospital's laptops behind one NAT); further ones are
 	// closed as soon as they are accepted.
@@ -61,6 +67,10 @@ type Service struct {
 	wg       sync.WaitGroup
 	draining chan struct{}
 	drainOne sync.Once
+
+	budget   budgetLedger // break-glass grants per user
+	coalesce coalescer    // alerts folded per user or device per window
+	quotas   deviceQuotas // audit upload allowances per device
 }
 
 // New makes a Service on an open store.
@@ -89,6 +99,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxConnsPerSource == 0 {
 		cfg.MaxConnsPerSource = 256
 	}
+	if cfg.AuditQuota == (AuditQuota{}) {
+		cfg.AuditQuota = DefaultAuditQuota
+	}
 	if cfg.MaxSessionsPerDevice == 0 {
 		cfg.MaxSessionsPerDevice = 4
 	}
@@ -101,6 +114,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.TokenKeys = k
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{})}
+	s.budget.seed = s.seedGrants
+	s.quotas.q = cfg.AuditQuota
 	if err := s.upgradeOrgs(); err != nil {
 		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)
 	}
@@ -155,7 +170,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Con
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(logWriter{s.cfg.Logf}, "", 0),
 	}
-	ln = newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf)
+	limited := newLimitListener(ln, s.cfg.MaxConnsPerSource, s.cfg.Logf).(*limitListener)
+	limited.hot = func(src string) bool { _, hot := s.guard.sourceThrottled(src, s.now()); return hot }
+	ln = limited
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	go s.expireLoop(bg)

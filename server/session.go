@@ -121,6 +121,9 @@ type session struct {
 	pending map[string]*op // live phase: patients to send, by NHS number
 	order   []string       // their order
 	wipe    bool           // this device was revoked while connected
+
+	held      *protocol.AuditUpload // an audit upload past the device's quota, not yet stored
+	heldRetry <-chan time.Time      // when to try it again
 }
 
 // op is what a live batch must do for one patient: reason, when set, is a
@@ -143,33 +146,78 @@ func (ss *session) fail(code int, err error) error {
 	return err
 }
 
+// run is the session: the hello, then the loop that sends batches as the
+// window allows and answers the client, until the connection ends.
 func (ss *session) run() error {
-	m, err := ss.conn.Receive()
+	welcome, err := ss.hello()
 	if err != nil {
 		return err
 	}
+	if err := ss.send(welcome); err != nil {
+		return err
+	}
+	in, rerr := ss.startReader()
+	notify, cancel := ss.svc.st.Subscribe()
+	defer cancel()
+	expire := time.NewTimer(time.Until(ss.expiry))
+	defer expire.Stop()
+	ev := events{in: in, rerr: rerr, notify: notify, expire: expire.C}
+	for {
+		if ss.wipe {
+			_ = ss.send(&protocol.Wipe{Reason: "this device has been revoked"})
+			ss.conn.Close(protocol.CloseDeviceRevoked, "device revoked")
+			return nil
+		}
+		sent, err := ss.step(ev.draining)
+		if err != nil {
+			return err
+		}
+		if sent {
+			continue
+		}
+		if ev.draining && ss.sent == ss.acked {
+			ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
+			return nil
+		}
+		if done, err := ss.wait(&ev); done || err != nil {
+			return err
+		}
+	}
+}
+
+// hello reads and checks the client's hello and plans the session.
+func (ss *session) hello() (*protocol.Welcome, error) {
+	m, err := ss.conn.Receive()
+	if err != nil {
+		return nil, err
+	}
 	hello, ok := m.(*protocol.Hello)
 	if !ok {
-		return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("expected hello, got %s", m.Type()))
+		return nil, ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("expected hello, got %s", m.Type()))
 	}
-	if hello.Protocol != protocol.Version {
-		return ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d)", hello.Protocol, protocol.Version))
+	if hello.Protocol < protocol.MinVersion || hello.Protocol > protocol.Version {
+		return nil, ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d to %d)", hello.Protocol, protocol.MinVersion, protocol.Version))
 	}
 	ss.window = hello.Window
 	if ss.window == 0 {
 		ss.window = protocol.DefaultWindow
+	}
+	if hello.Rollback != nil {
+		ss.svc.reportRollback(ss.device, ss.user, hello.Rollback)
 	}
 	if hello.AuditHead != nil {
 		ss.svc.checkHead(ss.device.ID, hello.AuditHead)
 	}
 	welcome, err := ss.plan(hello.Cursor)
 	if err != nil {
-		return ss.fail(protocol.CloseInternalError, err)
+		return nil, ss.fail(protocol.CloseInternalError, err)
 	}
-	if err := ss.send(welcome); err != nil {
-		return err
-	}
+	welcome.Protocol = hello.Protocol
+	return welcome, nil
+}
 
+// startReader starts the goroutine that only forwards decoded messages.
+func (ss *session) startReader() (<-chan protocol.Message, <-chan error) {
 	in := make(chan protocol.Message)
 	rerr := make(chan error, 1)
 	go func() {
@@ -186,70 +234,70 @@ func (ss *session) run() error {
 			}
 		}
 	}()
-	notify, cancel := ss.svc.st.Subscribe()
-	defer cancel()
-	expire := time.NewTimer(time.Until(ss.expiry))
-	defer expire.Stop()
-	draining := false
-	var drainTimeout <-chan time.Time
+	return in, rerr
+}
 
-	for {
-		if ss.wipe {
-			_ = ss.send(&protocol.Wipe{Reason: "this device has been revoked"})
-			ss.conn.Close(protocol.CloseDeviceRevoked, "device revoked")
-			return nil
-		}
-		if !draining && ss.sent-ss.acked < uint64(ss.window) {
-			b, err := ss.produce()
-			if err != nil {
-				return ss.fail(protocol.CloseInternalError, err)
-			}
-			if ss.wipe {
-				continue
-			}
-			if b != nil {
-				if err := ss.send(b); err != nil {
-					return err
-				}
-				continue
-			}
-			if ss.announce && !ss.full && !ss.dirty && len(ss.order) == 0 {
-				if err := ss.send(ss.upToDate()); err != nil {
-					return err
-				}
-				ss.announce = false
-				continue
-			}
-		}
-		if draining && ss.sent == ss.acked {
-			ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
-			return nil
-		}
-		select {
-		case m := <-in:
-			if err := ss.handle(m); err != nil {
-				return err
-			}
-		case err := <-rerr:
-			if protocol.CloseCode(err) == protocol.CloseNormal || protocol.CloseCode(err) == protocol.CloseGoingAway {
-				return nil
-			}
-			return err
-		case <-notify:
-			ss.dirty = true
-		case <-ss.svc.draining:
-			if !draining {
-				draining = true
-				drainTimeout = time.After(ss.svc.cfg.DrainTimeout)
-			}
-		case <-drainTimeout:
-			ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
-			return nil
-		case <-expire.C:
-			ss.conn.Close(protocol.CloseTokenExpired, "access token expired")
-			return nil
-		}
+// step sends the next batch, or the UpToDate owed, when the window has
+// room; it reports whether it sent anything.
+func (ss *session) step(draining bool) (bool, error) {
+	if draining || ss.sent-ss.acked >= uint64(ss.window) {
+		return false, nil
 	}
+	b, err := ss.produce()
+	if err != nil {
+		return false, ss.fail(protocol.CloseInternalError, err)
+	}
+	if ss.wipe {
+		return true, nil
+	}
+	if b != nil {
+		return true, ss.send(b)
+	}
+	if ss.announce && !ss.full && !ss.dirty && len(ss.order) == 0 {
+		ss.announce = false
+		return true, ss.send(ss.upToDate())
+	}
+	return false, nil
+}
+
+// events are what a session waits on between steps.
+type events struct {
+	in           <-chan protocol.Message
+	rerr         <-chan error
+	notify       <-chan uint64
+	expire       <-chan time.Time
+	draining     bool
+	drainTimeout <-chan time.Time
+}
+
+// wait blocks until something happens and handles it; done reports that
+// the session has ended (err nil for an orderly end).
+func (ss *session) wait(ev *events) (done bool, err error) {
+	select {
+	case m := <-ev.in:
+		return false, ss.handle(m)
+	case <-ss.heldRetry:
+		return false, ss.retryHeld()
+	case err := <-ev.rerr:
+		if protocol.CloseCode(err) == protocol.CloseNormal || protocol.CloseCode(err) == protocol.CloseGoingAway {
+			return true, nil
+		}
+		return true, err
+	case <-ev.notify:
+		ss.dirty = true
+	case <-ss.svc.draining:
+		if !ev.draining {
+			ev.draining = true
+			ev.drainTimeout = time.After(ss.svc.cfg.DrainTimeout)
+		}
+	case <-ev.drainTimeout:
+		ss.conn.Close(protocol.CloseServerShutdown, "server shutting down")
+		return true, nil
+	case <-ev.expire:
+		ss.conn.Close(protocol.CloseTokenExpired, "access token expired")
+		return true, nil
+	}
+	return false, nil
 }
 
 // handle processes one client message.
@@ -262,11 +310,11 @@ func (ss *session) handle(m protocol.Message) error {
 		ss.acked = v.ID
 		return nil
 	case *protocol.AuditUpload:
-		ack, err := ss.svc.ingestAudit(ss.device, ss.user, v)
-		if err != nil {
-			return ss.fail(protocol.CloseProtocolError, err)
+		if ss.held != nil {
+			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("audit upload %d while upload %d is unanswered", v.ID, ss.held.ID))
 		}
-		return ss.send(ack)
+		ss.held = v
+		return ss.retryHeld()
 	case *protocol.BreakGlass:
 		res := ss.svc.breakGlass(ss.user, ss.rules, ss.device.ID, v)
 		if res.Granted {
@@ -275,6 +323,23 @@ func (ss *session) handle(m protocol.Message) error {
 		return ss.send(res)
 	}
 	return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("%s is not a client message", m.Type()))
+}
+
+// retryHeld tries to store the held audit upload. Past the device's quota
+// it stays held (the session goes on sending batches) and is tried again
+// when the allowance has refilled; its acknowledgement waits with it.
+func (ss *session) retryHeld() error {
+	ss.heldRetry = nil
+	ack, hold, err := ss.svc.ingestAudit(ss.device, ss.user, ss.held)
+	if err != nil {
+		return ss.fail(protocol.CloseProtocolError, err)
+	}
+	if hold > 0 {
+		ss.heldRetry = time.After(hold)
+		return nil
+	}
+	ss.held = nil
+	return ss.send(ack)
 }
 
 // plan decides, from the client's cursor, what this session will send.

@@ -27,15 +27,20 @@ const (
 )
 
 // Password-hash admission. Each Argon2id verification takes 64 MiB and
-// about a second of CPU, so at most hashSlots run at once; a waiting
-// request waits hashWait at most and a full queue refuses at once, so a
-// flood answers fast instead of making every login wait. Waiters whose
-// user and address have no recent failure are served first, so a flood's
-// queued attempts cannot sit ahead of a good login.
+// about a second of CPU, so at most hashSlots run at once, and at most
+// slotsPerSource for one address: a flood from one address holds one slot
+// and leaves the others to everyone else. A request waits hashWait at most
+// and a full queue refuses at once, as does an address with failures on
+// record whose slot is taken, so a flood is answered fast instead of
+// making every login wait. Waiters whose user and address have no recent
+// failure are served first. A flood from many addresses at once can still
+// fill every slot: then good logins are refused fast (429, Retry-After),
+// never kept waiting.
 const (
-	hashSlots    = 4
-	hashQueueMax = 32
-	hashWait     = 1500 * time.Millisecond
+	hashSlots      = 4
+	slotsPerSource = 1
+	hashQueueMax   = 128
+	hashWait       = 1500 * time.Millisecond
 )
 
 // failures is one name's or address's recent failed logins.
@@ -53,19 +58,33 @@ type loginGuard struct {
 	sources map[string]*failures
 
 	busy    int
-	waiting [2]*list.List // [0] clean waiters, [1] suspect waiters
+	hashing map[string]int // slots held, by address
+	waiting *list.List     // of *waiter, oldest first
+}
+
+// waiter is a login waiting for a hash slot.
+type waiter struct {
+	ready   chan struct{}
+	source  string
+	suspect bool
 }
 
 func newLoginGuard() *loginGuard {
-	return &loginGuard{users: map[string]*failures{}, sources: map[string]*failures{}, waiting: [2]*list.List{list.New(), list.New()}}
+	return &loginGuard{users: map[string]*failures{}, sources: map[string]*failures{}, hashing: map[string]int{}, waiting: list.New()}
 }
 
-// sourceOf is the address a request came from, without its port.
+// sourceOf is the address a request came from, without its port. An IPv6
+// address counts by its /64, the block one subscriber is usually given, so
+// rotating through it gains nothing.
 func sourceOf(remoteAddr string) string {
-	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
-		return h
+	h, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		h = remoteAddr
 	}
-	return remoteAddr
+	if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return h
 }
 
 // throttled says whether an attempt for user from source must be refused
@@ -80,6 +99,16 @@ func (g *loginGuard) throttled(user, source string, now time.Time) (time.Duratio
 		}
 	}
 	return wait, wait > 0
+}
+
+// sourceThrottled says whether an address is under a login delay or lock.
+func (g *loginGuard) sourceThrottled(source string, now time.Time) (time.Duration, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.sources[source]; f != nil && now.Before(f.until) {
+		return f.until.Sub(now), true
+	}
+	return 0, false
 }
 
 // suspect says whether user or source has failures on record.
@@ -169,30 +198,30 @@ func forget(m map[string]*failures, now time.Time) {
 // or the queue is full.
 var errHashBusy = fmt.Errorf("the server is busy checking other logins")
 
-// acquire takes a hash slot, waiting hashWait at most; suspect attempts
-// queue behind clean ones. The caller must release a slot it got.
-func (g *loginGuard) acquire(ctx context.Context, suspect bool) error {
+// acquire takes a hash slot for an attempt from source, waiting hashWait
+// at most; suspect attempts queue behind clean ones. The caller must
+// release the slot it got, with the same source.
+func (g *loginGuard) acquire(ctx context.Context, source string, suspect bool) error {
 	g.mu.Lock()
-	if g.busy < hashSlots && g.waiting[0].Len() == 0 && g.waiting[1].Len() == 0 {
-		g.busy++
+	if g.busy < hashSlots && g.hashing[source] < slotsPerSource && g.waiting.Len() == 0 {
+		g.take(source)
 		g.mu.Unlock()
 		return nil
 	}
-	if g.waiting[0].Len()+g.waiting[1].Len() >= hashQueueMax {
+	// A queue that is full, or an address with failures on record whose
+	// slot is taken, is refused at once: a flood is answered fast.
+	if g.waiting.Len() >= hashQueueMax || (suspect && g.hashing[source] >= slotsPerSource) {
 		g.mu.Unlock()
 		return errHashBusy
 	}
-	lane := 0
-	if suspect {
-		lane = 1
-	}
-	ready := make(chan struct{})
-	el := g.waiting[lane].PushBack(ready)
+	w := &waiter{ready: make(chan struct{}), source: source, suspect: suspect}
+	el := g.waiting.PushBack(w)
+	g.dispatchLocked() // a slot may be free for this one but not the head
 	g.mu.Unlock()
 	t := time.NewTimer(hashWait)
 	defer t.Stop()
 	select {
-	case <-ready:
+	case <-w.ready:
 		return nil
 	case <-t.C:
 	case <-ctx.Done():
@@ -200,10 +229,10 @@ func (g *loginGuard) acquire(ctx context.Context, suspect bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	select {
-	case <-ready: // handed a slot while giving up: pass it on
-		g.releaseLocked()
+	case <-w.ready: // handed a slot while giving up: pass it on
+		g.releaseLocked(source)
 	default:
-		g.waiting[lane].Remove(el)
+		g.waiting.Remove(el)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -211,28 +240,51 @@ func (g *loginGuard) acquire(ctx context.Context, suspect bool) error {
 	return errHashBusy
 }
 
-// release returns a hash slot, handing it to the first clean waiter, else
-// the first suspect one.
-func (g *loginGuard) release() {
+func (g *loginGuard) take(source string) {
+	g.busy++
+	g.hashing[source]++
+}
+
+// release returns source's hash slot and hands free slots on.
+func (g *loginGuard) release(source string) {
 	g.mu.Lock()
-	g.releaseLocked()
+	g.releaseLocked(source)
 	g.mu.Unlock()
 }
 
-func (g *loginGuard) releaseLocked() {
-	for _, l := range g.waiting {
-		if el := l.Front(); el != nil {
-			l.Remove(el)
-			close(el.Value.(chan struct{}))
-			return // the slot passes on: busy is unchanged
-		}
-	}
+func (g *loginGuard) releaseLocked(source string) {
 	g.busy--
+	if g.hashing[source]--; g.hashing[source] <= 0 {
+		delete(g.hashing, source)
+	}
+	g.dispatchLocked()
+}
+
+// dispatchLocked gives free slots to waiters: the oldest clean one whose
+// address may take a slot, else the oldest such suspect one.
+func (g *loginGuard) dispatchLocked() {
+	for g.busy < hashSlots {
+		var pick *list.Element
+		for _, wantSuspect := range []bool{false, true} {
+			for el := g.waiting.Front(); el != nil && pick == nil; el = el.Next() {
+				w := el.Value.(*waiter)
+				if w.suspect == wantSuspect && g.hashing[w.source] < slotsPerSource {
+					pick = el
+				}
+			}
+		}
+		if pick == nil {
+			return
+		}
+		w := g.waiting.Remove(pick).(*waiter)
+		g.take(w.source)
+		close(w.ready)
+	}
 }
 
 // queued reports how many attempts wait for a hash slot.
 func (g *loginGuard) queued() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.waiting[0].Len() + g.waiting[1].Len()
+	return g.waiting.Len()
 }

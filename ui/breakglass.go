@@ -25,15 +25,19 @@ const breakGlassWarning = "Emergency access is for a patient you must treat now 
 	"This access is audited: your name, role, device, the time and your reason are recorded and reported to the privacy officer, who reviews every use. " +
 	"Using it without a genuine clinical need is a disciplinary matter."
 
-// breakGlassDialog asks for the NHS number, a coded reason and the user's
-// own words, all required, before opening a patient under emergency access.
+// breakGlassDialog asks for the NHS number and a coded reason, and the
+// user's own words when the reason is "other", before opening a patient
+// under emergency access. It is keyboard-complete: Tab moves between the
+// fields, Up and Down along the reasons, Space chooses one, Enter
+// confirms, Esc cancels. There is one at a time.
 type breakGlassDialog struct {
 	nhs     *entry
-	reasons *widget.RadioGroup
+	reasons *reasonList
 	text    *entry
 	msg     *widget.RichText
 	open    *widget.Button
 	busy    *widget.ProgressBarInfinite
+	scroll  *container.Scroll
 	d       dialog.Dialog
 }
 
@@ -47,43 +51,63 @@ func reasonCode(display string) string {
 	return ""
 }
 
+// dialogSize is a dialog's size on the window: at most want, and never
+// past the window, so every part of it is on the screen.
+func (u *UI) dialogSize(want fyne.Size) fyne.Size {
+	win := u.win.Canvas().Size()
+	pad := 4 * theme.Padding()
+	return fyne.NewSize(min(want.Width, max(200, win.Width-pad)), min(want.Height, max(200, win.Height-pad)))
+}
+
 // showBreakGlass opens the dialog, with the NHS number filled in if known.
+// When it is already open, it is brought back to the keyboard instead of
+// a second one stacking over it.
 func (u *UI) showBreakGlass(nhs string) {
 	if u.locked || !u.core.Profile().BreakGlass {
 		return
 	}
-	b := &breakGlassDialog{nhs: newEntry(u, "NHS number, 10 digits"), text: newEntry(u, "In your own words: why you need this record now"),
-		msg: line(), busy: widget.NewProgressBarInfinite()}
-	b.busy.Stop()
-	b.busy.Hide()
 	if n, err := record.ParseNHSNumber(nhs); err == nil {
 		nhs = n.String()
 	}
+	if b := u.bgDialog; b != nil {
+		if nhs != "" && strings.TrimSpace(b.nhs.Text) == "" {
+			b.nhs.SetText(nhs)
+		}
+		b.focusFirst(u)
+		return
+	}
+	b := &breakGlassDialog{nhs: newEntry(u, "NHS number, 10 digits"), text: newEntry(u, "In your own words (optional; required for Other)"),
+		msg: line(), busy: widget.NewProgressBarInfinite()}
+	b.busy.Stop()
+	b.busy.Hide()
 	b.nhs.SetText(nhs)
 	var displays []string
 	for _, r := range core.BreakGlassChoices() {
 		displays = append(displays, r.Display)
 	}
-	b.reasons = widget.NewRadioGroup(displays, func(string) { u.touch(); b.validate() })
-	b.reasons.Required = true
-	b.text.MultiLine = true
-	b.text.Wrapping = fyne.TextWrapWord
-	b.text.SetMinRowsVisible(3)
+	b.reasons = newReasonList(u, displays, func() { u.touch(); b.validate() }, func() { u.confirmBreakGlass(b) })
 	b.nhs.OnChanged = func(string) { b.validate() }
 	b.text.OnChanged = func(string) { b.validate() }
-	cancel := u.button("Cancel", theme.CancelIcon(), widget.MediumImportance, func() { b.d.Hide() })
-	b.open = u.button("Open under emergency access", theme.WarningIcon(), widget.DangerImportance, func() { u.submitBreakGlass(b) })
-	b.nhs.OnSubmitted = func(string) { u.win.Canvas().Focus(b.text) }
-	content := container.NewVBox(
+	b.nhs.OnSubmitted = func(string) {
+		if _, err := record.ParseNHSNumber(b.nhs.Text); err == nil {
+			b.reasons.focus(max(0, b.reasons.selected))
+		}
+	}
+	b.text.OnSubmitted = func(string) { u.confirmBreakGlass(b) }
+	cancel := u.button("Cancel  (Esc)", theme.CancelIcon(), widget.MediumImportance, func() { b.d.Hide() })
+	b.open = u.button("Open under emergency access  (Enter)", theme.WarningIcon(), widget.DangerImportance, func() { u.submitBreakGlass(b) })
+	fields := container.NewVBox(
 		block(colDanger, txt(breakGlassWarning, style{col: colOnDanger, bold: true})),
 		widget.NewLabel("NHS number"), b.nhs,
-		widget.NewLabel("Reason (required)"), b.reasons,
-		widget.NewLabel("Your reason in your own words (required)"), b.text,
-		b.busy, b.msg,
-		container.NewHBox(layout.NewSpacer(), cancel, b.open),
+		widget.NewLabel("Reason (choose one: Up, Down and Space, or Enter to confirm)"), b.reasons.root,
+		widget.NewLabel("Your reason in your own words (required only for Other)"), b.text,
 	)
-	b.d = dialog.NewCustomWithoutButtons("Emergency access (break-glass)", container.NewVScroll(content), u.win)
-	b.d.Resize(fyne.NewSize(700, 720))
+	b.scroll = container.NewVScroll(fields)
+	// The buttons and the message stay outside the scrolling part, so Open
+	// is never under the scroll bar nor below the dialog's edge.
+	foot := container.NewVBox(b.busy, b.msg, container.NewHBox(layout.NewSpacer(), cancel, b.open))
+	b.d = dialog.NewCustomWithoutButtons("Emergency access (break-glass)", container.NewBorder(nil, foot, nil, nil, b.scroll), u.win)
+	b.d.Resize(u.dialogSize(fyne.NewSize(760, 760)))
 	b.validate()
 	b.d.SetOnClosed(func() {
 		if u.bgDialog == b {
@@ -92,40 +116,81 @@ func (u *UI) showBreakGlass(nhs string) {
 	})
 	u.bgDialog = b
 	b.d.Show()
-	if nhs == "" {
+	b.focusFirst(u)
+}
+
+// focusFirst gives the keyboard to the first field still to fill in,
+// with the dialog scrolled to the top.
+func (b *breakGlassDialog) focusFirst(u *UI) {
+	b.scroll.ScrollToTop()
+	switch {
+	case strings.TrimSpace(b.nhs.Text) == "":
 		u.win.Canvas().Focus(b.nhs)
-	} else {
+	case b.reasons.selected < 0:
+		b.reasons.focus(0)
+	default:
 		u.win.Canvas().Focus(b.text)
 	}
 }
 
-// validate enables the button only when all three answers are given.
-func (b *breakGlassDialog) validate() {
+// ready says what is still missing, or "" when the request can go.
+func (b *breakGlassDialog) ready() (string, bool) {
 	_, nhsErr := record.ParseNHSNumber(b.nhs.Text)
+	code := reasonCode(b.reasons.value())
 	switch {
 	case strings.TrimSpace(b.nhs.Text) != "" && nhsErr != nil:
-		setSpans(b.msg, span{"✗ Not a valid NHS number: check each digit.", danger})
-	case nhsErr == nil && b.reasons.Selected == "":
-		setSpans(b.msg, span{"Choose a reason.", muted})
-	case nhsErr == nil && strings.TrimSpace(b.text.Text) == "":
-		setSpans(b.msg, span{"Say why in your own words: it is required.", muted})
-	default:
-		setSpans(b.msg)
+		return "✗ Not a valid NHS number: check each digit.", false
+	case nhsErr != nil:
+		return "Type the patient's NHS number.", false
+	case code == "":
+		return "Choose a reason.", false
+	case code == core.ReasonOther && strings.TrimSpace(b.text.Text) == "":
+		return "For Other, say why in your own words.", false
 	}
-	if nhsErr == nil && b.reasons.Selected != "" && strings.TrimSpace(b.text.Text) != "" {
+	return "", true
+}
+
+// validate enables Open only when the request is complete.
+func (b *breakGlassDialog) validate() {
+	why, ok := b.ready()
+	st := muted
+	if strings.HasPrefix(why, "✗") {
+		st = danger
+	}
+	if why == "" {
+		setSpans(b.msg)
+	} else {
+		setSpans(b.msg, span{why, st})
+	}
+	if ok {
 		b.open.Enable()
 	} else {
 		b.open.Disable()
 	}
 }
 
+// confirmBreakGlass is Enter in the dialog: it sends a complete request,
+// or takes the keyboard to what is missing.
+func (u *UI) confirmBreakGlass(b *breakGlassDialog) {
+	if _, ok := b.ready(); ok {
+		u.submitBreakGlass(b)
+		return
+	}
+	b.validate()
+	if reasonCode(b.reasons.value()) == core.ReasonOther {
+		u.win.Canvas().Focus(b.text)
+		return
+	}
+	b.focusFirst(u)
+}
+
 func (u *UI) submitBreakGlass(b *breakGlassDialog) {
 	nhs, err := record.ParseNHSNumber(b.nhs.Text)
-	if err != nil {
+	if _, ok := b.ready(); err != nil || !ok || b.open.Disabled() {
 		b.validate()
 		return
 	}
-	reason := core.BreakGlassReason{Code: reasonCode(b.reasons.Selected), Text: strings.TrimSpace(b.text.Text)}
+	reason := core.BreakGlassReason{Code: reasonCode(b.reasons.value()), Text: strings.TrimSpace(b.text.Text)}
 	b.open.Disable()
 	b.busy.Show()
 	b.busy.Start()
@@ -147,6 +212,7 @@ func (u *UI) submitBreakGlass(b *breakGlassDialog) {
 			return
 		}
 		b.d.Hide()
+		u.bgDialog = nil
 		u.showSummary(v)
 	})
 }

@@ -33,6 +33,7 @@ const deviceSecretWarning = "Only for computers without an OS keyring. The devic
 	"outside the kmcr folder, never on a shared or removable drive."
 
 func (u *UI) showEnrol(why string) {
+	u.reopen = "" // a wiped or new profile has no patient to return to
 	u.locked = true
 	u.pauseIdle = false
 	s := &enrolScreen{

@@ -117,7 +117,7 @@ func (u *UI) firstSyncDone(s *firstSyncScreen, req *core.EnrolRequest, err error
 	if err == nil {
 		u.locked = false
 		u.showMain()
-		u.background(func() { _ = u.core.StartSync() })
+		u.background(func() { _ = u.core.ServeSync(context.Background()) })
 		return
 	}
 	if req != nil && !errors.Is(err, core.ErrFirstSync) {

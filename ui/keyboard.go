@@ -69,9 +69,13 @@ func (u *UI) runShortcut(s fyne.Shortcut) bool {
 	return ok
 }
 
-// escape goes back from a patient or Settings to the search; it reports
-// whether it did.
+// escape cancels the emergency access dialog, or goes back from a patient
+// or Settings to the search; it reports whether it did.
 func (u *UI) escape() bool {
+	if b := u.bgDialog; b != nil && !u.locked {
+		b.d.Hide() // Esc cancels the emergency access dialog
+		return true
+	}
 	if u.locked || (u.screen != screenSummary && u.screen != screenSettings) {
 		return false
 	}
@@ -84,5 +88,7 @@ func (u *UI) onCanvasKey(k *fyne.KeyEvent) {
 	u.touch()
 	if k.Name == fyne.KeyEscape {
 		u.escape()
+		return
 	}
+	u.scrollByKey(k.Name)
 }

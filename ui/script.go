@@ -1,3 +1,5 @@
+//go:build screenshots
+
 package ui
 
 import (
@@ -10,9 +12,11 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 )
 
-// The screenshot hook. When KMCR_UI_SCRIPT names a file, kmcr drives its
+// The screenshot hook, built only with the screenshots tag (as
+// scripts/screenshots.sh builds kmcr). When KMCR_UI_SCRIPT names a file, kmcr drives its
 // own screens from it, one step a line, so a script can photograph every
 // screen of the real program under Xvfb (scripts/screenshots.sh). It only
 // does what a person at the keyboard could do, through the same code
@@ -29,6 +33,11 @@ import (
 //	theme light|dark|system
 //	scroll PIXELS       scroll the page down
 //	size W H            resize the window
+//	text PERCENT        set the text size (80 to 200)
+//	fits                print "kmcr-ui-script: fits WxH ok" when nothing is
+//	                    wider than the window and the banner, the critical
+//	                    line and the status bar lie wholly inside it, else
+//	                    "kmcr-ui-script: fits WxH FAIL: what"
 //	sleep SECONDS
 //	mark NAME           print "kmcr-ui-script: mark NAME" (for timing)
 //	shot NAME           print "kmcr-ui-script: shot NAME" and wait until the
@@ -41,6 +50,21 @@ const (
 
 // scriptWait bounds every wait for a screen.
 const scriptWait = 90 * time.Second
+
+// scriptPage is the scrolling page on show (a summary or Settings), for
+// the scroll step. It is touched on the UI goroutine only; a screenshot run
+// has one window.
+var scriptPage *container.Scroll
+
+// showingPage notes the scrolling page on show.
+func (u *UI) showingPage(s *container.Scroll) { scriptPage = s }
+
+// startScript runs the steps of the file KMCR_UI_SCRIPT names, if any.
+func (u *UI) startScript() {
+	if path := os.Getenv(envScript); path != "" {
+		go u.runScript(path)
+	}
+}
 
 func (u *UI) runScript(path string) {
 	f, err := os.Open(path)
@@ -129,8 +153,8 @@ func (u *UI) scriptStep(cmd, arg string) error {
 			return err
 		}
 		onUI(func() {
-			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.Options) {
-				b.reasons.SetSelected(b.reasons.Options[n-1])
+			if b := u.bgDialog; b != nil && n >= 1 && n <= len(b.reasons.choices) {
+				b.reasons.choose(n - 1)
 				b.text.SetText(text)
 			}
 		})
@@ -160,6 +184,16 @@ func (u *UI) scriptStep(cmd, arg string) error {
 			return err
 		}
 		onUI(func() { u.win.Resize(fyne.NewSize(w, h)) })
+	case "text":
+		pc, err := strconv.ParseFloat(arg, 32)
+		if err != nil {
+			return err
+		}
+		onUI(func() { u.setTextScale(float32(pc / 100)) })
+	case "fits":
+		var msg string
+		onUI(func() { msg = u.fitReport() })
+		fmt.Printf("kmcr-ui-script: fits %s\n", msg)
 	case "sleep":
 		s, err := strconv.ParseFloat(arg, 64)
 		if err != nil {
@@ -195,7 +229,41 @@ func (u *UI) scriptStep(cmd, arg string) error {
 
 // scrollPage scrolls the page shown (a summary or Settings).
 func (u *UI) scrollPage(px float32) {
-	if u.pageScroll != nil {
-		u.pageScroll.ScrollToOffset(fyne.NewPos(0, px))
+	if scriptPage != nil {
+		scriptPage.ScrollToOffset(fyne.NewPos(0, px))
 	}
+}
+
+// fitReport checks that the screen fits the window: the content needs no
+// more than the window's width, and the summary's fixed parts (banner and
+// critical line) and the status bar lie wholly inside it.
+func (u *UI) fitReport() string {
+	c := u.win.Canvas()
+	size := c.Size()
+	head := fmt.Sprintf("%.0fx%.0f", size.Width, size.Height)
+	var bad []string
+	if w := c.Content().MinSize().Width; w > size.Width+0.5 {
+		bad = append(bad, fmt.Sprintf("the screen needs %.0f px", w))
+	}
+	check := func(what string, o fyne.CanvasObject) {
+		if o == nil || !o.Visible() {
+			bad = append(bad, what+" not shown")
+			return
+		}
+		p := fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
+		s := o.Size()
+		if p.X < -0.5 || p.Y < -0.5 || p.X+s.Width > size.Width+0.5 || p.Y+s.Height > size.Height+0.5 {
+			bad = append(bad, fmt.Sprintf("%s at %.0f,%.0f size %.0fx%.0f", what, p.X, p.Y, s.Width, s.Height))
+		}
+	}
+	if u.shell != nil {
+		check("the status bar", u.shell.status.root)
+	}
+	if u.screen == screenSummary {
+		check("the critical line", u.critical)
+	}
+	if len(bad) > 0 {
+		return head + " FAIL: " + strings.Join(bad, "; ")
+	}
+	return head + " ok"
 }

@@ -44,7 +44,15 @@ type mainScreen struct {
 	busy     *widget.ProgressBarInfinite
 	view     *core.PatientView // the patient on screen
 	summary  fyne.CanvasObject
+	// shownFor is the query the results list belongs to; the moment the
+	// box says anything else, the list is emptied, so a row from an older
+	// search can never be opened by mistake.
+	shownFor string
+	searchNo int // the search that is current; an older one's answer is dropped
 }
+
+// keyHint says exactly what the keys do in the finder.
+const keyHint = "Enter searches. Down selects the first patient in the list; Up and Down move along it; Enter opens the selected patient."
 
 // showMain shows the finder, building it after an unlock.
 func (u *UI) showMain() {
@@ -63,7 +71,10 @@ func (u *UI) newMainScreen() *mainScreen {
 	m.busy.Stop()
 	m.busy.Hide()
 	m.query = newEntry(u, "NHS number, or family name and date of birth, or postcode")
-	m.query.OnChanged = func(s string) { m.showHint(s) }
+	m.query.OnChanged = func(s string) {
+		m.showHint(s)
+		m.forgetResultsUnless(s)
+	}
 	m.query.OnSubmitted = func(string) { m.search(searchLimit) }
 	m.query.onKey = func(k *fyne.KeyEvent) bool {
 		if k.Name == fyne.KeyDown {
@@ -146,7 +157,9 @@ func (m *mainScreen) showHint(s string) {
 	digits, isNHS := looksLikeNHS(s)
 	switch {
 	case strings.TrimSpace(s) == "":
-		setSpans(m.hint, span{"Enter searches; Down moves to the results; Enter opens the patient.", muted})
+		setSpans(m.hint, span{keyHint, muted})
+	case isNHS && looksLikeDate(s):
+		setSpans(m.hint, span{"8 digits: Enter searches them as a date of birth, day first (12031948 is 12-Mar-1948). An NHS number has 10.", plain})
 	case isNHS && digits < 10:
 		setSpans(m.hint, span{fmt.Sprintf("NHS number: %d of 10 digits", digits), plain})
 	case isNHS:
@@ -158,7 +171,7 @@ func (m *mainScreen) showHint(s string) {
 			setSpans(m.hint, span{"✗ Not a valid NHS number: the check digit does not match. Check each digit.", danger})
 		}
 	default:
-		setSpans(m.hint, span{"Name or postcode search. Add the date of birth after a family name to narrow it: smith 12-Mar-1962", muted})
+		setSpans(m.hint, span{"Name or postcode search: given and family name in either order, a date of birth narrows it (shirley smith 19/05/1930).", muted})
 	}
 }
 
@@ -178,22 +191,34 @@ func (m *mainScreen) search(limit int) {
 		m.showHint("")
 		return
 	}
-	if digits, isNHS := looksLikeNHS(q); isNHS {
+	m.searchNo++
+	no := m.searchNo
+	m.tabs.Select(m.tabItems[tabResults])
+	if digits, isNHS := looksLikeNHS(q); isNHS && !looksLikeDate(q) {
 		if _, err := record.ParseNHSNumber(q); err != nil || digits != 10 {
+			// An invalid NHS number: no search, and nothing from the last
+			// one may stay selectable.
 			m.showHint(q)
+			m.results.set(nil, span{fmt.Sprintf("“%s” is not a valid NHS number, so nothing was searched. ", q), danger},
+				span{"Check each digit: an NHS number has 10, the last one a check digit (943 476 5919).", plain})
+			m.shownFor = q
 			return
 		}
 	}
-	m.tabs.Select(m.tabItems[tabResults])
+	m.results.set(nil, span{fmt.Sprintf("Searching for “%s”…", q), muted})
+	m.shownFor = q
 	m.busy.Show()
 	m.busy.Start()
 	later(u, func() (*core.SearchResult, error) { return u.core.Search(q, limit) }, func(res *core.SearchResult, err error) {
+		if no != m.searchNo || strings.TrimSpace(m.query.Text) != q {
+			return // the box says something else now: these results are not its
+		}
 		m.busy.Stop()
 		m.busy.Hide()
 		if err != nil {
 			msg := friendlyError(err)
 			if errors.Is(err, core.ErrBadQuery) {
-				msg = "Search not understood: " + err.Error() + ". Try an NHS number, a family name with a date of birth, or a postcode."
+				msg = badQueryText(err)
 			}
 			m.results.set(nil, span{msg, danger})
 			return
@@ -205,6 +230,21 @@ func (m *mainScreen) search(limit int) {
 func (m *mainScreen) showResults(q string, res *core.SearchResult) {
 	u := m.u
 	switch {
+	case res.Total == 0 && len(res.Suggestions) > 0:
+		// A close match comes before any talk of emergency access.
+		names := make([]string, len(res.Suggestions))
+		for i, e := range res.Suggestions {
+			names[i] = entryName(e) + ", " + record.ParseDate(e.BirthDate).String()
+		}
+		m.results.set(res.Suggestions, span{fmt.Sprintf("No patient found on this device for “%s”. ", q), bold},
+			span{"Did you mean " + strings.Join(names, ", or ") + "? ", bold},
+			span{"Check the name, date of birth and NHS number before opening.", plain})
+		if u.core.Profile().BreakGlass {
+			m.results.extra.Add(u.button("None of these: emergency access (break-glass)…", theme.WarningIcon(), widget.DangerImportance,
+				func() { u.showBreakGlass(m.nhsInQuery()) }))
+		}
+		u.win.Canvas().Focus(m.query)
+		return
 	case res.Total == 0:
 		m.results.set(nil, span{fmt.Sprintf("No patient found on this device for “%s”.", q), bold},
 			span{" Only patients held on this device can be found without a connection.", plain})
@@ -224,7 +264,28 @@ func (m *mainScreen) showResults(q string, res *core.SearchResult) {
 		m.results.set(res.Entries, span{fmt.Sprintf("%s for “%s”. ", plural(res.Total, "patient", "patients"), q), bold},
 			span{"Check the name, date of birth and NHS number before opening.", plain})
 	}
-	m.results.focus(0)
+	// The focus stays in the box: Down selects the first row, as the
+	// hint says, and Enter there opens it.
+	u.win.Canvas().Focus(m.query)
+}
+
+// forgetResultsUnless empties the results list unless it belongs to q: a
+// changed, or invalid, query never leaves an older search's patients
+// listed and selectable.
+func (m *mainScreen) forgetResultsUnless(q string) {
+	q = strings.TrimSpace(q)
+	if q == m.shownFor || (m.shownFor == "" && len(m.results.rows) == 0) {
+		return
+	}
+	m.searchNo++ // a search still running is for another query
+	m.busy.Stop()
+	m.busy.Hide()
+	m.shownFor = ""
+	if q == "" {
+		m.results.set(nil, span{"Type an NHS number, a name with a date of birth, or a postcode, then press Enter.", muted})
+	} else {
+		m.results.set(nil, span{"Press Enter to search for “" + q + "”.", muted})
+	}
 }
 
 // focusList moves the keyboard focus to the first row of the tab shown.
@@ -311,5 +372,32 @@ func (u *UI) showTab(name string) {
 		u.showMain()
 	}
 	u.main.tabs.Select(t)
-	u.main.focusList()
+	// The focus goes to the box, as after a search: Down selects the
+	// list's first row, so following the hint opens the first patient.
+	u.win.Canvas().Focus(u.main.query)
+}
+
+// searchExample is the one example every search message gives.
+const searchExample = "Try an NHS number (943 476 5919), a name with a date of birth (shirley smith 19/05/1930), or a postcode (ME7 2JH)."
+
+// badQueryText says once why a search was not understood, with an example:
+// "Search not understood: “x” is not ... Try ...".
+func badQueryText(err error) string {
+	why := strings.TrimPrefix(err.Error(), core.ErrBadQuery.Error())
+	why = strings.TrimLeft(why, ": ")
+	if why == "" {
+		return "Search not understood. " + searchExample
+	}
+	return "Search not understood: " + why + ". " + searchExample
+}
+
+// looksLikeDate reports whether s is eight digits that read as a date of
+// birth, day first (12031948).
+func looksLikeDate(s string) bool {
+	d := strings.TrimSpace(s)
+	if len(d) != 8 || strings.Trim(d, "0123456789") != "" {
+		return false
+	}
+	day, month := (d[0]-'0')*10+d[1]-'0', (d[2]-'0')*10+d[3]-'0'
+	return day >= 1 && day <= 31 && month >= 1 && month <= 12
 }

@@ -99,7 +99,7 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 		container.NewGridWithColumns(2, left, right), about)
 	scroll := container.NewVScroll(container.NewPadded(page))
 	scroll.OnScrolled = func(fyne.Position) { u.touch() }
-	u.pageScroll = scroll
+	u.showingPage(scroll)
 	return scroll
 }
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -37,12 +38,14 @@ func (u *UI) newShell() *shell {
 	who := line(span{"kmcr  ", style{col: theme.ColorNamePrimary, size: theme.SizeNameSubHeadingText, bold: true}},
 		span{p.User, bold}, span{"  ·  " + roleName(p.Role), plain})
 	who.Wrapping = fyne.TextWrapOff
+	who.Truncation = fyne.TextTruncateEllipsis // never wider than the window
 	search := u.button("Search", theme.SearchIcon(), widget.MediumImportance, u.goSearch)
 	settings := u.button("Settings", theme.SettingsIcon(), widget.MediumImportance, u.goSettings)
 	lock := u.button("Lock  (Ctrl+L)", theme.LoginIcon(), widget.HighImportance, func() { u.lock("Locked.") })
 	top := container.NewStack(newThemedRect(theme.ColorNameHeaderBackground, "", 0), container.NewPadded(
-		container.NewBorder(nil, nil, container.NewCenter(who), container.NewHBox(search, settings, lock))))
+		container.NewBorder(nil, nil, nil, container.NewHBox(search, settings, lock), who)))
 	s := &shell{page: container.NewStack(), status: newStatusBar()}
+	s.status.onDetails = u.showStatusDetails
 	s.status.update(u.status, u.opts.now())
 	s.root = container.NewBorder(top, s.status.root, nil, nil, s.page)
 	return s
@@ -60,4 +63,14 @@ func (u *UI) showPage(name string, page fyne.CanvasObject) {
 	if u.win.Content() != u.shell.root {
 		u.win.SetContent(u.shell.root)
 	}
+}
+
+// showStatusDetails shows everything the status bar knows, in full: the
+// connection's own error, the queue, the soonest lease end, the warnings.
+func (u *UI) showStatusDetails(text string) {
+	body := widget.NewLabel(text)
+	body.Wrapping = fyne.TextWrapWord
+	d := dialog.NewCustom("Status details", "Close", container.NewVScroll(body), u.win)
+	d.Resize(u.dialogSize(fyne.NewSize(720, 420)))
+	d.Show()
 }

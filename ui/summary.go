@@ -69,18 +69,30 @@ func (sv *summaryView) build() fyne.CanvasObject {
 	}
 	sv.pv = v.Present(sv.now)
 	pv := sv.pv
-	top := container.NewVBox(patientBanner(pv.Banner), sv.actionBar())
+	// The banner, the critical line and the action bar never scroll away.
+	fixed := []fyne.CanvasObject{patientBanner(pv.Banner)}
+	u.critical = criticalLine(pv.Critical)
+	if u.critical != nil {
+		fixed = append(fixed, u.critical)
+	}
+	fixed = append(fixed, sv.actionBar())
+	top := container.NewVBox(fixed...)
 	body := sv.alertBlock()
 	if pv.DemographicsOnly {
 		// No clinical widget is built, whatever the summary holds.
 		body = append(body, container.NewGridWithColumns(2, sv.card(present.KeyDemographics), sv.card(present.KeyGP)))
 	} else {
-		left := container.NewVBox(sv.card(present.KeyAllergies), sv.card(present.KeyMedications), sv.card(present.KeyProblems), sv.card(present.KeyCarePlans))
-		right := container.NewVBox(sv.card(present.KeyObservations), sv.card(present.KeyEncounters), sv.card(present.KeyImmunizations), sv.card(present.KeyPastAlerts))
-		body = append(body, container.NewGridWithColumns(2, left, right))
-		body = append(body, container.NewGridWithColumns(2, sv.card(present.KeyDemographics), sv.card(present.KeyGP)))
-		if pv.Section(present.KeyDocuments) != nil {
-			body = append(body, sv.card(present.KeyDocuments))
+		// One column in the presentation's order: allergies and current
+		// medicines on the first screen, the charts below them.
+		for _, s := range pv.Sections {
+			if s.Key == present.KeyGP {
+				continue // beside the demographics
+			}
+			if s.Key == present.KeyDemographics {
+				body = append(body, container.NewGridWithColumns(2, sv.card(present.KeyDemographics), sv.card(present.KeyGP)))
+				continue
+			}
+			body = append(body, sv.card(s.Key))
 		}
 		if pv.Other != nil {
 			body = append(body, newSectionCard(record.SectionOther, lineObj(*pv.Other)))
@@ -89,7 +101,41 @@ func (sv *summaryView) build() fyne.CanvasObject {
 	scroll := container.NewVScroll(compact(container.NewPadded(container.NewVBox(body...))))
 	scroll.OnScrolled = func(fyne.Position) { u.touch() }
 	u.pageScroll = scroll
+	u.showingPage(scroll)
 	return container.NewBorder(top, nil, nil, nil, scroll)
+}
+
+// scrollByKey moves the summary by the key typed: the arrows by a line,
+// PageUp and PageDown by a screen less a line, Home and End to the ends.
+// It reports whether the key was one of these.
+func (u *UI) scrollByKey(k fyne.KeyName) bool {
+	s := u.pageScroll
+	if s == nil || u.screen != screenSummary || s.Content == nil {
+		return false
+	}
+	step := 3 * theme.Size(theme.SizeNameText)
+	view := s.Size().Height
+	end := max(0, s.Content.MinSize().Height-view)
+	y := s.Offset.Y
+	switch k {
+	case fyne.KeyDown:
+		y += step
+	case fyne.KeyUp:
+		y -= step
+	case fyne.KeyPageDown:
+		y += max(step, view-step)
+	case fyne.KeyPageUp:
+		y -= max(step, view-step)
+	case fyne.KeyHome:
+		y = 0
+	case fyne.KeyEnd:
+		y = end
+	default:
+		return false
+	}
+	s.ScrollToOffset(fyne.NewPos(0, max(0, min(end, y))))
+	u.touch()
+	return true
 }
 
 // actionBar is Back, emergency access, and when the summary was current.
@@ -108,7 +154,9 @@ func (sv *summaryView) actionBar() fyne.CanvasObject {
 	if a.Held != "" {
 		asOf = append(asOf, span{"    " + a.Held, muted})
 	}
-	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, container.NewCenter(nowrap(line(asOf...)))))
+	// The "as of" line wraps beside the buttons: at any text size it never
+	// widens the window.
+	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, line(asOf...)))
 }
 
 // header is a section's title, count, "as of" time and staleness.
@@ -148,11 +196,13 @@ func notice(n present.Notice) fyne.CanvasObject {
 // ReSPECT in red, safeguarding and falls in amber), or why there is none.
 func (sv *summaryView) alertBlock() []fyne.CanvasObject {
 	var out []fyne.CanvasObject
-	for _, n := range sv.pv.Notices {
-		out = append(out, notice(n))
-	}
+	// The live alerts come before the notices: on an emergency-access
+	// summary the DNACPR is read before the administrative bars.
 	for _, a := range sv.pv.Alerts {
 		out = append(out, notice(a))
+	}
+	for _, n := range sv.pv.Notices {
+		out = append(out, notice(n))
 	}
 	if sv.pv.NoAlerts != nil {
 		out = append(out, lineObj(*sv.pv.NoAlerts))

@@ -50,9 +50,9 @@ func fixtureView() *core.PatientView {
 		{Kind: record.AlertFallsRisk, Text: "At risk of falls", Status: "inactive", Date: date("2023-01-05")},
 	}}
 	s.Allergies = record.Section[record.Allergy]{State: statePresent, Items: []record.Allergy{
-		{Substance: "Penicillin", Severity: "severe", Criticality: "high", ClinicalStatus: "active", Verification: record.VerificationConfirmed, Type: "allergy",
+		{Substance: "Penicillin", Severity: "severe", Criticality: "high", ClinicalStatus: "active", Active: true, Verification: record.VerificationConfirmed, Type: "allergy",
 			Reactions: []record.Reaction{{Manifestations: []string{"Anaphylaxis"}}}, Date: date("2019-04-02")},
-		{Substance: "Latex", Severity: "mild", ClinicalStatus: "active", Verification: record.VerificationUnconfirmed, Type: "allergy",
+		{Substance: "Latex", Severity: "mild", ClinicalStatus: "active", Active: true, Verification: record.VerificationUnconfirmed, Type: "allergy",
 			Reactions: []record.Reaction{{Manifestations: []string{"Rash"}}}, Date: date("2021-09-14")},
 	}}
 	s.Medications = record.Section[record.Medication]{State: statePresent, Items: []record.Medication{

@@ -436,7 +436,9 @@ func (h *harness) search(q string) {
 		m.results.clear()
 		m.query.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	})
-	h.waitFor("search results", func() bool { return len(h.u.main.results.note.Segments) > 0 })
+	h.waitFor("search results", func() bool {
+		return !h.u.main.busy.Visible() && len(h.u.main.results.note.Segments) > 0
+	})
 }
 
 // openNHS searches for an NHS number and opens the result with Enter.
@@ -448,8 +450,9 @@ func (h *harness) openNHS(nhs record.NHSNumber) {
 		if len(rows) != 1 {
 			h.t.Fatalf("searching %s found %d rows", nhs, len(rows))
 		}
+		h.u.main.query.TypedKey(&fyne.KeyEvent{Name: fyne.KeyDown})
 		if h.u.win.Canvas().Focused() != rows[0] {
-			h.t.Fatalf("the first result does not have the keyboard focus")
+			h.t.Fatalf("Down from the search box does not select the first result")
 		}
 		rows[0].TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	})

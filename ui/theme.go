@@ -35,7 +35,7 @@ const (
 // allow, and the step of one key press.
 const (
 	minTextScale  = 0.8
-	maxTextScale  = 1.8
+	maxTextScale  = 2.0
 	textScaleStep = 0.1
 )
 

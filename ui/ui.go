@@ -20,7 +20,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,6 +27,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"kmcr/core"
+	"kmcr/record"
 )
 
 // AppID is the application identifier, as in FyneApp.toml.
@@ -56,7 +56,6 @@ type options struct {
 	do           func(func()) // runs fn on the UI goroutine
 	tickers      bool         // run the idle and status clocks
 	serveControl bool         // answer "kmcr lock" on the control socket
-	script       string       // KMCR_UI_SCRIPT: a screenshot run's steps
 }
 
 // UI is the desktop interface for one profile.
@@ -82,17 +81,23 @@ type UI struct {
 
 	firstSyncCancel context.CancelFunc // stops the first sync that is running
 	enrolPrefill    *core.EnrolRequest // what a failed enrolment had typed
-	unlockShown     *unlockScreen      // the unlock screen on show, for the script
-	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for the script
-	pageScroll      *container.Scroll  // the scrolling page on show, for the script
+	unlockShown     *unlockScreen      // the unlock screen on show, for tests and the script
+	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
+	pageScroll      *container.Scroll  // the summary's scrolling page on show: the keys scroll it
+	critical        fyne.CanvasObject  // the summary's critical line on show
+	// reopen is the NHS number of the patient open when the window locked:
+	// unlocking opens them again (read and audited afresh, banner first).
+	// It is the only thing about a patient kept while locked.
+	reopen record.NHSNumber
 }
 
 // New makes the interface; ShowAndRun shows it.
 //
-// When the environment variable KMCR_UI_SCRIPT names a file, the window
-// drives itself from it for a screenshot run (see script.go).
+// In a build with the screenshots tag, when the environment variable
+// KMCR_UI_SCRIPT names a file, the window drives itself from it for a
+// screenshot run (see script.go).
 func New(a fyne.App, kc *core.Core) *UI {
-	return newUI(a, kc, options{tickers: true, serveControl: true, script: os.Getenv(envScript)})
+	return newUI(a, kc, options{tickers: true, serveControl: true})
 }
 
 func newUI(a fyne.App, kc *core.Core, o options) *UI {
@@ -131,9 +136,7 @@ func (u *UI) ShowAndRun() {
 	if u.opts.tickers {
 		u.startClocks()
 	}
-	if u.opts.script != "" {
-		go u.runScript(u.opts.script)
-	}
+	u.startScript()
 	u.win.ShowAndRun()
 	for _, stop := range u.stops {
 		stop()
@@ -263,6 +266,9 @@ func (u *UI) lock(why string) {
 func (u *UI) lockScreenNow() {
 	u.gen++
 	u.cancelFirstSync()
+	if !u.locked && u.main != nil && u.main.view != nil && u.screen == screenSummary {
+		u.reopen = u.main.view.NHS
+	}
 	u.locked = true
 	u.win.SetContent(container.NewCenter(widget.NewLabel("Locked")))
 	ov := u.win.Canvas().Overlays()
@@ -275,7 +281,9 @@ func (u *UI) lockScreenNow() {
 	u.main = nil
 	u.shell = nil
 	u.bgDialog = nil
+	u.showingPage(nil)
 	u.pageScroll = nil
+	u.critical = nil
 	u.unlockShown = nil
 }
 
@@ -288,8 +296,14 @@ func (u *UI) unlocked() {
 		return
 	}
 	u.showMain()
+	if n := u.reopen; n != "" {
+		// Back to the patient that was open, through the same path as
+		// opening them from the finder: audited, banner at the top.
+		u.reopen = ""
+		u.main.open(core.PatientEntry{NHS: n})
+	}
 	u.background(func() {
-		if err := u.core.StartSync(); err != nil && !errors.Is(err, core.ErrLocked) {
+		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {
 			st := u.core.Status()
 			u.do(func() { u.onStatus(st) })
 		}

@@ -19,8 +19,9 @@ type unlockScreen struct {
 	btn      *widget.Button
 	msg      *widget.RichText
 	busy     *widget.ProgressBarInfinite
-	retryAt  time.Time // no attempt before this (after wrong passphrases)
-	countGen int       // the countdown that is current
+	retryAt  time.Time        // no attempt before this (after wrong passphrases)
+	last     *core.RetryError // the last wrong passphrase's count and waits
+	countGen int              // the countdown that is current
 }
 
 func (u *UI) showUnlock(why string) {
@@ -94,10 +95,15 @@ func (u *UI) submitUnlock(s *unlockScreen) {
 			return
 		}
 		var re *core.RetryError
-		if errors.As(err, &re) && re.Wait > 0 {
+		switch {
+		case errors.As(err, &re) && re.Wait > 0:
+			s.last = re
 			s.retryAt = u.opts.now().Add(re.Wait)
 			u.countdown(s)
-		} else {
+		case errors.As(err, &re) && errors.Is(err, core.ErrWrongPassphrase):
+			s.last = re
+			setSpans(s.msg, span{wrongCount(re) + " ", danger}, span{nextWait(re), bold})
+		default:
 			setSpans(s.msg, span{friendlyError(err), danger})
 		}
 		u.win.Canvas().Focus(s.pass)
@@ -115,19 +121,57 @@ func (u *UI) countdown(s *unlockScreen) {
 			return
 		}
 		left := s.retryAt.Sub(u.opts.now())
+		head := "Wrong passphrase."
+		if s.last != nil {
+			head = wrongCount(s.last)
+		}
 		if left <= 0 {
 			s.btn.Enable()
-			setSpans(s.msg, span{"Wrong passphrase. You can try again now.", danger})
+			next := "You can try again now."
+			if s.last != nil {
+				next += " " + nextWait(s.last)
+			}
+			setSpans(s.msg, span{head + " ", danger}, span{next, bold})
 			return
 		}
 		s.btn.Disable()
 		secs := int((left + time.Second - 1) / time.Second)
-		setSpans(s.msg, span{"Wrong passphrase. ", danger},
-			span{fmt.Sprintf("Too many attempts: you can try again in %s.", plural(secs, "second", "seconds")), bold})
+		setSpans(s.msg, span{head + " ", danger},
+			span{fmt.Sprintf("You can try again in %s.", plural(secs, "second", "seconds")), bold})
 		u.background(func() {
 			time.Sleep(time.Second)
 			u.do(tick)
 		})
 	}
 	tick()
+}
+
+// wrongCount says how many wrong passphrases there have been in a row.
+func wrongCount(re *core.RetryError) string {
+	if re.Failures <= 0 {
+		return "Wrong passphrase. Check Caps Lock."
+	}
+	return fmt.Sprintf("Wrong passphrase: %s in a row. Check Caps Lock.", plural(re.Failures, "wrong attempt", "wrong attempts"))
+}
+
+// nextWait says when the next wait begins, and how long it will be.
+func nextWait(re *core.RetryError) string {
+	switch {
+	case re.NextWait <= 0 && re.FreeLeft > 0:
+		return fmt.Sprintf("%s without a wait; after that each wrong attempt makes you wait, longer each time.",
+			plural(re.FreeLeft, "more wrong attempt", "more wrong attempts"))
+	case re.NextWait <= 0:
+		return ""
+	case re.Wait <= 0:
+		return fmt.Sprintf("One more wrong attempt and a wait of %s begins before the next try.", humanWait(re.NextWait))
+	}
+	return fmt.Sprintf("Another wrong attempt makes the wait %s.", humanWait(re.NextWait))
+}
+
+// humanWait is a wait in words: "1 second", "4 minutes".
+func humanWait(d time.Duration) string {
+	if d < time.Minute {
+		return plural(int((d+time.Second-1)/time.Second), "second", "seconds")
+	}
+	return plural(int((d+time.Minute-1)/time.Minute), "minute", "minutes")
 }

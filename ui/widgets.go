@@ -296,6 +296,12 @@ func blockColours(l present.Level) (fill, text fyne.ThemeColorName) {
 // spans before it on the left, the struck text in the middle, wrapping,
 // and the rest (the word that says why) on the right.
 func lineObj(l present.Line) fyne.CanvasObject {
+	if len(l.Spans) > 1 && l.Spans[0].Badge {
+		// A badge (HIGH RISK) is a filled block before the rest of the line.
+		rest := l
+		rest.Spans = l.Spans[1:]
+		return container.NewBorder(nil, nil, badge(l.Spans[0].Text), nil, lineObj(rest))
+	}
 	fill, onBlock := blockColours(l.Block)
 	struck := -1
 	for i, sp := range l.Spans {

@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	bolt "go.etcd.io/bbolt"
 
-	"kmcr/core"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/server/pki"
 	"kmcr/sync/protocol"
@@ -25,7 +25,7 @@ import (
 // core's own decoder, so the unaudited baseline pays the same decode the
 // core does.
 func decodeStored(data []byte, asOf time.Time) (*record.Summary, error) {
-	h, bundle, err := core.DecodeDocument(data)
+	h, bundle, err := storeddoc.Decode(data)
 	if err != nil {
 		return nil, err
 	}

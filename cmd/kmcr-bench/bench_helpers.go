@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"kmcr/cache"
-	"kmcr/core"
 	"kmcr/demo"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 )
 
@@ -194,7 +194,7 @@ func (m *docMaker) make(i int) (patientDoc, error) {
 	if err != nil {
 		return patientDoc{}, err
 	}
-	idx, err := core.SearchKeys(doc)
+	idx, err := storeddoc.SearchKeys(doc)
 	if err != nil {
 		return patientDoc{}, err
 	}

@@ -12,8 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"kmcr/cache"
-	"kmcr/core"
 	"kmcr/internal/memsecrets"
+	"kmcr/internal/storeddoc"
 	"kmcr/record"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
@@ -122,7 +122,7 @@ func indexBatch(batch []patientDoc) error {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(batch); i += workers {
-				idx, err := core.SearchKeys(batch[i].doc)
+				idx, err := storeddoc.SearchKeys(batch[i].doc)
 				if err == nil && idx.NHS != batch[i].nhs {
 					err = fmt.Errorf("document for %s is about %s", batch[i].nhs, idx.NHS)
 				}

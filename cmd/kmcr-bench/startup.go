@@ -147,13 +147,16 @@ func startupMillis(ds []time.Duration) []int64 {
 	return out
 }
 
-// startupBuild builds kmcr next to the scratch data (KMCR_BIN overrides).
+// startupBuild builds kmcr next to the scratch data (KMCR_BIN overrides:
+// a kmcr built with -tags screenshots).
 func startupBuild(dir string) (string, error) {
 	if b := os.Getenv("KMCR_BIN"); b != "" {
 		return b, nil
 	}
 	bin := filepath.Join(dir, "kmcr")
-	cmd := exec.Command("go", "build", "-o", bin, "kmcr/cmd/kmcr")
+	// The screenshots tag adds the KMCR_UI_SCRIPT driver that unlocks and
+	// marks the main screen; the rest of the binary is the shipped one.
+	cmd := exec.Command("go", "build", "-tags", "screenshots", "-o", bin, "kmcr/cmd/kmcr")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building kmcr (set KMCR_BIN to use a built one): %w", err)

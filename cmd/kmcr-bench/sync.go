@@ -232,9 +232,10 @@ func measureLive(w io.Writer, t *table, s *benchServer, root string, n, changes 
 		}
 	})
 	defer stopWatch()
-	if err := kc.StartSync(); err != nil {
-		return err
-	}
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	synced := make(chan error, 1)
+	go func() { synced <- kc.ServeSync(syncCtx) }()
+	defer func() { stopSync(); <-synced }()
 	for deadline := time.Now().Add(time.Minute); kc.Status().State != core.SyncUpToDate; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("live client not up to date after a minute: %s", kc.Status().Connection)

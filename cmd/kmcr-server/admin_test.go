@@ -237,10 +237,14 @@ func TestAdminCommands_JSONKeysAndEmptyLists(t *testing.T) {
 	if code, _, errs := runCmd(t, "init", "--data-dir", empty); code != 0 {
 		t.Fatalf("init: %s", errs)
 	}
+	if code, _, errs := runCmdIn(t, "password cara\n", "user", "add", "--data-dir", full, "--name", "cara", "--role", "paramedic", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %s", errs)
+	}
 	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	lists := map[string][]string{
 		"device list": {"audit_seq", "host", "id", "last_seen", "registered", "revoked", "user"},
 		"alerts":      {"at", "detail", "device", "id", "kind", "nhs", "seq", "user"},
+		"user list":   {"active_devices", "created", "devices", "disabled", "disabled_at", "name", "role"},
 	}
 	for _, serving := range []bool{false, true} {
 		if serving {

@@ -24,6 +24,8 @@ func runServe(env *cmdEnv, args []string) error {
 	dir := dataDirFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
+	var budgets budgetFlag
+	fs.Var(&budgets, "break-glass-budget", "emergency accesses one user may be granted, as role=ROLE,hour=N,day=N or user=NAME,hour=N,day=N (repeatable; default paramedic 5 an hour and 20 a day, community 2 and 5)")
 	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
 	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
 	pf := addPortalFlags(fs)
@@ -63,7 +65,7 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns})
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, BreakGlassBudgets: budgets})
 	if err != nil {
 		ln.Close()
 		return err
@@ -116,4 +118,18 @@ func runServe(env *cmdEnv, args []string) error {
 	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	logger.Printf("stopped")
 	return err
+}
+
+// budgetFlag collects --break-glass-budget values.
+type budgetFlag []server.BreakGlassBudget
+
+func (b *budgetFlag) String() string { return fmt.Sprint([]server.BreakGlassBudget(*b)) }
+
+func (b *budgetFlag) Set(v string) error {
+	bb, err := server.ParseBreakGlassBudget(v)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, bb)
+	return nil
 }

@@ -140,13 +140,9 @@ func runSync(e *env, args []string) error {
 	defer func() { stopCtl(); <-ctlDone }()
 	unwatch := e.core.Watch(func(st core.Status) { p.update(syncStateOf(st)) })
 	defer unwatch()
-	if err := e.core.StartSync(); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	e.core.StopSync()
+	err = e.core.ServeSync(ctx)
 	p.done()
-	return nil
+	return err
 }
 
 // syncStateOf rebuilds a sync state from a status, for the progress line.

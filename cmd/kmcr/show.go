@@ -46,6 +46,12 @@ func runSearch(e *env, args []string) error {
 		return enc.Encode(res)
 	}
 	if res.Total == 0 {
+		for i, en := range res.Suggestions {
+			if i == 0 {
+				fmt.Fprintln(e.stderr, "Did you mean:")
+			}
+			fmt.Fprintf(e.stderr, "  %s  %s  born %s  %s\n", en.NHS, en.Display, record.ParseDate(en.BirthDate).String(), en.Postcode)
+		}
 		return fmt.Errorf("no cached patient matches %q", strings.Join(pos, " "))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -129,6 +135,7 @@ func writeShowJSON(w io.Writer, v *core.PatientView, pv *present.View) error {
 // lays them out as text (struck text as ~~text~~).
 func renderView(w io.Writer, pv *present.View) {
 	writeBanner(w, pv.Banner)
+	writeCritical(w, pv.Critical)
 	writeAsOf(w, pv.AsOf)
 	for _, n := range pv.Notices {
 		if n.Head == "" {
@@ -162,6 +169,29 @@ func writeBanner(w io.Writer, b present.Banner) {
 		fmt.Fprintln(w, b.Deceased)
 	}
 	fmt.Fprintln(w, rule)
+}
+
+// writeCritical prints the critical line the window keeps under the
+// banner: resuscitation status, allergies (the worst first, one that may
+// kill marked [HIGH RISK]) and safeguarding, one fact a line.
+func writeCritical(w io.Writer, facts []present.Fact) {
+	for _, f := range facts {
+		text := f.Text
+		if len(f.Parts) > 0 {
+			parts := make([]string, len(f.Parts))
+			for i, p := range f.Parts {
+				parts[i] = p.Text
+				if p.Alarm {
+					parts[i] = "[" + present.AlarmBadge + "] " + p.Text
+				}
+			}
+			text = strings.Join(parts, "; ")
+		}
+		fmt.Fprintf(w, "%s: %s\n", f.Label, text)
+	}
+	if len(facts) > 0 {
+		fmt.Fprintln(w, rule)
+	}
 }
 
 func writeAsOf(w io.Writer, a present.AsOf) {
@@ -237,6 +267,10 @@ func lineText(l present.Line) string {
 	for _, sp := range l.Spans {
 		if sp.Struck {
 			b.WriteString("~~" + sp.Text + "~~")
+			continue
+		}
+		if sp.Badge {
+			b.WriteString("[" + sp.Text + "] ")
 			continue
 		}
 		b.WriteString(sp.Text)

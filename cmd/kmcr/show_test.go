@@ -241,8 +241,8 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 		return doc
 	}
 	doc := search("smith")
-	if got := keysOf(doc); got != "entries total" {
-		t.Errorf("search --json keys = %s; want entries total", got)
+	if got := keysOf(doc); got != "entries suggestions total" {
+		t.Errorf("search --json keys = %s; want entries suggestions total", got)
 	}
 	entries, _ := doc["entries"].([]any)
 	found := false

@@ -27,9 +27,10 @@ func unsafe(r rune, keep string) bool {
 }
 
 // appendEscaped appends s with every unsafe rune escaped: \r, \n, \t by
-// name, other ASCII controls as \xNN, the rest as \uNNNN, and each byte of
-// invalid UTF-8 as \xNN.
-func appendEscaped(b []byte, s []byte, keep string) []byte {
+// name, other ASCII controls as \xNN (as \u00NN with jsonSafe, so an
+// escape inside a JSON string stays valid JSON), the rest as \uNNNN, and
+// each byte of invalid UTF-8 as \xNN.
+func appendEscaped(b []byte, s []byte, keep string, jsonSafe bool) []byte {
 	for len(s) > 0 {
 		r, n := utf8.DecodeRune(s)
 		switch {
@@ -43,7 +44,7 @@ func appendEscaped(b []byte, s []byte, keep string) []byte {
 			b = append(b, `\n`...)
 		case r == '\t':
 			b = append(b, `\t`...)
-		case r < 0x80:
+		case r < 0x80 && !jsonSafe:
 			b = fmt.Appendf(b, `\x%02x`, r)
 		default:
 			b = fmt.Appendf(b, `\u%04x`, r)
@@ -58,7 +59,7 @@ func appendEscaped(b []byte, s []byte, keep string) []byte {
 func Escape(s string) string {
 	for _, r := range s {
 		if r == utf8.RuneError || unsafe(r, "") {
-			return string(appendEscaped(nil, []byte(s), ""))
+			return string(appendEscaped(nil, []byte(s), "", false))
 		}
 	}
 	return s
@@ -70,7 +71,9 @@ func Sprintf(format string, args ...any) string {
 }
 
 // Writer escapes what passes through it like Escape but keeps newlines
-// and tabs (the layout of a command's output). A rune split across
+// and tabs (the layout of a command's output), and writes ASCII controls
+// as \u00NN: encoding/json leaves DEL and C1 controls raw, and the escape
+// keeps a --json output valid JSON with the same value. A rune split across
 // writes is held until its end arrives; Flush writes a held incomplete
 // rune as escapes.
 type Writer struct {
@@ -92,7 +95,7 @@ func (sw *Writer) Write(p []byte) (int, error) {
 		sw.held = append([]byte(nil), data[len(data)-cut:]...)
 		data = data[:len(data)-cut]
 	}
-	if _, err := sw.w.Write(appendEscaped(make([]byte, 0, len(data)+16), data, streamKeep)); err != nil {
+	if _, err := sw.w.Write(appendEscaped(make([]byte, 0, len(data)+16), data, streamKeep, true)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -103,7 +106,7 @@ func (sw *Writer) Flush() error {
 	if len(sw.held) == 0 {
 		return nil
 	}
-	_, err := sw.w.Write(appendEscaped(nil, sw.held, streamKeep))
+	_, err := sw.w.Write(appendEscaped(nil, sw.held, streamKeep, true))
 	sw.held = nil
 	return err
 }

@@ -2,6 +2,7 @@ package safetext
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode"
@@ -64,7 +65,7 @@ func TestWriter_KeepsLayoutAndSplitRunes(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	want := "DEVICE\tHOST\nd1\tamb\\u202e\\x1b[1m\n日本\n"
+	want := "DEVICE\tHOST\nd1\tamb\\u202e\\u001b[1m\n日本\n"
 	if out.String() != want {
 		t.Fatalf("got %q; want %q", out.String(), want)
 	}
@@ -93,4 +94,28 @@ func FuzzEscape(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWriter_JSONStaysValid checks JSON passed through the Writer still
+// decodes to the same value, hostile strings included.
+func TestWriter_JSONStaysValid(t *testing.T) {
+	for _, tc := range hostile {
+		if !utf8.ValidString(tc.in) {
+			continue // encoding/json replaces invalid UTF-8 before we see it
+		}
+		in, _ := json.Marshal(map[string]string{"host": tc.in})
+		var out bytes.Buffer
+		w := NewWriter(&out)
+		w.Write(in)
+		w.Flush()
+		var got map[string]string
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || got["host"] != tc.in {
+			t.Fatalf("%q through the Writer: %s (%v)", tc.in, out.Bytes(), err)
+		}
+		for _, r := range out.String() {
+			if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) && r != '\n' && r != '\t' {
+				t.Fatalf("%q through the Writer keeps %U", tc.in, r)
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package presenttest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,21 @@ func Cases() []Case {
 				expect(t, "allergies", Names(Items(v, present.KeyAllergies, "")), "Penicillin, Latex (void: refuted), Peanut (void: entered in error)")
 				expect(t, "alarm", Items(v, present.KeyAllergies, "current")[0].Alarm, true)
 				expect(t, "allergy fact", v.Critical[1].Text, "Penicillin (severe, high criticality)")
+			},
+		},
+		{
+			Name: "mild-and-high-criticality-allergies", Rule: "R4 the critical line: an allergy that may kill is marked HIGH RISK, a mild one is not",
+			Resources: []string{
+				allergy("itch", "Plasters", "active", "confirmed", `,"reaction":[{"manifestation":[{"text":"Itching"}],"severity":"mild"}]`),
+				allergy("pen", "Penicillin", "active", "confirmed", `,"criticality":"high","reaction":[{"manifestation":[{"text":"Allergic angioedema"}],"severity":"severe"}]`),
+			},
+			Shown: []string{"HIGH RISK", "MILD — Itching", "SEVERE — HIGH CRITICALITY — Allergic angioedema"},
+			Check: func(t testing.TB, v *present.View) {
+				expect(t, "allergy fact", v.Critical[1].Text, "Penicillin (severe, high criticality); Plasters (mild)")
+				expect(t, "alarm parts", fmt.Sprint(v.Critical[1].Parts[0].Alarm, v.Critical[1].Parts[1].Alarm), "true false")
+				cur := Items(v, present.KeyAllergies, "current")
+				expect(t, "badges", fmt.Sprint(cur[0].Head.Spans[0].Badge, cur[1].Head.Spans[0].Badge), "false true")
+				expect(t, "detail levels", cur[0].Head.Spans[len(cur[0].Head.Spans)-1].Level.String()+" "+cur[1].Head.Spans[len(cur[1].Head.Spans)-1].Level.String(), "normal danger")
 			},
 		},
 		{

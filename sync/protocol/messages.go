@@ -73,6 +73,20 @@ type Hello struct {
 	Window int `json:"window"`
 	// AuditHead is the device's current chain head, if it has one.
 	AuditHead *SignedHead `json:"audit_head,omitempty"`
+	// Rollback, from protocol 2, reports that the device found its
+	// profile restored from an older copy (see RollbackReport).
+	Rollback *RollbackReport `json:"rollback,omitempty"`
+}
+
+// RollbackReport says that at unlock the device's audit chain was behind
+// the high-water mark of sequence numbers it keeps outside the profile
+// folder (in the OS keyring): the folder was restored from an older copy,
+// and the events between FoundSeq and AllocatedSeq may never reach the
+// server. The device sends it in every Hello until a Welcome answers it.
+type RollbackReport struct {
+	FoundSeq     uint64    `json:"found_seq"`     // the chain head the restored profile holds
+	AllocatedSeq uint64    `json:"allocated_seq"` // sequence numbers had been allocated at least this far
+	DetectedAt   time.Time `json:"detected_at"`   // device clock at the unlock that found it
 }
 
 // UserInfo names the logged-in user.

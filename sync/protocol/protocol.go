@@ -28,8 +28,13 @@ import (
 // version. A server that cannot speak it refuses the upgrade.
 const Subprotocol = "kmcr.sync.v1"
 
-// Version is the protocol version carried in Hello and Welcome.
-const Version = 1
+// Version is the newest protocol revision, carried in Hello and Welcome;
+// MinVersion the oldest a server still speaks. A server answers in the
+// client's revision. Revision 2 adds Hello.Rollback.
+const (
+	Version    = 2
+	MinVersion = 1
+)
 
 // HTTP paths served by kmcr-server.
 const (

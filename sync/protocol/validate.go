@@ -29,6 +29,9 @@ func validate(m Message) error {
 		if h := v.AuditHead; h != nil && (len(h.Hash) != 32 || len(h.Sig) != 64) {
 			return malformed(m, "audit head hash must be 32 bytes and signature 64")
 		}
+		if r := v.Rollback; r != nil && r.AllocatedSeq <= r.FoundSeq {
+			return malformed(m, "rollback report: allocated_seq must be beyond found_seq")
+		}
 	case *Welcome:
 		if v.Mode != ModeFull && v.Mode != ModeLive {
 			return malformed(m, fmt.Sprintf("mode %q", v.Mode))

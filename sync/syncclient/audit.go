@@ -26,6 +26,39 @@ type upload struct {
 	first, last uint64
 }
 
+// RollbackReporter is implemented by an Applier that checks, at unlock,
+// that its audit chain is not behind a high-water mark kept outside the
+// cache (a profile restored from an older copy). The pending report goes
+// in every Hello (protocol 2) until a Welcome answers one that carried it;
+// then RollbackReported is called with it.
+type RollbackReporter interface {
+	PendingRollback() *protocol.RollbackReport
+	RollbackReported(r protocol.RollbackReport) error
+}
+
+// rollbackAnswered tells the Applier the server has the report the Hello
+// carried: the Welcome comes after the server has stored its alert.
+func (s *session) rollbackAnswered() {
+	rr, ok := s.c.cfg.Applier.(RollbackReporter)
+	if !ok || s.rollbackSent == nil {
+		return
+	}
+	if err := rr.RollbackReported(*s.rollbackSent); err != nil {
+		s.c.cfg.Logf("sync: forgetting the reported profile rollback: %v", err)
+	}
+	s.rollbackSent = nil
+}
+
+// pendingRollback is the report to put in Hello, if any.
+func (s *session) pendingRollback() *protocol.RollbackReport {
+	rr, ok := s.c.cfg.Applier.(RollbackReporter)
+	if !ok {
+		return nil
+	}
+	s.rollbackSent = rr.PendingRollback()
+	return s.rollbackSent
+}
+
 // sendAudit sends the next upload if none is in flight and events are
 // queued.
 func (s *session) sendAudit(ctx context.Context) error {

@@ -41,17 +41,18 @@ type session struct {
 	acked      atomic.Uint64 // batches acknowledged; the reader's flow-control check
 
 	// Owned by run's goroutine.
-	welcomed  bool
-	welcomeAt time.Time
-	nextBatch uint64
-	upToDate  bool
-	asOf      time.Time
-	done      int
-	total     int
-	lastError *protocol.ErrorMsg
-	audit     auditState
-	pending   map[string]*bgCall
-	held      *inbound // a message taken from in while gathering batches
+	rollbackSent *protocol.RollbackReport // the rollback report the Hello carried
+	welcomed     bool
+	welcomeAt    time.Time
+	nextBatch    uint64
+	upToDate     bool
+	asOf         time.Time
+	done         int
+	total        int
+	lastError    *protocol.ErrorMsg
+	audit        auditState
+	pending      map[string]*bgCall
+	held         *inbound // a message taken from in while gathering batches
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -114,7 +115,7 @@ func (s *session) hello(ctx context.Context) error {
 		s.conn.Close(protocol.CloseGoingAway, "client storage error")
 		return local("reading the audit chain head: %w", err)
 	}
-	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head}
+	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback()}
 	return s.send(ctx, h)
 }
 
@@ -243,6 +244,7 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 		s.conn.Close(protocol.CloseBadVersion, fmt.Sprintf("client speaks version %d", protocol.Version))
 		return fmt.Errorf("%w (server version %d, client version %d)", ErrIncompatible, w.Protocol, protocol.Version)
 	}
+	s.rollbackAnswered()
 	if wa, ok := s.c.cfg.Applier.(WelcomeApplier); ok {
 		if err := wa.ApplyWelcome(w); err != nil {
 			s.conn.Close(protocol.CloseGoingAway, "client storage error")

@@ -75,7 +75,7 @@ func TestClient_SyncOnce_ServerViolations(t *testing.T) {
 		}, protocol.CloseFlowControl, nil, 5},
 		{"wrong version", func(fs *fakeServer) []protocol.Message {
 			w := scriptedWelcome(fs)
-			w.Protocol = 2
+			w.Protocol = protocol.Version + 1
 			return []protocol.Message{w}
 		}, protocol.CloseBadVersion, ErrIncompatible, 0},
 	}
