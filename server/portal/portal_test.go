@@ -337,7 +337,7 @@ func TestPortal_LowerProofingLevel_NoRecord(t *testing.T) {
 func TestPortal_CSRFAndIdleTimeout(t *testing.T) {
 	r := newRig(t)
 	b := r.browser()
-	_, home := b.signIn(r.nhs[0], devidp.DemoPassword, devidp.LevelP9)
+	b.signIn(r.nhs[0], devidp.DemoPassword, devidp.LevelP9)
 	if st, _ := b.post("/my/signout", url.Values{"csrf": {"forged"}}); st != http.StatusForbidden {
 		t.Fatalf("sign-out with a forged token: %d", st)
 	}
@@ -357,7 +357,7 @@ func TestPortal_CSRFAndIdleTimeout(t *testing.T) {
 		t.Fatalf("after 15 idle minutes: %d\n%s", st, body)
 	}
 	// A new sign-in, then sign out with the real token.
-	_, home = b.signIn(r.nhs[0], devidp.DemoPassword, devidp.LevelP9)
+	_, home := b.signIn(r.nhs[0], devidp.DemoPassword, devidp.LevelP9)
 	if st, body := b.post("/my/signout", hidden(home)); st != http.StatusOK || !strings.Contains(body, "You have signed out") {
 		t.Fatalf("sign-out: %d\n%s", st, body)
 	}

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -173,23 +172,29 @@ func (p *Portal) accessLog(nhs string, from, to time.Time) ([]audit.Stored, erro
 	return out, nil
 }
 
+// badDate is a date filter the page cannot use; its text is shown as it
+// stands, to the citizen.
+type badDate string
+
+func (b badDate) Error() string { return string(b) }
+
 // dateRange reads ?from=YYYY-MM-DD&to=YYYY-MM-DD (UK dates, to inclusive).
 func dateRange(r *http.Request) (from, to time.Time, fs, ts string, err error) {
 	fs, ts = r.URL.Query().Get("from"), r.URL.Query().Get("to")
 	if fs != "" {
 		if from, err = time.ParseInLocation(time.DateOnly, fs, ukTime); err != nil {
-			return from, to, fs, ts, errors.New("Enter the 'from' date as year-month-day, for example 2026-12-03")
+			return from, to, fs, ts, badDate("Enter the 'from' date as year-month-day, for example 2026-12-03")
 		}
 	}
 	if ts != "" {
 		t, perr := time.ParseInLocation(time.DateOnly, ts, ukTime)
 		if perr != nil {
-			return from, to, fs, ts, errors.New("Enter the 'to' date as year-month-day, for example 2026-12-03")
+			return from, to, fs, ts, badDate("Enter the 'to' date as year-month-day, for example 2026-12-03")
 		}
 		to = t.AddDate(0, 0, 1)
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return time.Time{}, time.Time{}, fs, ts, errors.New("The 'from' date must be on or before the 'to' date")
+		return time.Time{}, time.Time{}, fs, ts, badDate("The 'from' date must be on or before the 'to' date")
 	}
 	return from, to, fs, ts, nil
 }
