@@ -18,7 +18,7 @@ const PageSize = 20
 // offlineAfter is how long after the access its arrival at the record
 // makes it an offline view: a device online reports within seconds; one
 // that queued the event while offline reports when it is back.
-const offlineAfter = 2 * time.Minute
+const offlineAfter = 30 * time.Second
 
 // Access is one line of "who viewed my record".
 type Access struct {
