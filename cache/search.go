@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"kmcr/record"
 )
@@ -423,7 +424,8 @@ func (c *Cache) Suggest(q string) ([]IndexEntry, error) {
 }
 
 // closeDate reports whether two YYYYMMDD dates are a slip apart: one digit
-// different, the day and month swapped, or the same day a year away.
+// different, a day apart, the day and month swapped, or the same day a
+// year away.
 func closeDate(a, b int32) bool {
 	if a < 0 || b < 0 || a == b {
 		return false
@@ -436,7 +438,10 @@ func closeDate(a, b int32) bool {
 		}
 	}
 	swapped := da[:4]+da[6:8]+da[4:6] == db
-	return diff == 1 || swapped || (da[4:] == db[4:] && (a-b == 10000 || b-a == 10000))
+	ta := time.Date(int(a/10000), time.Month(a/100%100), int(a%100), 0, 0, 0, 0, time.UTC)
+	tb := time.Date(int(b/10000), time.Month(b/100%100), int(b%100), 0, 0, 0, 0, time.UTC)
+	dayApart := ta.Sub(tb) == 24*time.Hour || tb.Sub(ta) == 24*time.Hour
+	return diff == 1 || swapped || dayApart || (da[4:] == db[4:] && (a-b == 10000 || b-a == 10000))
 }
 
 // editDistance is the Levenshtein distance between two short ASCII words.
@@ -461,4 +466,45 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// LookAlikes reports which of nhs have another live patient on the device
+// whose name, date of birth and postcode closely match theirs: a family
+// name at most two letters apart, a date of birth equal or a slip apart
+// (closeDate), and the same postcode district. Rows of such patients are
+// flagged "similar record on this device" so that two look-alikes listed
+// side by side are not taken for each other. It scans the device's index
+// once per patient asked about.
+func (c *Cache) LookAlikes(nhs []record.NHSNumber) (map[record.NHSNumber]bool, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	now := c.opts.Now().UnixNano()
+	ix := c.idx
+	out := map[record.NHSNumber]bool{}
+	for _, n := range nhs {
+		e := ix.byNHS[n]
+		if e == nil || e.dob < 0 {
+			continue
+		}
+		area := district(e.postcodeKey)
+		for _, o := range ix.byName {
+			if o == e || o.notAfter <= now || o.dob < 0 || area == "" || district(o.postcodeKey) != area {
+				continue
+			}
+			if (o.dob == e.dob || closeDate(o.dob, e.dob)) && editDistance(o.familyKey, e.familyKey) <= 2 {
+				out[n] = true
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// district is a normalised postcode's outward code ("ME7" of "ME7 2JH").
+func district(pc string) string {
+	d, _, _ := strings.Cut(pc, " ")
+	return d
 }

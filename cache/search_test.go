@@ -306,3 +306,26 @@ func TestCache_Search_MatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// Ensure look-alikes (a family name two letters apart at most, a date of
+// birth equal or a slip apart, the same postcode district) are flagged,
+// both of them, and nobody else is.
+func TestCache_LookAlikes(t *testing.T) {
+	c, _ := mustCreate(t)
+	ns := nhsNumbers(0, 5)
+	mustPut(t, c,
+		testEntry(ns[0], "Smith", "Shirley", "1930-05-19", "TN23 1AA"),
+		testEntry(ns[1], "Smith", "Valerie Irene", "1930-05-20", "TN23 4ZZ"), // next day, same district
+		testEntry(ns[2], "Smith", "Shirley", "1930-05-19", "ME7 2JH"),        // another district
+		testEntry(ns[3], "Jones", "Ann", "1930-05-19", "TN23 1AA"),           // another name
+		testEntry(ns[4], "Smyth", "Ann", "1951-01-01", "TN23 1AB"),           // another date
+	)
+	got, err := c.LookAlikes(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[record.NHSNumber]bool{ns[0]: true, ns[1]: true}
+	if len(got) != len(want) || !got[ns[0]] || !got[ns[1]] {
+		t.Errorf("LookAlikes = %v; want %v", got, want)
+	}
+}

@@ -161,7 +161,7 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 				return nil, fmt.Errorf("%w: its offline lease ended; connect to refresh it", ErrNotCached)
 			}
 			if a, ok := c.setAsideNote(nhs); ok {
-				return nil, fmt.Errorf("%w: %s was set aside when it arrived, because this device could not store it (%s); it is stored again when the server sends a newer version", ErrNotCached, nhs, a.Reason)
+				return nil, fmt.Errorf("%w: %s was %w, because this device could not store it (%s); it is stored again when the server sends a newer version", ErrNotCached, nhs, ErrSetAside, a.Reason)
 			}
 			return nil, fmt.Errorf("%w: %s is not in this device's cache", ErrNotCached, nhs)
 		}
@@ -278,7 +278,7 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 	if err := c.logEvent(e); err != nil {
 		return nil, fmt.Errorf("the search was not shown because its audit event could not be written: %w", err)
 	}
-	out := &SearchResult{Entries: entriesOf(res.Entries), Total: res.Total, Suggestions: []PatientEntry{}}
+	out := &SearchResult{Entries: lookAlikes(cc, entriesOf(res.Entries)), Total: res.Total, Suggestions: []PatientEntry{}}
 	if res.Total == 0 {
 		sugg, err := cc.Suggest(q)
 		if err != nil {
@@ -288,7 +288,7 @@ func (c *Core) Search(q string, limit int) (*SearchResult, error) {
 			if err := c.logListing(s, q+" (did you mean)", sugg); err != nil {
 				return nil, err
 			}
-			out.Suggestions = entriesOf(sugg)
+			out.Suggestions = lookAlikes(cc, entriesOf(sugg))
 		}
 	}
 	return out, nil
@@ -305,7 +305,7 @@ func (c *Core) Caseload() ([]PatientEntry, error) {
 	if err := c.logListing(s, "(caseload list)", entries); err != nil {
 		return nil, err
 	}
-	return entriesOf(entries), nil
+	return lookAlikes(cc, entriesOf(entries)), nil
 }
 
 // logListing records that a list of patients' names is about to be shown,
@@ -364,7 +364,7 @@ func (c *Core) Recent() ([]PatientEntry, error) {
 	if err := c.logListing(s, "(recently opened list)", out); err != nil {
 		return nil, err
 	}
-	return entriesOf(out), nil
+	return lookAlikes(cc, entriesOf(out)), nil
 }
 
 // BreakGlass opens a patient under emergency access. Online, it asks the
@@ -461,4 +461,23 @@ func (c *Core) BreakGlassConnected(nhs string, reason BreakGlassReason) (*Patien
 		time.Sleep(50 * time.Millisecond)
 	}
 	return v, err
+}
+
+// lookAlikes flags the entries that have a look-alike on the device (name,
+// date of birth and postcode closely matching another patient's), so a
+// screen can say "similar record on this device" on both rows. The flag is
+// a warning only: a failure to compute it leaves the entries unflagged.
+func lookAlikes(cc *cache.Cache, es []PatientEntry) []PatientEntry {
+	nhs := make([]record.NHSNumber, len(es))
+	for i, e := range es {
+		nhs[i] = e.NHS
+	}
+	similar, err := cc.LookAlikes(nhs)
+	if err != nil {
+		return es
+	}
+	for i := range es {
+		es[i].SimilarOnDevice = similar[es[i].NHS]
+	}
+	return es
 }

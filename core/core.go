@@ -39,6 +39,9 @@ var (
 	// ErrNotCached is returned when a patient is not in the cache (never
 	// synced, revoked, or past its lease).
 	ErrNotCached = errors.New("this patient is not available on this device")
+	// ErrSetAside is returned with ErrNotCached when the patient's record
+	// arrived but could not be stored here (kmcr status lists why).
+	ErrSetAside = errors.New("set aside when it arrived")
 	// ErrBreakGlassNotAllowed is returned when the user's role may not use
 	// emergency access.
 	ErrBreakGlassNotAllowed = errors.New("your role may not use emergency (break-glass) access")

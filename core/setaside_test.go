@@ -72,7 +72,7 @@ func TestCore_ApplyBatches_UnusualRecordsLandOrAreSetAside(t *testing.T) {
 		t.Fatalf("status: damaged %d, set aside %+v; want the unreadable one with its reason", st.Damaged, st.SetAside)
 	}
 	_, err = c.OpenPatient(ts.nhs[1], nil)
-	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "set aside") {
+	if !errors.Is(err, ErrNotCached) || !errors.Is(err, ErrSetAside) || !strings.Contains(err.Error(), "set aside") {
 		t.Fatalf("opening the set-aside patient: %v; want not cached, set aside, and why", err)
 	}
 	b2 := &protocol.Batch{ID: 2, Cursor: cur, Upserts: []protocol.DocMeta{up(ts.nhs[1], 1001)}, Docs: [][]byte{patientDoc(t, ts.nhs[1], "Fixed", "Now")}}

@@ -23,6 +23,9 @@ type PatientEntry struct {
 	BirthDate string           `json:"birth_date"` // YYYY-MM-DD, or empty if unknown
 	Postcode  string           `json:"postcode"`
 	Display   string           `json:"display"` // e.g. "SMITH, John (Mr)"
+	// SimilarOnDevice is set when another patient on this device has a
+	// closely matching name, date of birth and postcode.
+	SimilarOnDevice bool `json:"similar_on_device"`
 }
 
 func entryOf(e cache.IndexEntry) PatientEntry {

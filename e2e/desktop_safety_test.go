@@ -223,7 +223,7 @@ func TestDesktopSafety_FitsTheScreenAtEveryTextSize(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, kmcrBin, "--data-dir", p.dir)
+	cmd := exec.CommandContext(ctx, scriptedKmcr(t), "--data-dir", p.dir)
 	cmd.Env = append(append(os.Environ(), baseEnv...), "KMCR_UI_SCRIPT="+script, "KMCR_UI_SCRIPT_ACK="+ack)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kmcr/internal/pgtest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kmcrBin, serverBin = filepath.Join(dir, "kmcr"), filepath.Join(dir, "kmcr-server")
-	code := m.Run()
+	code := pgtest.Main(m) // and stops the PostgreSQL server of the cluster tests, if one started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -195,8 +195,10 @@ func TestPurge_RevocationObjectionRelabelWipe(t *testing.T) {
 		if strings.Contains(raw, id) {
 			t.Fatalf("after one sync the cached summary of %s still holds the relabelled Condition/%s", relabelled, id)
 		}
-		if after.Sensitive != before.Sensitive+1 {
-			t.Fatalf("sensitive items withheld: %d before, %d after; want one more", before.Sensitive, after.Sensitive)
+		// At least one more: items that refer to the relabelled Condition
+		// (an encounter's diagnosis, a medicine's reason) go with it.
+		if after.Sensitive < before.Sensitive+1 {
+			t.Fatalf("sensitive items withheld: %d before, %d after; want at least one more", before.Sensitive, after.Sensitive)
 		}
 	}
 

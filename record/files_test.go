@@ -96,3 +96,30 @@ func TestRejection_EscapesControlCharacters(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// endless is a reader of one line that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestScanNDJSON_EndlessLineStops checks that a line that never ends is
+// given up after a bounded read, with the file, instead of being read
+// forever.
+func TestScanNDJSON_EndlessLineStops(t *testing.T) {
+	s := &scanState{fn: func(Item) error { return nil }, rep: &Report{ByType: map[string]int{}}, rejected: map[string]string{}}
+	done := make(chan error, 1)
+	go func() { done <- s.scanNDJSON("endless.ndjson", endless{}) }()
+	select {
+	case err := <-done:
+		if err != nil || s.rep.RejectedTotal != 1 || !strings.Contains(s.rep.Rejected[0].Error(), "the rest of the file are not read") {
+			t.Fatalf("%v %+v", err, s.rep.Rejected)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("an endless line is still being read after 60 s")
+	}
+}

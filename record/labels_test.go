@@ -54,3 +54,29 @@ func TestReadHeader_ContainedLabels(t *testing.T) {
 		t.Fatalf("own %+v, contained %+v", r.Security, r.Contained)
 	}
 }
+
+// FuzzWithSecurity checks that adding a Bundle's labels to any JSON object
+// gives valid JSON whose labels the reader finds, whatever shape its meta
+// has (missing, not an object, security not an array, keys repeated).
+func FuzzWithSecurity(f *testing.F) {
+	for _, s := range []string{`{}`, `{"resourceType":"Condition"}`, `{"meta":{}}`, `{"meta":[]}`, `{"meta":{"security":{}}}`, `{"meta":{"security":[1]}}`, `{"meta":{},"meta":{"security":[]}}`, ` { "a" : 1 , "meta" : { "security" : [ ] } } `, `{"me\u0074a":{"security":[]}}`} {
+		f.Add([]byte(s))
+	}
+	add := []Coding{{System: "urn:oid:2.16.840.1.113883.5.25", Code: "R"}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if checkResource(raw) != "" {
+			return
+		}
+		out := withSecurity(raw, add)
+		if !json.Valid(out) {
+			t.Fatalf("not JSON:\n%s\nfrom\n%s", out, raw)
+		}
+		found := false
+		for _, c := range readHeader(out).security {
+			found = found || c == add[0]
+		}
+		if !found {
+			t.Fatalf("the added label is not read back:\n%s", out)
+		}
+	})
+}

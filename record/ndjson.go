@@ -12,6 +12,14 @@ import (
 // MaxResourceSize: the rest of an over-long line is read and dropped.
 const ndjsonBufferSize = 64 << 10
 
+// maxLineRead bounds how much of one over-long line is read and dropped
+// before the rest of the file is given up: a line that never ends (a file
+// of one endless line) must not keep the import reading.
+const maxLineRead = 8 * MaxResourceSize
+
+// errEndlessLine is readLine's error for a line past maxLineRead.
+var errEndlessLine = errors.New("line with no end in sight")
+
 // readNDJSON streams one FHIR Bulk Data file: one resource a line, blank
 // lines ignored. Each bad line is one rejection; the others still import.
 func (s *scanState) readNDJSON(path string) error {
@@ -33,6 +41,10 @@ func (s *scanState) scanNDJSON(path string, r io.Reader) error {
 		var err error
 		line, size, err = readLine(br, line[:0], MaxResourceSize)
 		src := lineSource(path, n)
+		if errors.Is(err, errEndlessLine) {
+			s.rep.reject(src, "line is over %s; it and the rest of the file are not read", byteSize(maxLineRead))
+			return nil
+		}
 		switch {
 		case size > MaxResourceSize:
 			found = true
@@ -59,7 +71,8 @@ func (s *scanState) scanNDJSON(path string, r io.Reader) error {
 // readLine appends the next line (without its newline) to buf and returns
 // it with the line's full length. Once the length passes limit, the rest of
 // the line is read and dropped, so memory stays bounded by the limit
-// however long the line. err is io.EOF after the last line.
+// however long the line; past maxLineRead it stops with errEndlessLine, so
+// reading stays bounded too. err is io.EOF after the last line.
 func readLine(br *bufio.Reader, buf []byte, limit int) ([]byte, int, error) {
 	size := 0
 	for {
@@ -67,6 +80,9 @@ func readLine(br *bufio.Reader, buf []byte, limit int) ([]byte, int, error) {
 		size += len(chunk)
 		if size <= limit+1 { // +1: the newline is not part of the resource
 			buf = appendDoubling(buf, chunk)
+		}
+		if size > maxLineRead {
+			return buf[:0], size, errEndlessLine
 		}
 		switch {
 		case err == nil:

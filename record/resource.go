@@ -115,6 +115,8 @@ func readHeaderOpt(raw []byte, full bool) header {
 			h.id, _ = stringOf(val)
 		case keyIs(key, "meta"):
 			h.security = appendSecurity(h.security, val)
+		case keyIs(key, "confidentiality"), keyIs(key, "securityLabel"):
+			h.security = appendElementLabels(h.security, key, val)
 		case keyIs(key, "contained"):
 			h.contained = appendContainedLabels(h.contained, val)
 		case keyIs(key, "identifier"):
@@ -132,14 +134,55 @@ func readHeaderOpt(raw []byte, full bool) header {
 	return h
 }
 
-// appendSecurity reads a meta element's security labels.
+// appendSecurity reads a meta element's security labels, and those of its
+// tags that name a code system (a feed may file a confidentiality code as
+// a tag; a tag without a system is only a tag).
 func appendSecurity(labels []Coding, meta []byte) []Coding {
 	eachMember(meta, func(k, v []byte) bool {
-		if keyIs(k, "security") {
+		switch {
+		case keyIs(k, "security"):
 			eachElement(v, func(_ int, c []byte) bool {
 				labels = append(labels, readCoding(c))
 				return true
 			})
+		case keyIs(k, "tag"):
+			eachElement(v, func(_ int, c []byte) bool {
+				if t := readCoding(c); t.System != "" {
+					labels = append(labels, t)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return labels
+}
+
+// appendElementLabels reads the labels resources carry outside meta:
+// Composition.confidentiality (a bare code of v3 Confidentiality) and
+// securityLabel (DocumentReference and others: CodeableConcepts, or
+// Codings).
+func appendElementLabels(labels []Coding, key, val []byte) []Coding {
+	if keyIs(key, "confidentiality") {
+		if code, ok := stringOf(val); ok {
+			labels = append(labels, Coding{System: confidentialitySystem, Code: code})
+		}
+		return labels
+	}
+	eachElement(val, func(_ int, e []byte) bool {
+		concept := false
+		eachMember(e, func(k, v []byte) bool {
+			if keyIs(k, "coding") {
+				concept = true
+				eachElement(v, func(_ int, c []byte) bool {
+					labels = append(labels, readCoding(c))
+					return true
+				})
+			}
+			return true
+		})
+		if !concept {
+			labels = append(labels, readCoding(e))
 		}
 		return true
 	})

@@ -2,7 +2,8 @@
 # ensure-deps.sh build|test|run: install what "make" needs on a fresh
 # Debian or Ubuntu machine, and only what is missing: Go 1.26 or newer, and
 # the Debian packages for Fyne's cgo build, the keyring, Xvfb and the
-# Windows cross-compiler.
+# Windows cross-compiler, and PostgreSQL's server binaries for the tests
+# (internal/pgtest starts its own throwaway server from them).
 set -euo pipefail
 
 want=${1:-build}
@@ -10,7 +11,7 @@ build_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 run_pkgs=(gnome-keyring dbus-x11 xvfb xauth curl)
 # chromium, nodejs and npm: the patient portal's browser tests (chromedp on
 # Debian's chromium; axe-core and fhir-kit-client from web/package-lock.json).
-test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool chromium nodejs npm)
+test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql chromium nodejs npm)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

@@ -78,7 +78,7 @@ port=$((20000 + RANDOM % 20000))
 "$work/kmcr-server" serve --data-dir "$srv" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 display=:$((300 + RANDOM % 300))
-Xvfb "$display" -screen 0 1200x820x24 -nolisten tcp >/dev/null 2>&1 &
+Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb_pid=$!
 trap 'kill $server_pid $xvfb_pid 2>/dev/null || true' EXIT
 sleep 1
@@ -102,8 +102,10 @@ run_ui() {
 			"kmcr-ui-script: shot "*)
 				name=${line#kmcr-ui-script: shot }
 				DISPLAY=$display import -window root "$work/$name.png"
+				# The window's own size: 1280 x 800 for the 200 % shots, else 1200 x 820.
+				case $name in *-200*) geom=1280x800+0+0 ;; *) geom=1200x820+0+0 ;; esac
 				# 256 colours keep the files small; text stays crisp.
-				convert "$work/$name.png" -strip -colors 256 "PNG8:$out/$name.png"
+				convert "$work/$name.png" -crop "$geom" +repage -strip -colors 256 "PNG8:$out/$name.png"
 				echo "screenshots: $out/$name.png"
 				touch "$ack/$name.done"
 				;;

@@ -35,7 +35,7 @@ step "go test -race ./... (real keyring, Xvfb $DISPLAY)"
 dbus-run-session -- bash -c '
   set -euo pipefail
   echo -n kmcr-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  export KMCR_TEST_KEYRING=1 KMCR_TEST_GUI=1
+  export KMCR_TEST_KEYRING=1 KMCR_TEST_GUI=1 KMCR_TEST_POSTGRES=1
   go test -race -timeout 30m ./...
 '
 

@@ -131,7 +131,9 @@ func (s *Service) ingestAudit(d store.Device, u store.User, up *protocol.AuditUp
 	}
 	s.quotas.spend(d.ID, len(batch), v.bytes, len(v.keptSeqs), now)
 	for _, a := range alerts {
-		s.cfg.Logf("ALERT %s device %s user %s: %s", a.Kind, a.Device, a.User, a.Detail)
+		// The detail can carry a patient's number and a user's free text:
+		// it stays in the store, for kmcr-server alerts, not in the log.
+		s.cfg.Logf("ALERT %s device %s user %s seq %d (kmcr-server alerts has the detail)", a.Kind, a.Device, a.User, a.Seq)
 	}
 	return &protocol.AuditAck{ID: up.ID, Through: res.AckThrough, Accepted: len(res.Accepted) - v.refused, Duplicates: len(res.Duplicates), Alerts: len(alerts)}, 0, nil
 }

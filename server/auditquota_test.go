@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/ed25519"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,111 @@ func TestAuditQuota_MaxEventFitsValidEvent(t *testing.T) {
 	}
 	if n := len(e.Canonical()); n > DefaultAuditQuota.MaxEventBytes {
 		t.Errorf("a valid event of %d bytes is over MaxEventBytes %d", n, DefaultAuditQuota.MaxEventBytes)
+	}
+}
+
+// The server judges uploaded events by what it knows: an event naming
+// another user or role is kept aside as forged (not an access), alerts
+// name the device's user, an event dated before the registration is
+// flagged, and a reported profile rollback breaks the device's verify.
+func TestIngest_WhatTheServerKnows(t *testing.T) {
+	ts := newTestServer(t, 2)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	ts.addUser("bob", "community", ts.nhs...)
+	dev := devID(2)
+	_, priv := ts.login("amy", dev)
+	d, err := ts.st.Device(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := ts.st.User("amy")
+	evs := quotaEvents(t, dev, "amy", "paramedic", ts.nhs[0], 1)
+	head := audit.Head{Seq: 1, Hash: evs[0].Hash()}
+	add := func(e audit.Event) {
+		e.Device = audit.Device{ID: dev, Host: "h"}
+		e.Outcome = audit.Outcome{Result: audit.ResultSuccess}
+		e, head = audit.Next(head, e)
+		evs = append(evs, e)
+	}
+	add(audit.Event{Action: audit.ActionView, Occurred: time.Now().UTC(), User: audit.Actor{ID: "bob", Name: "bob", Role: "community"},
+		Patient: record.MustParseNHSNumber(ts.nhs[1]), Sections: []string{"allergies"}, Purpose: "TREAT"})
+	add(audit.Event{Action: audit.ActionView, Occurred: d.Registered.Add(-48 * time.Hour), User: audit.Actor{ID: "amy", Name: "amy", Role: "paramedic"},
+		Patient: record.MustParseNHSNumber(ts.nhs[1]), Sections: []string{"allergies"}, Purpose: "ETREAT"})
+	ack, hold, err := ts.svc.ingestAudit(d, u, quotaUpload(1, priv, dev, evs, 1, 3))
+	if err != nil || hold != 0 || ack.Through != 3 || ack.Accepted != 2 {
+		t.Fatalf("ack %+v hold %v err %v: want all 3 kept, 2 accepted", ack, hold, err)
+	}
+	log, err := ts.svc.AccessLog(ts.nhs[1])
+	if err != nil || len(log) != 1 || log[0].Event.User.ID != "amy" {
+		t.Fatalf("access log of the forged patient: %+v %v, want only amy's early event", log, err)
+	}
+	kinds := map[string]store.Alert{}
+	_ = ts.st.Alerts(func(a store.Alert) error { kinds[a.Kind] = a; return nil })
+	if a, ok := kinds[AlertForged]; !ok || a.User != "amy" {
+		t.Errorf("forged alert %+v", a)
+	}
+	if a, ok := kinds[AlertImpossibleTime]; !ok || a.User != "amy" || a.Seq != 3 {
+		t.Errorf("impossible-time alert %+v", a)
+	}
+	reps, err := ts.svc.VerifyChains()
+	if err == nil {
+		t.Errorf("verify ok with a forged event: %+v", reps)
+	}
+	r := &protocol.RollbackReport{FoundSeq: 3, AllocatedSeq: 9, DetectedAt: time.Now().UTC()}
+	ts.svc.reportRollback(d, u, r)
+	ts.svc.reportRollback(d, u, r)
+	n := 0
+	_ = ts.st.Alerts(func(a store.Alert) error {
+		if a.Kind == AlertProfileRollback {
+			n++
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("%d rollback alerts for one report sent twice, want 1", n)
+	}
+	reps, _ = ts.svc.VerifyChains()
+	found := false
+	for _, rep := range reps {
+		for _, p := range rep.Problems {
+			if rep.Device == dev && strings.Contains(p, "profile rollback") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("verify does not name the reported rollback: %+v", reps)
+	}
+}
+
+// A client of protocol revision 1 (no rollback field) is still served, in
+// its own revision; a revision beyond the server's is refused.
+func TestSession_OlderRevisionServed(t *testing.T) {
+	ts := newTestServer(t, 1)
+	ts.addUser("amy", "paramedic", ts.nhs...)
+	tok, _ := ts.login("amy", devID(3))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.send(&protocol.Hello{Protocol: protocol.MinVersion, Client: "old", Window: 2})
+	m, err := cl.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, ok := m.(*protocol.Welcome); !ok || w.Protocol != protocol.MinVersion {
+		t.Fatalf("got %#v, want a welcome in revision %d", m, protocol.MinVersion)
+	}
+	tok2, _ := ts.login("amy", devID(4))
+	cl2 := newClient(t, ts.dial(tok2.AccessToken))
+	cl2.send(&protocol.Hello{Protocol: protocol.Version + 1, Client: "future", Window: 2})
+	for {
+		m, err := cl2.recv()
+		if err != nil {
+			if protocol.CloseCode(err) != protocol.CloseBadVersion {
+				t.Fatalf("closed with %v, want %d", err, protocol.CloseBadVersion)
+			}
+			return
+		}
+		if _, ok := m.(*protocol.Welcome); ok {
+			t.Fatal("a future revision was welcomed")
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"kmcr/server/store"
 )
@@ -129,4 +132,30 @@ func TestService_BudgetFor(t *testing.T) {
 	if b := s.budgetFor(store.User{Name: "dan", Role: "frontdesk"}); b.Hour != 0 || b.Day != 0 {
 		t.Errorf("no budget: %+v", b)
 	}
+}
+
+// FuzzCleanReason: the cleaned reason has no control or format character,
+// no leading, trailing or doubled space, and cleaning it again changes
+// nothing; a reason that is not real stays not real once cleaned.
+func FuzzCleanReason(f *testing.F) {
+	for _, s := range []string{"unconscious patient", "\u200bx\u200b", "a\u202eb c\u2066d", "  \t\n", "\xff\xfe", "aaaa aaaa"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := CleanReason(s)
+		if CleanReason(c) != c {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, c, CleanReason(c))
+		}
+		if strings.HasPrefix(c, " ") || strings.HasSuffix(c, " ") || strings.Contains(c, "  ") {
+			t.Fatalf("spaces left in %q", c)
+		}
+		for _, r := range c {
+			if unicode.Is(unicode.Cf, r) || unicode.IsControl(r) || r == utf8.RuneError {
+				t.Fatalf("%q keeps %U", c, r)
+			}
+		}
+		if RealReason(c) && !RealReason(CleanReason(c)) {
+			t.Fatalf("real before, not after: %q", c)
+		}
+	})
 }

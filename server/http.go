@@ -219,6 +219,17 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.msg }
 
+// storeFailed answers a request the store could not serve (a database
+// restarting, say) with 503, so the client retries with backoff rather than
+// asking its user to log in again; a store's "not found" is not a failure.
+func storeFailed(w http.ResponseWriter, err error) bool {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	apiError(w, http.StatusServiceUnavailable, protocol.ErrCodeInternal, store.ErrUnavailable.Error()+"; try again shortly")
+	return true
+}
+
 func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	var req protocol.RefreshRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil || req.DeviceID == "" {
@@ -226,11 +237,17 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.st.Device(req.DeviceID)
+	if storeFailed(w, err) {
+		return
+	}
 	if err != nil {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "unknown device; log in again")
 		return
 	}
 	u, err := s.st.User(d.User)
+	if storeFailed(w, err) {
+		return
+	}
 	if err != nil {
 		apiError(w, http.StatusUnauthorized, protocol.ErrCodeExpired, "user no longer exists")
 		return

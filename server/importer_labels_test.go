@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"kmcr/server/store"
+	"kmcr/sync/protocol"
 )
 
 // Rows L9..L12 of docs/policy.md, each from FHIR-shaped examples through
@@ -145,5 +146,28 @@ func TestImport_L12_PatientRestrictedLater_Withdrawn(t *testing.T) {
 	importFiles(t, ts, map[string]string{"Patient.ndjson": labelsPatient + "\n"})
 	if _, err := ts.svc.st.Doc(labelsNHS, store.DocFull); err != nil {
 		t.Fatalf("lifting the label did not bring the patient back: %v", err)
+	}
+}
+
+// TestSession_PatientRestricted_RevokedWithoutSayingWhy checks that a
+// connected device holding a patient whose Patient becomes restricted is
+// told to purge the patient at once, with the reason any unshared patient
+// gets, so that even a hand-written client learns nothing of the status.
+func TestSession_PatientRestricted_RevokedWithoutSayingWhy(t *testing.T) {
+	ts := newTestServer(t, 0)
+	other := strings.NewReplacer(`"p1"`, `"p2"`, "9990000018", "9990000026", "Lane", "Moss").Replace(labelsPatient)
+	importFiles(t, ts, map[string]string{"Patient.ndjson": labelsPatient + "\n" + other + "\n"})
+	ts.addUser("amy", "paramedic", labelsNHS, "9990000026")
+	tok, _ := ts.login("amy", devID(40))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.hello(2)
+	cl.untilUpToDate(0)
+	sameSet(t, cl.heldSet(), []string{labelsNHS, "9990000026"})
+	restricted := strings.Replace(labelsPatient, `"id":"p1",`, `"id":"p1","meta":{"security":[{"system":"http://hl7.org/fhir/v3/Confidentiality","code":"R"}]},`, 1)
+	importFiles(t, ts, map[string]string{"Patient.ndjson": restricted + "\n"})
+	cl.untilUpToDate(0)
+	sameSet(t, cl.heldSet(), []string{"9990000026"})
+	if len(cl.dels) != 1 || cl.dels[0].NHS != labelsNHS || cl.dels[0].Reason != protocol.DelNotPermitted {
+		t.Fatalf("deletes %+v; want one not-permitted for %s", cl.dels, labelsNHS)
 	}
 }

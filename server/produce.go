@@ -180,7 +180,8 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 	case store.ChangeRelabel:
 		return c.NHS, protocol.DelRelabel, permitted(c.NHS)
 	case store.ChangeRestricted:
-		return c.NHS, protocol.DelRestricted, permitted(c.NHS)
+		// Said as not-permitted: the device purges without learning why.
+		return c.NHS, protocol.DelNotPermitted, permitted(c.NHS)
 	case store.ChangeObjection:
 		return c.NHS, protocol.DelObjection, permitted(c.NHS)
 	case store.ChangeWithdraw:

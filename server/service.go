@@ -218,7 +218,14 @@ func (s *Service) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.st.ExpireRelationships(s.now()); err != nil {
+			expire := func() error { _, err := s.st.ExpireRelationships(s.now()); return err }
+			var err error
+			if ex, ok := s.st.(store.Exclusive); ok { // several nodes: once across them
+				_, err = ex.Exclusive("expire-relationships", expire)
+			} else {
+				err = expire()
+			}
+			if err != nil {
 				s.cfg.Logf("expiring relationships: %v", err)
 			}
 		}

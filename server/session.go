@@ -44,6 +44,10 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.st.Device(c.Device)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error()) // try again, with backoff
+		return
+	}
 	if err != nil {
 		conn.Close(protocol.CloseUnauthorized, "unknown device")
 		return
@@ -54,6 +58,10 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.st.User(c.User)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error())
+		return
+	}
 	if err != nil || d.User != u.Name {
 		conn.Close(protocol.CloseUnauthorized, "unknown user")
 		return

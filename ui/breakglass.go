@@ -234,7 +234,10 @@ func (u *UI) breakGlassShortcut() {
 // is simply not on this device, it offers emergency access.
 func (u *UI) showError(title string, err error, nhs string) {
 	msg := friendlyError(err)
-	if errors.Is(err, core.ErrNotCached) {
+	switch {
+	case errors.Is(err, core.ErrSetAside):
+		msg = "Set aside: this patient's record reached this device but could not be stored here, so it cannot be shown offline. It is stored again when the server sends a newer version; the status bar says why. The attempt was recorded."
+	case errors.Is(err, core.ErrNotCached):
 		msg = "This patient is not available on this device: never synced, no longer shared with you, or the offline copy has expired. The attempt was recorded."
 	}
 	content := container.NewVBox(txt(msg, plain))

@@ -18,12 +18,11 @@ func badge(text string) fyne.CanvasObject {
 // presentation's critical facts (resuscitation status, allergies with the
 // worst first, safeguarding), one row a fact, the label on the left and
 // the words wrapping on the right so that no text size widens the window.
-// What it says, and how loud, is present.View.Critical's.
-func criticalLine(facts []present.Fact) fyne.CanvasObject {
-	if len(facts) == 0 {
-		return nil
-	}
-	rows := make([]fyne.CanvasObject, 0, len(facts))
+// What it says, and how loud, is present.View.Critical's. Under the facts
+// comes asOf, the summary's "as of" line. A demographics-only view has no
+// facts, and the strip holds the "as of" line alone.
+func criticalLine(facts []present.Fact, asOf fyne.CanvasObject) fyne.CanvasObject {
+	rows := make([]fyne.CanvasObject, 0, len(facts)+1)
 	for _, f := range facts {
 		label := nowrap(txt(f.Label, style{col: levelColour(f.Level), bold: true}))
 		var content fyne.CanvasObject = txt(f.Text, style{col: levelColour(f.Level), bold: true})
@@ -46,6 +45,9 @@ func criticalLine(facts []present.Fact) fyne.CanvasObject {
 			}
 		}
 		rows = append(rows, container.New(labelColumn{}, label, content))
+	}
+	if asOf != nil {
+		rows = append(rows, asOf) // how current all of it is, under the facts
 	}
 	return compact(container.NewStack(newThemedRect(colPanel, colPanelBorder, 0), container.NewPadded(container.NewVBox(rows...))))
 }

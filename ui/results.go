@@ -55,18 +55,25 @@ func bornText(birth string, now time.Time) string {
 	return fmt.Sprintf("%s (%dy)", d.String(), record.Age(d.Time, now))
 }
 
+// similarWarning is on both rows of two patients who look alike.
+const similarWarning = "Similar record on this device: another patient has a close name, date of birth and postcode. Check the NHS number."
+
 func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow {
 	r := &patientRow{u: u, list: l, index: i, entry: e, bg: newThemedRect(colPanel, colPanelBorder, 4)}
 	postcode := e.Postcode
 	if postcode == "" {
 		postcode = "no postcode"
 	}
-	r.content = container.NewPadded(container.NewVBox(
+	rows := []fyne.CanvasObject{
 		line(span{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}),
 		line(span{"Born ", muted}, span{bornText(e.BirthDate, u.opts.now()), bold},
 			span{"    NHS No. ", muted}, span{e.NHS.String(), bold},
 			span{"    " + postcode, plain}),
-	))
+	}
+	if e.SimilarOnDevice {
+		rows = append(rows, block(colCaution, txt(similarWarning, style{col: colOnCaution, bold: true})))
+	}
+	r.content = container.NewPadded(container.NewVBox(rows...))
 	r.ExtendBaseWidget(r)
 	return r
 }

@@ -656,3 +656,28 @@ func TestSearch_CloseMatchIsOfferedBeforeBreakGlass(t *testing.T) {
 		t.Errorf("emergency access is offered before the close match:\n%s", text)
 	}
 }
+
+// TestFinder_LookAlikesAreFlaggedInBothRows is the defect "look-alikes sit
+// side by side" (SMITH, Shirley, 19-May-1930 next to SMITH, Valerie Irene,
+// 20-May-1930, both Ashford): both rows say "similar record on this
+// device"; a row without a look-alike does not.
+func TestFinder_LookAlikesAreFlaggedInBothRows(t *testing.T) {
+	h := fixtureHarness(t)
+	var l *resultList
+	h.ui(func() {
+		l = newResultList(h.u, "", nil)
+		l.set([]core.PatientEntry{
+			{NHS: "9990000018", Family: "SMITH", Given: "Shirley", BirthDate: "1930-05-19", Postcode: "TN23 1AA", SimilarOnDevice: true},
+			{NHS: "9990000026", Family: "SMITH", Given: "Valerie Irene", BirthDate: "1930-05-20", Postcode: "TN23 4ZZ", SimilarOnDevice: true},
+			{NHS: "9990000034", Family: "JONES", Given: "Ann", BirthDate: "1951-01-01", Postcode: "ME7 2JH"},
+		})
+		h.u.setContent("list", l.root)
+	})
+	for i, want := range []bool{true, true, false} {
+		var got bool
+		h.ui(func() { got = strings.Contains(strings.Join(texts(l.rows[i]), "\n"), "Similar record on this device") })
+		if got != want {
+			t.Errorf("row %d flagged %v; want %v", i, got, want)
+		}
+	}
+}

@@ -152,8 +152,11 @@ func (s *statusBar) update(st core.Status, now time.Time) {
 	if !st.Locked && st.Stale {
 		warn(fmt.Sprintf("Stale: this device last confirmed its data at %s. Newer information may exist.", fmtTime(st.LastUpToDate)), bold)
 	}
-	if st.Damaged > 0 {
-		warn(fmt.Sprintf("%s could not be read (damaged) and will be fetched again at the next sync.", plural(st.Damaged, "record", "records")), bold)
+	if n := st.Damaged - len(st.SetAside); n > 0 {
+		warn(fmt.Sprintf("%s could not be read (damaged) and will be fetched again at the next sync.", plural(n, "record", "records")), bold)
+	}
+	if n := len(st.SetAside); n > 0 {
+		warn(fmt.Sprintf("%s set aside: this device could not store them (%s). A newer version from the server replaces them.", plural(n, "record", "records"), st.SetAside[0].Reason), bold)
 	}
 	s.detail = strings.Join(detail, "\n")
 	// The texts changed width: lay the row out again so they do not overlap.

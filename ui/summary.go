@@ -70,14 +70,14 @@ func (sv *summaryView) build() fyne.CanvasObject {
 	sv.pv = v.Present(sv.now)
 	pv := sv.pv
 	// The banner, the critical line and the action bar never scroll away.
+	// The banner, the critical line and the "as of" line stay on screen;
+	// the buttons scroll with the page, so that at 200 % text the page
+	// keeps room for the summary itself.
 	fixed := []fyne.CanvasObject{patientBanner(pv.Banner)}
-	u.critical = criticalLine(pv.Critical)
-	if u.critical != nil {
-		fixed = append(fixed, u.critical)
-	}
-	fixed = append(fixed, sv.actionBar())
+	u.critical = criticalLine(pv.Critical, sv.asOfLine())
+	fixed = append(fixed, u.critical)
 	top := container.NewVBox(fixed...)
-	body := sv.alertBlock()
+	body := append([]fyne.CanvasObject{sv.actions()}, sv.alertBlock()...)
 	if pv.DemographicsOnly {
 		// No clinical widget is built, whatever the summary holds.
 		body = append(body, container.NewGridWithColumns(2, sv.card(present.KeyDemographics), sv.card(present.KeyGP)))
@@ -138,15 +138,23 @@ func (u *UI) scrollByKey(k fyne.KeyName) bool {
 	return true
 }
 
-// actionBar is Back, emergency access, and when the summary was current.
-func (sv *summaryView) actionBar() fyne.CanvasObject {
-	u, v, a := sv.u, sv.v, sv.pv.AsOf
+// actions are Back and emergency access, at the top of the scrolling
+// page (Esc and Ctrl+E do the same from anywhere).
+func (sv *summaryView) actions() fyne.CanvasObject {
+	u, v := sv.u, sv.v
 	back := u.button("Back to search  (Esc)", theme.NavigateBackIcon(), widget.MediumImportance, u.goSearch)
 	buttons := container.NewHBox(back)
 	if u.core.Profile().BreakGlass && !v.BreakGlass && !sv.pv.DemographicsOnly {
 		nhs := v.NHS.String()
-		buttons.Add(u.button("Emergency access…", theme.WarningIcon(), widget.DangerImportance, func() { u.showBreakGlass(nhs) }))
+		buttons.Add(u.button("Emergency access…  (Ctrl+E)", theme.WarningIcon(), widget.DangerImportance, func() { u.showBreakGlass(nhs) }))
 	}
+	return buttons
+}
+
+// asOfLine says when the summary was current, whether it is stale and
+// how long it is held; it wraps, so it never widens the window.
+func (sv *summaryView) asOfLine() *widget.RichText {
+	a := sv.pv.AsOf
 	asOf := []span{{"Summary as of ", plain}, {a.Time, bold}}
 	if a.Stale {
 		asOf = append(asOf, span{"  STALE", danger})
@@ -154,9 +162,7 @@ func (sv *summaryView) actionBar() fyne.CanvasObject {
 	if a.Held != "" {
 		asOf = append(asOf, span{"    " + a.Held, muted})
 	}
-	// The "as of" line wraps beside the buttons: at any text size it never
-	// widens the window.
-	return container.NewPadded(container.NewBorder(nil, nil, buttons, nil, line(asOf...)))
+	return line(asOf...)
 }
 
 // header is a section's title, count, "as of" time and staleness.

@@ -83,7 +83,7 @@ type UI struct {
 	enrolPrefill    *core.EnrolRequest // what a failed enrolment had typed
 	unlockShown     *unlockScreen      // the unlock screen on show, for tests and the script
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
-	pageScroll      *container.Scroll  // the summary's scrolling page on show: the keys scroll it
+	pageScroll      *container.Scroll  // the summary's scrolling page on show, for the keys that scroll it
 	critical        fyne.CanvasObject  // the summary's critical line on show
 	// reopen is the NHS number of the patient open when the window locked:
 	// unlocking opens them again (read and audited afresh, banner first).
@@ -281,9 +281,9 @@ func (u *UI) lockScreenNow() {
 	u.main = nil
 	u.shell = nil
 	u.bgDialog = nil
-	u.showingPage(nil)
 	u.pageScroll = nil
 	u.critical = nil
+	u.showingPage(nil)
 	u.unlockShown = nil
 }
 

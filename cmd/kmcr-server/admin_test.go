@@ -39,6 +39,13 @@ func cmdFixture(t *testing.T, seedDir string, patients []string) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	fixtureDevice(t, st, patients)
+	return dir
+}
+
+// fixtureDevice adds cmdFixture's device, its audit chain and an alert.
+func fixtureDevice(t *testing.T, st store.Store, patients []string) {
+	t.Helper()
 	at := time.Date(2026, 3, 12, 9, 30, 0, 0, time.UTC)
 	const id = "device-cmd-00000001"
 	if err := st.RegisterDevice(store.Device{ID: id, User: "cara", Host: "ambulance-7", Registered: at, LastSeen: at}); err != nil {
@@ -61,7 +68,6 @@ func cmdFixture(t *testing.T, seedDir string, patients []string) string {
 	if err := st.StoreAudit(id, events, nil, alerts, chain); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 // serveAdmin holds dir's store as "kmcr-server serve" does and answers on

@@ -19,7 +19,7 @@ func init() {
 
 func runAccessLog(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "access-log")
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	nhs := fs.String("nhs", "", "the patient's NHS number")
 	asJSON := fs.Bool("json", false, "print a FHIR Bundle of AuditEvent resources")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -32,7 +32,7 @@ func runAccessLog(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		res, err := a.AccessLog(ctx, n.Digits())
 		if err != nil {
 			return err
@@ -64,12 +64,12 @@ func runAccessLog(env *cmdEnv, args []string) error {
 
 func runAlerts(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "alerts")
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		alerts, err := a.Alerts(ctx)
 		if err != nil {
 			return err
@@ -99,11 +99,11 @@ func runAudit(env *cmdEnv, args []string) error {
 		return fmt.Errorf("%w: kmcr-server audit verify", errUsage)
 	}
 	fs := newFlags(env, "audit verify")
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		res, err := a.AuditVerify(ctx)
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ func init() {
 
 func runImport(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "import")
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	paths, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -29,7 +29,7 @@ func runImport(env *cmdEnv, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.stderr, "importing %d path(s)...\n", len(paths))
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		rep, err := a.Import(ctx, paths)
 		if err != nil {
 			return err

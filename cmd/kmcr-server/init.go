@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"kmcr/server"
 	"kmcr/server/pki"
 	"kmcr/server/store"
+	"kmcr/server/store/postgres"
 )
 
 func init() {
@@ -19,10 +21,14 @@ func init() {
 
 func runInit(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "init")
-	dir := dataDirFlag(fs)
+	f := storeFlag(fs)
+	dir := f.dir
 	hosts := fs.String("hosts", "127.0.0.1,localhost,::1", "comma-separated host names and IP addresses the TLS certificate is for")
 	caKeyOut := fs.String("ca-key-out", "", "write the CA's private key to this file (removable media, say) instead of the data directory; serve never needs it")
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
@@ -31,20 +37,11 @@ func runInit(env *cmdEnv, args []string) error {
 	if _, err := privateDataDir(*dir, func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }); err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(*dir, 500*time.Millisecond)
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("a kmcr-server is already running on %s", *dir)
-	}
+	epoch, where, err := initStore(f)
 	if err != nil {
 		return err
 	}
-	epoch := st.Epoch()
 	keys := filepath.Join(*dir, server.TokenKeysFile)
-	_, err = openTokenKeys(*dir, "", st, func(string, ...any) {})
-	st.Close()
-	if err != nil {
-		return err
-	}
 	var hs []string
 	for _, h := range strings.Split(*hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -64,7 +61,7 @@ func runInit(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "Created the store in %s (epoch %s).\n", *dir, epoch)
+	fmt.Fprintf(env.stdout, "Created the store in %s (epoch %s).\n", where, epoch)
 	fmt.Fprintf(env.stdout, "TLS certificate for: %s\n", strings.Join(hs, ", "))
 	fmt.Fprintf(env.stdout, "CA certificate: %s\n", ca)
 	fmt.Fprintf(env.stdout, "Give it to clients: kmcr enrol --server wss://HOST:PORT --ca %s --user NAME\n", ca)
@@ -73,4 +70,39 @@ func runInit(env *cmdEnv, args []string) error {
 	fmt.Fprintln(env.stdout, "  kmcr-server serve never reads it. Keep it offline: copy it to removable media kept locked away, then delete it here")
 	fmt.Fprintln(env.stdout, "  (or use --ca-key-out next time). It is needed only to issue a new server certificate, every 397 days.")
 	return nil
+}
+
+// initStore creates the store (for PostgreSQL: applies the migrations) and
+// the token key file in the data directory, and returns the store's epoch
+// and where it is.
+func initStore(f storeFlags) (epoch, where string, err error) {
+	quiet := func(string, ...any) {}
+	if f.postgres() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if _, err := postgres.Migrate(ctx, *f.url); err != nil {
+			return "", "", err
+		}
+		st, err := openPostgres(*f.url)
+		if err != nil {
+			return "", "", err
+		}
+		defer st.Close()
+		if _, err := openTokenKeys(*f.dir, "", st, quiet); err != nil {
+			return "", "", err
+		}
+		return st.Epoch(), "PostgreSQL", nil
+	}
+	st, err := store.OpenBolt(*f.dir, 500*time.Millisecond)
+	if errors.Is(err, store.ErrLocked) {
+		return "", "", fmt.Errorf("a kmcr-server is already running on %s", *f.dir)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	defer st.Close()
+	if _, err := openTokenKeys(*f.dir, "", st, quiet); err != nil {
+		return "", "", err
+	}
+	return st.Epoch(), *f.dir, nil
 }

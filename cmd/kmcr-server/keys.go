@@ -10,7 +10,6 @@ import (
 
 	"kmcr/internal/fsperm"
 	"kmcr/server"
-	"kmcr/server/store"
 )
 
 func init() {
@@ -25,7 +24,7 @@ const legacyTokenSecret = "access-token"
 // is ""), making it on first use, and moves an older version's key out of
 // the database: it is deleted there, and tokens it signed are no longer
 // accepted (each client refreshes once with its refresh credential).
-func openTokenKeys(dataDir, path string, st *store.Bolt, logf func(string, ...any)) (*server.TokenKeys, error) {
+func openTokenKeys(dataDir, path string, st secretDropper, logf func(string, ...any)) (*server.TokenKeys, error) {
 	if path == "" {
 		path = filepath.Join(dataDir, server.TokenKeysFile)
 	}
@@ -41,6 +40,12 @@ func openTokenKeys(dataDir, path string, st *store.Bolt, logf func(string, ...an
 		logf("moved token signing out of the database into %s; tokens signed with the old key are refused (clients refresh once)", path)
 	}
 	return keys, nil
+}
+
+// secretDropper is a store an older version's key can be moved out of
+// (store.Bolt, postgres.Store).
+type secretDropper interface {
+	DropSecret(name string) (bool, error)
 }
 
 // privateDataDir tightens a data directory readable by others, reporting

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	kmcr-server COMMAND [--data-dir DIR] [flags]
+//	kmcr-server COMMAND [--data-dir DIR] [--store postgres://...] [flags]
 //
 // Run "kmcr-server help" for the list of commands.
 package main
@@ -82,7 +82,7 @@ func run(env *cmdEnv, args []string) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "kmcr-server: the shared care record's sync service")
-	fmt.Fprintln(w, "\nUsage: kmcr-server COMMAND [--data-dir DIR] [flags]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: kmcr-server COMMAND [--data-dir DIR] [--store postgres://...] [flags]\n\nCommands:")
 	cli.ListCommands(w, commands, func(c *command) string { return c.summary })
 	fmt.Fprintln(w, "\nRun \"kmcr-server COMMAND --help\" for a command's flags.")
 }

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"kmcr/server"
 	"kmcr/server/pki"
-	"kmcr/server/store"
 )
 
 func init() {
@@ -21,7 +18,8 @@ func init() {
 
 func runServe(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "serve")
-	dir := dataDirFlag(fs)
+	f := storeFlag(fs)
+	dir := f.dir
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	plain := fs.Bool("dev-plaintext", false, "serve without TLS (development only; refused unless --addr is a loopback address)")
 	var budgets budgetFlag
@@ -35,8 +33,8 @@ func runServe(env *cmdEnv, args []string) error {
 	if err := pf.check(*addr, *plain); err != nil {
 		return err
 	}
-	if !store.Exists(*dir) {
-		return fmt.Errorf("no kmcr-server store in %s: run \"kmcr-server init --data-dir %s\" first", *dir, *dir)
+	if err := f.check(); err != nil {
+		return err
 	}
 	if *plain {
 		host, _, err := net.SplitHostPort(*addr)
@@ -49,26 +47,53 @@ func runServe(env *cmdEnv, args []string) error {
 	if _, err := privateDataDir(*dir, logger.Printf); err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(*dir, time.Second)
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("another kmcr-server is already serving %s", *dir)
-	}
+	st, err := openServeStore(f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	keys, err := openTokenKeys(*dir, *keysPath, st, logger.Printf)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
+	// Nodes of one PostgreSQL store share the key file (--token-keys), so
+	// a token one issues is honoured by all.
+	keys, err := openTokenKeys(*dir, *keysPath, st.(secretDropper), logger.Printf)
 	if err != nil {
 		return err
 	}
 	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, BreakGlassBudgets: budgets})
 	if err != nil {
-		ln.Close()
 		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var ln net.Listener
+	if f.postgres() {
+		// Admin commands reach the database itself (--store), and every
+		// node hears their changes: no admin socket, so several nodes may
+		// share a data directory on one machine.
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			return err
+		}
+	} else {
+		// Without its admin socket a serving process would leave every admin
+		// command saying it does not answer, so it does not start without one.
+		adm, err := server.ListenAdmin(*dir, server.LocalAdmin(svc))
+		if err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			adm.Close()
+			return err
+		}
+		// The admin socket stops with the service, and its operations end
+		// before the store closes.
+		adminCtx, stopAdmin := context.WithCancel(ctx)
+		adminDone := make(chan error, 1)
+		go func() { adminDone <- adm.Serve(adminCtx) }()
+		defer func() {
+			stopAdmin()
+			if err := <-adminDone; err != nil {
+				logger.Printf("admin socket: %v", err)
+			}
+		}()
 	}
 	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, svc, logger.Printf)
 	if err != nil {
@@ -78,26 +103,6 @@ func runServe(env *cmdEnv, args []string) error {
 	for pattern, h := range routes {
 		svc.Mount(pattern, h)
 	}
-	// Without its admin socket a serving process would leave every admin
-	// command saying it does not answer, so it does not start without one.
-	adm, err := server.ListenAdmin(*dir, server.LocalAdmin(svc))
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	// The admin socket stops with the service, and its operations end
-	// before the store closes.
-	adminCtx, stopAdmin := context.WithCancel(ctx)
-	adminDone := make(chan error, 1)
-	go func() { adminDone <- adm.Serve(adminCtx) }()
-	defer func() {
-		stopAdmin()
-		if err := <-adminDone; err != nil {
-			logger.Printf("admin socket: %v", err)
-		}
-	}()
 	scheme := "https"
 	if *plain {
 		scheme = "http"
@@ -111,7 +116,11 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "listening on %s://%s (wss://%s/v1/sync), data in %s\n", scheme, ln.Addr(), ln.Addr(), *dir)
+	where := "data in " + *dir
+	if f.postgres() {
+		where = "store in PostgreSQL (epoch " + st.Epoch() + "), certificate in " + *dir
+	}
+	fmt.Fprintf(env.stdout, "listening on %s://%s (wss://%s/v1/sync), %s\n", scheme, ln.Addr(), ln.Addr(), where)
 	if len(routes) > 0 {
 		fmt.Fprintf(env.stdout, "patient portal: %s://%s/my/\n", scheme, ln.Addr())
 	}

@@ -77,7 +77,7 @@ func runUser(env *cmdEnv, args []string) error {
 
 func runUserAdd(env *cmdEnv, args []string) error {
 	fs := newFlags(env, "user add")
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	name := fs.String("name", "", "user name")
 	role := fs.String("role", "", "paramedic, community, frontdesk, privacy-officer or admin")
 	org := fs.String("org", "", "the ODS code of the user's organisation (see org list; default "+server.DefaultOrg.ODS+")")
@@ -92,7 +92,7 @@ func runUserAdd(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw, Org: *org}); err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func runCaseload(env *cmdEnv, args []string) error {
 	}
 	verb := args[0]
 	fs := newFlags(env, "caseload "+verb)
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	user := fs.String("user", "", "user name")
 	first := fs.String("nhs", "", "NHS numbers (several may follow the flag)")
 	rest, err := parseFlags(fs, args[1:])
@@ -210,7 +210,7 @@ func runCaseload(env *cmdEnv, args []string) error {
 	if verb == "remove" {
 		change, done = server.Admin.CaseloadRemove, "removed from"
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		res, err := change(a, ctx, server.NHSListArgs{User: *user, NHS: nhs})
 		if err != nil {
 			return err
@@ -236,7 +236,7 @@ func runObjection(env *cmdEnv, args []string, on bool) error {
 		name = "withdraw"
 	}
 	fs := newFlags(env, name)
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	nhs := fs.String("nhs", "", "the patient's NHS number")
 	purpose := fs.String("purpose", "", "emergency-care, direct-care, administration, research or planning")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -249,7 +249,7 @@ func runObjection(env *cmdEnv, args []string, on bool) error {
 	if !on {
 		change = server.Admin.Withdraw
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		changed, err := change(a, ctx, server.ObjectionArgs{NHS: *nhs, Purpose: *purpose})
 		if err != nil {
 			return err
@@ -274,13 +274,13 @@ func runDevice(env *cmdEnv, args []string) error {
 		return fmt.Errorf("%w: kmcr-server device list [--json] | device revoke ID", errUsage)
 	}
 	fs := newFlags(env, "device "+args[0])
-	dir := dataDirFlag(fs)
+	dir := storeFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	return withAdmin(*dir, func(ctx context.Context, a server.Admin) error {
+	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
 		if args[0] == "revoke" {
 			if len(pos) != 1 {
 				return fmt.Errorf("%w: kmcr-server device revoke ID", errUsage)

@@ -19,6 +19,7 @@ import (
 
 	"kmcr/core"
 	"kmcr/internal/cli"
+	"kmcr/internal/safetext"
 )
 
 // command is one subcommand.
@@ -47,9 +48,14 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = cli.ErrUsage
 
 func main() {
-	// Records are the feed's text: nothing in them may drive the terminal.
-	e := &env{stdin: os.Stdin, stdout: cli.TermSafe(os.Stdout), stderr: os.Stderr, getenv: os.Getenv}
-	os.Exit(run(e, os.Args[1:]))
+	// Records are the feed's text (names, addresses): nothing in them may
+	// drive the terminal, so what the commands print passes through
+	// internal/safetext. Progress on stderr uses escapes of its own.
+	stdout := safetext.NewWriter(os.Stdout)
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := run(e, os.Args[1:])
+	_ = stdout.Flush()
+	os.Exit(code)
 }
 
 // run parses the global --data-dir (before or after the command name) and

@@ -41,9 +41,7 @@ func runSearch(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(e.stdout, res)
 	}
 	if res.Total == 0 {
 		for i, en := range res.Suggestions {
@@ -123,9 +121,16 @@ type showJSON struct {
 }
 
 func writeShowJSON(w io.Writer, v *core.PatientView, pv *present.View) error {
+	return writeJSON(w, showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
+}
+
+// writeJSON prints v as indented JSON. On the terminal-safe stdout
+// (internal/safetext) the control characters encoding/json leaves raw
+// become \u escapes, so the output stays JSON with the same strings.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(showJSON{PatientView: v, FreshnessSeconds: int64(v.Freshness / time.Second), Presentation: pv})
+	return enc.Encode(v)
 }
 
 // renderView prints a presentation as a clinician reads it at a terminal:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kmcr/core"
+	"kmcr/internal/safetext"
 	"kmcr/internal/shareddata"
 	"kmcr/present"
 	"kmcr/present/presenttest"
@@ -248,7 +249,7 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 	found := false
 	for _, x := range entries {
 		e, _ := x.(map[string]any)
-		if got := keysOf(e); got != "birth_date display family given nhs postcode" {
+		if got := keysOf(e); got != "birth_date display family given nhs postcode similar_on_device" {
 			t.Errorf("entry keys = %s", got)
 		}
 		if e["nhs"] == "9000000009" {
@@ -275,4 +276,23 @@ func keysOf(m map[string]any) string {
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, " ")
+}
+
+// TestWriteJSON_ControlCharactersStayValidJSON checks that JSON printed
+// through the terminal-safe stdout is still JSON with the same strings,
+// whatever control and format characters a record holds.
+func TestWriteJSON_ControlCharactersStayValidJSON(t *testing.T) {
+	in := map[string]string{"name": "A\x1b[2J\x7f\u202e\u200b\u2028B\x00"}
+	var b bytes.Buffer
+	w := safetext.NewWriter(&b)
+	if err := writeJSON(w, in); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back["name"] != in["name"] {
+		t.Fatalf("%v %q\n%s", err, back["name"], b.Bytes())
+	}
+	if bytes.ContainsAny(b.Bytes(), "\x1b\x7f\u202e\u200b") {
+		t.Fatalf("raw control characters printed: %q", b.Bytes())
+	}
 }

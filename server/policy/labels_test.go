@@ -134,3 +134,25 @@ func FuzzLabelRule(f *testing.F) {
 		}
 	})
 }
+
+// TestLabelRules_L13_OutsideMetaSecurity holds row L13: the labels FHIR
+// carries outside meta.security count too.
+func TestLabelRules_L13_OutsideMetaSecurity(t *testing.T) {
+	for _, tt := range []struct {
+		name, raw string
+		want      bool
+	}{
+		{"Composition.confidentiality R", `{"resourceType":"Composition","id":"c","confidentiality":"R"}`, true},
+		{"Composition.confidentiality N", `{"resourceType":"Composition","id":"c","confidentiality":"N"}`, false},
+		{"DocumentReference.securityLabel concept", `{"resourceType":"DocumentReference","id":"d","securityLabel":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}]}`, true},
+		{"securityLabel as Codings", `{"resourceType":"DocumentReference","id":"d","securityLabel":[{"system":"urn:oid:2.16.840.1.113883.5.25","code":"V"}]}`, true},
+		{"meta.tag naming Confidentiality", `{"resourceType":"Observation","id":"o","meta":{"tag":[{"system":"http://hl7.org/fhir/v3/Confidentiality","code":"R"}]}}`, true},
+		{"meta.tag without a system is only a tag", `{"resourceType":"Observation","id":"o","meta":{"tag":[{"code":"R"}]}}`, false},
+		{"meta.tag of another system", `{"resourceType":"Observation","id":"o","meta":{"tag":[{"system":"http://example.org/tags","code":"HIV"}]}}`, false},
+	} {
+		r := record.ResourceFromRaw([]byte(tt.raw), "")
+		if got := ResourceSensitive(r); got != tt.want {
+			t.Errorf("%s: sensitive %v; want %v (labels %+v)", tt.name, got, tt.want, r.Security)
+		}
+	}
+}

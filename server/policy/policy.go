@@ -186,9 +186,9 @@ func Decide(r Rules, p PatientFacts) Decision {
 		return Decision{Revoke: protocol.DelNotPermitted}
 	}
 	switch {
-	case p.Restricted:
-		return Decision{Revoke: protocol.DelRestricted}
-	case p.Unstorable:
+	case p.Restricted, p.Unstorable:
+		// Restricted goes out as not-permitted: the device is told to
+		// purge, never why, so no one learns the patient's status from it.
 		return Decision{Revoke: protocol.DelNotPermitted}
 	}
 	objected := false

@@ -37,6 +37,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrLocked is returned by Open when another process holds the store.
 	ErrLocked = errors.New("the store is in use by another process")
+	// ErrUnavailable is returned by a networked store whose database
+	// cannot be reached (down, restarting, failing over): the operation
+	// may succeed later.
+	ErrUnavailable = errors.New("central record unavailable")
 )
 
 // User is a person who logs in to the client.
@@ -320,4 +324,13 @@ type Store interface {
 	AddAlerts(alerts []Alert) error
 	// Alerts calls fn for each alert in ID order.
 	Alerts(fn func(Alert) error) error
+}
+
+// Exclusive is implemented by a store several server nodes share: Exclusive
+// runs fn if no other node is running work of that name, and reports
+// whether it ran. Periodic sweeps (relationship expiry) use it so they run
+// once across the cluster, not once per node; a store one process holds
+// (Bolt) needs none.
+type Exclusive interface {
+	Exclusive(name string, fn func() error) (ran bool, err error)
 }

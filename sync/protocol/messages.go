@@ -175,13 +175,9 @@ const (
 	DelCaseloadRemoved = "caseload-removed"
 	DelObjection       = "objection"
 	DelRelabel         = "relabel"
-	// DelRestricted withdraws a patient whose record became restricted.
-	// The client purges it and keeps no note the user could read: who may
-	// not know the patient's status must not learn it from the screen.
-	DelRestricted     = "restricted"
-	DelPatientDeleted = "deleted"
-	DelExpired        = "relationship-expired"
-	DelNotPermitted   = "not-permitted"
+	DelPatientDeleted  = "deleted"
+	DelExpired         = "relationship-expired"
+	DelNotPermitted    = "not-permitted"
 )
 
 // Delete tells the client to destroy a patient's key and data.

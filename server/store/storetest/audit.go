@@ -193,7 +193,10 @@ var auditCases = []testCase{
 		must(t, e.s.StoreAudit("device-2", []store.StoredEvent{event("device-2", 1, nhs(0), 20), event("device-2", 2, nhs(0), 40), event("device-2", 3, nhs(0), 30)}, nil, nil, nil))
 		since := func(rec int) []string {
 			var out []string
-			must(t, e.s.AccessLogSince(nhs(0), at(rec), func(ev store.StoredEvent) error { out = append(out, fmt.Sprintf("%s/%d", ev.Device, ev.Seq)); return nil }))
+			must(t, e.s.AccessLogSince(nhs(0), at(rec), func(ev store.StoredEvent) error {
+				out = append(out, fmt.Sprintf("%s/%d", ev.Device, ev.Seq))
+				return nil
+			}))
 			return out
 		}
 		// At or after: the two recorded at minute 30 are both included.
