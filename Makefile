@@ -4,13 +4,19 @@ export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Fyne logs a harmless error when the locale is plain C.
 export LANG := en_GB.UTF-8
 
-.PHONY: run test build bench screenshots package clean-demo
+.PHONY: run run-cluster test build bench screenshots package clean-demo
 
 ## run: build both programs, start kmcr-server with demo data on 127.0.0.1,
 ## enrol a demo profile and open the kmcr window connected to it.
 run:
 	scripts/ensure-deps.sh run
 	scripts/run-demo.sh
+
+## run-cluster: the central record on a PostgreSQL of its own with two
+## kmcr-server nodes (127.0.0.1:8443 and :8444) and the window enrolled.
+run-cluster:
+	scripts/ensure-deps.sh run-cluster
+	scripts/run-cluster.sh
 
 ## test: formatting, vet, staticcheck, the race-enabled test suite against the
 ## real OS keyring (gnome-keyring under dbus-run-session) and Xvfb, and the
@@ -39,4 +45,4 @@ package:
 	cd cmd/kmcr && go run fyne.io/tools/cmd/fyne@v1.7.4 package -os linux -release
 
 clean-demo:
-	rm -rf .demo
+	rm -rf .demo .demo-cluster

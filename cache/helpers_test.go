@@ -130,23 +130,15 @@ func mustClose(t testing.TB, c *Cache) {
 func nhsNumbers(skip, n int) []record.NHSNumber {
 	out := make([]record.NHSNumber, 0, n)
 	for p := 999000000; len(out) < n; p++ {
-		s := strconv.Itoa(p)
-		sum := 0
-		for i := 0; i < 9; i++ {
-			sum += int(s[i]-'0') * (10 - i)
-		}
-		c := 11 - sum%11
-		if c == 10 {
+		nhs, ok := record.CompleteNHSNumber(strconv.Itoa(p))
+		if !ok {
 			continue
-		}
-		if c == 11 {
-			c = 0
 		}
 		if skip > 0 {
 			skip--
 			continue
 		}
-		out = append(out, record.NHSNumber(s+strconv.Itoa(c)))
+		out = append(out, nhs)
 	}
 	return out
 }

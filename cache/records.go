@@ -26,6 +26,10 @@ type IndexEntry struct {
 	BirthDate string // YYYY-MM-DD, or empty if unknown
 	Postcode  string
 	Display   string // optional label, e.g. "SMITH, John"
+	// Died is empty unless the patient has died; then it says when, in a
+	// form the caller chooses (the client core keeps the FHIR date, or
+	// "deceased" when the date is unknown). Search does not use it.
+	Died string
 }
 
 // Lease times must fit in Unix nanoseconds.
@@ -61,7 +65,7 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	case idx.BirthDate != "" && !isISODate(idx.BirthDate):
 		return fmt.Errorf("%w: birth date %q is not YYYY-MM-DD", ErrInvalid, idx.BirthDate)
 	}
-	for _, f := range [...]string{idx.Family, idx.Given, idx.Postcode, idx.Display} {
+	for _, f := range [...]string{idx.Family, idx.Given, idx.Postcode, idx.Display, idx.Died} {
 		if len(f) > maxIndexField {
 			return fmt.Errorf("%w: index field longer than %d bytes", ErrInvalid, maxIndexField)
 		}

@@ -207,16 +207,23 @@ func openRecord(pk *[keySize]byte, id recordID, version uint64, notAfter int64, 
 // Index entry plaintext:
 //
 //	NHS digits (10) || uvarint-prefixed family, given, birth date, postcode,
-//	display || zeros to a multiple of 64
+//	display [, died] || zeros to a multiple of 64
+//
+// Died is written only when not empty: its length is then not zero, so an
+// entry written before the field existed (or without it) reads as one
+// whose Died is empty, and those entries are byte-for-byte as before.
 const maxIndexField = MaxIndexField
 
 // MaxIndexField bounds each index field (family, given, birth date,
-// postcode, display) in bytes; Put refuses a longer one with ErrInvalid.
+// postcode, display, died) in bytes; Put refuses a longer one with ErrInvalid.
 // Callers cut longer values (the full value stays in the record).
 const MaxIndexField = 1024
 
 func encodeIndex(e *IndexEntry) ([]byte, error) {
-	fields := [...]string{e.Family, e.Given, e.BirthDate, e.Postcode, e.Display}
+	fields := []string{e.Family, e.Given, e.BirthDate, e.Postcode, e.Display}
+	if e.Died != "" {
+		fields = append(fields, e.Died)
+	}
 	n := 10
 	for _, f := range fields {
 		if len(f) > maxIndexField {
@@ -249,13 +256,22 @@ func decodeIndex(pt []byte, e *IndexEntry) error {
 		fields[i] = string(pt[n : n+int(l)])
 		pt = pt[n+int(l):]
 	}
+	var died string
+	if len(pt) > 0 && pt[0] != 0 {
+		l, n := binary.Uvarint(pt)
+		if n <= 0 || l > uint64(len(pt)-n) {
+			return errOpen
+		}
+		died = string(pt[n : n+int(l)])
+		pt = pt[n+int(l):]
+	}
 	for _, b := range pt {
 		if b != 0 {
 			return errOpen
 		}
 	}
 	e.NHS = record.NHSNumber(nhs)
-	e.Family, e.Given, e.BirthDate, e.Postcode, e.Display = fields[0], fields[1], fields[2], fields[3], fields[4]
+	e.Family, e.Given, e.BirthDate, e.Postcode, e.Display, e.Died = fields[0], fields[1], fields[2], fields[3], fields[4], died
 	return nil
 }
 

@@ -23,6 +23,7 @@ const (
 	metaLiveAt    = "live-at"    // when a first sync's last batch was stored (client clock)
 	metaRecent    = "recent"     // recently opened patients
 	metaFailures  = "failures-logged"
+	metaIndexKeys = "index-keys" // the version of the search keys the index entries were made with
 )
 
 // session is who is using the cache, sealed inside it at enrolment and

@@ -79,6 +79,7 @@ type Core struct {
 	c          *cache.Cache // nil while locked
 	sess       session      // who is using the cache, read from it at unlock
 	sync       *syncclient.Client
+	lastSync   *syncclient.Client // the last one, once ended: its link measurements
 	stopSync   context.CancelFunc
 	syncDone   chan struct{}
 	state      syncclient.State

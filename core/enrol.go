@@ -213,6 +213,9 @@ func (c *Core) setUp(req EnrolRequest, p *Profile, l loggedIn, caPEM []byte) err
 		if err := putJSON(tx, metaTokens, storedTokens{Access: l.tok.AccessToken, Refresh: l.tok.RefreshToken, Expires: l.tok.ExpiresAt}); err != nil {
 			return err
 		}
+		if err := putJSON(tx, metaIndexKeys, indexKeysVersion); err != nil {
+			return err
+		}
 		return c.writeEvent(tx, c.event(s, audit.ActionLogin))
 	})
 	if err == nil {

@@ -176,4 +176,15 @@ func serveSync(t testing.TB, c *Core) {
 			t.Errorf("ServeSync: %v", err)
 		}
 	})
+	// Return once the service runs, as a caller that starts it and then
+	// looks at the state expects (or it has already ended, which the
+	// cleanup reports).
+	for deadline := time.Now().Add(10 * time.Second); !c.Syncing() && time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

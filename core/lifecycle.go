@@ -62,6 +62,9 @@ func (c *Core) unlock(pass []byte, logUnlock bool) error {
 		}
 		return nil
 	})
+	if err == nil {
+		err = refreshIndexKeys(cc)
+	}
 	if err != nil {
 		cc.Close()
 		return fmt.Errorf("unlocking: %w", err)

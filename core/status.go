@@ -49,6 +49,9 @@ type Status struct {
 	// SetAside lists the records set aside, each with its reason.
 	SetAside   []SetAside `json:"damaged_record_reasons,omitempty"`
 	WipeReason string     `json:"wipe_reason,omitempty"`
+	// Link is what the sync connection measured of the network (see
+	// linkStatus); nil before any connection.
+	Link *LinkStatus `json:"link,omitempty"`
 }
 
 // Status reports the current state.
@@ -61,10 +64,15 @@ func (c *Core) Status() Status {
 	}
 	state := c.state
 	cc := c.c
+	sc := c.sync
+	if sc == nil {
+		sc = c.lastSync
+	}
 	freshness := time.Duration(c.sess.Policy.FreshnessSeconds) * time.Second
 	c.mu.Unlock()
 
 	st.State, st.Done, st.Total, st.Error, st.RetryIn = SyncKind(state.Kind), state.Done, state.Total, state.Err, state.RetryIn
+	st.Link = linkStatus(sc)
 	if cc != nil {
 		var asOf time.Time
 		_ = cc.View(func(tx *cache.Tx) error {

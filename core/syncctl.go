@@ -66,6 +66,7 @@ func (c *Core) ServeSync(ctx context.Context) error {
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
+		c.lastSync = c.sync
 		c.sync, c.stopSync, c.syncDone = nil, nil, nil
 		c.mu.Unlock()
 		close(done)
@@ -119,6 +120,7 @@ func (c *Core) SyncOnce(ctx context.Context, progress func(SyncState)) error {
 	defer func() {
 		c.mu.Lock()
 		if c.sync == sc {
+			c.lastSync = sc
 			c.sync, c.onProgress = nil, nil
 		}
 		c.mu.Unlock()

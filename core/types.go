@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"kmcr/cache"
+	"kmcr/internal/storeddoc"
+	"kmcr/present"
 	"kmcr/record"
 	"kmcr/sync/syncclient"
 )
@@ -23,17 +25,41 @@ type PatientEntry struct {
 	BirthDate string           `json:"birth_date"` // YYYY-MM-DD, or empty if unknown
 	Postcode  string           `json:"postcode"`
 	Display   string           `json:"display"` // e.g. "SMITH, John (Mr)"
+	// Deceased is set when the record says the patient has died; DeathDate
+	// is when (YYYY-MM-DD, or YYYY-MM or YYYY as recorded), or empty when
+	// the date is not recorded.
+	Deceased  bool   `json:"deceased"`
+	DeathDate string `json:"death_date"`
 	// SimilarOnDevice is set when another patient on this device has a
 	// closely matching name, date of birth and postcode.
 	SimilarOnDevice bool `json:"similar_on_device"`
 }
 
 func entryOf(e cache.IndexEntry) PatientEntry {
-	return PatientEntry{NHS: e.NHS, Family: e.Family, Given: e.Given, BirthDate: e.BirthDate, Postcode: e.Postcode, Display: e.Display}
+	p := PatientEntry{NHS: e.NHS, Family: e.Family, Given: e.Given, BirthDate: e.BirthDate, Postcode: e.Postcode, Display: e.Display}
+	if e.Died != "" {
+		p.Deceased = true
+		if e.Died != storeddoc.DiedDateUnknown {
+			p.DeathDate = e.Died
+		}
+	}
+	return p
 }
 
-func (e PatientEntry) index() cache.IndexEntry {
-	return cache.IndexEntry{NHS: e.NHS, Family: e.Family, Given: e.Given, BirthDate: e.BirthDate, Postcode: e.Postcode, Display: e.Display}
+// Banner is the entry as a patient banner shows it (present decides the
+// words: the age stops at death, and a death is shown).
+func (e PatientEntry) Banner(now time.Time) present.Banner {
+	d := record.Demographics{NHS: e.NHS, BirthDate: record.ParseDate(e.BirthDate), Deceased: e.Deceased, DeceasedOn: record.ParseDate(e.DeathDate)}
+	d.Name.Family = e.Family
+	if e.Given != "" {
+		d.Name.Given = []string{e.Given}
+	}
+	d.Address.Postcode = e.Postcode
+	b := present.BannerOf(&d, e.NHS, now)
+	if e.Display != "" {
+		b.Name = e.Display
+	}
+	return b
 }
 
 // entriesOf translates a list of index entries; an empty list is empty,

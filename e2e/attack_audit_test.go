@@ -237,7 +237,9 @@ func TestAttack_BreakGlassRefusal_RevealsNothing(t *testing.T) {
 	}
 	same("budget spent", func(n string) *protocol.BreakGlassResult { return dev.breakGlass(n, "emergency-treatment", realReason) })
 	desk := attackDevice(t, srv, "desk")
-	same("role", func(n string) *protocol.BreakGlassResult { return desk.breakGlass(n, "emergency-treatment", realReason) })
+	same("role", func(n string) *protocol.BreakGlassResult {
+		return desk.breakGlass(n, "emergency-treatment", realReason)
+	})
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -1,24 +1,38 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // scriptedKmcr builds kmcr with the screenshots tag, which adds the
-// KMCR_UI_SCRIPT driver (ui/script.go), next to the other programs.
+// KMCR_UI_SCRIPT driver (ui/script.go), next to the other programs: once,
+// for every test that drives the window.
 func scriptedKmcr(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(filepath.Dir(kmcrBin), "kmcr-scripted")
-	build := exec.Command("go", "build", "-tags", "screenshots", "-o", bin, "kmcr/cmd/kmcr")
-	build.Env = append(os.Environ(), baseEnv...)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kmcr with the screenshots tag: %v\n%s", err, out)
+	scripted.once.Do(func() {
+		scripted.bin = filepath.Join(filepath.Dir(kmcrBin), "kmcr-scripted")
+		build := exec.Command("go", "build", "-tags", "screenshots", "-o", scripted.bin, "kmcr/cmd/kmcr")
+		build.Env = append(os.Environ(), baseEnv...)
+		if out, err := build.CombinedOutput(); err != nil {
+			scripted.err = fmt.Errorf("building kmcr with the screenshots tag: %v\n%s", err, out)
+		}
+	})
+	if scripted.err != nil {
+		t.Fatal(scripted.err)
 	}
-	return bin
+	return scripted.bin
+}
+
+var scripted struct {
+	once sync.Once
+	bin  string
+	err  error
 }
 
 // TestGUI_RealWindowUnderXvfb guards "kmcr with no command opens a window":

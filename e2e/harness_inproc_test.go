@@ -41,6 +41,8 @@ type inprocOpts struct {
 	timeouts protocol.Timeouts
 	// wrap, when set, wraps the store the service uses (test hooks).
 	wrap func(store.Store) store.Store
+	// listen, when set, makes the sync listener (127.0.0.1:0 otherwise).
+	listen func() (net.Listener, error)
 }
 
 // inprocServer is a kmcr-server Service on a real store, a real TLS
@@ -79,7 +81,11 @@ func newInprocServer(t testing.TB, o inprocOpts) *inprocServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := o.listen
+	if listen == nil {
+		listen = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
+	ln, err := listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +335,15 @@ func serveSync(t testing.TB, c *core.Core) {
 			t.Errorf("ServeSync: %v", err)
 		}
 	})
+	// Return once the service runs, as a caller that starts it and then
+	// looks at the state expects (or it has already ended, which the
+	// cleanup reports).
+	for deadline := time.Now().Add(10 * time.Second); !c.Syncing() && time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

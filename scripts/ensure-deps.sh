@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# ensure-deps.sh build|test|run: install what "make" needs on a fresh
+# ensure-deps.sh build|test|run|run-cluster: install what "make" needs on a fresh
 # Debian or Ubuntu machine, and only what is missing: Go 1.26 or newer, and
 # the Debian packages for Fyne's cgo build, the keyring, Xvfb and the
-# Windows cross-compiler, and PostgreSQL's server binaries for the tests
-# (internal/pgtest starts its own throwaway server from them).
+# Windows cross-compiler, PostgreSQL's server binaries for the tests
+# (internal/pgtest starts its own throwaway server from them), and iproute2
+# (ip, tc) for the impaired-link tests.
 set -euo pipefail
 
 want=${1:-build}
@@ -11,12 +12,13 @@ build_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 run_pkgs=(gnome-keyring dbus-x11 xvfb xauth curl)
 # chromium, nodejs and npm: the patient portal's browser tests (chromedp on
 # Debian's chromium; axe-core and fhir-kit-client from web/package-lock.json).
-test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql chromium nodejs npm)
+test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2 chromium nodejs npm)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
   build) ;;
   run) pkgs+=("${run_pkgs[@]}") ;;
+  run-cluster) pkgs+=("${run_pkgs[@]}" postgresql) ;;
   test) pkgs+=("${test_pkgs[@]}") ;;
   *) echo "ensure-deps: unknown target $want" >&2; exit 2 ;;
 esac

@@ -114,10 +114,17 @@ func (ts *testServer) loginKey(user, device string, priv ed25519.PrivateKey) *pr
 	return &tok
 }
 
-// dial opens a sync websocket with an access token.
+// dial opens a sync websocket with an access token, offering only the
+// plain subprotocol (as a client built before compression).
 func (ts *testServer) dial(token string) *protocol.Conn {
 	ts.t.Helper()
-	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: []string{protocol.Subprotocol}, HandshakeTimeout: 5 * time.Second}
+	return ts.dialProtos(token, []string{protocol.Subprotocol})
+}
+
+// dialProtos is dial offering the given subprotocols.
+func (ts *testServer) dialProtos(token string, protos []string) *protocol.Conn {
+	ts.t.Helper()
+	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: protos, HandshakeTimeout: 5 * time.Second}
 	h := http.Header{}
 	h.Set(protocol.AuthHeader, "Bearer "+token)
 	ws, _, err := d.Dial("wss"+strings.TrimPrefix(ts.srv.URL, "https")+protocol.PathSync, h)
@@ -140,7 +147,11 @@ type client struct {
 	dels   []protocol.Delete
 	upTo   *protocol.UpToDate
 	wel    *protocol.Welcome
-	maxOut int // most unacknowledged batches seen
+	maxOut int                       // most unacknowledged batches seen
+	deltas bool                      // say in Hello that deltas are applied
+	spoil  func(delta []byte) []byte // corrupts each delta received, when set
+	got    []protocol.DocMeta        // every upsert received, as sent
+	full   []string                  // patients whose delta did not apply, for the next ack
 	in     chan protocol.Message
 	errs   chan error
 }
@@ -158,7 +169,11 @@ func (cl *client) send(m protocol.Message) {
 
 func (cl *client) hello(window int) *protocol.Welcome {
 	cl.t.Helper()
-	cl.send(&protocol.Hello{Protocol: protocol.Version, Client: "test", Cursor: cl.cursor, Window: window})
+	h := &protocol.Hello{Protocol: protocol.Version, Client: "test", Cursor: cl.cursor, Window: window}
+	if cl.deltas {
+		h.Deltas = []string{protocol.DeltaZstd}
+	}
+	cl.send(h)
 	m, err := cl.recv()
 	if err != nil {
 		cl.t.Fatal(err)
@@ -180,8 +195,25 @@ func (cl *client) apply(b *protocol.Batch) {
 	}
 	keep := map[string]bool{}
 	for i, u := range b.Upserts {
+		cl.got = append(cl.got, u)
+		doc := b.Docs[i]
+		if u.Delta != nil {
+			if cl.spoil != nil {
+				doc = cl.spoil(doc)
+			}
+			whole, err := protocol.ApplyDelta(cl.docs[u.NHS], *u.Delta, doc, u.Hash)
+			if err != nil {
+				cl.full = append(cl.full, u.NHS) // keep the old version, ask again
+				keep[u.NHS] = true
+				continue
+			}
+			doc = whole
+		}
+		if u.Hash != nil && !bytes.Equal(protocol.DocHash(doc), u.Hash) {
+			cl.t.Fatalf("document for %s does not match its hash", u.NHS)
+		}
 		cl.held[u.NHS] = u
-		cl.docs[u.NHS] = b.Docs[i]
+		cl.docs[u.NHS] = doc
 		keep[u.NHS] = true
 	}
 	if b.Range != nil {
@@ -220,7 +252,8 @@ func (cl *client) untilUpToDate(ackLag int) {
 		b := pending[0]
 		pending = pending[1:]
 		cl.apply(b)
-		cl.send(&protocol.Ack{ID: b.ID, Cursor: b.Cursor})
+		cl.send(&protocol.Ack{ID: b.ID, Cursor: b.Cursor, Full: cl.full})
+		cl.full = nil
 	}
 	deadline := time.After(20 * time.Second)
 	for {

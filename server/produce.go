@@ -83,7 +83,7 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	last := ss.after
 	covered := 0
 	for _, c := range cands {
-		if bytes >= protocol.BatchBytes {
+		if bytes >= ss.sizer.limit() {
 			more = true
 			break
 		}
@@ -97,13 +97,12 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 			return nil, err
 		}
 		if doc != nil {
-			b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, c.rel, c.expires, now))
-			b.Docs = append(b.Docs, doc)
-			bytes += len(doc)
+			bytes += ss.addDoc(b, ss.docMeta(meta, dec, c.rel, c.expires, now), doc, false)
 		}
 	}
 	ss.done += covered
 	b.Done = ss.done
+	ss.sizer.sent(b.ID, bytes, time.Now())
 	if more {
 		b.Range = &protocol.NHSRange{After: ss.after, Through: last}
 		b.Cursor = protocol.Cursor{Epoch: ss.epoch, Seq: ss.snapshot, Phase: protocol.PhaseFull, After: last}
@@ -310,7 +309,7 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 	permitted := ss.permittedFunc()
 	n := 0
 	for _, nhs := range ss.order {
-		if len(b.Upserts) >= protocol.BatchCount || bytes >= protocol.BatchBytes || len(b.Deletes) >= protocol.MaxDeletes-1 {
+		if len(b.Upserts) >= protocol.BatchCount || bytes >= ss.sizer.limit() || len(b.Deletes) >= protocol.MaxDeletes-1 {
 			break
 		}
 		o := ss.pending[nhs]
@@ -318,10 +317,12 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 		delete(ss.pending, nhs)
 		if o.reason != "" {
 			b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: o.reason})
+			ss.forgetDoc(nhs)
 		}
 		if !permitted(nhs) {
 			if o.reason == "" {
 				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
+				ss.forgetDoc(nhs)
 			}
 			continue
 		}
@@ -341,14 +342,14 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 					reason = protocol.DelNotPermitted
 				}
 				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: reason})
+				ss.forgetDoc(nhs)
 			}
 			continue
 		}
-		b.Upserts = append(b.Upserts, ss.docMeta(meta, dec, rel, expires, now))
-		b.Docs = append(b.Docs, doc)
-		bytes += len(doc)
+		bytes += ss.addDoc(b, ss.docMeta(meta, dec, rel, expires, now), doc, true)
 	}
 	ss.order = ss.order[n:]
+	ss.sizer.sent(b.ID, bytes, time.Now())
 	ss.done += n
 	b.Done = ss.done
 	if ss.done > ss.total {

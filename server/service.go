@@ -71,6 +71,7 @@ type Service struct {
 	budget   budgetLedger // break-glass grants per user
 	coalesce coalescer    // alerts folded per user or device per window
 	quotas   deviceQuotas // audit upload allowances per device
+	deltas   *deltaBook   // what each device holds, and the bases deltas are made against
 }
 
 // New makes a Service on an open store.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		cfg.TokenKeys = k
 	}
-	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{})}
+	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
 	s.budget.seed = s.seedGrants
 	s.quotas.q = cfg.AuditQuota
 	if err := s.upgradeOrgs(); err != nil {

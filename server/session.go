@@ -14,8 +14,11 @@ import (
 	"kmcr/sync/protocol"
 )
 
+// upgrader accepts the compressed subprotocols first, then the plain one:
+// compression is negotiated per connection by subprotocol (zstd with a
+// trained dictionary), not by permessage-deflate.
 var upgrader = websocket.Upgrader{
-	Subprotocols:     []string{protocol.Subprotocol},
+	Subprotocols:     protocol.Subprotocols(),
 	HandshakeTimeout: protocol.HandshakeTimeout,
 	ReadBufferSize:   32 << 10,
 	WriteBufferSize:  64 << 10,
@@ -31,7 +34,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	conn := protocol.NewConn(ws, s.cfg.Timeouts, protocol.MaxClientMessage)
-	if ws.Subprotocol() != protocol.Subprotocol {
+	if !protocol.Supported(ws.Subprotocol()) {
 		conn.Close(protocol.CloseBadVersion, "subprotocol "+protocol.Subprotocol+" required")
 		return
 	}
@@ -102,6 +105,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 	if err := ss.run(); err != nil {
 		s.cfg.Logf("session %s/%s: %v", u.Name, d.ID, err)
 	}
+	ss.logDeltas()
 }
 
 // session is one client's sync connection. One goroutine (run) owns all
@@ -132,6 +136,8 @@ type session struct {
 
 	held      *protocol.AuditUpload // an audit upload past the device's quota, not yet stored
 	heldRetry <-chan time.Time      // when to try it again
+	delta     deltaSession          // deltas: whether the client applies them, and what it holds (delta.go)
+	sizer     batchSizer            // batch bytes adapted to the link (batchsize.go)
 }
 
 // op is what a live batch must do for one patient: reason, when set, is a
@@ -206,6 +212,7 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 	if hello.Protocol < protocol.MinVersion || hello.Protocol > protocol.Version {
 		return nil, ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d to %d)", hello.Protocol, protocol.MinVersion, protocol.Version))
 	}
+	ss.delta.init(hello)
 	ss.window = hello.Window
 	if ss.window == 0 {
 		ss.window = protocol.DefaultWindow
@@ -316,6 +323,7 @@ func (ss *session) handle(m protocol.Message) error {
 			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("ack of batch %d; batches %d..%d are unacknowledged", v.ID, ss.acked+1, ss.sent))
 		}
 		ss.acked = v.ID
+		ss.ackedDocs(v)
 		return nil
 	case *protocol.AuditUpload:
 		if ss.held != nil {

@@ -1,9 +1,6 @@
 package ui
 
 import (
-	"fmt"
-	"time"
-
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -46,15 +43,6 @@ func entryName(e core.PatientEntry) string {
 	return "(no name recorded)"
 }
 
-// bornText is "12-Mar-1962 (64y)" from a YYYY-MM-DD birth date.
-func bornText(birth string, now time.Time) string {
-	d := record.ParseDate(birth)
-	if d.IsZero() {
-		return "date of birth not recorded"
-	}
-	return fmt.Sprintf("%s (%dy)", d.String(), record.Age(d.Time, now))
-}
-
 // similarWarning is on both rows of two patients who look alike.
 const similarWarning = "Similar record on this device: another patient has a close name, date of birth and postcode. Check the NHS number."
 
@@ -64,11 +52,18 @@ func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow
 	if postcode == "" {
 		postcode = "no postcode"
 	}
+	b := e.Banner(u.opts.now()) // the age stops at death
+	born := b.Born
+	if e.BirthDate == "" {
+		born = "date of birth not recorded"
+	}
+	details := []span{{"Born ", muted}, {born, bold}, {"    NHS No. ", muted}, {e.NHS.String(), bold}, {"    " + postcode, plain}}
+	if b.Deceased != "" {
+		details = append(details, span{"    " + b.Deceased, danger})
+	}
 	rows := []fyne.CanvasObject{
 		line(span{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}),
-		line(span{"Born ", muted}, span{bornText(e.BirthDate, u.opts.now()), bold},
-			span{"    NHS No. ", muted}, span{e.NHS.String(), bold},
-			span{"    " + postcode, plain}),
+		line(details...),
 	}
 	if e.SimilarOnDevice {
 		rows = append(rows, block(colCaution, txt(similarWarning, style{col: colOnCaution, bold: true})))

@@ -65,6 +65,7 @@ func TestSharedData_WindowShowsEveryItem(t *testing.T) {
 	opened := 0
 	for _, nhs := range srv.NHS {
 		p := exp[nhs]
+		checkResultRow(h, p)
 		h.openNHS(record.NHSNumber(nhs))
 		h.expandAll()
 		p.CheckText(t, "window", h.text())
@@ -72,5 +73,27 @@ func TestSharedData_WindowShowsEveryItem(t *testing.T) {
 	}
 	if opened != 21 {
 		t.Errorf("%d patients opened; the shared data has 21 that may be held offline", opened)
+	}
+}
+
+// checkResultRow searches for p by NHS number and checks its result row:
+// a deceased patient's says so, with the age at death when the date is
+// known (the age stops at death in every screen); a living one's does not.
+func checkResultRow(h *harness, p *shareddata.Patient) {
+	h.t.Helper()
+	h.search(p.NHS.String())
+	var row string
+	h.ui(func() {
+		if rows := h.u.main.results.rows; len(rows) == 1 {
+			row = strings.Join(texts(rows[0]), " ")
+		}
+	})
+	switch {
+	case row == "":
+		h.t.Errorf("NHS %s: no single result row", p.NHS)
+	case p.Deceased && (!strings.Contains(row, "DECEASED") || !strings.Contains(row, p.AgeAtDeath)):
+		h.t.Errorf("NHS %s (died, aged %s): result row %q", p.NHS, p.AgeAtDeath, row)
+	case !p.Deceased && strings.Contains(row, "DECEASED"):
+		h.t.Errorf("NHS %s (alive): result row %q", p.NHS, row)
 	}
 }

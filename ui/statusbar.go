@@ -119,6 +119,11 @@ func (s *statusBar) update(st core.Status, now time.Time) {
 		detail = append(detail, "Next attempt in "+humanDuration(st.RetryIn))
 	}
 	detail = append(detail, "Summaries last checked with the server: "+fmtTime(st.LastUpToDate))
+	if st.Link != nil && !st.Locked {
+		// The measured link: rate, round trip and last contact.
+		setSpans(s.conn, span{conn, connectionStyle(st)}, span{" (" + st.Link.String() + ")", muted})
+		detail = append(detail, "Link: "+st.Link.String())
+	}
 	if st.Locked {
 		setSpans(s.audit, span{"Audit: unlock to see the queue", muted})
 		setSpans(s.count)

@@ -645,3 +645,16 @@ func TestStatusBar_QueueAndWarnings(t *testing.T) {
 		"First sync incomplete", "Stale: this device last confirmed its data at 24-Nov-2026 06:00")
 	mustContain(t, s.detail, "The first offline copy expires at 25-Nov-2026 17:00")
 }
+
+// TestStatusBar_ShowsTheLink shows the measured link beside the connection
+// state: rate, round trip and last contact, and that it is disconnected.
+func TestStatusBar_ShowsTheLink(t *testing.T) {
+	test.NewTempApp(t)
+	s := newStatusBar()
+	s.update(core.Status{Enrolled: true, Connection: "up to date as of 25-Nov-2026 12:00", State: core.SyncUpToDate,
+		Link: &core.LinkStatus{Connected: true, Compression: "zstd.d1", RateBytes: 110_000, RTTMillis: 212, SinceMillis: 3_000}}, fixedNow)
+	mustContain(t, strings.Join(texts(s.root), "\n"), "880 kbit/s, 212 ms round trip, last contact 3s ago")
+	s.update(core.Status{Enrolled: true, Connection: "offline", State: core.SyncOffline,
+		Link: &core.LinkStatus{RateBytes: 30_000, SinceMillis: 65_000}}, fixedNow)
+	mustContain(t, strings.Join(texts(s.root), "\n"), "240 kbit/s, last contact 1m5s ago, disconnected")
+}

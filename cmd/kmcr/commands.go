@@ -181,6 +181,7 @@ func runStatus(e *env, args []string) error {
 	fmt.Fprintf(w, "Server:          %s\n", st.Server)
 	fmt.Fprintf(w, "Device:          %s\n", st.DeviceID)
 	fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
+	fmt.Fprintf(w, "Link:            %s\n", st.Link)
 	if st.Locked {
 		// The running window is locked: its keys are gone, so counts that
 		// need the cache cannot be read, and zeros would be a lie.

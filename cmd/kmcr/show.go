@@ -59,6 +59,9 @@ func runSearch(e *env, args []string) error {
 		if t, err := time.Parse("2006-01-02", born); err == nil {
 			born = record.FormatDate(t)
 		}
+		if d := en.Banner(time.Now()).Deceased; d != "" {
+			born += ", " + d
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", en.NHS, en.Display, born, en.Postcode)
 	}
 	tw.Flush()

@@ -214,8 +214,8 @@ func TestSharedData_ShowAndJSONShowEveryItem(t *testing.T) {
 
 // TestSearch_JSONKeysAreSnakeCase runs "kmcr search --json" on the shared
 // data: the keys are snake_case (never Go field names), 900 000 0009 is
-// found as SMITH, Jane, and a search that finds nothing prints an empty
-// list rather than null.
+// found as SMITH, Jane, every deceased patient is found as deceased, and a
+// search that finds nothing prints an empty list rather than null.
 func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 	dir := shareddata.Dir(t)
 	srv := shareddata.Serve(t, dir)
@@ -249,7 +249,7 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 	found := false
 	for _, x := range entries {
 		e, _ := x.(map[string]any)
-		if got := keysOf(e); got != "birth_date display family given nhs postcode similar_on_device" {
+		if got := keysOf(e); got != "birth_date death_date deceased display family given nhs postcode similar_on_device" {
 			t.Errorf("entry keys = %s", got)
 		}
 		if e["nhs"] == "9000000009" {
@@ -261,6 +261,29 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("search smith did not find 900 000 0009: %v", doc)
+	}
+	// Every patient's death travels to the search results, as the record
+	// gives it (a decoder of its own reads the source).
+	dead := 0
+	for nhs, p := range shareddata.Expect(t, dir) {
+		if p.Restricted {
+			continue
+		}
+		l, _ := search(nhs)["entries"].([]any)
+		if len(l) != 1 {
+			t.Errorf("search %s --json found %d", nhs, len(l))
+			continue
+		}
+		e := l[0].(map[string]any)
+		if e["deceased"] != p.Deceased || p.AgeAtDeath != "" && e["death_date"] == "" {
+			t.Errorf("search %s --json: deceased %v, death_date %q; want deceased %v (age at death %q)", nhs, e["deceased"], e["death_date"], p.Deceased, p.AgeAtDeath)
+		}
+		if p.Deceased {
+			dead++
+		}
+	}
+	if dead == 0 {
+		t.Error("the shared data has no deceased patient to check")
 	}
 	none := search("9999999999")
 	if l, ok := none["entries"].([]any); !ok || len(l) != 0 || none["total"] != float64(0) {

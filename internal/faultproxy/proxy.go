@@ -3,6 +3,7 @@ package faultproxy
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -58,6 +59,22 @@ type Proxy struct {
 	closed   bool
 	accepted int
 	cuts     int
+
+	impair    Impairment    // applied to new connections (impair.go)
+	stopCycle chan struct{} // ends the drop cycle, if one runs
+	drops     int
+	closing   chan struct{} // closed by Close
+	links0    uint64        // connections made, for per-link loss seeds
+	toClient  int64         // bytes forwarded server→client
+	toServer  int64         // and client→server
+}
+
+// Bytes is how many bytes the proxy has forwarded to the client and to the
+// server so far: what crossed the link.
+func (p *Proxy) Bytes() (toClient, toServer int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.toClient, p.toServer
 }
 
 // link is one proxied connection: the client's side and the target's.
@@ -90,12 +107,25 @@ func setLinger0(c net.Conn) {
 
 // New starts a proxy on 127.0.0.1 (a free port) that forwards to target,
 // which must be a loopback host:port. It starts in Pass mode.
-func New(target string) (*Proxy, error) {
+func New(target string) (*Proxy, error) { return newProxy(target, false) }
+
+// NewToNamespace is New for a target in a network namespace the test made
+// on this machine (a veth peer): target must be a private IPv4 address
+// (10.0.0.0/8), which such tests use, so nothing leaves the machine.
+func NewToNamespace(target string) (*Proxy, error) { return newProxy(target, true) }
+
+func newProxy(target string, private bool) (*Proxy, error) {
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: target %q: %w", target, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	ip := net.ParseIP(host)
+	switch {
+	case host == "localhost" || (ip != nil && ip.IsLoopback()):
+	case private && ip != nil && ip.To4() != nil && ip.To4()[0] == 10:
+	case private:
+		return nil, fmt.Errorf("faultproxy: target %q is not a namespace address in 10.0.0.0/8", target)
+	default:
 		return nil, fmt.Errorf("faultproxy: target %q is not a loopback address", target)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,6 +137,7 @@ func New(target string) (*Proxy, error) {
 		ln:      ln,
 		changed: make(chan struct{}),
 		links:   make(map[*link]struct{}),
+		closing: make(chan struct{}),
 	}
 	p.life = time.AfterFunc(MaxLifetime, func() { _ = p.Close() })
 	p.wg.Add(1)
@@ -191,6 +222,7 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	p.life.Stop()
 	close(p.changed)
+	close(p.closing)
 	links := make([]*link, 0, len(p.links))
 	for l := range p.links {
 		links = append(links, l)
@@ -248,8 +280,16 @@ func (p *Proxy) accept() {
 		if p.mode == modeCut {
 			l.left = p.cutAfter
 		}
+		im := p.impair
+		p.links0++
+		seed := p.links0
 		p.wg.Add(2)
 		p.mu.Unlock()
+		if im.active() {
+			go p.pumpImpaired(l, c, s, false, im, rand.New(rand.NewPCG(im.Seed, seed*2)))
+			go p.pumpImpaired(l, s, c, true, im, rand.New(rand.NewPCG(im.Seed, seed*2+1)))
+			continue
+		}
 		go p.pump(l, c, s, false)
 		go p.pump(l, s, c, true)
 	}
@@ -311,7 +351,15 @@ func (p *Proxy) forward(l *link, dst net.Conn, chunk []byte, toClient bool) bool
 	}
 	if len(chunk) > 0 {
 		_ = dst.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := dst.Write(chunk); err != nil {
+		n, err := dst.Write(chunk)
+		p.mu.Lock()
+		if toClient {
+			p.toClient += int64(n)
+		} else {
+			p.toServer += int64(n)
+		}
+		p.mu.Unlock()
+		if err != nil {
 			return false
 		}
 	}

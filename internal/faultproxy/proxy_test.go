@@ -91,6 +91,10 @@ func TestProxy_Pass_Echo(t *testing.T) {
 	if p.Accepted() != 1 {
 		t.Fatalf("Accepted = %d", p.Accepted())
 	}
+	want := int64(len("hello") + 100<<10)
+	if toClient, toServer := p.Bytes(); toClient != want || toServer != want {
+		t.Fatalf("Bytes = %d to the client, %d to the server; want %d each", toClient, toServer, want)
+	}
 }
 
 // TestProxy_Delay_HoldsEachChunk checks a round trip takes at least two delays.

@@ -68,6 +68,11 @@ func Decode(data []byte) (Header, []byte, error) {
 	return h, data[8+n:], nil
 }
 
+// DiedDateUnknown is the index entry's Died for a patient known to have
+// died on a date the record does not give; otherwise Died is the date of
+// death as the record gives it (YYYY, YYYY-MM or YYYY-MM-DD).
+const DiedDateUnknown = "deceased"
+
 // SearchKeys reads the search keys of a document's patient, as the cache
 // indexes them: the Patients (every source's, merged by the demographics
 // rule, as the banner shows them) are summarised alone, which is cheap,
@@ -94,12 +99,18 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 		Postcode:  d.Address.Postcode,
 		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
 	}
+	if d.Deceased {
+		e.Died = d.DeceasedOn.DateOnly()
+		if e.Died == "" {
+			e.Died = DiedDateUnknown
+		}
+	}
 	if _, err := time.Parse(time.DateOnly, e.BirthDate); err != nil {
 		e.BirthDate = "" // partial, or not a date at all: the index matches whole dates
 	}
 	// A field longer than the index holds is cut at a character boundary:
 	// search matches its start, and the document keeps it whole.
-	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display} {
+	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display, &e.Died} {
 		*f = truncateUTF8(*f, cache.MaxIndexField)
 	}
 	return e, nil

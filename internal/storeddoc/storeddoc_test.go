@@ -68,3 +68,26 @@ func TestSearchKeys(t *testing.T) {
 		t.Error("a broken document gave search keys")
 	}
 }
+
+// TestSearchKeys_Died checks the index entry carries the death: the date
+// as recorded (a time of death cut to the day), DiedDateUnknown when only
+// the fact is recorded, nothing for the living.
+func TestSearchKeys_Died(t *testing.T) {
+	doc := func(deceased string) []byte {
+		return []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p1",` +
+			`"identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],` +
+			`"name":[{"family":"Smith","given":["Jo"]}],"birthDate":"1923-12-16"` + deceased + `}}]}`)
+	}
+	for _, tt := range []struct{ deceased, want string }{
+		{``, ""},
+		{`,"deceasedDateTime":"2013-10-05T14:30:00Z"`, "2013-10-05"},
+		{`,"deceasedDateTime":"2013"`, "2013"},
+		{`,"deceasedBoolean":true`, DiedDateUnknown},
+		{`,"deceasedBoolean":false`, ""},
+	} {
+		e, err := SearchKeys(doc(tt.deceased))
+		if err != nil || e.Died != tt.want {
+			t.Errorf("%s: Died %q, %v; want %q", tt.deceased, e.Died, err, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,6 +36,38 @@ type Conn struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	closeErr  error // why the connection ended, once it has
+
+	codec *codec // nil: frames travel uncompressed
+	stats connCounters
+	link  linkMeter // link.go
+}
+
+// connCounters count a connection's bytes, as sent on the wire (after
+// compression) and as frames (before).
+type connCounters struct {
+	wireIn, wireOut, rawIn, rawOut, msgsIn, msgsOut atomic.Int64
+}
+
+// ConnStats are a connection's byte counts so far.
+type ConnStats struct {
+	WireIn, WireOut int64 // websocket message bytes received and sent
+	RawIn, RawOut   int64 // the same messages' kmcr frames, uncompressed
+	MsgsIn, MsgsOut int64
+}
+
+// Stats returns the connection's byte counts so far.
+func (c *Conn) Stats() ConnStats {
+	s := &c.stats
+	return ConnStats{WireIn: s.wireIn.Load(), WireOut: s.wireOut.Load(), RawIn: s.rawIn.Load(),
+		RawOut: s.rawOut.Load(), MsgsIn: s.msgsIn.Load(), MsgsOut: s.msgsOut.Load()}
+}
+
+// Compression names the negotiated compression ("zstd.d1"), "" for none.
+func (c *Conn) Compression() string {
+	if c.codec == nil {
+		return ""
+	}
+	return Compression(c.ws.Subprotocol())
 }
 
 type sendReq struct {
@@ -49,7 +82,9 @@ type closeReq struct {
 }
 
 // NewConn takes ownership of ws and starts its writer goroutine. readLimit
-// is MaxServerMessage on a client and MaxClientMessage on the server.
+// is MaxServerMessage on a client and MaxClientMessage on the server; it
+// bounds a message both as received and, when the negotiated subprotocol
+// compresses (see Subprotocols), once decompressed.
 func NewConn(ws *websocket.Conn, t Timeouts, readLimit int64) *Conn {
 	c := &Conn{
 		ws:   ws,
@@ -58,11 +93,15 @@ func NewConn(ws *websocket.Conn, t Timeouts, readLimit int64) *Conn {
 		stop: make(chan closeReq, 1),
 		done: make(chan struct{}),
 	}
+	// A subprotocol this build does not know has no codec; the caller
+	// checks Supported and closes with CloseBadVersion.
+	c.codec, _ = codecFor(ws.Subprotocol(), readLimit)
 	ws.SetReadLimit(readLimit)
 	c.extendRead()
-	ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	ws.SetPongHandler(func(data string) error { c.extendRead(); c.link.pong(data); return nil })
 	ws.SetPingHandler(func(data string) error {
 		c.extendRead()
+		c.link.contact()
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(t.Write))
 		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			var ne net.Error
@@ -97,7 +136,7 @@ func (c *Conn) writer() {
 				return
 			}
 		case <-tick.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.Write)); err != nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, c.link.ping(), time.Now().Add(c.t.Write)); err != nil {
 				c.finish(fmt.Errorf("sending ping: %w", err))
 				_ = c.ws.Close()
 				return
@@ -171,6 +210,13 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
+	raw := len(frame)
+	if c.codec != nil {
+		frame = c.codec.compress(frame)
+	}
+	c.stats.rawOut.Add(int64(raw))
+	c.stats.wireOut.Add(int64(len(frame)))
+	c.stats.msgsOut.Add(1)
 	req := sendReq{frame: frame, size: len(frame), res: make(chan error, 1)}
 	select {
 	case c.send <- req:
@@ -212,6 +258,16 @@ func (c *Conn) Receive() (Message, error) {
 		c.Close(CloseProtocolError, err.Error())
 		return nil, err
 	}
+	c.stats.wireIn.Add(int64(len(frame)))
+	c.stats.msgsIn.Add(1)
+	c.link.received(len(frame))
+	if c.codec != nil {
+		if frame, err = c.codec.decompress(frame); err != nil {
+			c.Close(CloseCodeFor(err), err.Error())
+			return nil, err
+		}
+	}
+	c.stats.rawIn.Add(int64(len(frame)))
 	m, err := Decode(frame)
 	if err != nil {
 		c.Close(CloseCodeFor(err), err.Error())

@@ -73,6 +73,9 @@ type Hello struct {
 	Window int `json:"window"`
 	// AuditHead is the device's current chain head, if it has one.
 	AuditHead *SignedHead `json:"audit_head,omitempty"`
+	// Deltas lists the delta formats the client applies (DeltaZstd); a
+	// server sends deltas only to a client that lists one.
+	Deltas []string `json:"deltas,omitempty"`
 	// Rollback, from protocol 2, reports that the device found its
 	// profile restored from an older copy (see RollbackReport).
 	Rollback *RollbackReport `json:"rollback,omitempty"`
@@ -168,6 +171,11 @@ type DocMeta struct {
 	Sections     []string   `json:"sections"`
 	Withheld     []Withheld `json:"withheld,omitempty"`
 	Size         int        `json:"size"`
+	// Hash is the SHA-256 of the whole document; the client checks it
+	// before storing. Delta, when set, says the payload item is a delta
+	// against the document whose hash is Delta.BaseHash (see DeltaZstd).
+	Hash  []byte    `json:"hash,omitempty"`
+	Delta *DeltaRef `json:"delta,omitempty"`
 }
 
 // Revocation reasons carried by a Delete.
@@ -219,6 +227,9 @@ func (r NHSRange) Contains(nhs string) bool {
 type Ack struct {
 	ID     uint64 `json:"id"`
 	Cursor Cursor `json:"cursor"`
+	// Full lists the patients of this batch whose delta the client could
+	// not apply: it kept the version it had and needs the whole document.
+	Full []string `json:"full,omitempty"`
 }
 
 // UpToDate says everything through Cursor has been sent (S→C): the

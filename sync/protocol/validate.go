@@ -65,6 +65,12 @@ func validate(m Message) error {
 			if u.NotAfter.IsZero() {
 				return malformed(m, "document without a lease")
 			}
+			if u.Hash != nil && len(u.Hash) != 32 {
+				return malformed(m, "document hash is not SHA-256")
+			}
+			if u.Delta != nil && (len(u.Delta.BaseHash) != 32 || u.Hash == nil) {
+				return malformed(m, "delta without a SHA-256 base and result hash")
+			}
 		}
 		for _, d := range v.Deletes {
 			if !tenDigits(d.NHS) {
@@ -77,6 +83,14 @@ func validate(m Message) error {
 	case *Ack:
 		if v.ID == 0 {
 			return malformed(m, "ack of batch 0")
+		}
+		if len(v.Full) > BatchCount {
+			return fmt.Errorf("ack asking for %d whole documents (limit %d): %w", len(v.Full), BatchCount, ErrTooLarge)
+		}
+		for _, n := range v.Full {
+			if !tenDigits(n) {
+				return malformed(m, fmt.Sprintf("full-document NHS number %q", n))
+			}
 		}
 	case *UpToDate:
 		if err := validCursor(m, v.Cursor); err != nil {

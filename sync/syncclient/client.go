@@ -32,9 +32,10 @@ type Client struct {
 	unsaved      *protocol.TokenResponse // refreshed but not yet stored
 	forceRefresh bool                    // the server refused the access token: refresh before the next dial
 
-	mu    sync.Mutex
-	state State
-	live  *session // the session past its Welcome, if any
+	mu       sync.Mutex
+	state    State
+	live     *session      // the session past its Welcome, if any
+	lastLink protocol.Link // what the last session measured, once it has ended
 }
 
 // New checks cfg, fills in its defaults and returns a Client. It does not
@@ -311,6 +312,7 @@ func (c *Client) clearLive(s *session) {
 	c.mu.Lock()
 	if c.live == s {
 		c.live = nil
+		c.lastLink = s.conn.Link()
 	}
 	c.mu.Unlock()
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// client's acks, 1..protocol.MaxWindow (protocol.DefaultWindow when
 	// zero). Each batch is at most protocol.MaxServerMessage bytes.
 	Window int
+	// Plain offers only the uncompressed subprotocol, as a client built
+	// before compression did (for comparisons and compatibility tests).
+	Plain bool
 	// Backoff schedules reconnects (DefaultBackoff when zero).
 	Backoff Backoff
 	// OnState is called on every state change, from the goroutine running

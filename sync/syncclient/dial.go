@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/gorilla/websocket"
 
@@ -59,7 +60,10 @@ func (c *Client) dial(ctx context.Context, token string) (*protocol.Conn, error)
 		Proxy:            http.ProxyFromEnvironment,
 		TLSClientConfig:  tlsc,
 		HandshakeTimeout: c.cfg.DialTimeout,
-		Subprotocols:     []string{protocol.Subprotocol},
+		Subprotocols:     protocol.Subprotocols(),
+	}
+	if c.cfg.Plain {
+		d.Subprotocols = []string{protocol.Subprotocol}
 	}
 	h := http.Header{}
 	h.Set(protocol.AuthHeader, "Bearer "+token)
@@ -81,7 +85,7 @@ func (c *Client) dial(ctx context.Context, token string) (*protocol.Conn, error)
 		}
 		return nil, transportError(ctx, c.cfg, err)
 	}
-	if got := ws.Subprotocol(); got != protocol.Subprotocol {
+	if got := ws.Subprotocol(); !slices.Contains(d.Subprotocols, got) {
 		msg := websocket.FormatCloseMessage(protocol.CloseBadVersion, "client speaks "+protocol.Subprotocol)
 		_ = ws.WriteControl(websocket.CloseMessage, msg, deadline(c.cfg.Timeouts.Write))
 		_ = ws.Close()

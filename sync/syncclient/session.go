@@ -52,7 +52,8 @@ type session struct {
 	lastError    *protocol.ErrorMsg
 	audit        auditState
 	pending      map[string]*bgCall
-	held         *inbound // a message taken from in while gathering batches
+	held         *inbound            // a message taken from in while gathering batches
+	wantFull     map[uint64][]string // batch id → patients whose delta did not apply (delta.go)
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -67,6 +68,7 @@ func newSession(c *Client, conn *protocol.Conn, g goal) *session {
 		readerDone: make(chan struct{}),
 		nextBatch:  1,
 		pending:    make(map[string]*bgCall),
+		wantFull:   make(map[uint64][]string),
 	}
 }
 
@@ -115,7 +117,7 @@ func (s *session) hello(ctx context.Context) error {
 		s.conn.Close(protocol.CloseGoingAway, "client storage error")
 		return local("reading the audit chain head: %w", err)
 	}
-	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback()}
+	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats()}
 	return s.send(ctx, h)
 }
 
@@ -131,7 +133,7 @@ func (s *session) read() {
 			if n := received - s.acked.Load(); n > uint64(s.window) {
 				reason := fmt.Sprintf("%d unacknowledged batches, window %d", n, s.window)
 				m, err = nil, s.violation(protocol.CloseFlowControl, reason)
-			} else if p, ok := s.c.cfg.Applier.(Preparer); ok {
+			} else if p, ok := s.c.cfg.Applier.(Preparer); ok && !hasDelta(b) {
 				// Overlap this batch's parsing with the previous one's commit.
 				p.PrepareBatch(b)
 			}
@@ -265,6 +267,9 @@ func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 	if b.ID != s.nextBatch {
 		return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch))
 	}
+	if err := s.resolve(b); err != nil {
+		return err
+	}
 	if err := s.c.cfg.Applier.ApplyBatch(b); err != nil {
 		if errors.Is(err, ErrBadBatch) {
 			// The Applier stored nothing; the server resends from the
@@ -285,7 +290,9 @@ func (s *session) acknowledge(ctx context.Context, b *protocol.Batch) error {
 	// Count the ack before sending it: the server may answer with the
 	// next batch before Send returns.
 	s.acked.Add(1)
-	if err := s.send(ctx, &protocol.Ack{ID: b.ID, Cursor: b.Cursor}); err != nil {
+	full := s.wantFull[b.ID]
+	delete(s.wantFull, b.ID)
+	if err := s.send(ctx, &protocol.Ack{ID: b.ID, Cursor: b.Cursor, Full: full}); err != nil {
 		return err
 	}
 	if b.Total > 0 {
@@ -332,6 +339,9 @@ func (s *session) onBatches(ctx context.Context, ba BatchesApplier, bs []*protoc
 	for i, b := range bs {
 		if b.ID != s.nextBatch+uint64(i) {
 			return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch+uint64(i)))
+		}
+		if err := s.resolve(b); err != nil {
+			return err
 		}
 	}
 	if err := ba.ApplyBatches(bs); err != nil {

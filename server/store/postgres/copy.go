@@ -93,7 +93,7 @@ var copyCols = map[string][]string{
 	"resource":        {"patient_key", "key", "full_url", "raw"},
 	"shared_resource": {"key", "full_url", "raw"},
 	"patient_key":     {"nhs", "patient_key"},
-	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family"},
+	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family", "restricted", "unstorable"},
 	"document":        {"nhs", "kind", "body"},
 	"change_log":      {"seq", "kind", "nhs", "user_name", "device", "reason", "at"},
 	"audit_receipt":   {"device", "seq", "hash"},
@@ -233,7 +233,7 @@ func (k *sink) Patient(m store.PatientMeta, docs map[string][]byte) error {
 			return err
 		}
 	}
-	if err := k.add("patient", m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex)); err != nil {
+	if err := k.add("patient", patientArgs(m, omitted)...); err != nil {
 		return err
 	}
 	for kind, d := range docs {

@@ -243,12 +243,13 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 					return err
 				}
 			}
-			b.Queue(`INSERT INTO patient (nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			b.Queue(`INSERT INTO patient (`+patientCols+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 				ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
 					sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
-					too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family`,
-				m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated, nullText(m.FamilyIndex))
+					too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
+					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable`,
+				patientArgs(m, omitted)...)
 			kinds := make([]string, 0, len(ups[i].Docs))
 			for kind := range ups[i].Docs {
 				kinds = append(kinds, kind)
@@ -271,14 +272,18 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 	return n, err
 }
 
-const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family"
+const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable"
+
+func patientArgs(m store.PatientMeta, omitted []byte) []any {
+	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable}
+}
 
 func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	var m store.PatientMeta
 	var version int64
 	var omitted []byte
 	var family *string
-	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family)
+	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable)
 	if err != nil {
 		return m, err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,4 +281,128 @@ var changesCases = []testCase{
 		}
 		wg.Wait()
 	}},
+}
+
+// fill sets every exported field of the struct v points to a non-zero
+// value of its type (times distinct, UTC, whole microseconds), so a field
+// a backend does not store is noticed when it is added.
+func fill(v any) {
+	rv := reflect.ValueOf(v).Elem()
+	for i := range rv.NumField() {
+		f := rv.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		name := rv.Type().Field(i).Name
+		switch f.Interface().(type) {
+		case string:
+			f.SetString("x-" + strings.ToLower(name))
+		case bool:
+			f.SetBool(true)
+		case int:
+			f.SetInt(int64(3 + i))
+		case uint64:
+			f.SetUint(uint64(3 + i))
+		case time.Time:
+			f.Set(reflect.ValueOf(at(100 + i)))
+		case []byte:
+			f.SetBytes([]byte{byte(i), 0xa5})
+		case [][]byte:
+			f.Set(reflect.ValueOf([][]byte{{byte(i)}, {0xa5, 0x5a}}))
+		case []string:
+			f.Set(reflect.ValueOf([]string{"a-" + name, "b-" + name}))
+		case map[string]int:
+			f.Set(reflect.ValueOf(map[string]int{"Claim": 2, "k-" + name: 1}))
+		default:
+			panic("storetest.fill: add a value for " + f.Type().String() + " (" + name + ")")
+		}
+	}
+}
+
+// sameFields compares every exported field, times with Equal.
+func sameFields(t *testing.T, got, want any, what string) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range w.NumField() {
+		name := w.Type().Field(i).Name
+		gf, wf := g.Field(i).Interface(), w.Field(i).Interface()
+		if wt, ok := wf.(time.Time); ok {
+			if !gf.(time.Time).Equal(wt) {
+				t.Errorf("%s: field %s = %v; want %v (not stored?)", what, name, gf, wt)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(gf, wf) {
+			t.Errorf("%s: field %s = %#v; want %#v (not stored?)", what, name, gf, wf)
+		}
+	}
+}
+
+func init() {
+	metaCases = append(metaCases, testCase{"EveryFieldSurvives", func(t *testing.T, e *env) {
+		var u store.User
+		fill(&u)
+		u.Name = "amy"
+		must(t, e.s.AddUser(u))
+		gotU, err := e.s.User("amy")
+		must(t, err)
+		sameFields(t, gotU, u, "User")
+
+		var d store.Device
+		fill(&d)
+		d.ID, d.User = "device-1", "amy"
+		must(t, e.s.RegisterDevice(d))
+		gotD, err := e.s.Device("device-1")
+		must(t, err)
+		sameFields(t, gotD, d, "Device")
+
+		var r store.Relationship
+		fill(&r)
+		r.User, r.NHS = "amy", nhs(0)
+		must(t, e.s.GrantRelationship(r))
+		gotR, ok, err := e.s.Relationship("amy", nhs(0), at(0))
+		must(t, err)
+		if !ok {
+			t.Fatal("the relationship is not live")
+		}
+		sameFields(t, gotR, r, "Relationship")
+
+		var m store.PatientMeta
+		fill(&m)
+		m.NHS = nhs(1)
+		if _, err := e.s.CommitPatients([]store.PatientUpdate{{Meta: m, Docs: map[string][]byte{store.DocFull: []byte("d")}}}, at(50)); err != nil {
+			t.Fatal(err)
+		}
+		gotM, err := e.s.Patient(nhs(1))
+		must(t, err)
+		m.Version, m.Updated = gotM.Version, at(50) // the store's own
+		sameFields(t, gotM, m, "PatientMeta")
+
+		var ev store.StoredEvent
+		fill(&ev)
+		ev.Device, ev.Seq, ev.NHS = "device-1", 1, nhs(1)
+		var conflict store.StoredEvent
+		fill(&conflict)
+		conflict.Device, conflict.Seq, conflict.NHS = "device-1", 1, nhs(1)
+		conflict.Hash = []byte{0xcc}
+		var al store.Alert
+		fill(&al)
+		must(t, e.s.StoreAudit("device-1", []store.StoredEvent{ev}, []store.StoredEvent{conflict}, []store.Alert{al}, []byte("chain")))
+		evs := events(t, e.s, "device-1")
+		if len(evs) != 1 {
+			t.Fatalf("%d events", len(evs))
+		}
+		sameFields(t, evs[0], ev, "StoredEvent")
+		cs := conflicts(t, e.s, "device-1")
+		if len(cs) != 1 {
+			t.Fatalf("%d conflicts", len(cs))
+		}
+		sameFields(t, cs[0], conflict, "a conflicting StoredEvent")
+		as := alerts(t, e.s)
+		if len(as) != 1 {
+			t.Fatalf("%d alerts", len(as))
+		}
+		al.ID = as[0].ID // the store numbers alerts
+		sameFields(t, as[0], al, "Alert")
+	}})
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kmcr/demo"
+	"kmcr/internal/pgtest"
+	"kmcr/server/store"
+)
+
+func init() {
+	register(&suite{
+		name:    "store",
+		summary: "kmcr-server import into PostgreSQL and into bbolt against a raw COPY of the same bytes; patients/s, server peak RSS, size on disk",
+		run:     runStore,
+	})
+}
+
+// The requirements on an import of 100,000 patients.
+const (
+	storeImportRequired = 100_000
+	storeRateBudget     = 1800.0           // patients/s, bbolt's rate when the goal was set
+	storeRSSBudget      = 1 << 30          // bytes of server peak RSS
+	storeBigEnv         = "KMCR_BENCH_BIG" // =1 adds the 1,000,000 run
+)
+
+// serverBin is kmcr-server beside this program (make bench builds both
+// into bin/).
+func serverBin() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(self), "kmcr-server")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("kmcr-server is not beside kmcr-bench (%s): run make bench, which builds both into bin/", p)
+	}
+	return p, nil
+}
+
+// importRun is one timed kmcr-server import in a process of its own.
+type importRun struct {
+	took      time.Duration
+	peakRSS   int64 // bytes
+	diskBytes int64
+}
+
+func runImport(bin string, args ...string) (importRun, error) {
+	cmd := exec.Command(bin, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	r := importRun{took: time.Since(start)}
+	if err != nil {
+		return r, fmt.Errorf("kmcr-server %s: %v\n%s", args[0], err, out.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.peakRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	return r, nil
+}
+
+func runStore(w io.Writer, opt options) error {
+	sizes := []int{storeImportRequired}
+	if opt.quick {
+		sizes = []int{2_000}
+	}
+	if os.Getenv(storeBigEnv) == "1" {
+		sizes = append(sizes, 1_000_000)
+	}
+	bin, err := serverBin()
+	if err != nil {
+		return err
+	}
+	pgbin, err := pgtest.FindBin()
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(opt.dir, "store")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	printMachine(w)
+	// A throwaway PostgreSQL with durable settings except fsync (as the
+	// test server): the comparison with bbolt is of work, not of disks.
+	pg, err := pgtest.Start(pgbin)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pg.Stop(); _ = os.RemoveAll(pg.Dir) }()
+	t := newTable(w)
+	for _, n := range sizes {
+		seed := filepath.Join(root, fmt.Sprintf("seed-%d", n))
+		if _, err := demo.Write(seed, demo.Options{Patients: n, Seed: 7}); err != nil {
+			return err
+		}
+		var seedBytes int64
+		files, _ := filepath.Glob(filepath.Join(seed, "*.ndjson"))
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil {
+				seedBytes += st.Size()
+			}
+		}
+		// bbolt (skipped at the big size: the issue asks it of PostgreSQL).
+		var bolt importRun
+		if n <= storeImportRequired {
+			dir := filepath.Join(root, fmt.Sprintf("bolt-%d", n))
+			if _, err := runImport(bin, "init", "--data-dir", dir); err != nil {
+				return err
+			}
+			if bolt, err = runImport(bin, "import", "--data-dir", dir, seed); err != nil {
+				return err
+			}
+			if st, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+				bolt.diskBytes = st.Size()
+			}
+		}
+		db := fmt.Sprintf("bench_%d", n)
+		if err := pg.Exec("postgres", "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		url := pg.URL(db)
+		if _, err := runImport(bin, "init", "--data-dir", filepath.Join(root, "pg-"+db), "--store", url); err != nil {
+			return err
+		}
+		pgr, err := runImport(bin, "import", "--store", url, seed)
+		if err != nil {
+			return err
+		}
+		if pgr.diskBytes, err = dbSize(url); err != nil {
+			return err
+		}
+		copyTook, copyBytes, err := rawCopy(pg.URL("postgres"), files, n)
+		if err != nil {
+			return err
+		}
+		pgRate := float64(n) / pgr.took.Seconds()
+		t.row("import of "+count(n)+" into PostgreSQL", rate(float64(n), pgr.took)+" ("+dur(pgr.took)+")",
+			"raw COPY of the same bytes: "+dur(copyTook), durRatio(pgr.took, copyTook), "", "")
+		if bolt.took > 0 {
+			boltRate := float64(n) / bolt.took.Seconds()
+			req := fmt.Sprintf("≥ bbolt and ≥ %.0f/s", storeRateBudget)
+			res := "-"
+			if n == storeImportRequired {
+				res = verdict(pgRate >= boltRate && pgRate >= storeRateBudget)
+			}
+			t.row("  against bbolt (patients/s)", rate(float64(n), pgr.took), "bbolt import: "+rate(float64(n), bolt.took)+" ("+dur(bolt.took)+")",
+				ratio(pgRate, boltRate), req, res)
+		}
+		t.row("  server peak RSS", mib(pgr.peakRSS), "bbolt import: "+mib(bolt.peakRSS), ratio(float64(pgr.peakRSS), float64(max(bolt.peakRSS, 1))), "< 1 GiB", verdict(pgr.peakRSS < storeRSSBudget))
+		t.row("  size on disk", mib(pgr.diskBytes)+" (database)", "bbolt file: "+mib(bolt.diskBytes)+"; raw COPY table: "+mib(copyBytes)+"; NDJSON: "+mib(seedBytes),
+			ratio(float64(pgr.diskBytes), float64(max(bolt.diskBytes, 1))), "", "")
+		if err := pg.Exec("postgres", "DROP DATABASE "+db); err != nil {
+			return err
+		}
+		_ = os.RemoveAll(seed)
+	}
+	t.flush()
+	if os.Getenv(storeBigEnv) != "1" {
+		fmt.Fprintf(w, "\n(%s=1 adds an import of 1,000,000 patients into PostgreSQL)\n", storeBigEnv)
+	}
+	return nil
+}
+
+func dbSize(url string) (int64, error) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var n int64
+	err = c.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, err
+}
+
+// rawCopy is the baseline: every line of the NDJSON files copied as bytes
+// into a plain table, no parsing, no index but the key.
+func rawCopy(url string, files []string, n int) (time.Duration, int64, error) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close(ctx)
+	table := fmt.Sprintf("raw_copy_%d", n)
+	if _, err := c.Exec(ctx, "DROP TABLE IF EXISTS "+table+"; CREATE TABLE "+table+" (id bigint PRIMARY KEY, line bytea NOT NULL)"); err != nil {
+		return 0, 0, err
+	}
+	defer c.Exec(ctx, "DROP TABLE "+table)
+	start := time.Now()
+	var id int64
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return 0, 0, err
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		var rows [][]any
+		for sc.Scan() {
+			id++
+			rows = append(rows, []any{id, append([]byte(nil), sc.Bytes()...)})
+			if len(rows) == 5000 {
+				if _, err := c.CopyFrom(ctx, pgx.Identifier{table}, []string{"id", "line"}, pgx.CopyFromRows(rows)); err != nil {
+					fh.Close()
+					return 0, 0, err
+				}
+				rows = rows[:0]
+			}
+		}
+		fh.Close()
+		if err := sc.Err(); err != nil {
+			return 0, 0, err
+		}
+		if len(rows) > 0 {
+			if _, err := c.CopyFrom(ctx, pgx.Identifier{table}, []string{"id", "line"}, pgx.CopyFromRows(rows)); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	took := time.Since(start)
+	var size int64
+	err = c.QueryRow(ctx, "SELECT pg_total_relation_size($1)", table).Scan(&size)
+	return took, size, err
+}
