@@ -10,7 +10,9 @@ set -euo pipefail
 want=${1:-build}
 build_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 run_pkgs=(gnome-keyring dbus-x11 xvfb xauth curl)
-test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2)
+# chromium, nodejs and npm: the patient portal's browser tests (chromedp on
+# Debian's chromium; axe-core and fhir-kit-client from web/package-lock.json).
+test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2 chromium nodejs npm)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
@@ -52,4 +54,9 @@ if ! [[ "$minor" =~ ^[0-9]+$ ]] || [ "$minor" -lt 21 ]; then
 fi
 # Go 1.21 and newer fetch the go.mod toolchain (1.26) through the module
 # proxy when they are older: GOTOOLCHAIN=auto is the default.
+web="$(cd "$(dirname "$0")/.." && pwd)/web"
+if [ "$want" = test ] && { [ ! -d "$web/node_modules/fhir-kit-client" ] || [ "$web/package-lock.json" -nt "$web/node_modules" ]; }; then
+  echo "ensure-deps: installing the portal tests' npm packages (web/package-lock.json)"
+  (cd "$web" && npm ci --no-audit --no-fund >/dev/null)
+fi
 exit 0

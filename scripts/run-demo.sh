@@ -48,17 +48,24 @@ if [ ! -f "$srv/kmcr-server.db" ]; then
   bin/kmcr-server init --data-dir "$srv"
   bin/kmcr-server seed --patients "$patients" --seed 7 --out "$root/seed"
   bin/kmcr-server import --data-dir "$srv" "$root/seed" | tail -n 3
-  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name paramedic --role paramedic --password-stdin
-  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name carer --role community --password-stdin
-  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name reception --role frontdesk --password-stdin
-  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name privacy --role privacy-officer --password-stdin
+  # The demo organisations (invented names; the GP practices are the first
+  # two of the demo data's directory), each meeting the toolkit.
+  bin/kmcr-server org add --data-dir "$srv" --ods RKA01 --name "Kent and Medway Ambulance Service" --kind ambulance --dspt met
+  bin/kmcr-server org add --data-dir "$srv" --ods G82001 --name "Rochester Health Centre" --kind gp --dspt met
+  bin/kmcr-server org add --data-dir "$srv" --ods G82002 --name "Rochester Medical Practice" --kind gp --dspt met
+  bin/kmcr-server org add --data-dir "$srv" --ods RK901 --name "Kent and Medway Community Care" --kind community --dspt met
+  bin/kmcr-server org add --data-dir "$srv" --ods SC886 --name "Medway Adult Social Care Team" --kind social-care --dspt met
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name paramedic --role paramedic --org RKA01 --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name carer --role community --org RK901 --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name reception --role frontdesk --org G82001 --password-stdin
+  printf '%s\n' "$password" | bin/kmcr-server user add --data-dir "$srv" --name privacy --role privacy-officer --org G82002 --password-stdin
   mapfile -t nhs < <(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -o '[0-9]\{10\}')
   bin/kmcr-server caseload add --data-dir "$srv" --user paramedic --nhs "${nhs[@]:0:1000}"
   bin/kmcr-server caseload add --data-dir "$srv" --user carer --nhs "${nhs[@]:0:40}"
   bin/kmcr-server caseload add --data-dir "$srv" --user reception --nhs "${nhs[@]:0:300}"
 fi
 
-bin/kmcr-server serve --data-dir "$srv" --addr "127.0.0.1:$port" > "$root/server.log" 2>&1 &
+bin/kmcr-server serve --data-dir "$srv" --addr "127.0.0.1:$port" --dev-idp > "$root/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
   kill "$server_pid" 2>/dev/null || true
@@ -73,6 +80,8 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"
+citizen=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -o '[0-9]\{10\}' | head -n 1)
+echo "demo: patient portal https://127.0.0.1:$port/my/ (accept the demo certificate): sign in with NHS number $citizen, password 'demo citizen'"
 
 # A demo profile left by an older kmcr whose cache format this one does not
 # read holds demo data only: wipe it and enrol again.

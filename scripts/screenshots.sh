@@ -169,4 +169,8 @@ sleep 0.5
 shot enrol-$theme
 quit"
 done
+# The patient portal's pages, at desktop width and a 375 px phone width, in
+# Debian's chromium through the browser test (which also runs axe-core).
+echo "screenshots: patient portal"
+(cd "$root" && KMCR_SCREENSHOTS="$out" go test -count=1 ./server/portal -run '^TestBrowser_CitizenFlow$' >/dev/null)
 echo "screenshots: done"

@@ -49,6 +49,12 @@ type Admin interface {
 	// UserPassword sets a user's password and ends every credential the
 	// old one earned: each device must log in again.
 	UserPassword(ctx context.Context, a UserPasswordArgs) error
+	// OrgAdd creates an organisation, OrgList lists them in ODS-code
+	// order, and OrgSet sets one's toolkit status (not met revokes its
+	// users' devices).
+	OrgAdd(ctx context.Context, a OrgAddArgs) error
+	OrgList(ctx context.Context) ([]store.Org, error)
+	OrgSet(ctx context.Context, a OrgSetArgs) (OrgSetResult, error)
 	// CaseloadAdd and CaseloadRemove change a user's caseload; invalid
 	// NHS numbers are refused one by one in the result, not as an error.
 	CaseloadAdd(ctx context.Context, a NHSListArgs) (NHSListResult, error)
@@ -111,6 +117,8 @@ func adminErr(err error, format string, args ...any) *AdminError {
 // UserAddArgs adds a user.
 type UserAddArgs struct {
 	Name, Role, Password string
+	// Org is the ODS code of the user's organisation; empty is DefaultOrg.
+	Org string
 }
 
 // UserPasswordArgs sets a user's password.
@@ -201,11 +209,28 @@ func (a *localAdmin) UserAdd(_ context.Context, args UserAddArgs) error {
 	if err := checkPassword(args.Password); err != nil {
 		return err
 	}
+	org := DefaultOrg.ODS
+	if args.Org != "" {
+		ods, err := normODS(args.Org)
+		if err != nil {
+			return err
+		}
+		org = ods
+	}
+	if _, err := a.svc.st.Org(org); errors.Is(err, store.ErrNotFound) && org == DefaultOrg.ODS {
+		if err := a.svc.ensureDefaultOrg(); err != nil {
+			return err
+		}
+	} else if errors.Is(err, store.ErrNotFound) {
+		return adminErr(store.ErrNotFound, "no organisation %s (add it with kmcr-server org add)", org)
+	} else if err != nil {
+		return err
+	}
 	h, err := HashPassword(args.Password, a.svc.cfg.Password)
 	if err != nil {
 		return err
 	}
-	err = a.svc.st.AddUser(store.User{Name: args.Name, Role: args.Role, PasswordHash: h, Created: a.svc.now()})
+	err = a.svc.st.AddUser(store.User{Name: args.Name, Role: args.Role, PasswordHash: h, Created: a.svc.now(), Org: org})
 	if errors.Is(err, store.ErrExists) {
 		return adminErr(store.ErrExists, "user %q already exists", args.Name)
 	}

@@ -33,6 +33,9 @@ var (
 	opUserDisable    = ctlsock.Op[string, UserDisableResult]{Name: "user-disable"}
 	opUserEnable     = ctlsock.Op[string, ctlsock.None]{Name: "user-enable"}
 	opUserPassword   = ctlsock.Op[UserPasswordArgs, ctlsock.None]{Name: "user-password"}
+	opOrgAdd         = ctlsock.Op[OrgAddArgs, ctlsock.None]{Name: "org-add"}
+	opOrgList        = ctlsock.Op[ctlsock.None, []store.Org]{Name: "org-list"}
+	opOrgSet         = ctlsock.Op[OrgSetArgs, OrgSetResult]{Name: "org-set"}
 	opCaseloadAdd    = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-add"}
 	opCaseloadRemove = ctlsock.Op[NHSListArgs, NHSListResult]{Name: "caseload-remove"}
 	opObject         = ctlsock.Op[ObjectionArgs, bool]{Name: "object"}
@@ -54,6 +57,9 @@ func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opUserDisable, a.UserDisable)
 	ctlsock.Handle(s, opUserEnable, ctlsock.NoResult(a.UserEnable))
 	ctlsock.Handle(s, opUserPassword, ctlsock.NoResult(a.UserPassword))
+	ctlsock.Handle(s, opOrgAdd, ctlsock.NoResult(a.OrgAdd))
+	ctlsock.Handle(s, opOrgList, ctlsock.NoArgs(a.OrgList))
+	ctlsock.Handle(s, opOrgSet, a.OrgSet)
 	ctlsock.Handle(s, opCaseloadAdd, a.CaseloadAdd)
 	ctlsock.Handle(s, opCaseloadRemove, a.CaseloadRemove)
 	ctlsock.Handle(s, opObject, a.Object)
@@ -142,6 +148,19 @@ func (r *remoteAdmin) UserEnable(ctx context.Context, name string) error {
 func (r *remoteAdmin) UserPassword(ctx context.Context, a UserPasswordArgs) error {
 	_, err := call(ctx, r, opUserPassword, a)
 	return err
+}
+
+func (r *remoteAdmin) OrgAdd(ctx context.Context, a OrgAddArgs) error {
+	_, err := call(ctx, r, opOrgAdd, a)
+	return err
+}
+
+func (r *remoteAdmin) OrgList(ctx context.Context) ([]store.Org, error) {
+	return call(ctx, r, opOrgList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) OrgSet(ctx context.Context, a OrgSetArgs) (OrgSetResult, error) {
+	return call(ctx, r, opOrgSet, a)
 }
 
 func (r *remoteAdmin) CaseloadAdd(ctx context.Context, a NHSListArgs) (NHSListResult, error) {

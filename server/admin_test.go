@@ -148,6 +148,13 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 			return shape, err
 		}
 	}
+	orgAdd := func(args OrgAddArgs) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return nil, a.OrgAdd(ctx, args) }
+	}
+	orgSet := func(args OrgSetArgs) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return a.OrgSet(ctx, args) }
+	}
+	orgList := func(ctx context.Context, a Admin) (any, error) { return a.OrgList(ctx) }
 	list := func(ctx context.Context, a Admin) (any, error) { return a.DeviceList(ctx) }
 	alerts := func(ctx context.Context, a Admin) (any, error) { return a.Alerts(ctx) }
 	verify := func(ctx context.Context, a Admin) (any, error) { return a.AuditVerify(ctx) }
@@ -157,6 +164,22 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "import", method: "Import", run: imp(seedDir)},
 		{name: "import again changes nothing", method: "Import", run: imp(seedDir)},
 		{name: "import a missing file", method: "Import", run: imp(seedDir + "/absent.ndjson")},
+		{name: "org list before any organisation", method: "OrgList", run: orgList},
+		{name: "org add", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "ryd", Name: "South East Coast Ambulance Service", Kind: "ambulance"})},
+		{name: "org add met", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "G82001", Name: "Riverside Surgery", Kind: "gp", DSPT: "met"})},
+		{name: "org add twice", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "RYD", Name: "Again", Kind: "ambulance"}), wantErr: store.ErrExists, wantMsg: true},
+		{name: "org add bad code", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "R-1", Name: "Bad", Kind: "gp"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "org add bad kind", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "RXX", Name: "Bad", Kind: "pharmacy"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "org add no name", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "RXX", Name: " ", Kind: "gp"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "org add bad dspt", method: "OrgAdd", run: orgAdd(OrgAddArgs{ODS: "RXX", Name: "Bad", Kind: "gp", DSPT: "maybe"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "org set met", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "RYD", DSPT: "met"})},
+		{name: "org set met again", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "ryd", DSPT: "met"})},
+		{name: "org set unknown", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "RZZ", DSPT: "met"}), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "org set bad status", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "RYD", DSPT: "yes"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "org list", method: "OrgList", run: orgList},
+		{name: "user add to an org", method: "UserAdd", run: userAdd(UserAddArgs{Name: "gina", Role: "community", Password: "password gina", Org: "g82001"})},
+		{name: "user add to an unknown org", method: "UserAdd", run: userAdd(UserAddArgs{Name: "hal", Role: "community", Password: "password hal", Org: "RZZ"}), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "user add to a bad org code", method: "UserAdd", run: userAdd(UserAddArgs{Name: "hal", Role: "community", Password: "password hal", Org: "R Z"}), wantErr: ErrInvalidArgument, wantMsg: true},
 		{name: "user add", method: "UserAdd", run: userAdd(UserAddArgs{Name: "amy", Role: "paramedic", Password: "password amy"})},
 		{name: "user add twice", method: "UserAdd", run: userAdd(UserAddArgs{Name: "amy", Role: "paramedic", Password: "password amy"}), wantErr: store.ErrExists, wantMsg: true},
 		{name: "user add bad name", method: "UserAdd", run: userAdd(UserAddArgs{Name: "a b", Role: "paramedic", Password: "password amy"}), wantErr: ErrInvalidArgument, wantMsg: true},
@@ -201,6 +224,8 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "keys list after rotate", method: "KeysList", run: keys(false)},
 		{name: "alerts", method: "Alerts", run: alerts},
 		{name: "audit verify", method: "AuditVerify", run: verify},
+		{name: "org set not met revokes its users' devices", method: "OrgSet", run: orgSet(OrgSetArgs{ODS: "DEFAULT", DSPT: "not-met"})},
+		{name: "device list after org set not met", method: "DeviceList", run: list},
 	}
 }
 

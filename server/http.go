@@ -119,6 +119,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginByDisabled(w, u, req.DeviceID, source)
 		return
 	}
+	if refused := s.orgRefusal(u); refused != nil {
+		s.cfg.Logf("login refused for %q: organisation not compliant", req.User)
+		apiError(w, refused.status, refused.code, refused.msg)
+		return
+	}
 	now = s.now()
 	d, err := s.st.Device(req.DeviceID)
 	switch {
@@ -184,7 +189,7 @@ func (s *Service) issue(w http.ResponseWriter, u store.User, deviceID string, no
 		User:         protocol.UserInfo{ID: u.Name, Name: u.Name, Role: u.Role},
 		DeviceID:     deviceID,
 		Epoch:        s.st.Epoch(),
-		Policy:       policy.For(role).Wire(),
+		Policy:       s.rulesFor(u, role).Wire(),
 	})
 }
 
@@ -251,6 +256,10 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		// Disabling revokes every device; one registered in a race with it
 		// is revoked here.
 		_ = s.st.RevokeDevice(d.ID, s.now())
+	}
+	if refused := s.orgRefusal(u); refused != nil {
+		s.revokeNonCompliant(w, d.ID, refused)
+		return
 	}
 	now := s.now()
 	presented := hashRefresh(req.RefreshToken)

@@ -56,10 +56,11 @@ type Config struct {
 
 // Service is the sync service.
 type Service struct {
-	cfg   Config
-	st    store.Store
-	tok   tokens
-	guard *loginGuard
+	cfg    Config
+	routes map[string]http.Handler // Mount
+	st     store.Store
+	tok    tokens
+	guard  *loginGuard
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -116,10 +117,23 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
 	s.budget.seed = s.seedGrants
 	s.quotas.q = cfg.AuditQuota
+	if err := s.upgradeOrgs(); err != nil {
+		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)
+	}
 	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// Mount adds a handler on the same listener by ServeMux pattern (the
+// patient portal under "/my/", its FHIR API, the development sign-in
+// provider). Call it before Serve or Handler.
+func (s *Service) Mount(pattern string, h http.Handler) {
+	if s.routes == nil {
+		s.routes = map[string]http.Handler{}
+	}
+	s.routes[pattern] = h
+}
 
 // Handler returns the HTTP routes.
 func (s *Service) Handler() http.Handler {
@@ -130,6 +144,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	for pattern, h := range s.routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

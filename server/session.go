@@ -69,6 +69,17 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		conn.Close(protocol.CloseUnauthorized, "unknown user")
 		return
 	}
+	if _, ok, err := s.orgCompliant(u); err == nil && !ok {
+		// Its organisation no longer meets the toolkit: the device's
+		// cache is revoked at this sync, as org set --dspt not-met does
+		// for every device it finds.
+		if err := s.st.RevokeDevice(d.ID, s.now()); err != nil {
+			s.cfg.Logf("revoking device %s of a non-compliant organisation: %v", d.ID, err)
+		}
+		_ = conn.Send(r.Context(), &protocol.Wipe{Reason: "your organisation does not meet the Data Security and Protection Toolkit"})
+		conn.Close(protocol.CloseDeviceRevoked, "organisation not compliant")
+		return
+	}
 	if d.PrevRefreshHash != nil && c.Gen == d.TokenGen {
 		s.endRefreshGrace(d.ID, c.Gen)
 	}
@@ -78,7 +89,7 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := &session{
-		svc: s, conn: conn, user: u, device: d, rules: policy.For(role),
+		svc: s, conn: conn, user: u, device: d, rules: s.rulesFor(u, role),
 		expiry: time.Unix(c.Expiry, 0), pending: map[string]*op{},
 	}
 	s.mu.Lock()

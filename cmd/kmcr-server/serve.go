@@ -26,7 +26,11 @@ func runServe(env *cmdEnv, args []string) error {
 	fs.Var(&budgets, "break-glass-budget", "emergency accesses one user may be granted, as role=ROLE,hour=N,day=N or user=NAME,hour=N,day=N (repeatable; default paramedic 5 an hour and 20 a day, community 2 and 5)")
 	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
 	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
+	pf := addPortalFlags(fs)
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := pf.check(*addr, *plain); err != nil {
 		return err
 	}
 	if err := f.check(); err != nil {
@@ -91,6 +95,14 @@ func runServe(env *cmdEnv, args []string) error {
 			}
 		}()
 	}
+	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, svc, logger.Printf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	for pattern, h := range routes {
+		svc.Mount(pattern, h)
+	}
 	scheme := "https"
 	if *plain {
 		scheme = "http"
@@ -109,6 +121,9 @@ func runServe(env *cmdEnv, args []string) error {
 		where = "store in PostgreSQL (epoch " + st.Epoch() + "), certificate in " + *dir
 	}
 	fmt.Fprintf(env.stdout, "listening on %s://%s (wss://%s/v1/sync), %s\n", scheme, ln.Addr(), ln.Addr(), where)
+	if len(routes) > 0 {
+		fmt.Fprintf(env.stdout, "patient portal: %s://%s/my/\n", scheme, ln.Addr())
+	}
 	err = svc.Serve(ctx, ln, pki.ServerTLS(cert))
 	logger.Printf("stopped")
 	return err

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "user", summary: "user add --name U --role ROLE --password-stdin | list [--json] | disable --name U | enable --name U | password --name U --password-stdin", run: runUser})
+	register(&command{name: "user", summary: "user add --name U --role ROLE [--org CODE] --password-stdin | list [--json] | disable --name U | enable --name U | password --name U --password-stdin", run: runUser})
 	register(&command{name: "caseload", summary: "caseload add|remove --user U --nhs N [N...]", run: runCaseload})
 	register(&command{name: "object", summary: "object --nhs N --purpose P: record a patient's objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, true) }})
 	register(&command{name: "withdraw", summary: "withdraw --nhs N --purpose P: withdraw an objection", run: func(env *cmdEnv, args []string) error { return runObjection(env, args, false) }})
@@ -56,7 +56,7 @@ func readPassword(env *cmdEnv, fromStdin bool) (string, error) {
 	return string(a), nil
 }
 
-const userUsage = "kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin --password-stdin | user list [--json] | user disable --name U | user enable --name U | user password --name U --password-stdin"
+const userUsage = "kmcr-server user add --name U --role paramedic|community|frontdesk|privacy-officer|admin [--org CODE] --password-stdin | user list [--json] | user disable --name U | user enable --name U | user password --name U --password-stdin"
 
 func runUser(env *cmdEnv, args []string) error {
 	if len(args) == 0 {
@@ -80,6 +80,7 @@ func runUserAdd(env *cmdEnv, args []string) error {
 	dir := storeFlag(fs)
 	name := fs.String("name", "", "user name")
 	role := fs.String("role", "", "paramedic, community, frontdesk, privacy-officer or admin")
+	org := fs.String("org", "", "the ODS code of the user's organisation (see org list; default "+server.DefaultOrg.ODS+")")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -92,7 +93,7 @@ func runUserAdd(env *cmdEnv, args []string) error {
 		return err
 	}
 	return withStoreAdmin(dir, func(ctx context.Context, a server.Admin) error {
-		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw}); err != nil {
+		if err := a.UserAdd(ctx, server.UserAddArgs{Name: *name, Role: *role, Password: pw, Org: *org}); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (%s)\n", *name, *role)

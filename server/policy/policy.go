@@ -58,10 +58,13 @@ const (
 	PurposeAdmin     = "administration" // HOPERAT: reception and booking
 	PurposeResearch  = "research"       // HRESCH: never served to clients
 	PurposePlanning  = "planning"       // POPHLTH: never served to clients
+	// PurposeSocialCare is the access of staff of social care
+	// organisations (CAREMGT, care management).
+	PurposeSocialCare = "social-care"
 )
 
 // Purposes lists the purposes in the order help text shows them.
-var Purposes = []string{PurposeEmergency, PurposeDirect, PurposeAdmin, PurposeResearch, PurposePlanning}
+var Purposes = []string{PurposeEmergency, PurposeDirect, PurposeAdmin, PurposeResearch, PurposePlanning, PurposeSocialCare}
 
 // PurposeCode maps a purpose to its HL7 v3 ActReason code.
 func PurposeCode(p string) string {
@@ -76,6 +79,8 @@ func PurposeCode(p string) string {
 		return "HRESCH"
 	case PurposePlanning:
 		return "POPHLTH"
+	case PurposeSocialCare:
+		return "CAREMGT"
 	}
 	return ""
 }

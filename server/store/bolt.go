@@ -40,6 +40,7 @@ var (
 	bAuditPat  = []byte("audit-by-patient")
 	bAlerts    = []byte("alerts")
 	bConflicts = []byte("audit-conflicts") // device \x00 seq \x00 hash -> StoredEvent
+	bOrgs      = []byte("orgs")            // ods -> Org
 
 	kEpoch   = []byte("epoch")
 	kSeq     = []byte("seq")
@@ -74,7 +75,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -360,10 +360,24 @@ func (s *Bolt) AuditHash(device string, seq uint64) ([]byte, bool, error) {
 
 // AccessLog implements Store.
 func (s *Bolt) AccessLog(nhs string, fn func(StoredEvent) error) error {
+	return s.accessLog(nhs, nil, fn)
+}
+
+// AccessLogSince implements Store.
+func (s *Bolt) AccessLogSince(nhs string, since time.Time, fn func(StoredEvent) error) error {
+	if since.IsZero() || since.UnixNano() <= 0 {
+		return s.accessLog(nhs, nil, fn) // the index holds nothing before 1970
+	}
+	return s.accessLog(nhs, be64(uint64(since.UnixNano())), fn)
+}
+
+// accessLog walks the patient index from the recorded time from (nil:
+// the start); the index key is nhs \x00 recorded-nanoseconds device \x00 seq.
+func (s *Bolt) accessLog(nhs string, from []byte, fn func(StoredEvent) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		prefix := []byte(nhs + "\x00")
 		c := tx.Bucket(bAuditPat).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, _ := c.Seek(append(append([]byte(nil), prefix...), from...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			rest := k[len(prefix)+8:]
 			i := bytes.IndexByte(rest, 0)
 			if i < 0 || len(rest) != i+9 {

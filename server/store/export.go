@@ -18,6 +18,7 @@ type Sink interface {
 	// newest change's sequence, the last alert number, and named secrets.
 	Begin(epoch string, lastSeq, lastAlert uint64, secrets map[string][]byte) error
 	User(u User) error
+	Org(o Org) error
 	Caseload(user, nhs string, added time.Time) error
 	Objection(nhs string, purposes []string) error
 	Relationship(r Relationship) error
@@ -52,6 +53,9 @@ func (s *Bolt) Export(sink Sink) error {
 			return err
 		}
 		if err := eachJSON(tx.Bucket(bUsers), func(_ []byte, u User) error { return sink.User(u) }); err != nil {
+			return err
+		}
+		if err := eachJSON(tx.Bucket(bOrgs), func(_ []byte, o Org) error { return sink.Org(o) }); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bCaseload).ForEachBucket(func(user []byte) error {

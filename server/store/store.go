@@ -55,6 +55,21 @@ type User struct {
 	DisabledAt time.Time `json:"disabled_at,omitempty"`
 	// PasswordChanged is when an admin last set the password.
 	PasswordChanged time.Time `json:"password_changed,omitempty"`
+	// Org is the ODS code of the user's organisation; empty in stores
+	// made before organisations, read as DefaultOrg by the server.
+	Org string `json:"org,omitempty"`
+}
+
+// Org is an organisation whose staff use the record, named by its ODS code.
+type Org struct {
+	ODS  string `json:"ods"`
+	Name string `json:"name"`
+	Kind string `json:"kind"` // ambulance, gp, acute, community, social-care
+	// DSPT is the organisation's Data Security and Protection Toolkit
+	// status: "met" or "not-met".
+	DSPT    string    `json:"dspt"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Device is an enrolled client installation.
@@ -218,6 +233,17 @@ type Store interface {
 	// is stored. fn must not change the Name. ErrNotFound for no such user.
 	UpdateUser(name string, fn func(u *User) error) error
 
+	// AddOrg creates an organisation (ErrExists if its ODS code is taken).
+	AddOrg(o Org) error
+	// Org returns one organisation (ErrNotFound).
+	Org(ods string) (Org, error)
+	// Orgs returns every organisation in ODS-code byte order.
+	Orgs() ([]Org, error)
+	// UpdateOrg calls fn with the organisation and stores what it leaves,
+	// in one transaction; fn's error is returned and nothing is stored. fn
+	// must not change the ODS code.
+	UpdateOrg(ods string, fn func(o *Org) error) error
+
 	// CaseloadAdd and CaseloadRemove return the numbers that changed.
 	CaseloadAdd(user string, nhs []string) ([]string, error)
 	CaseloadRemove(user string, nhs []string) ([]string, error)
@@ -287,6 +313,9 @@ type Store interface {
 	// AccessLog calls fn for each stored event about a patient, in the
 	// order they were recorded.
 	AccessLog(nhs string, fn func(StoredEvent) error) error
+	// AccessLogSince is AccessLog from the events recorded at or after
+	// since (a reader that keeps what it read asks only for what is new).
+	AccessLogSince(nhs string, since time.Time, fn func(StoredEvent) error) error
 	// AuditEvents calls fn for each of a device's stored events, in
 	// sequence order.
 	AuditEvents(device string, fn func(StoredEvent) error) error

@@ -50,6 +50,9 @@ const (
 	ErrCodeNotFound      = "not_found"
 	ErrCodeInternal      = "internal"
 	ErrCodeThrottled     = "throttled" // too many failed logins, or the server is busy checking logins: retry later (Retry-After)
+	// ErrCodeOrgNotCompliant: the user's organisation does not meet the
+	// Data Security and Protection Toolkit; no login until it does.
+	ErrCodeOrgNotCompliant = "org_not_compliant"
 )
 
 // AuthHeader is where the access token travels: the upgrade request's

@@ -294,3 +294,36 @@ func (s *Store) Alerts(fn func(store.Alert) error) error {
 		after = int64(batch[len(batch)-1].ID)
 	}
 }
+
+// AccessLogSince implements store.Store: AccessLog from the events
+// recorded at or after since, paged the same way.
+func (s *Store) AccessLogSince(nhs string, since time.Time, fn func(store.StoredEvent) error) error {
+	var (
+		at     = time.Time{}
+		device = ""
+		seq    = int64(-1)
+		first  = true
+	)
+	for {
+		var batch []store.StoredEvent
+		var err error
+		if first {
+			batch, err = s.events("SELECT "+eventCols+" FROM audit_event WHERE nhs = $1 AND recorded >= $2 ORDER BY recorded, device, seq LIMIT $3", nhs, since.UTC(), page)
+		} else {
+			batch, err = s.events("SELECT "+eventCols+" FROM audit_event WHERE nhs = $1 AND (recorded, device, seq) > ($2, $3, $4) ORDER BY recorded, device, seq LIMIT $5", nhs, at, device, seq, page)
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page {
+			return nil
+		}
+		l := batch[len(batch)-1]
+		at, device, seq, first = l.Recorded, l.Device, int64(l.Seq), false
+	}
+}

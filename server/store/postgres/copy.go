@@ -84,7 +84,8 @@ type sink struct {
 }
 
 var copyCols = map[string][]string{
-	"app_user":        {"name", "role", "password_hash", "created", "disabled", "disabled_at", "password_changed"},
+	"app_user":        {"name", "role", "password_hash", "created", "disabled", "disabled_at", "password_changed", "org"},
+	"organisation":    {"ods", "name", "kind", "dspt", "created", "updated"},
 	"caseload":        {"nhs", "user_name", "added"},
 	"objection":       {"nhs", "purpose", "added"},
 	"relationship":    {"nhs", "user_name", "granted", "expires", "reason_code", "reason_text", "device"},
@@ -130,7 +131,7 @@ func (k *sink) flush(table string) error {
 
 // flushAll copies what is left, parents before the rows that refer to them.
 func (k *sink) flushAll() error {
-	for _, t := range []string{"app_user", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert"} {
+	for _, t := range []string{"app_user", "organisation", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert"} {
 		if err := k.flush(t); err != nil {
 			return err
 		}
@@ -171,6 +172,10 @@ func (k *sink) Begin(epoch string, lastSeq, lastAlert uint64, secrets map[string
 
 func (k *sink) User(u store.User) error {
 	return k.add("app_user", userArgs(u)...)
+}
+
+func (k *sink) Org(o store.Org) error {
+	return k.add("organisation", orgArgs(o)...)
 }
 
 func (k *sink) Caseload(user, nhs string, added time.Time) error {

@@ -41,8 +41,9 @@ func boltWithEverything(t *testing.T) (*store.Bolt, []string) {
 		nhs = append(nhs, demo.NHSNumber(7, i).Digits())
 	}
 	at := time.Date(2026, 3, 31, 23, 0, 0, 0, time.UTC)
-	must(t, st.AddUser(store.User{Name: "amy", Role: "paramedic", PasswordHash: "h", Created: at}))
+	must(t, st.AddUser(store.User{Name: "amy", Role: "paramedic", PasswordHash: "h", Created: at, Org: "RKA01"}))
 	must(t, st.AddUser(store.User{Name: "bob", Role: "community", PasswordHash: "h2", Created: at}))
+	must(t, st.AddOrg(store.Org{ODS: "RKA01", Name: "Kent and Medway Ambulance Service", Kind: "ambulance", DSPT: "not-met", Created: at, Updated: at.Add(time.Hour)}))
 	if _, err := st.CaseloadAdd("amy", nhs[:5]); err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +102,16 @@ func view(t *testing.T, s store.Store, nhs []string) []string {
 	must(t, err)
 	slices.SortFunc(us, func(a, b store.User) int { return cmpStr(a.Name, b.Name) })
 	for _, u := range us {
-		add("user %s %s %s %s", u.Name, u.Role, u.PasswordHash, u.Created.UTC().Truncate(time.Microsecond))
+		add("user %s %s %s %s org %q", u.Name, u.Role, u.PasswordHash, u.Created.UTC().Truncate(time.Microsecond), u.Org)
 		must(t, s.Permitted(u.Name, "", time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), func(n, rel string, exp time.Time) error {
 			add("  permitted %s %s %s", n, rel, exp.UTC().Truncate(time.Microsecond))
 			return nil
 		}))
+	}
+	os, err := s.Orgs()
+	must(t, err)
+	for _, o := range os {
+		add("org %s %s %s %s %s %s", o.ODS, o.Name, o.Kind, o.DSPT, o.Created.UTC().Truncate(time.Microsecond), o.Updated.UTC().Truncate(time.Microsecond))
 	}
 	ds, err := s.Devices()
 	must(t, err)

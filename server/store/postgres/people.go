@@ -14,7 +14,7 @@ import (
 // AddUser implements store.Store.
 func (s *Store) AddUser(u store.User) error {
 	return s.write(func(w *wtx) error {
-		tag, err := w.Exec(w.ctx, "INSERT INTO app_user ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", userArgs(u)...)
+		tag, err := w.Exec(w.ctx, "INSERT INTO app_user ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING", userArgs(u)...)
 		if err != nil {
 			return err
 		}
@@ -25,18 +25,18 @@ func (s *Store) AddUser(u store.User) error {
 	})
 }
 
-const userCols = "name, role, password_hash, created, disabled, disabled_at, password_changed"
+const userCols = "name, role, password_hash, created, disabled, disabled_at, password_changed, org"
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var created, disabledAt, changed *time.Time
-	err := row.Scan(&u.Name, &u.Role, &u.PasswordHash, &created, &u.Disabled, &disabledAt, &changed)
+	err := row.Scan(&u.Name, &u.Role, &u.PasswordHash, &created, &u.Disabled, &disabledAt, &changed, &u.Org)
 	u.Created, u.DisabledAt, u.PasswordChanged = timeOf(created), timeOf(disabledAt), timeOf(changed)
 	return u, err
 }
 
 func userArgs(u store.User) []any {
-	return []any{u.Name, u.Role, u.PasswordHash, nullTime(u.Created), u.Disabled, nullTime(u.DisabledAt), nullTime(u.PasswordChanged)}
+	return []any{u.Name, u.Role, u.PasswordHash, nullTime(u.Created), u.Disabled, nullTime(u.DisabledAt), nullTime(u.PasswordChanged), u.Org}
 }
 
 // UpdateUser implements store.Store: the user's row is locked while fn
@@ -56,7 +56,7 @@ func (s *Store) UpdateUser(name string, fn func(u *store.User) error) error {
 		if u.Name != name {
 			return fmt.Errorf("updating user %s: the name cannot change (to %q)", name, u.Name)
 		}
-		_, err = w.Exec(w.ctx, "UPDATE app_user SET role = $2, password_hash = $3, created = $4, disabled = $5, disabled_at = $6, password_changed = $7 WHERE name = $1", userArgs(u)...)
+		_, err = w.Exec(w.ctx, "UPDATE app_user SET role = $2, password_hash = $3, created = $4, disabled = $5, disabled_at = $6, password_changed = $7, org = $8 WHERE name = $1", userArgs(u)...)
 		return err
 	})
 	var fe errFn

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"kmcr/server/store"
 )
@@ -182,6 +183,51 @@ var auditCases = []testCase{
 		}
 		if evs := events(t, e.s, "device-absent"); len(evs) != 0 {
 			t.Fatal("events for an unknown device")
+		}
+	}},
+	{"AccessLogSince", func(t *testing.T, e *env) {
+		for _, d := range []string{"device-1", "device-2"} {
+			must(t, e.s.RegisterDevice(fullDevice(d, "amy")))
+		}
+		must(t, e.s.StoreAudit("device-1", []store.StoredEvent{event("device-1", 1, nhs(0), 30), event("device-1", 2, nhs(1), 31), event("device-1", 3, nhs(0), 10)}, nil, nil, nil))
+		must(t, e.s.StoreAudit("device-2", []store.StoredEvent{event("device-2", 1, nhs(0), 20), event("device-2", 2, nhs(0), 40), event("device-2", 3, nhs(0), 30)}, nil, nil, nil))
+		since := func(rec int) []string {
+			var out []string
+			must(t, e.s.AccessLogSince(nhs(0), at(rec), func(ev store.StoredEvent) error {
+				out = append(out, fmt.Sprintf("%s/%d", ev.Device, ev.Seq))
+				return nil
+			}))
+			return out
+		}
+		// At or after: the two recorded at minute 30 are both included.
+		got := since(30)
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"device-1/1", "device-2/2", "device-2/3"}) {
+			t.Fatalf("AccessLogSince(30) = %v", got)
+		}
+		if got := since(31); !slices.Equal(got, []string{"device-2/2"}) {
+			t.Fatalf("AccessLogSince(31) = %v; want device-2/2", got)
+		}
+		if got := since(0); len(got) != 5 || got[0] != "device-1/3" || got[4] != "device-2/2" {
+			t.Fatalf("AccessLogSince(0) = %v; want all five by recorded time", got)
+		}
+		var zero []string
+		must(t, e.s.AccessLogSince(nhs(0), time.Time{}, func(ev store.StoredEvent) error { zero = append(zero, ev.Device); return nil }))
+		if len(zero) != 5 {
+			t.Fatalf("AccessLogSince(zero time) = %v; want all five", zero)
+		}
+		if got := since(41); len(got) != 0 {
+			t.Fatalf("AccessLogSince after the last = %v", got)
+		}
+		var full []store.StoredEvent
+		must(t, e.s.AccessLogSince(nhs(1), at(0), func(ev store.StoredEvent) error { full = append(full, ev); return nil }))
+		if len(full) != 1 {
+			t.Fatalf("another patient's log since 0: %d", len(full))
+		}
+		sameEvent(t, full[0], event("device-1", 2, nhs(1), 31), "an AccessLogSince entry")
+		n := 0
+		if err := e.s.AccessLogSince(nhs(0), at(0), func(store.StoredEvent) error { n++; return errStop }); !errors.Is(err, errStop) || n != 1 {
+			t.Fatalf("AccessLogSince with a failing callback: %v after %d", err, n)
 		}
 	}},
 	{"AccessLogByRecordedTime", func(t *testing.T, e *env) {

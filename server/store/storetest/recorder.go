@@ -83,6 +83,26 @@ func (rec *recorder) UpdateUser(name string, fn func(u *store.User) error) error
 	return rec.Store.UpdateUser(name, fn)
 }
 
+func (rec *recorder) AddOrg(o store.Org) error {
+	rec.calls.hit("AddOrg")
+	return rec.Store.AddOrg(o)
+}
+
+func (rec *recorder) Org(ods string) (store.Org, error) {
+	rec.calls.hit("Org")
+	return rec.Store.Org(ods)
+}
+
+func (rec *recorder) Orgs() ([]store.Org, error) {
+	rec.calls.hit("Orgs")
+	return rec.Store.Orgs()
+}
+
+func (rec *recorder) UpdateOrg(ods string, fn func(o *store.Org) error) error {
+	rec.calls.hit("UpdateOrg")
+	return rec.Store.UpdateOrg(ods, fn)
+}
+
 func (rec *recorder) CaseloadAdd(user string, nhs []string) ([]string, error) {
 	rec.calls.hit("CaseloadAdd")
 	return rec.Store.CaseloadAdd(user, nhs)
@@ -236,6 +256,11 @@ func (rec *recorder) Conflicts(device string, fn func(store.StoredEvent) error) 
 func (rec *recorder) AuditHash(device string, seq uint64) ([]byte, bool, error) {
 	rec.calls.hit("AuditHash")
 	return rec.Store.AuditHash(device, seq)
+}
+
+func (rec *recorder) AccessLogSince(nhs string, since time.Time, fn func(store.StoredEvent) error) error {
+	rec.calls.hit("AccessLogSince")
+	return rec.Store.AccessLogSince(nhs, since, fn)
 }
 
 func (rec *recorder) AccessLog(nhs string, fn func(store.StoredEvent) error) error {

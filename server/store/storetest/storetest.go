@@ -68,6 +68,7 @@ func Run(t *testing.T, open Open) {
 		{"Subscribe", subscribeCases},
 		{"Changes", changesCases},
 		{"Users", userCases},
+		{"Orgs", orgCases},
 		{"Caseload", caseloadCases},
 		{"Permitted", permittedCases},
 		{"Objections", objectionCases},
