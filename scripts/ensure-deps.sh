@@ -12,7 +12,7 @@ build_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 run_pkgs=(gnome-keyring dbus-x11 xvfb xauth curl)
 # chromium, nodejs and npm: the patient portal's browser tests (chromedp on
 # Debian's chromium; axe-core and fhir-kit-client from web/package-lock.json).
-test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2 chromium nodejs npm)
+test_pkgs=(gnome-keyring dbus-x11 xvfb xauth gcc-mingw-w64-x86-64 imagemagick xdotool postgresql iproute2 chromium)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
@@ -34,6 +34,11 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (their own packages
+# then conflict with Debian's npm): ask apt only when the commands are absent.
+if [ "$want" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${missing[*]}"
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
