@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 )
 
 // ErrNotOwner is returned for a folder or file owned by another user.
@@ -48,8 +47,8 @@ func tighten(path string, dir bool) (string, error) {
 	case !dir && !fi.Mode().IsRegular():
 		return "", fmt.Errorf("%s is not a regular file", path)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return "", fmt.Errorf("%s: %w (uid %d): it must belong to the user running this program, with mode 0700", path, ErrNotOwner, st.Uid)
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() {
+		return "", fmt.Errorf("%s: %w (uid %d): it must belong to the user running this program, with mode 0700", path, ErrNotOwner, uid)
 	}
 	perm := fi.Mode().Perm()
 	if perm&privateBits == 0 {
