@@ -77,12 +77,12 @@ func BreakGlassChoices() []BreakGlassChoice {
 }
 
 // ReasonOther is the one coded reason that needs the user's own words.
-const ReasonOther = "other"
+const ReasonOther = protocol.BreakGlassReasonOther
 
 // Validate checks a reason before it is used. A coded reason is enough,
 // except "other", which needs the user's own words; without words, Text
-// becomes a note that says only the code was given, so the audit event
-// and the privacy officer's alert never carry an empty reason.
+// is the coded reason's display (as the server records it), so the audit
+// event and the privacy officer's alert never carry an empty reason.
 func (r *BreakGlassReason) Validate() error {
 	if !protocol.ValidBreakGlassReason(r.Code) {
 		return fmt.Errorf("unknown break-glass reason %q (one of %s)", r.Code, strings.Join(BreakGlassReasonCodes(), ", "))
@@ -91,20 +91,9 @@ func (r *BreakGlassReason) Validate() error {
 		if r.Code == ReasonOther {
 			return errors.New("break-glass for another reason needs that reason in your own words")
 		}
-		r.Text = CodedOnlyText(r.Code)
+		r.Text = protocol.BreakGlassReasonDisplay(r.Code)
 	}
 	return nil
-}
-
-// CodedOnlyText is the reason text recorded when the user chose a coded
-// reason and wrote nothing more.
-func CodedOnlyText(code string) string {
-	for _, x := range protocol.BreakGlassReasons {
-		if x.Code == code {
-			return "(coded reason only: " + x.Display + ")"
-		}
-	}
-	return "(coded reason only: " + code + ")"
 }
 
 // OpenPatient reads a cached patient and returns its view. The view audit

@@ -142,8 +142,11 @@ func (s *Service) breakGlass(u store.User, rules policy.Rules, device string, re
 		s.denied(u.Name, device, req.NHS, now, "break-glass refused: role may not use emergency access")
 		return res
 	}
-	if !protocol.ValidBreakGlassReason(req.ReasonCode) || !RealReason(reasonText) {
+	if !reasonAcceptable(req.ReasonCode, req.ReasonText, reasonText) {
 		return deny(msgReason, "no coded reason or no real explanation")
+	}
+	if reasonText == "" {
+		reasonText = protocol.BreakGlassReasonDisplay(req.ReasonCode) // what the grant and its alert record
 	}
 	if _, err := record.ParseNHSNumber(req.NHS); err != nil {
 		return deny(msgBadNHS, "invalid NHS number")
@@ -265,6 +268,20 @@ const (
 	minReasonWords   = 2
 	minReasonLetters = 8
 )
+
+// reasonAcceptable is the one rule for a break-glass reason: a known code;
+// free text is optional except for "other", and text that is given must
+// hold real words once cleaned (so "x", a row of dots or text made only of
+// invisible characters never passes as a reason).
+func reasonAcceptable(code, raw, cleaned string) bool {
+	if !protocol.ValidBreakGlassReason(code) {
+		return false
+	}
+	if strings.TrimSpace(raw) == "" {
+		return code != protocol.BreakGlassReasonOther
+	}
+	return RealReason(cleaned)
+}
 
 // RealReason reports whether a cleaned reason holds real words.
 func RealReason(s string) bool {

@@ -65,14 +65,28 @@ type BreakGlassReason struct {
 	Display string `json:"display"`
 }
 
-// BreakGlassReasons are the coded reasons a user chooses from; free text is
-// always required as well.
+// BreakGlassReasons are the coded reasons a user chooses from. A coded
+// reason is enough; free text is required only for BreakGlassReasonOther.
 var BreakGlassReasons = []BreakGlassReason{
 	{"emergency-treatment", "Emergency treatment: patient cannot give consent"},
 	{"unplanned-care", "Unplanned care: patient present, no existing relationship"},
 	{"safeguarding", "Safeguarding concern"},
 	{"handover", "Clinical handover from another service"},
 	{"other", "Other (explain in the free text)"},
+}
+
+// BreakGlassReasonOther is the coded reason that needs the user's own words.
+const BreakGlassReasonOther = "other"
+
+// BreakGlassReasonDisplay is a code's display, or the code itself when
+// unknown.
+func BreakGlassReasonDisplay(code string) string {
+	for _, r := range BreakGlassReasons {
+		if r.Code == code {
+			return r.Display
+		}
+	}
+	return code
 }
 
 // ValidBreakGlassReason reports whether code is one of BreakGlassReasons.
