@@ -18,6 +18,23 @@ const (
 	TypeBreakGlass       Type = 9  // C→S, emergency access request
 	TypeBreakGlassResult Type = 10 // S→C, its answer
 	TypeError            Type = 11 // either way, just before a close: the reason
+	// Reserved for features negotiated through Hello.Features and
+	// Welcome.Features (see FeatureTrace, FeatureIncident).
+	TypeTrace       Type = 12 // C→S, break-glass trace by demographics (FeatureTrace)
+	TypeTraceResult Type = 13 // S→C, its answer (FeatureTrace)
+	TypeIncidents   Type = 14 // S→C, the open incidents the user is crew on (FeatureIncident)
+)
+
+// Features a client lists in Hello.Features and a server in
+// Welcome.Features. A side uses a feature only when the other listed it, so
+// an older peer without it keeps working.
+const (
+	// FeatureTrace: the client may send Trace (a break-glass search by
+	// family name and date of birth, answered online by the server).
+	FeatureTrace = "trace"
+	// FeatureIncident: the server may send documents with relationship
+	// RelIncident and Incidents messages.
+	FeatureIncident = "incident"
 )
 
 // String names a message type as docs/protocol.md does.
@@ -45,6 +62,12 @@ func (t Type) String() string {
 		return "break_glass_result"
 	case TypeError:
 		return "error"
+	case TypeTrace:
+		return "trace"
+	case TypeTraceResult:
+		return "trace_result"
+	case TypeIncidents:
+		return "incidents"
 	}
 	return "unknown"
 }
@@ -76,6 +99,9 @@ type Hello struct {
 	// Deltas lists the delta formats the client applies (DeltaZstd); a
 	// server sends deltas only to a client that lists one.
 	Deltas []string `json:"deltas,omitempty"`
+	// Features lists the optional features the client speaks (FeatureTrace,
+	// FeatureIncident).
+	Features []string `json:"features,omitempty"`
 	// Rollback, from protocol 2, reports that the device found its
 	// profile restored from an older copy (see RollbackReport).
 	Rollback *RollbackReport `json:"rollback,omitempty"`
@@ -135,12 +161,19 @@ type Welcome struct {
 	// progress; Done how many a resumed full sync had already applied.
 	Total int `json:"total"`
 	Done  int `json:"done"`
+	// Features lists the optional features the server will use with this
+	// client: those both sides speak.
+	Features []string `json:"features,omitempty"`
 }
 
 // Relationship kinds: why the user may hold a patient's document.
 const (
 	RelCaseload   = "caseload"
 	RelBreakGlass = "break-glass"
+	// RelIncident: a dispatch system named the user as crew on an incident
+	// at the patient's address (only to a client that listed
+	// FeatureIncident).
+	RelIncident = "incident"
 )
 
 // Withheld reasons.
