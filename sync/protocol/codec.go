@@ -127,6 +127,8 @@ func newMessage(t Type) Message {
 		return &BreakGlassResult{}
 	case TypeError:
 		return &ErrorMsg{}
+	case TypeIncidents:
+		return &Incidents{}
 	}
 	return nil
 }

@@ -319,6 +319,26 @@ type BreakGlassResult struct {
 	Error     string    `json:"error,omitempty"`
 }
 
+// Incident is one open dispatch incident on which the user is crew: the
+// address the dispatch system gave and the patients recorded there whose
+// documents the user now holds with relationship RelIncident.
+type Incident struct {
+	ID       string    `json:"id"`
+	Address  string    `json:"address"`  // first line and town, as the dispatch system gave it
+	Postcode string    `json:"postcode"` // normalised (record.NormalisePostcode)
+	Opened   time.Time `json:"opened"`
+	Expires  time.Time `json:"expires"`
+	NHS      []string  `json:"nhs"` // candidates at that address, possibly none
+}
+
+// Incidents is the complete list of the user's open incidents (S→C), sent
+// only to a client that listed FeatureIncident: after Welcome, and again
+// whenever an incident opens, changes, closes or expires. The client
+// replaces the list it holds; an incident missing from it has ended.
+type Incidents struct {
+	Open []Incident `json:"open"`
+}
+
 // ErrorMsg explains the close that follows it.
 type ErrorMsg struct {
 	Code    int    `json:"code"`
@@ -337,3 +357,4 @@ func (*AuditAck) Type() Type         { return TypeAuditAck }
 func (*BreakGlass) Type() Type       { return TypeBreakGlass }
 func (*BreakGlassResult) Type() Type { return TypeBreakGlassResult }
 func (*ErrorMsg) Type() Type         { return TypeError }
+func (*Incidents) Type() Type        { return TypeIncidents }

@@ -7,6 +7,10 @@ const (
 	// MaxDeletes bounds the revocations in one batch; the server splits
 	// larger sets across batches.
 	MaxDeletes = 4096
+	// MaxIncidents bounds the open incidents listed to one user, and
+	// MaxIncidentPatients the candidates of one incident.
+	MaxIncidents        = 64
+	MaxIncidentPatients = 50
 	// MaxText bounds free-text fields such as a break-glass reason.
 	MaxText = 2000
 	// MaxToken bounds identifiers and codes.
@@ -59,7 +63,7 @@ func validate(m Message) error {
 			if !tenDigits(u.NHS) {
 				return malformed(m, fmt.Sprintf("upsert NHS number %q", u.NHS))
 			}
-			if u.Relationship != RelCaseload && u.Relationship != RelBreakGlass {
+			if u.Relationship != RelCaseload && u.Relationship != RelBreakGlass && u.Relationship != RelIncident {
 				return malformed(m, fmt.Sprintf("relationship %q", u.Relationship))
 			}
 			if u.NotAfter.IsZero() {
@@ -120,6 +124,29 @@ func validate(m Message) error {
 		}
 		if len(v.ReasonText) > MaxText {
 			return fmt.Errorf("break-glass reason of %d bytes: %w", len(v.ReasonText), ErrTooLarge)
+		}
+	case *Incidents:
+		if len(v.Open) > MaxIncidents {
+			return fmt.Errorf("%d open incidents (limit %d): %w", len(v.Open), MaxIncidents, ErrTooLarge)
+		}
+		for _, in := range v.Open {
+			if in.ID == "" || len(in.ID) > 64 {
+				return malformed(m, "incident id missing or too long")
+			}
+			if len(in.Address) > MaxText || len(in.Postcode) > 16 {
+				return malformed(m, "incident address too long")
+			}
+			if in.Expires.IsZero() {
+				return malformed(m, "incident without an expiry")
+			}
+			if len(in.NHS) > MaxIncidentPatients {
+				return fmt.Errorf("incident of %d patients (limit %d): %w", len(in.NHS), MaxIncidentPatients, ErrTooLarge)
+			}
+			for _, n := range in.NHS {
+				if !tenDigits(n) {
+					return malformed(m, fmt.Sprintf("incident NHS number %q", n))
+				}
+			}
 		}
 	case *ErrorMsg:
 		if len(v.Message) > MaxText {
