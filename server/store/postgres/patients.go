@@ -247,11 +247,12 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 				}
 			}
 			b.Queue(`INSERT INTO patient (`+patientCols+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 				ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
 					sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
 					too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
-					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable`,
+					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable,
+					birth = EXCLUDED.birth, postcode = EXCLUDED.postcode`,
 				patientArgs(m, omitted)...)
 			kinds := make([]string, 0, len(ups[i].Docs))
 			for kind := range ups[i].Docs {
@@ -275,18 +276,18 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 	return n, err
 }
 
-const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable"
+const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable, birth, postcode"
 
 func patientArgs(m store.PatientMeta, omitted []byte) []any {
-	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable}
+	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable, nullText(m.Birth), nullText(m.Postcode)}
 }
 
 func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	var m store.PatientMeta
 	var version int64
 	var omitted []byte
-	var family *string
-	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable)
+	var family, birth, postcode *string
+	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable, &birth, &postcode)
 	if err != nil {
 		return m, err
 	}
@@ -294,12 +295,44 @@ func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	if family != nil {
 		m.FamilyIndex = *family
 	}
+	if birth != nil {
+		m.Birth = *birth
+	}
+	if postcode != nil {
+		m.Postcode = *postcode
+	}
 	if omitted != nil {
 		if err := json.Unmarshal(omitted, &m.Omitted); err != nil {
 			return m, fmt.Errorf("patient %s: omitted counts: %w", m.NHS, err)
 		}
 	}
 	return m, nil
+}
+
+// TracePatients implements store.Store.
+func (s *Store) TracePatients(family, birth string, limit int) ([]store.PatientMeta, error) {
+	if family == "" || birth == "" || limit <= 0 {
+		return nil, nil
+	}
+	var out []store.PatientMeta
+	err := s.query(func(ctx context.Context, q querier) error {
+		out = out[:0]
+		rows, err := q.Query(ctx, "SELECT "+patientCols+` FROM patient
+			WHERE family = $1 AND birth = $2 AND NOT restricted AND NOT unstorable ORDER BY nhs COLLATE "C" LIMIT $3`, family, birth, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanPatient(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // Patient implements store.Store.
