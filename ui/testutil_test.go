@@ -46,6 +46,9 @@ var fixture struct {
 	nka       record.NHSNumber // "No known allergies recorded"
 	unknown   record.NHSNumber // no allergy information at all
 	uncached  record.NHSNumber // on the server, in nobody's caseload (for break-glass)
+	// uncached's family name and date of birth, for the break-glass trace.
+	uncachedFamily string
+	uncachedBorn   time.Time
 	richName  string           // rich's family name
 	caseload  []string         // every patient but uncached
 	admin     server.Admin
@@ -186,6 +189,7 @@ func choosePatients(fhir string) error {
 			fixture.unknown = p.NHS
 		case score == 0 && fixture.uncached == "":
 			fixture.uncached = p.NHS
+			fixture.uncachedFamily, fixture.uncachedBorn = s.Demographics.Name.Family, s.Demographics.BirthDate.Time
 		}
 	}
 	if fixture.rich == "" || fixture.nka == "" || fixture.unknown == "" || fixture.uncached == "" {
