@@ -42,19 +42,19 @@ const (
 var fixture struct {
 	url, ca string
 	// Patients chosen from the demo data for what they show.
-	rich      record.NHSNumber // allergies, an active DNACPR or ReSPECT alert, patient-entered readings where possible
-	nka       record.NHSNumber // "No known allergies recorded"
-	unknown   record.NHSNumber // no allergy information at all
-	uncached  record.NHSNumber // on the server, in nobody's caseload (for break-glass)
+	rich     record.NHSNumber // allergies, an active DNACPR or ReSPECT alert, patient-entered readings where possible
+	nka      record.NHSNumber // "No known allergies recorded"
+	unknown  record.NHSNumber // no allergy information at all
+	uncached record.NHSNumber // on the server, in nobody's caseload (for break-glass)
 	// uncached's family name and date of birth, for the break-glass trace.
 	uncachedFamily string
 	uncachedBorn   time.Time
-	richName  string           // rich's family name
-	caseload  []string         // every patient but uncached
-	admin     server.Admin
-	users     int // users made by freshUser
-	cancel    context.CancelFunc
-	serveDone chan struct{}
+	richName       string   // rich's family name
+	caseload       []string // every patient but uncached
+	admin          server.Admin
+	users          int // users made by freshUser
+	cancel         context.CancelFunc
+	serveDone      chan struct{}
 }
 
 func TestMain(m *testing.M) {
