@@ -64,6 +64,18 @@ func TestCore_Trace_ThenBreakGlass(t *testing.T) {
 	if v.Relationship != protocol.RelBreakGlass || v.NHS.Digits() != ts.nhs[4] {
 		t.Fatalf("break-glass view %+v", v)
 	}
+	// The row of a patient held under emergency access says so, with the
+	// gender; a caseload patient's row carries no mark.
+	found, err := c.Search(ts.nhs[4], 10)
+	if err != nil || len(found.Entries) != 1 {
+		t.Fatalf("search %s = %+v, %v", ts.nhs[4], found, err)
+	}
+	if e := found.Entries[0]; e.HeldMark != "EMERGENCY ACCESS" || e.Held != protocol.RelBreakGlass || e.Gender == "" {
+		t.Fatalf("the break-glass row %+v; want the EMERGENCY ACCESS mark and the gender", e)
+	}
+	if own, err := c.Search(ts.nhs[0], 10); err != nil || len(own.Entries) != 1 || own.Entries[0].HeldMark != "" || own.Entries[0].Held != protocol.RelCaseload {
+		t.Fatalf("the caseload row %+v, %v; want no mark", own, err)
+	}
 	c.StopSync()
 	if _, err := c.Trace(ctx, d.Name.Family, born, ""); !errors.Is(err, ErrTraceNeedsConnection) {
 		t.Fatalf("offline trace = %v; want ErrTraceNeedsConnection", err)
