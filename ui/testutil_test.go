@@ -49,12 +49,15 @@ var fixture struct {
 	// uncached's family name and date of birth, for the break-glass trace.
 	uncachedFamily string
 	uncachedBorn   time.Time
-	richName       string   // rich's family name
-	caseload       []string // every patient but uncached
-	admin          server.Admin
-	users          int // users made by freshUser
-	cancel         context.CancelFunc
-	serveDone      chan struct{}
+	// spare is a caseload patient no other test looks at, and its source
+	// Patient key: a test may change their record on the server.
+	spare, spareKey string
+	richName        string   // rich's family name
+	caseload        []string // every patient but uncached
+	admin           server.Admin
+	users           int // users made by freshUser
+	cancel          context.CancelFunc
+	serveDone       chan struct{}
 }
 
 func TestMain(m *testing.M) {
@@ -192,7 +195,12 @@ func choosePatients(fhir string) error {
 			fixture.uncachedFamily, fixture.uncachedBorn = s.Demographics.Name.Family, s.Demographics.BirthDate.Time
 		}
 	}
-	if fixture.rich == "" || fixture.nka == "" || fixture.unknown == "" || fixture.uncached == "" {
+	for _, p := range imp.Patients {
+		if n := p.NHS; n != fixture.rich && n != fixture.nka && n != fixture.unknown && n != fixture.uncached && fixture.spare == "" {
+			fixture.spare, fixture.spareKey = n.Digits(), p.Key
+		}
+	}
+	if fixture.rich == "" || fixture.nka == "" || fixture.unknown == "" || fixture.uncached == "" || fixture.spare == "" {
 		return fmt.Errorf("the demo data lacks a patient the tests need: %+v", fixture)
 	}
 	return nil
