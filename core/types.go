@@ -34,12 +34,12 @@ type PatientEntry struct {
 	// closely matching name, date of birth and postcode.
 	SimilarOnDevice bool `json:"similar_on_device"`
 	// Gender is the FHIR administrative gender, when recorded.
-	Gender string `json:"gender,omitempty"`
+	Gender string `json:"gender"`
 	// Held is why this device holds the patient (the relationship the
 	// server sent: caseload, break-glass, incident...); HeldMark is what a
 	// list shows for it ("EMERGENCY ACCESS", "INCIDENT"; "" for caseload).
-	Held     string `json:"held,omitempty"`
-	HeldMark string `json:"held_mark,omitempty"`
+	Held     string `json:"held"`
+	HeldMark string `json:"held_mark"`
 }
 
 func entryOf(e cache.IndexEntry) PatientEntry {
