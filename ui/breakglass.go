@@ -106,6 +106,12 @@ func (u *UI) showBreakGlass(nhs string) {
 		widget.NewLabel("Your reason in your own words (required only for Other)"), b.text,
 	)
 	b.scroll = container.NewVScroll(fields)
+	// What takes the keyboard focus is scrolled into view, so at 200 %
+	// text a candidate's banner, the reasons and the fields are seen.
+	for _, e := range []*entry{b.nhs, b.text, b.trace.family, b.trace.born, b.trace.postcode} {
+		e.onFocus = func() { b.reveal(e) }
+	}
+	b.reasons.onFocus = b.reveal
 	// The buttons and the message stay outside the scrolling part, so Open
 	// is never under the scroll bar nor below the dialog's edge.
 	foot := container.NewVBox(b.busy, b.msg, container.NewHBox(layout.NewSpacer(), cancel, b.open))
@@ -120,6 +126,32 @@ func (u *UI) showBreakGlass(nhs string) {
 	u.bgDialog = b
 	b.d.Show()
 	b.focusFirst(u)
+}
+
+// reveal scrolls the dialog's fields so that o is wholly in view (its top
+// first, when it is taller than the view).
+func (b *breakGlassDialog) reveal(o fyne.CanvasObject) {
+	if b.scroll == nil || b.scroll.Content == nil {
+		return
+	}
+	// Lay the fields out at their new height first: a list just filled
+	// in has no place yet until the next frame.
+	c := b.scroll.Content
+	if h := max(c.MinSize().Height, b.scroll.Size().Height); c.Size().Height != h {
+		c.Resize(fyne.NewSize(c.Size().Width, h))
+	}
+	drv := fyne.CurrentApp().Driver()
+	top := drv.AbsolutePositionForObject(o).Y - drv.AbsolutePositionForObject(b.scroll.Content).Y
+	bottom, view, off := top+o.Size().Height, b.scroll.Size().Height, b.scroll.Offset.Y
+	switch {
+	case top < off:
+		b.scroll.Offset.Y = top
+	case bottom > off+view:
+		b.scroll.Offset.Y = min(top, bottom-view)
+	default:
+		return
+	}
+	b.scroll.Refresh()
 }
 
 // focusFirst gives the keyboard to the first field still to fill in,

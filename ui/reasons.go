@@ -19,6 +19,7 @@ type reasonList struct {
 	selected  int // -1 when none is chosen
 	onChange  func()
 	onConfirm func()
+	onFocus   func(fyne.CanvasObject) // a row took the keyboard focus
 	root      *fyne.Container
 }
 
@@ -109,8 +110,15 @@ func (r *reasonRow) Tapped(*fyne.PointEvent) {
 // Cursor shows a pointing hand.
 func (r *reasonRow) Cursor() desktop.Cursor { return desktop.PointerCursor }
 
-// FocusGained highlights the row.
-func (r *reasonRow) FocusGained() { r.focused = true; r.paint() }
+// FocusGained highlights the row and lets the list's owner bring it
+// into view.
+func (r *reasonRow) FocusGained() {
+	r.focused = true
+	r.paint()
+	if r.list.onFocus != nil {
+		r.list.onFocus(r)
+	}
+}
 
 // FocusLost removes the highlight.
 func (r *reasonRow) FocusLost() { r.focused = false; r.paint() }

@@ -149,9 +149,14 @@ func (f *traceForm) show(cs []core.TraceCandidate) {
 		texts[i] = candidateText(c, now)
 	}
 	f.found = cs
-	f.cands = newReasonList(f.u, texts, func() { f.u.touch(); f.choose() }, func() { f.b.reasons.focus(max(0, f.b.reasons.selected)) })
+	f.cands = newReasonList(f.u, texts, func() { f.u.touch(); f.choose() }, func() {
+		f.b.reveal(f.chosen) // the chosen banner, then as much of the reasons as fits
+		f.b.reasons.focus(max(0, f.b.reasons.selected))
+	})
+	f.cands.onFocus = f.b.reveal
 	f.list.Objects = []fyne.CanvasObject{f.cands.root}
 	f.list.Refresh()
+	f.b.scroll.Refresh() // lay the list out before the focus brings it into view
 	setSpans(f.msg, span{fmt.Sprintf(traceChooseFmt, len(cs)), plain})
 	f.cands.focus(0)
 }
@@ -167,6 +172,7 @@ func (f *traceForm) choose() {
 	f.b.nhs.SetText(c.NHS.String()) // nhsEdited keeps the banner: it matches
 	f.chosen.Objects = []fyne.CanvasObject{patientBanner(b)}
 	f.chosen.Refresh()
+	f.b.scroll.Refresh()
 	setSpans(f.msg, span{fmt.Sprintf(traceChosenFmt, b.Name, b.NHS), okText})
 	f.b.validate()
 }

@@ -151,3 +151,48 @@ func TestBreakGlass_TraceOfflineSaysItNeedsAConnection(t *testing.T) {
 		}
 	})
 }
+
+// inView fails unless o lies wholly inside the visible part of scroll.
+func inView(t *testing.T, what string, o fyne.CanvasObject, scroll fyne.CanvasObject) {
+	t.Helper()
+	p, s := absolute(o), o.Size()
+	sp, ss := absolute(scroll), scroll.Size()
+	if s.Height == 0 || p.Y < sp.Y-0.5 || p.Y+s.Height > sp.Y+ss.Height+0.5 {
+		t.Errorf("%s at y %v height %v is not inside the view at y %v height %v", what, p.Y, s.Height, sp.Y, ss.Height)
+	}
+}
+
+// TestBreakGlass_TraceScrollsWhatHasTheFocusIntoViewAtTheLargestText
+// checks that at 200 % text on 1280 x 800, where the dialog's fields do not
+// all fit, the family name, the first candidate (with its banner) and the
+// reason that take the keyboard are each scrolled into view as they do,
+// and the chosen patient's banner is on screen when the reasons take it.
+func TestBreakGlass_TraceScrollsWhatHasTheFocusIntoViewAtTheLargestText(t *testing.T) {
+	h := unlocked(t, freshUser(t, "paramedic"))
+	h.waitFor("the connection", func() bool { return h.u.status.State == core.SyncUpToDate })
+	h.ui(func() {
+		h.u.win.Resize(screen1280)
+		h.u.setTextScale(maxTextScale)
+	})
+	h.ctrlE()
+	h.waitFor("the dialog", func() bool { return h.u.bgDialog != nil })
+	h.tab()
+	h.ui(func() { inView(t, "the family name", h.u.bgDialog.trace.family, h.u.bgDialog.scroll) })
+	h.typeHere(fixture.uncachedFamily)
+	h.tab()
+	h.typeHere(fixture.uncachedBorn.Format("02/01/2006"))
+	h.key(fyne.KeyReturn)
+	h.waitFor("the trace's answer", func() bool { return h.u.bgDialog.trace.cands != nil })
+	h.ui(func() {
+		b := h.u.bgDialog
+		inView(t, "the first candidate", b.trace.cands.rows[0], b.scroll)
+	})
+	h.key(fyne.KeyReturn) // choose
+	h.ui(func() {
+		b := h.u.bgDialog
+		inView(t, "the first reason", b.reasons.rows[0], b.scroll)
+		if h.u.win.Canvas().Focused() != b.reasons.rows[0] {
+			t.Errorf("the focus is on %T, not the first reason", h.u.win.Canvas().Focused())
+		}
+	})
+}

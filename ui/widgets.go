@@ -124,8 +124,17 @@ func card(content ...fyne.CanvasObject) *fyne.Container {
 // shortcuts (Ctrl+L above all) work while it has the keyboard focus.
 type entry struct {
 	widget.Entry
-	u     *UI
-	onKey func(*fyne.KeyEvent) bool // handles a key before the entry does
+	u       *UI
+	onKey   func(*fyne.KeyEvent) bool // handles a key before the entry does
+	onFocus func()                    // called when the entry takes the keyboard focus
+}
+
+// FocusGained lets the owner of the entry bring it into view.
+func (e *entry) FocusGained() {
+	e.Entry.FocusGained()
+	if e.onFocus != nil {
+		e.onFocus()
+	}
 }
 
 func newEntry(u *UI, placeholder string) *entry {
