@@ -43,6 +43,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,9 @@ const (
 	// Claims the provider asserts (NHS login's names).
 	claimNHS   = "nhs_number"
 	claimLevel = "identity_proofing_level"
+	// The citizen's email, where notifications are sent.
+	claimEmail         = "email"
+	claimEmailVerified = "email_verified"
 )
 
 //go:embed assets templates
@@ -165,7 +169,7 @@ func (p *Portal) relyingParty(ctx context.Context) (*oauth2.Config, *oidc.IDToke
 		ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret,
 		Endpoint:    prov.Endpoint(),
 		RedirectURL: strings.TrimSuffix(p.cfg.BaseURL, "/") + CallbackPath,
-		Scopes:      []string{oidc.ScopeOpenID, "profile"},
+		Scopes:      []string{oidc.ScopeOpenID, "profile", oidc.ScopeEmail},
 	}
 	p.verifier = prov.Verifier(&oidc.Config{ClientID: p.cfg.ClientID})
 	return p.oauth, p.verifier, nil
@@ -345,6 +349,14 @@ func (p *Portal) callback(w http.ResponseWriter, r *http.Request) {
 	if nhs == "" {
 		p.render(w, r, http.StatusForbidden, "signin-failed", nil, map[string]string{"Reason": "Your NHS login did not give your NHS number."})
 		return
+	}
+	if email, ok := claims[claimEmail].(string); ok && email != "" && claims[claimEmailVerified] != false && level == RequiredLevel {
+		// Where the patient's notifications go (server/notify).
+		if a, err := mail.ParseAddress(email); err != nil || len(a.Address) > 254 {
+			p.cfg.Logf("portal: the sign-in's email claim is not an address; notifications stay in the portal")
+		} else if err := p.st.SetContact(nhs, a.Address); err != nil {
+			p.cfg.Logf("portal: keeping the notification address: %v", err)
+		}
 	}
 	p.newSession(w, &Session{NHS: nhs, Subject: idt.Subject, Level: level, IDToken: raw, expiresAt: idt.Expiry})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
