@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"strings"
 
@@ -41,8 +42,22 @@ func (f notifyFlags) check() error {
 	if *f.from == "" {
 		return fmt.Errorf("%w: --smtp-relay needs --smtp-from", errUsage)
 	}
+	if _, _, err := net.SplitHostPort(*f.relay); err != nil {
+		return fmt.Errorf("%w: --smtp-relay %q is not HOST:PORT", errUsage, *f.relay)
+	}
+	if _, err := mail.ParseAddress(*f.from); err != nil {
+		return fmt.Errorf("%w: --smtp-from %q is not an email address", errUsage, *f.from)
+	}
+	switch *f.tlsMode {
+	case notify.TLSStartTLS, notify.TLSImplicit, notify.TLSNone:
+	default:
+		return fmt.Errorf("%w: --smtp-tls is starttls, tls or none, not %q", errUsage, *f.tlsMode)
+	}
 	if (*f.user == "") != (*f.passwordFile == "") {
 		return fmt.Errorf("%w: --smtp-user and --smtp-password-file go together", errUsage)
+	}
+	if *f.tlsMode == notify.TLSNone && *f.user != "" {
+		return fmt.Errorf("%w: --smtp-user needs TLS (--smtp-tls starttls or tls): the password would cross in the clear", errUsage)
 	}
 	if *f.tlsMode == notify.TLSNone {
 		host, _, err := net.SplitHostPort(*f.relay)
