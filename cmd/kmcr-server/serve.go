@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -116,7 +117,15 @@ func runServe(env *cmdEnv, args []string) error {
 			}
 		}()
 	}
-	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, svc, logger.Printf)
+	// Nodes sharing a database keep the citizens' own audit chains apart
+	// (server/selfaudit): each names itself by host and port.
+	node := ""
+	if f.postgres() {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		node = host + ":" + port
+	}
+	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), node, st, svc, logger.Printf)
 	if err != nil {
 		ln.Close()
 		return err

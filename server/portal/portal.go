@@ -51,6 +51,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -92,6 +93,9 @@ type Config struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	Logf       func(format string, args ...any)
+	// Node names this server among several sharing one database (empty
+	// for a single node): the portal's audit chain is kept per node.
+	Node string
 }
 
 // Portal serves the pages under /my/.
@@ -146,7 +150,7 @@ func New(cfg Config) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{cfg: cfg, st: cfg.Store, pages: pages, audit: &auditor{st: cfg.Store, now: cfg.Now}, sessions: map[string]*Session{}}, nil
+	return &Portal{cfg: cfg, st: cfg.Store, pages: pages, audit: &auditor{chain: selfaudit.New(cfg.Store, selfaudit.Device(selfaudit.Portal, cfg.Node), "patient portal"), now: cfg.Now}, sessions: map[string]*Session{}}, nil
 }
 
 func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kmcr/audit"
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -141,7 +142,7 @@ func (p *Portal) accessLog(nhs string, from, to time.Time) ([]audit.Stored, erro
 			return nil // at the boundary: read last time
 		}
 		pl.seen[key] = true
-		if se.Malformed || se.Device == AuditDevice {
+		if se.Malformed || selfaudit.IsSelf(se.Device) {
 			return nil
 		}
 		e, err := audit.Decode(se.Canonical)
