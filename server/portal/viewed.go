@@ -303,7 +303,7 @@ func (p *Portal) access(e audit.Stored, orgs map[string]string) Access {
 
 // viewedBundle downloads the same accesses as a FHIR Bundle of AuditEvent.
 func (p *Portal) viewedBundle(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	if s == nil || !s.Proofed() {
 		http.Error(w, "Sign in first.", http.StatusUnauthorized)
 		return
