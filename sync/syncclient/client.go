@@ -25,7 +25,7 @@ type Client struct {
 	http  *http.Client
 	flush chan struct{} // FlushAudit's nudge; capacity 1
 
-	running atomic.Bool // Serve or SyncOnce is running
+	running atomic.Bool  // Serve or SyncOnce is running
 	cur     atomic.Int32 // index in eps of the address in use; set by the goroutine running Serve or SyncOnce
 
 	// Owned by the goroutine running Serve or SyncOnce.
