@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,5 +296,57 @@ func TestLogin_TriesNextServer(t *testing.T) {
 	_, err := Login(ctx, cfg, req)
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), strings.TrimPrefix(dead, "wss://")) || !strings.Contains(err.Error(), strings.TrimPrefix(dead2, "wss://")) {
 		t.Fatalf("every address dead: %v", err)
+	}
+}
+
+// TestClient_NodeDiesWhileBusy: node A's connection ends while the
+// client is busy (here reporting progress), with more batches and the
+// connection's end queued behind the batch it just acknowledged. The
+// client stores the queued batches, must then see the end (not wait for
+// a reader that has already stopped) and finish at node B from its
+// cursor.
+func TestClient_NodeDiesWhileBusy(t *testing.T) {
+	fs := newFakeServer(t, 600)
+	a, b := twoNodes(t, fs)
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	tc := newTestClient(t, fs, "", func(cfg *Config) {
+		// A window under maxCoalesce: the queued batches and the end
+		// behind them are taken together.
+		cfg.Server, cfg.Servers, cfg.Window = "", []string{"wss://" + a.Addr(), "wss://" + b.Addr()}, 4
+		cfg.OnState = func(s State) {
+			if s.Kind == Syncing && s.Done > 0 {
+				once.Do(func() { close(started); <-release })
+			}
+		}
+	})
+	ca := &coalescingApplier{fakeApplier: tc.app, prepared: map[*protocol.Batch]bool{}}
+	tc.Client.cfg.Applier = ca
+	done := make(chan error, 1)
+	go func() { done <- tc.SyncOnce(context.Background()) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch arrived")
+	}
+	waitFor(t, 10*time.Second, "a window of batches sent", func() bool {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		return fs.maxInFlight >= 4
+	})
+	a.Close()
+	time.Sleep(200 * time.Millisecond) // the reader queues the rest and the end
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("SyncOnce hung after node A's connection ended while it was busy")
+	}
+	checkComplete(t, fs, tc.app)
+	if tc.Server() != "wss://"+b.Addr() {
+		t.Fatalf("finished on %q", tc.Server())
 	}
 }
