@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +71,53 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 			clients = append(clients, &faultClient{user: name})
 		}
 	}
-	// Enrol (login and first sync) every client at once, alternating nodes.
+	enrolFaultClients(t, c, clients)
+	var down sync.Mutex // held by the test while the database is down
+	dbDown := false
+	watchFaultClients(t, clients, func() bool {
+		down.Lock()
+		defer down.Unlock()
+		return dbDown
+	})
+
+	views := &viewLog{t: t, n: map[string]int{}}
+	for _, fc := range clients {
+		waitState(t, fc.core, time.Minute, "the live sync of "+fc.user, upToDate)
+		views.view(fc, caseloads[fc.user], viewsEach)
+	}
+
+	// Views go on from the caches throughout the fault, one client after
+	// another, so uploads reach the nodes while the database goes away
+	// and comes back.
+	stopViewing := views.keepViewing(clients, caseloads)
+	faultStart := time.Now()
+	o.fault(t, srv, func() {
+		down.Lock()
+		dbDown = true
+		down.Unlock()
+	}, func() int { return countTold(clients) })
+	down.Lock()
+	dbDown = false
+	down.Unlock()
+	faultTook := time.Since(faultStart)
+	// Let the views run on a little after the database is back, while
+	// the nodes and clients reconnect.
+	time.Sleep(500 * time.Millisecond)
+	stopViewing()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	checkTold(t, clients, faultTook)
+
+	changeAndConverge(t, c, clients, caseloads)
+	checkAuditOnce(t, c, len(clients), views.n)
+}
+
+// enrolFaultClients enrols (login and first sync) every client at once,
+// alternating nodes.
+func enrolFaultClients(t *testing.T, c *cluster, clients []*faultClient) {
+	t.Helper()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, fc := range clients {
@@ -85,7 +133,7 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 				Passphrase: []byte(p.pass), DeviceSecretFile: p.secret, Host: "e2e-host"}, nil)
 			switch {
 			case errors.Is(err, core.ErrFirstSync):
-				// Enrolled; fifty first syncs at once on two cores can
+				// Enrolled; many first syncs at once on two cores can
 				// outlast the short heartbeat. The live sync resumes it.
 				t.Logf("%s: %v", fc.user, err)
 			case err != nil:
@@ -97,15 +145,17 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("%d clients enrolled on 2 nodes in %v", len(clients), time.Since(start).Round(time.Millisecond))
-	var down sync.Mutex // held by the test while the database is down
-	dbDown := false
+	t.Logf("%d clients enrolled on %d nodes in %v", len(clients), len(c.nodes), time.Since(start).Round(time.Millisecond))
+}
+
+// watchFaultClients records what each client's status says, and starts
+// its live sync. isDown says whether the database is away now.
+func watchFaultClients(t *testing.T, clients []*faultClient, isDown func() bool) {
+	t.Helper()
 	for _, fc := range clients {
 		stop := fc.core.Watch(func(st core.Status) {
 			saysUnavailable := strings.Contains(st.Connection+" "+st.Error, unavailableText)
-			down.Lock()
-			isDown := dbDown
-			down.Unlock()
+			down := isDown()
 			fc.mu.Lock()
 			if saysUnavailable {
 				if fc.unavailable == 0 {
@@ -116,7 +166,7 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 					fc.misnamed = st.Connection
 				}
 			}
-			if isDown && upToDate(st) && st.PendingAuditEvents == 0 && !saysUnavailable {
+			if down && upToDate(st) && st.PendingAuditEvents == 0 && !saysUnavailable {
 				fc.claimed = true
 			}
 			fc.mu.Unlock()
@@ -124,73 +174,26 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 		t.Cleanup(stop)
 		serveSync(t, fc.core)
 	}
+}
 
-	var vmu sync.Mutex
-	views := map[string]int{}
-	view := func(fc *faultClient, n int) {
-		cl := caseloads[fc.user]
-		some := []string{cl[rand.IntN(len(cl))]}
-		if n > 1 {
-			some = sample(cl, n)
-		}
-		for _, nhs := range some {
-			if _, err := fc.core.OpenPatient(nhs, nil); err != nil {
-				t.Errorf("%s opening %s: %v", fc.user, nhs, err)
-				return
-			}
-			vmu.Lock()
-			views[nhs]++
-			vmu.Unlock()
-		}
-	}
+// countTold counts the clients told the central record is unavailable.
+func countTold(clients []*faultClient) int {
+	n := 0
 	for _, fc := range clients {
-		waitState(t, fc.core, time.Minute, "the live sync of "+fc.user, upToDate)
-		view(fc, viewsEach)
-	}
-
-	// Views go on from the caches throughout the fault, one client after
-	// another, so uploads reach the nodes while the database goes away
-	// and comes back.
-	viewing, stopViewing := context.WithCancel(context.Background())
-	viewed := make(chan struct{})
-	go func() {
-		defer close(viewed)
-		for i := 0; viewing.Err() == nil; i++ {
-			view(clients[i%len(clients)], 1)
-			time.Sleep(5 * time.Millisecond)
+		fc.mu.Lock()
+		if fc.unavailable > 0 {
+			n++
 		}
-	}()
-	countTold := func() int {
-		n := 0
-		for _, fc := range clients {
-			fc.mu.Lock()
-			if fc.unavailable > 0 {
-				n++
-			}
-			fc.mu.Unlock()
-		}
-		return n
+		fc.mu.Unlock()
 	}
-	faultStart := time.Now()
-	o.fault(t, srv, func() {
-		down.Lock()
-		dbDown = true
-		down.Unlock()
-	}, countTold)
-	down.Lock()
-	dbDown = false
-	down.Unlock()
-	faultTook := time.Since(faultStart)
-	// Let the views run on a little after the database is back, while
-	// the nodes and clients reconnect.
-	time.Sleep(500 * time.Millisecond)
-	stopViewing()
-	<-viewed
-	if t.Failed() {
-		t.FailNow()
-	}
+	return n
+}
 
-	told, claimed, said := countTold(), 0, ""
+// checkTold fails unless some client was told the central record is
+// unavailable, and fails for any told it as the client's protocol error.
+func checkTold(t *testing.T, clients []*faultClient, away time.Duration) {
+	t.Helper()
+	told, claimed, said := countTold(clients), 0, ""
 	for _, fc := range clients {
 		fc.mu.Lock()
 		if said == "" {
@@ -204,7 +207,7 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 		}
 		fc.mu.Unlock()
 	}
-	t.Logf("the database was away for %v; %d of %d clients were told %q", faultTook.Round(time.Millisecond), told, len(clients), unavailableText)
+	t.Logf("the database was away for %v; %d of %d clients were told %q", away.Round(time.Millisecond), told, len(clients), unavailableText)
 	if told == 0 {
 		t.Errorf("no client was told %q while the database was away", unavailableText)
 	} else {
@@ -213,11 +216,60 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 	if claimed > 0 {
 		t.Logf("%d clients were up to date with nothing pending during the outage (they had nothing to deliver)", claimed)
 	}
+}
 
-	// A change after the fault, made through each node in turn, reaches
-	// every client on both nodes.
-	for u := range o.users {
-		name := fmt.Sprintf("user%02d", u)
+// viewLog counts the views clients make, by patient.
+type viewLog struct {
+	t  *testing.T
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// view opens n patients (at random) of caseload on fc, counting each.
+func (v *viewLog) view(fc *faultClient, caseload []string, n int) {
+	some := []string{caseload[rand.IntN(len(caseload))]}
+	if n > 1 {
+		some = sample(caseload, n)
+	}
+	for _, nhs := range some {
+		if _, err := fc.core.OpenPatient(nhs, nil); err != nil {
+			v.t.Errorf("%s opening %s: %v", fc.user, nhs, err)
+			return
+		}
+		v.mu.Lock()
+		v.n[nhs]++
+		v.mu.Unlock()
+	}
+}
+
+// keepViewing views one patient after another, round the clients, until
+// the returned stop is called (it waits for the last view).
+func (v *viewLog) keepViewing(clients []*faultClient, caseloads map[string][]string) (stop func()) {
+	cl := make(map[string][]string, len(caseloads))
+	for u, l := range caseloads {
+		cl[u] = slices.Clone(l) // the test goes on changing its own
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			fc := clients[i%len(clients)]
+			v.view(fc, cl[fc.user], 1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// changeAndConverge adds one patient to every user's caseload, through
+// each node in turn (retrying while the database comes back), and waits
+// until every client, on either node, holds exactly its caseload with
+// its audit queue delivered.
+func changeAndConverge(t *testing.T, c *cluster, clients []*faultClient, caseloads map[string][]string) {
+	t.Helper()
+	users := slices.Sorted(maps.Keys(caseloads))
+	for u, name := range users {
 		in := map[string]bool{}
 		for _, n := range caseloads[name] {
 			in[n] = true
@@ -225,7 +277,7 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 		for _, n := range c.nhs {
 			if !in[n] {
 				eventually(t, 30*time.Second, "a caseload change after the fault", func() error {
-					_, err := c.nodes[u%2].local.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: []string{n}})
+					_, err := c.nodes[u%len(c.nodes)].local.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: []string{n}})
 					return err
 				})
 				caseloads[name] = append(caseloads[name], n)
@@ -235,12 +287,15 @@ func runDatabaseFault(t *testing.T, o dbFault) {
 	}
 	for _, fc := range clients {
 		want := caseloads[fc.user]
-		waitState(t, fc.core, 2*time.Minute, fc.user+" resuming after the fault", func(st core.Status) bool {
-			return upToDate(st) && st.CachedPatients == len(want) && st.PendingAuditEvents == 0
+		eventually(t, time.Minute, fc.user+" resuming after the fault", func() error {
+			st := fc.core.Status()
+			if d := diffSets(cachedSet(t, fc.core), sortedCopy(want)); d != "" || !upToDate(st) || st.PendingAuditEvents != 0 {
+				return fmt.Errorf("connection %q, %d pending; cache %s", st.Connection, st.PendingAuditEvents, d)
+			}
+			return nil
 		})
 		checkConsistent(t, fc.core, want, nil)
 	}
-	checkAuditOnce(t, c, len(clients), views)
 }
 
 // checkAuditOnce checks the cluster's audit record: devices intact

@@ -53,12 +53,19 @@ func newCluster(t testing.TB, nodes, patients int, seed uint64) *cluster {
 // or the package's when srv is nil.
 func newClusterOn(t testing.TB, srv *pgtest.Server, nodes, patients int, seed uint64) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: filepath.Join(t.TempDir(), "server"), logs: newLogSink(t)}
+	var url string
 	if srv != nil {
-		c.url = srv.NewDB(t, "")
+		url = srv.NewDB(t, "")
 	} else {
-		c.url = pgtest.NewDB(t, "")
+		url = pgtest.NewDB(t, "")
 	}
+	return newClusterAt(t, url, nodes, patients, seed)
+}
+
+// newClusterAt is newCluster on the (empty) database at url.
+func newClusterAt(t testing.TB, url string, nodes, patients int, seed uint64) *cluster {
+	t.Helper()
+	c := &cluster{t: t, url: url, dir: filepath.Join(t.TempDir(), "server"), logs: newLogSink(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := postgres.Migrate(ctx, c.url); err != nil {

@@ -39,6 +39,9 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case errors.Is(tokErr, store.ErrUnavailable):
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error()) // try again, with backoff
+		return
 	case errors.Is(tokErr, ErrTokenExpired):
 		conn.Close(protocol.CloseTokenExpired, "access token expired")
 		return
