@@ -39,6 +39,9 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case errors.Is(tokErr, store.ErrUnavailable):
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error()) // try again, with backoff
+		return
 	case errors.Is(tokErr, ErrTokenExpired):
 		conn.Close(protocol.CloseTokenExpired, "access token expired")
 		return
@@ -354,6 +357,11 @@ func (ss *session) handle(m protocol.Message) error {
 func (ss *session) retryHeld() error {
 	ss.heldRetry = nil
 	ack, hold, err := ss.svc.ingestAudit(ss.device, ss.user, ss.held)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The database, not the upload: the client keeps its events and
+		// tries again with backoff.
+		return ss.fail(protocol.CloseInternalError, err)
+	}
 	if err != nil {
 		return ss.fail(protocol.CloseProtocolError, err)
 	}
