@@ -29,25 +29,27 @@ type built struct {
 // disagree) becomes the import's warnings. A patient whose Patient
 // resource is restricted gets no documents at all (see restrictedPatient).
 func (s *Service) buildPatient(nhs string) (built, error) {
-	return s.buildPatientWith(nhs, newSharedCache(s.st, 0))
-}
-
-// buildPatientWith is buildPatient reading shared resources through cache
-// (an import builds many patients pointing at the same practices and
-// medicines).
-func (s *Service) buildPatientWith(nhs string, cache *sharedCache) (built, error) {
-	keys, err := s.st.PatientKeys(nhs)
+	srcs, err := s.st.PatientSources([]string{nhs})
 	if err != nil {
 		return built{}, err
+	}
+	return s.buildFrom(nhs, srcs[nhs], newSharedCache(s.st, 0))
+}
+
+// buildFrom is buildPatient on the patient's sources as read
+// (store.PatientSources), reading shared resources through cache (an
+// import builds many patients pointing at the same practices and
+// medicines).
+func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *sharedCache) (built, error) {
+	keys := make([]string, 0, len(srcs))
+	for _, src := range srcs {
+		keys = append(keys, src.Key)
 	}
 	n, err := record.ParseNHSNumber(nhs)
 	if err != nil {
 		return built{}, err
 	}
-	patients, others, err := s.patientResources(keys)
-	if err != nil {
-		return built{}, err
-	}
+	patients, others := patientResources(srcs)
 	if len(patients) == 0 {
 		return built{}, fmt.Errorf("no Patient resource stored")
 	}
@@ -129,24 +131,20 @@ func (s *Service) buildPatientWith(nhs string, cache *sharedCache) (built, error
 	return b, nil
 }
 
-// patientResources reads every resource stored under a patient's source
-// keys, each source's own Patient apart from the rest.
-func (s *Service) patientResources(keys []string) (patients, others []record.Resource, err error) {
-	for _, k := range keys {
-		rs, err := s.st.PatientResources(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, sr := range rs {
+// patientResources splits the resources stored under a patient's source
+// keys: each source's own Patient apart from the rest.
+func patientResources(srcs []store.PatientSource) (patients, others []record.Resource) {
+	for _, src := range srcs {
+		for _, sr := range src.Resources {
 			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-			if r.Type == "Patient" && r.Key() == k {
+			if r.Type == "Patient" && r.Key() == src.Key {
 				patients = append(patients, r)
 			} else {
 				others = append(others, r)
 			}
 		}
 	}
-	return patients, others, nil
+	return patients, others
 }
 
 // restrictedPatient is the update for a patient whose Patient resource

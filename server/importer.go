@@ -148,6 +148,10 @@ func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *
 	done := 0
 	for start := 0; start < len(nhsList); start += commitBatch {
 		batch := nhsList[start:min(start+commitBatch, len(nhsList))]
+		srcs, err := s.st.PatientSources(batch)
+		if err != nil {
+			return err
+		}
 		next := make(chan int)
 		var wg sync.WaitGroup
 		for range min(workers, len(batch)) {
@@ -155,7 +159,7 @@ func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					b, err := s.buildPatientWith(batch[i], cache)
+					b, err := s.buildFrom(batch[i], srcs[batch[i]], cache)
 					results[i] = result{b, err}
 				}
 			}()
