@@ -28,10 +28,9 @@ import (
 // everything into spoolParts files in a temporary folder, each holding the
 // patients whose keys hash to it, and hands the parts over one at a time,
 // so memory stays bounded by one part however large the import.
-const (
-	spoolMemory = 64 << 20
-	spoolParts  = 256
-)
+var spoolMemory = 64 << 20 // a variable so that a test can make an import spill
+
+const spoolParts = 256
 
 type spool struct {
 	mem      []store.StagedResource
