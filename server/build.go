@@ -60,7 +60,7 @@ func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *share
 		}
 	}
 	judge := &sharedJudge{c: cache, memo: map[string]bool{}}
-	kept, withheld := s.withhold(others, judge)
+	kept, withheld := s.withhold(patients, others, judge)
 	meta.Sensitive = withheld
 	var full []record.Resource
 	sections := map[string]bool{record.SectionDemographics: true}
@@ -168,8 +168,20 @@ func restrictedPatient(meta store.PatientMeta, p record.Resource) built {
 // it, or a resource it contains, carries a sensitive label, or when it
 // refers to a withheld resource (a medicine's request naming a labelled
 // condition tells what the condition is), to a fixed point. The Patient is
-// not among rs: its own labels decide the whole patient.
-func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.Resource, int) {
+// not among rs: its own labels decide the whole patient. A reference to
+// the patient's own resources (or Patient) is judged by them alone, as the
+// documents carry them and never a shared resource of the same key; only
+// other references are put to the judge of shared resources.
+func (s *Service) withhold(patients, rs []record.Resource, judge *sharedJudge) ([]record.Resource, int) {
+	own := map[string]bool{}
+	for _, group := range [][]record.Resource{patients, rs} {
+		for _, r := range group {
+			own[r.Key()] = true
+			if r.FullURL != "" {
+				own[r.FullURL] = true
+			}
+		}
+	}
 	out := map[string]bool{} // keys and fullUrls of withheld resources
 	withheld := make([]bool, len(rs))
 	mark := func(i int) {
@@ -195,7 +207,7 @@ func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.R
 				refs[i] = refKeys(rs[i].Raw)
 			}
 			for _, k := range refs[i] {
-				if out[k] || judge.withheld(k) {
+				if out[k] || !own[k] && judge.withheld(k) {
 					mark(i)
 					changed = true
 					break
