@@ -152,6 +152,13 @@ type StoredResource struct {
 	Raw     []byte
 }
 
+// PatientSource is one source patient key of an NHS number and the
+// resources stored under it.
+type PatientSource struct {
+	Key       string
+	Resources []StoredResource
+}
+
 // Document kinds kept per patient.
 const (
 	DocFull         = "full"         // everything offline-cacheable (no sensitive items)
@@ -288,6 +295,12 @@ type Store interface {
 	// PatientKeys returns the source patient keys mapped to an NHS number,
 	// in byte order.
 	PatientKeys(nhs string) ([]string, error)
+	// PatientSources is PatientKeys and PatientResources for many NHS
+	// numbers at once (an import rebuilds patients a batch at a time): for
+	// each number with source keys, the keys in byte order, each with its
+	// resources in the byte order of their keys. A number with no keys is
+	// absent from the map.
+	PatientSources(nhs []string) (map[string][]PatientSource, error)
 	// CommitPatients writes documents whose hash changed, bumping their
 	// version and logging a change (ChangeRestricted when the update is
 	// Restricted, ChangeRelabel when Sensitive grew). An

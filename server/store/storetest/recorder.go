@@ -218,6 +218,11 @@ func (rec *recorder) PatientKeys(nhs string) ([]string, error) {
 	return rec.Store.PatientKeys(nhs)
 }
 
+func (rec *recorder) PatientSources(nhs []string) (map[string][]store.PatientSource, error) {
+	rec.calls.hit("PatientSources")
+	return rec.Store.PatientSources(nhs)
+}
+
 func (rec *recorder) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, error) {
 	rec.calls.hit("CommitPatients")
 	return rec.Store.CommitPatients(ups, now)
