@@ -74,6 +74,7 @@ func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *share
 	}
 	merge := record.MergePatients(patients, s.now())
 	patients = merge.Patients
+	traceKeys(&meta, n, patients)
 	b := built{warnings: merge.Report()}
 	full = append(append([]record.Resource{}, patients...), full...)
 	full = closeShared(full, judge)

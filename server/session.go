@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -140,6 +141,7 @@ type session struct {
 	held      *protocol.AuditUpload // an audit upload past the device's quota, not yet stored
 	heldRetry <-chan time.Time      // when to try it again
 	delta     deltaSession          // deltas: whether the client applies them, and what it holds (delta.go)
+	traceOK   bool                  // the client listed FeatureTrace and the Welcome echoed it
 	sizer     batchSizer            // batch bytes adapted to the link (batchsize.go)
 }
 
@@ -238,6 +240,10 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 		return nil, ss.fail(protocol.CloseInternalError, err)
 	}
 	welcome.Protocol = hello.Protocol
+	if slices.Contains(hello.Features, protocol.FeatureTrace) {
+		ss.traceOK = true
+		welcome.Features = append(welcome.Features, protocol.FeatureTrace)
+	}
 	return welcome, nil
 }
 
@@ -347,6 +353,11 @@ func (ss *session) handle(m protocol.Message) error {
 			ss.queue(v.NHS, "")
 		}
 		return ss.send(res)
+	case *protocol.Trace:
+		if !ss.traceOK {
+			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("trace without the %q feature in hello", protocol.FeatureTrace))
+		}
+		return ss.send(ss.svc.trace(ss.user, ss.rules, ss.device.ID, v))
 	}
 	return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("%s is not a client message", m.Type()))
 }

@@ -183,7 +183,11 @@ type PatientMeta struct {
 	// client's limits: the patient has no documents.
 	Unstorable  bool      `json:"unstorable,omitempty"`
 	Updated     time.Time `json:"updated"`
-	FamilyIndex string    `json:"family,omitempty"` // normalised family name, for admin listings
+	FamilyIndex string    `json:"family,omitempty"` // normalised family name (record.FoldName), for admin listings and TracePatients
+	// Birth (YYYY-MM-DD, a whole date only) and Postcode
+	// (record.NormalisePostcode) are the banner's, for TracePatients.
+	Birth    string `json:"birth,omitempty"`
+	Postcode string `json:"postcode,omitempty"`
 }
 
 // PatientUpdate is the result of rebuilding one patient's documents.
@@ -308,6 +312,10 @@ type Store interface {
 	// lacks is removed. It returns how many changed.
 	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)
 	Patient(nhs string) (PatientMeta, error)
+	// TracePatients returns the patients whose FamilyIndex is family and
+	// whose Birth is birth, restricted and unstorable ones left out, in
+	// NHS-number order, at most limit of them: the break-glass trace.
+	TracePatients(family, birth string, limit int) ([]PatientMeta, error)
 	Doc(nhs, kind string) ([]byte, error)
 	PatientCount() (int, error)
 

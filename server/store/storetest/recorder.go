@@ -233,6 +233,11 @@ func (rec *recorder) Patient(nhs string) (store.PatientMeta, error) {
 	return rec.Store.Patient(nhs)
 }
 
+func (rec *recorder) TracePatients(family, birth string, limit int) ([]store.PatientMeta, error) {
+	rec.calls.hit("TracePatients")
+	return rec.Store.TracePatients(family, birth, limit)
+}
+
 func (rec *recorder) Doc(nhs, kind string) ([]byte, error) {
 	rec.calls.hit("Doc")
 	return rec.Store.Doc(nhs, kind)
