@@ -247,11 +247,12 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 				}
 			}
 			b.Queue(`INSERT INTO patient (`+patientCols+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 				ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
 					sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
 					too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
-					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable`,
+					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable,
+					addresses = EXCLUDED.addresses, postcodes = EXCLUDED.postcodes`,
 				patientArgs(m, omitted)...)
 			kinds := make([]string, 0, len(ups[i].Docs))
 			for kind := range ups[i].Docs {
@@ -275,10 +276,20 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 	return n, err
 }
 
-const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable"
+const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable, addresses, postcodes"
 
 func patientArgs(m store.PatientMeta, omitted []byte) []any {
-	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable}
+	var addrs []byte
+	var postcodes []string
+	if len(m.Addresses) > 0 {
+		addrs, _ = json.Marshal(m.Addresses) // plain strings: cannot fail
+		if !m.Restricted {
+			for _, a := range m.Addresses {
+				postcodes = append(postcodes, a.Postcode)
+			}
+		}
+	}
+	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable, addrs, postcodes}
 }
 
 func scanPatient(row pgx.Row) (store.PatientMeta, error) {
@@ -286,9 +297,16 @@ func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	var version int64
 	var omitted []byte
 	var family *string
-	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable)
+	var addrs []byte
+	var postcodes []string
+	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable, &addrs, &postcodes)
 	if err != nil {
 		return m, err
+	}
+	if addrs != nil {
+		if err := json.Unmarshal(addrs, &m.Addresses); err != nil {
+			return m, fmt.Errorf("patient %s: addresses: %w", m.NHS, err)
+		}
 	}
 	m.Version, m.Updated = uint64(version), m.Updated.UTC()
 	if family != nil {
