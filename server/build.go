@@ -64,6 +64,7 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 	}
 	merge := record.MergePatients(patients, s.now())
 	patients = merge.Patients
+	meta.Addresses = record.CurrentAddresses(patients, s.now())
 	b := built{warnings: merge.Report()}
 	full = append(append([]record.Resource{}, patients...), full...)
 	full = s.closeShared(full, judge)
