@@ -183,6 +183,9 @@ type DeviceInfo struct {
 type AccessLogResult struct {
 	Entries []audit.Stored
 	FHIR    json.RawMessage
+	// Grants are the accesses the server granted to the patient's record
+	// (break-glass and dispatch incident grants), oldest first.
+	Grants []store.Alert `json:",omitempty"`
 }
 
 // VerifyResult is the outcome of "audit verify".
@@ -402,7 +405,11 @@ func (a *localAdmin) AccessLog(_ context.Context, nhs string) (AccessLogResult, 
 	if err != nil {
 		return AccessLogResult{}, err
 	}
-	return AccessLogResult{Entries: entries, FHIR: b}, nil
+	grants, err := a.svc.Grants(nhs)
+	if err != nil {
+		return AccessLogResult{}, err
+	}
+	return AccessLogResult{Entries: entries, FHIR: b, Grants: grants}, nil
 }
 
 func (a *localAdmin) Alerts(context.Context) ([]store.Alert, error) {

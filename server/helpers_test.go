@@ -152,6 +152,9 @@ type client struct {
 	spoil  func(delta []byte) []byte // corrupts each delta received, when set
 	got    []protocol.DocMeta        // every upsert received, as sent
 	full   []string                  // patients whose delta did not apply, for the next ack
+	feats  []string                  // Hello.Features
+	lists  []*protocol.Incidents     // every Incidents message received
+	trace  []string                  // what arrived, in order: "incidents", "batch", "batch-range", "up_to_date"
 	in     chan protocol.Message
 	errs   chan error
 }
@@ -173,6 +176,7 @@ func (cl *client) hello(window int) *protocol.Welcome {
 	if cl.deltas {
 		h.Deltas = []string{protocol.DeltaZstd}
 	}
+	h.Features = cl.feats
 	cl.send(h)
 	m, err := cl.recv()
 	if err != nil {
@@ -281,13 +285,22 @@ func (cl *client) untilUpToDate(ackLag int) {
 			}
 		}
 		switch v := m.(type) {
+		case *protocol.Incidents:
+			cl.lists = append(cl.lists, v)
+			cl.trace = append(cl.trace, "incidents")
 		case *protocol.Batch:
+			if v.Range != nil {
+				cl.trace = append(cl.trace, "batch-range")
+			} else {
+				cl.trace = append(cl.trace, "batch")
+			}
 			pending = append(pending, v)
 			cl.maxOut = max(cl.maxOut, len(pending))
 			for len(pending) > ackLag {
 				ackOne()
 			}
 		case *protocol.UpToDate:
+			cl.trace = append(cl.trace, "up_to_date")
 			for len(pending) > 0 {
 				ackOne()
 			}

@@ -368,6 +368,24 @@ func (s *Service) userIncidents(user string) (*protocol.Incidents, error) {
 	return msg, nil
 }
 
+// Grants lists the server's grants of a patient's record (break-glass
+// and incident grant alerts), oldest first: the access log shows them
+// beside the devices' events.
+func (s *Service) Grants(nhs string) ([]store.Alert, error) {
+	n, err := record.ParseNHSNumber(nhs)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Alert
+	err = s.st.Alerts(func(a store.Alert) error {
+		if a.NHS == n.Digits() && (a.Kind == AlertIncidentGrant || a.Kind == AlertBreakGlass && a.Seq == 0) {
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // expireIncidents ends the incidents past their expiry.
 func (s *Service) expireIncidents() error {
 	_, err := s.st.ExpireIncidents(s.now().Truncate(time.Microsecond))
