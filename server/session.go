@@ -231,6 +231,9 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 	}
 	ss.delta.init(hello)
 	ss.incidents = slices.Contains(hello.Features, protocol.FeatureIncident)
+	if ss.incidents {
+		ss.svc.cfg.Logf("session %s/%s: incident prefetch on (the client lists the %q feature)", ss.user.Name, ss.device.ID, protocol.FeatureIncident)
+	}
 	ss.window = hello.Window
 	if ss.window == 0 {
 		ss.window = protocol.DefaultWindow
