@@ -114,6 +114,11 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 	if meta.Unstorable {
 		h.Write([]byte("\x00unstorable"))
 	}
+	// The addresses found by postcode are part of what is stored: a store
+	// built before they were recorded gets them at its next import.
+	for _, a := range meta.Addresses {
+		h.Write([]byte("\x00addr\x00" + a.Postcode + "\x00" + a.Line))
+	}
 	meta.DocHash = h.Sum(nil)
 	if len(meta.Omitted) == 0 {
 		meta.Omitted = nil

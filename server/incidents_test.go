@@ -390,3 +390,47 @@ func TestDispatchAPI_OverTLS(t *testing.T) {
 		t.Fatalf("a removed credential: %d", status)
 	}
 }
+
+// TestImport_RecordsAddressesOfAnOlderStore: patients stored before
+// addresses were recorded get them at the next import of the same data,
+// and an incident at their address then finds them.
+func TestImport_RecordsAddressesOfAnOlderStore(t *testing.T) {
+	ts := newTestServer(t, 6)
+	line, pc := ts.addressOf(ts.nhs[2])
+	var old []store.PatientUpdate
+	for _, n := range ts.nhs {
+		m, err := ts.st.Patient(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Addresses, m.DocHash = nil, []byte("as an older version stored it")
+		docs := map[string][]byte{}
+		for _, kind := range []string{store.DocFull, store.DocDemographics} {
+			if d, err := ts.st.Doc(n, kind); err == nil {
+				docs[kind] = d
+			}
+		}
+		old = append(old, store.PatientUpdate{Meta: m, Docs: docs})
+	}
+	if _, err := ts.st.CommitPatients(old, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := ts.st.PatientsAtPostcode(pc); len(ms) != 0 {
+		t.Fatalf("the older store still finds %d patients at %s", len(ms), pc)
+	}
+	rep, err := ts.svc.Import([]string{ts.seed}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed != len(ts.nhs) {
+		t.Fatalf("re-import changed %d; want every patient (%d) rebuilt once", rep.Changed, len(ts.nhs))
+	}
+	ts.addUser("amy", "paramedic")
+	in, err := ts.svc.OpenIncident(IncidentArgs{ID: "1", Line: line, Postcode: pc, Crew: []string{"amy"}, Source: "cad"})
+	if err != nil || !slices.Contains(in.NHS, ts.nhs[2]) {
+		t.Fatalf("incident after the re-import: %v, %v", in.NHS, err)
+	}
+	if rep, _ := ts.svc.Import([]string{ts.seed}, nil); rep.Changed != 0 {
+		t.Fatalf("a third import changed %d", rep.Changed)
+	}
+}
