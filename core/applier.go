@@ -361,7 +361,7 @@ func (s syncer) Wipe(reason string) error {
 	s.c.mu.Lock()
 	s.c.wipeReason = reason
 	s.c.mu.Unlock()
-	return s.c.wipeLocal()
+	return s.c.wipeLocal(false)
 }
 
 func (s syncer) AuditHead() (*protocol.SignedHead, error) {

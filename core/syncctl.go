@@ -92,6 +92,16 @@ func (c *Core) StopSync() {
 	<-done
 }
 
+// cancelSync asks a running ServeSync to end without waiting for it.
+func (c *Core) cancelSync() {
+	c.mu.Lock()
+	cancel := c.stopSync
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 // Syncing reports whether background sync is running.
 func (c *Core) Syncing() bool {
 	c.mu.Lock()

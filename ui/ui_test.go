@@ -232,7 +232,7 @@ func TestSearch_NHSNumberCheckedAsTyped(t *testing.T) {
 			}
 		})
 	}
-	h.core.StopSync()
+	h.stopSync() // once it runs: started later, it would upload the queue under the count
 	before := h.pendingAudit()
 	h.ui(func() {
 		h.u.main.query.SetText("943 476 5918")
