@@ -141,7 +141,7 @@ func (c *Core) openPatient(nhs record.NHSNumber, bg *BreakGlassReason, incident 
 		e.Sections = shownSections(h, s)
 		if incident != "" {
 			e.Purpose = incidentPurpose(incident)
-			e.Outcome.Detail = "opened for dispatch incident " + incident
+			e.Outcome.Detail = "opened for dispatch incident " + auditedID(incident)
 		}
 		if bg != nil {
 			e.Action = audit.ActionBreakGlass

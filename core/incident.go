@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"kmcr/cache"
 	"kmcr/internal/storeddoc"
@@ -221,21 +223,33 @@ func (c *Core) OpenIncidentPatient(id, nhsText string) (*PatientView, error) {
 }
 
 // incidentPurpose is the audit event's purpose for a view opened for an
-// incident. The field holds at most 64 bytes: a longer incident id is cut
-// there (the event's outcome detail carries it whole).
+// incident. The field is a code of at most 64 bytes, without control
+// characters or runs of spaces: the id is written that way (auditedID) and
+// a longer purpose is cut at 64 bytes (the event's outcome detail carries
+// the id whole).
 func incidentPurpose(id string) string {
-	p := present.IncidentPurpose(id)
-	if len(p) <= 64 {
-		return p
+	p := present.IncidentPurpose(auditedID(id))
+	if len(p) > 64 {
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(p[cut]) {
+			cut--
+		}
+		p = p[:cut]
 	}
-	cut := 64
-	for cut > 0 && !utf8RuneStart(p[cut]) {
-		cut--
-	}
-	return p[:cut]
+	return strings.TrimSpace(p)
 }
 
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// auditedID is an incident id as an audit event may carry it: control
+// characters as U+FFFD, and runs of white space as one space.
+func auditedID(id string) string {
+	id = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return utf8.RuneError
+		}
+		return r
+	}, id)
+	return strings.Join(strings.Fields(id), " ")
+}
 
 // armIncidentExpiry schedules expireIncidents for the soonest expiry in
 // list, replacing any earlier schedule, so an incident ends on time on a

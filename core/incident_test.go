@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -306,4 +307,21 @@ func (c *Core) cacheStats() cache.Stats {
 		return cache.Stats{}
 	}
 	return cc.Stats()
+}
+
+// TestIncidentPurpose_AlwaysAValidCode checks every incident id, however
+// long or odd, gives a purpose and detail an audit event accepts, so a
+// candidate's view is never refused for its incident's name.
+func TestIncidentPurpose_AlwaysAValidCode(t *testing.T) {
+	for _, id := range []string{"4711", "CAD-2026-000123", strings.Repeat("9", 64), "a  b", " lead", "tab\there", "bell\x07", strings.Repeat("é", 40)} {
+		e := audit.Event{Action: audit.ActionView, Occurred: time.Now(), User: audit.Actor{ID: "u", Role: "paramedic"},
+			Device: audit.Device{ID: "d", Host: "h"}, Patient: record.NHSNumber("9434765919"), Sections: []string{"allergies"},
+			Purpose: incidentPurpose(id), Outcome: audit.Outcome{Result: audit.ResultSuccess, Detail: "opened for dispatch incident " + auditedID(id)}}
+		if err := e.Validate(); err != nil {
+			t.Errorf("incident %q: purpose %q: %v", id, e.Purpose, err)
+		}
+	}
+	if got := incidentPurpose("4711"); got != "emergency care, incident 4711" {
+		t.Errorf("purpose %q", got)
+	}
 }
