@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -133,6 +135,19 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 	}
 	if h := got[0].Heading(); h != "Incident 4711: 2 people recorded at 12 High Street, Rochester ME1 1AA" {
 		t.Fatalf("heading %q", h)
+	}
+	// The list names patients at an address: sealed like the rest.
+	files, _ := os.ReadDir(c.DataDir())
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(c.DataDir(), f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"High Street", "Rochester", "me11aa"} {
+			if bytes.Contains(b, []byte(n)) {
+				t.Fatalf("%s holds %q in plaintext", f.Name(), n)
+			}
+		}
 	}
 
 	// Status carries them, with the keys the command line documents.
