@@ -37,6 +37,10 @@ func newIncidentPanel(m *mainScreen) *incidentPanel {
 	return p
 }
 
+// incidentRowsShown is how many candidates an incident's card lists; more
+// are offered in the results list.
+const incidentRowsShown = 5
+
 // signature sums up what the panel must show of list: a change reloads it.
 func incidentSignature(list []core.Incident) string {
 	var b strings.Builder
@@ -109,7 +113,18 @@ func (p *incidentPanel) incidentBlock(in core.Incident, cands []core.PatientEntr
 		l.onTop = func() { u.win.Canvas().Focus(p.m.query) }
 		l.set(cands)
 		p.lists = append(p.lists, l)
-		rows = append(rows, l.box)
+		if len(l.rows) <= incidentRowsShown {
+			rows = append(rows, l.box)
+		} else {
+			// Many people at one address (a care home): the card scrolls,
+			// so the search stays on screen; a focused row scrolls into view.
+			h := float32(0)
+			for _, r := range l.rows[:incidentRowsShown] {
+				h += r.MinSize().Height + theme.Padding()
+			}
+			l.scroll.SetMinSize(fyne.NewSize(0, h))
+			rows = append(rows, l.scroll)
+		}
 		if missing := len(in.NHS) - len(cands); missing > 0 {
 			rows = append(rows, txt(plural(missing, "summary has", "summaries have")+" not reached this device yet: they arrive while it is connected.", warnText))
 		}
