@@ -201,6 +201,13 @@ func (ss *session) run() error {
 
 // hello reads and checks the client's hello and plans the session.
 func (ss *session) hello() (*protocol.Welcome, error) {
+	// A peer that answers pings but never says hello would hold a
+	// connection (and a slot of its device) for ever: the hello must come
+	// within one read timeout.
+	late := time.AfterFunc(ss.svc.cfg.Timeouts.Read, func() {
+		ss.conn.Close(protocol.CloseOutOfOrder, "no hello within the read timeout")
+	})
+	defer late.Stop()
 	m, err := ss.conn.Receive()
 	if err != nil {
 		return nil, err
