@@ -58,6 +58,7 @@ type session struct {
 	traceOK      bool                  // the Welcome listed FeatureTrace
 	held         *inbound              // a message taken from in while gathering batches
 	wantFull     map[uint64][]string   // batch id → patients whose delta did not apply (delta.go)
+	incidents    bool                  // the Welcome echoed FeatureIncident (incident.go)
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -124,7 +125,7 @@ func (s *session) hello(ctx context.Context) error {
 		s.conn.Close(protocol.CloseGoingAway, "client storage error")
 		return local("reading the audit chain head: %w", err)
 	}
-	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats(), Features: clientFeatures()}
+	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats(), Features: s.c.features()}
 	return s.send(ctx, h)
 }
 
@@ -246,6 +247,8 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		return s.onBreakGlassResult(v)
 	case *protocol.TraceResult:
 		return s.onTraceResult(v)
+	case *protocol.Incidents:
+		return s.onIncidents(v)
 	}
 	return s.violation(protocol.CloseOutOfOrder, m.Type().String()+" is a client message")
 }
@@ -259,6 +262,7 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 		return fmt.Errorf("%w (server version %d, client version %d)", ErrIncompatible, w.Protocol, protocol.Version)
 	}
 	s.rollbackAnswered()
+	s.agreeFeatures(w)
 	if wa, ok := s.c.cfg.Applier.(WelcomeApplier); ok {
 		if err := wa.ApplyWelcome(w); err != nil {
 			s.conn.Close(protocol.CloseGoingAway, "client storage error")
@@ -278,6 +282,9 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 	if b.ID != s.nextBatch {
 		return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch))
+	}
+	if err := s.checkRelationships(b); err != nil {
+		return err
 	}
 	if err := s.resolve(b); err != nil {
 		return err
@@ -351,6 +358,9 @@ func (s *session) onBatches(ctx context.Context, ba BatchesApplier, bs []*protoc
 	for i, b := range bs {
 		if b.ID != s.nextBatch+uint64(i) {
 			return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch+uint64(i)))
+		}
+		if err := s.checkRelationships(b); err != nil {
+			return err
 		}
 		if err := s.resolve(b); err != nil {
 			return err
