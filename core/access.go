@@ -112,6 +112,12 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			return nil, err
 		}
 	}
+	return c.openPatient(nhs, bg, "")
+}
+
+// openPatient is OpenPatient for a checked NHS number; incident, when set,
+// is the dispatch incident the view is for (OpenIncidentPatient).
+func (c *Core) openPatient(nhs record.NHSNumber, bg *BreakGlassReason, incident string) (*PatientView, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -134,6 +140,10 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		}
 		e := c.patientEvent(s, audit.ActionView, nhs)
 		e.Sections = shownSections(h, s)
+		if incident != "" {
+			e.Purpose = incidentPurpose(incident)
+			e.Outcome.Detail = "opened for dispatch incident " + auditedID(incident)
+		}
 		if bg != nil {
 			e.Action = audit.ActionBreakGlass
 			e.Purpose = "BTG"

@@ -455,6 +455,11 @@ func (s syncer) ApplyWelcome(w *protocol.Welcome) error {
 	s.c.sess = sess
 	if s.c.profile != nil {
 		s.c.profile.Role = w.User.Role
+		if s.c.sync != nil {
+			// The node that welcomed this device is where the next
+			// connection starts.
+			s.c.profile.Server = s.c.sync.Server()
+		}
 		applyPolicy(s.c.profile, w.Policy)
 		_ = saveProfile(s.c.cfg.DataDir, s.c.profile)
 	}

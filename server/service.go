@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"kmcr/audit"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
 )
@@ -52,6 +53,11 @@ type Config struct {
 	// store (OpenTokenKeys); nil holds one random key in memory only, so
 	// tokens die with the process (tests).
 	TokenKeys *TokenKeys
+	// Accesses, when set, is given the accesses of each audit upload once
+	// stored, and again when a device sends a stored upload again (so
+	// what it does must be idempotent: server/notify's Queue); its error
+	// fails the upload, which the device then sends again.
+	Accesses func(device string, u store.User, events []audit.Event) error
 }
 
 // Service is the sync service.
@@ -146,6 +152,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	mux.HandleFunc("POST "+protocol.PathDispatchIncidents, s.handleDispatchOpen)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents, s.handleDispatchClose)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents+"/{id}", s.handleDispatchClose)
 	for pattern, h := range s.routes {
 		mux.Handle(pattern, h)
 	}
@@ -221,7 +230,10 @@ func (s *Service) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			expire := func() error { _, err := s.st.ExpireRelationships(s.now()); return err }
+			expire := func() error {
+				_, err := s.st.ExpireRelationships(s.now())
+				return errors.Join(err, s.expireIncidents())
+			}
 			var err error
 			if ex, ok := s.st.(store.Exclusive); ok { // several nodes: once across them
 				_, err = ex.Exclusive("expire-relationships", expire)

@@ -90,6 +90,9 @@ type UI struct {
 	// unlocking opens them again (read and audited afresh, banner first).
 	// It is the only thing about a patient kept while locked.
 	reopen record.NHSNumber
+	// reopenIncident is the incident it was open for, if any: it is
+	// opened again for that incident, if still open.
+	reopenIncident string
 }
 
 // New makes the interface; ShowAndRun shows it.
@@ -269,7 +272,7 @@ func (u *UI) lockScreenNow() {
 	u.gen++
 	u.cancelFirstSync()
 	if !u.locked && u.main != nil && u.main.view != nil && u.screen == screenSummary {
-		u.reopen = u.main.view.NHS
+		u.reopen, u.reopenIncident = u.main.view.NHS, u.main.view.Incident
 	}
 	u.locked = true
 	u.win.SetContent(container.NewCenter(widget.NewLabel("Locked")))
@@ -302,7 +305,12 @@ func (u *UI) unlocked() {
 		// Back to the patient that was open, through the same path as
 		// opening them from the finder: audited, banner at the top.
 		u.reopen = ""
-		u.main.open(core.PatientEntry{NHS: n})
+		if id := u.reopenIncident; id != "" {
+			u.reopenIncident = ""
+			u.main.openForIncident(id, core.PatientEntry{NHS: n})
+		} else {
+			u.main.open(core.PatientEntry{NHS: n})
+		}
 	}
 	u.background(func() {
 		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {

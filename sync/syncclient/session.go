@@ -58,6 +58,7 @@ type session struct {
 	traceOK      bool                  // the Welcome listed FeatureTrace
 	held         *inbound              // a message taken from in while gathering batches
 	wantFull     map[uint64][]string   // batch id → patients whose delta did not apply (delta.go)
+	incidents    bool                  // the Welcome echoed FeatureIncident (incident.go)
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -124,7 +125,7 @@ func (s *session) hello(ctx context.Context) error {
 		s.conn.Close(protocol.CloseGoingAway, "client storage error")
 		return local("reading the audit chain head: %w", err)
 	}
-	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats(), Features: clientFeatures()}
+	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats(), Features: s.c.features()}
 	return s.send(ctx, h)
 }
 
@@ -246,6 +247,8 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		return s.onBreakGlassResult(v)
 	case *protocol.TraceResult:
 		return s.onTraceResult(v)
+	case *protocol.Incidents:
+		return s.onIncidents(v)
 	}
 	return s.violation(protocol.CloseOutOfOrder, m.Type().String()+" is a client message")
 }
@@ -259,6 +262,7 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 		return fmt.Errorf("%w (server version %d, client version %d)", ErrIncompatible, w.Protocol, protocol.Version)
 	}
 	s.rollbackAnswered()
+	s.agreeFeatures(w)
 	if wa, ok := s.c.cfg.Applier.(WelcomeApplier); ok {
 		if err := wa.ApplyWelcome(w); err != nil {
 			s.conn.Close(protocol.CloseGoingAway, "client storage error")
@@ -278,6 +282,9 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 	if b.ID != s.nextBatch {
 		return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch))
+	}
+	if err := s.checkRelationships(b); err != nil {
+		return err
 	}
 	if err := s.resolve(b); err != nil {
 		return err
@@ -351,6 +358,9 @@ func (s *session) onBatches(ctx context.Context, ba BatchesApplier, bs []*protoc
 	for i, b := range bs {
 		if b.ID != s.nextBatch+uint64(i) {
 			return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch+uint64(i)))
+		}
+		if err := s.checkRelationships(b); err != nil {
+			return err
 		}
 		if err := s.resolve(b); err != nil {
 			return err
@@ -457,16 +467,45 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 	}
 	// The reader always delivers the error that ended the connection. A
 	// Wipe just before it still counts: a revoked device is told to wipe
-	// and closed straight away.
-	for in := range s.in {
-		if w, ok := in.m.(*protocol.Wipe); ok {
-			return s.onWipe(w)
-		}
-		if in.err != nil {
-			return s.ended(in.err)
+	// and closed straight away. What gather took ahead (s.held) comes
+	// first; the reader may have delivered everything and stopped.
+	if s.held != nil {
+		if why, ok := s.endOf(*s.held); ok {
+			s.held = nil
+			return why
 		}
 	}
-	return err
+	for {
+		select {
+		case in := <-s.in:
+			if why, ok := s.endOf(in); ok {
+				return why
+			}
+		case <-s.readerDone:
+			for {
+				select {
+				case in := <-s.in:
+					if why, ok := s.endOf(in); ok {
+						return why
+					}
+				default:
+					return err
+				}
+			}
+		}
+	}
+}
+
+// endOf says how a message from the reader ends the session, if it does:
+// a Wipe, or the error that ended the connection.
+func (s *session) endOf(in inbound) (error, bool) {
+	if w, ok := in.m.(*protocol.Wipe); ok {
+		return s.onWipe(w), true
+	}
+	if in.err != nil {
+		return s.ended(in.err), true
+	}
+	return nil, false
 }
 
 // ended words the error that ended the reader.

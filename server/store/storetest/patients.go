@@ -167,6 +167,50 @@ var resourceCases = []testCase{
 		must(t, e.s.MapPatientKeys(nil))
 		noChanges(t, e.s, 0, "MapPatientKeys")
 	}},
+	{"PatientSourcesAsOneByOne", func(t *testing.T, e *env) {
+		// nhs(0): two sources, one with no resources; nhs(1): one source;
+		// nhs(2): none; a key without a number is nobody's source.
+		must(t, e.s.MapPatientKeys(map[string]string{"Patient/b": nhs(0), "Patient/a": nhs(0), "Patient/c": nhs(1)}))
+		var items []store.StagedResource
+		for _, it := range []struct{ pk, key string }{{"Patient/b", "Patient/b"}, {"Patient/b", "Condition/9"}, {"Patient/b", "Condition/10"},
+			{"Patient/c", "Patient/c"}, {"Patient/ab", "Condition/1"}, {"Patient/unmapped", "Condition/1"}} {
+			items = append(items, store.StagedResource{PatientKey: it.pk, Key: it.key, FullURL: "urn:" + it.pk + "/" + it.key, Raw: []byte(`{"id":"` + it.key + `"}`)})
+		}
+		_, err := e.s.StageResources(items)
+		must(t, err)
+		got, err := e.s.PatientSources([]string{nhs(1), nhs(2), nhs(0), nhs(1)})
+		must(t, err)
+		if _, ok := got[nhs(2)]; ok || len(got) != 2 {
+			t.Fatalf("PatientSources answered for %d numbers (%v); want 2, not %s", len(got), got, nhs(2))
+		}
+		for _, n := range []string{nhs(0), nhs(1)} {
+			keys, err := e.s.PatientKeys(n)
+			must(t, err)
+			srcs := got[n]
+			if len(srcs) != len(keys) {
+				t.Fatalf("PatientSources(%s) has %d sources; PatientKeys %v", n, len(srcs), keys)
+			}
+			for i, src := range srcs {
+				if src.Key != keys[i] {
+					t.Fatalf("PatientSources(%s) source %d is %s; PatientKeys says %s (byte order)", n, i, src.Key, keys[i])
+				}
+				var rs []string
+				for _, r := range src.Resources {
+					rs = append(rs, r.Key+"|"+r.FullURL+"|"+string(r.Raw))
+				}
+				if want := res(t, e.s, src.Key); !slices.Equal(rs, want) {
+					t.Fatalf("PatientSources(%s) resources of %s = %v\nPatientResources: %v", n, src.Key, rs, want)
+				}
+			}
+		}
+		if got[nhs(0)][0].Key != "Patient/a" || len(got[nhs(0)][0].Resources) != 0 || len(got[nhs(0)][1].Resources) != 3 {
+			t.Fatalf("PatientSources(%s) = %+v", nhs(0), got[nhs(0)])
+		}
+		if none, err := e.s.PatientSources(nil); err != nil || len(none) != 0 {
+			t.Fatalf("PatientSources(nil) = %v, %v", none, err)
+		}
+		noChanges(t, e.s, 0, "PatientSources")
+	}},
 }
 
 // update is a PatientUpdate with a full and a demographics document.
