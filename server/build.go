@@ -125,6 +125,11 @@ func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *share
 	if meta.Unstorable {
 		h.Write([]byte("\x00unstorable"))
 	}
+	// The break-glass trace's keys are part of what is stored: a store
+	// built before they were recorded gets them at its next import.
+	if meta.FamilyIndex != "" || meta.Birth != "" {
+		h.Write([]byte("\x00trace\x00" + meta.FamilyIndex + "\x00" + meta.Birth + "\x00" + meta.Postcode))
+	}
 	// The addresses found by postcode are part of what is stored: a store
 	// built before they were recorded gets them at its next import.
 	for _, a := range meta.Addresses {

@@ -116,13 +116,14 @@ func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)
 	if err := s.st.MapPatientKeys(keyNHS); err != nil {
 		return nil, nil, err
 	}
-	// Patients stored before addresses were recorded are rebuilt once, so
-	// a dispatch incident can find them by postcode.
+	// Patients stored before addresses (or the trace's keys) were recorded
+	// are rebuilt once, so a dispatch incident can find them by postcode
+	// and a break-glass trace by family name and date of birth.
 	for key, nhs := range keyNHS {
 		if dirty[key] {
 			continue
 		}
-		if m, err := s.st.Patient(nhs); err == nil && !m.Restricted && !m.Unstorable && len(m.Addresses) == 0 {
+		if m, err := s.st.Patient(nhs); err == nil && !m.Restricted && !m.Unstorable && (len(m.Addresses) == 0 || m.FamilyIndex == "" && m.Birth == "") {
 			dirty[key] = true
 		}
 	}

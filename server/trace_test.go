@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"kmcr/demo"
 	"kmcr/server/store"
@@ -202,4 +203,74 @@ func TestSession_Trace_RefusedAndBounded(t *testing.T) {
 			t.Fatal("a client that did not list the feature was answered")
 		}
 	}
+}
+
+// TestImport_RecordsTraceKeysOfAnOlderStore: patients stored before the
+// trace's keys were recorded get them at the next import of the same data,
+// and a trace then finds them; a further import changes nothing.
+func TestImport_RecordsTraceKeysOfAnOlderStore(t *testing.T) {
+	ts, nums := traceServer(t)
+	var old []store.PatientUpdate
+	for _, n := range nums {
+		m, err := ts.st.Patient(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Restricted {
+			continue
+		}
+		m.FamilyIndex, m.Birth, m.Postcode, m.DocHash = "", "", "", []byte("as an older version stored it")
+		docs := map[string][]byte{}
+		for _, kind := range []string{store.DocFull, store.DocDemographics} {
+			if d, err := ts.st.Doc(n, kind); err == nil {
+				docs[kind] = d
+			}
+		}
+		old = append(old, store.PatientUpdate{Meta: m, Docs: docs})
+	}
+	if _, err := ts.st.CommitPatients(old, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cl := traceClient(t, ts, "amy", "paramedic", 5)
+	if r := cl.trace(&protocol.Trace{RequestID: "before", Family: "Dabrowski", BirthDate: "1948-03-12"}); len(r.Candidates) != 0 {
+		t.Fatalf("the older store already traces: %+v", r)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Patient.000.ndjson"), patientLines(t, ts, nums), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.svc.Import([]string{dir}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := cl.trace(&protocol.Trace{RequestID: "after", Family: "Dabrowski", BirthDate: "1948-03-12"}); !slices.Equal(candidateNHS(r), []string{nums[8]}) {
+		t.Fatalf("after the re-import: %+v; want %s", r, nums[8])
+	}
+	if rep, _ := ts.svc.Import([]string{dir}, nil); rep.Changed != 0 {
+		t.Fatalf("a third import changed %d", rep.Changed)
+	}
+}
+
+// patientLines is the stored Patient resources of nums, as NDJSON: the
+// same data imported again.
+func patientLines(t *testing.T, ts *testServer, nums []string) []byte {
+	t.Helper()
+	var out []byte
+	for _, n := range nums {
+		keys, err := ts.st.PatientKeys(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			rs, err := ts.st.PatientResources(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if strings.HasPrefix(r.Key, "Patient/") {
+					out = append(append(out, r.Raw...), '\n')
+				}
+			}
+		}
+	}
+	return out
 }
