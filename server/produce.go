@@ -67,15 +67,17 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 		return nil, err
 	}
 	// A break-glass relationship belongs to the device that asked for it;
-	// the user's other devices do not get the patient. (Looked up after
-	// the listing: no nested read transactions.)
+	// the user's other devices do not get the patient, unless an incident
+	// grant holds it; an incident grant reaches only a client that speaks
+	// incidents. (Looked up after the listing: no nested read
+	// transactions.)
 	for i, c := range cands {
-		if c.rel == protocol.RelBreakGlass {
-			_, ok, err := ss.relationship(c.nhs, now)
+		if c.rel != protocol.RelCaseload {
+			rel, exp, ok, err := ss.access(c.nhs, now)
 			if err != nil {
 				return nil, err
 			}
-			cands[i].other = !ok
+			cands[i].rel, cands[i].expires, cands[i].other = rel, exp, !ok
 		}
 	}
 	b := ss.newBatch()
@@ -152,7 +154,7 @@ func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decis
 
 func (ss *session) docMeta(meta store.PatientMeta, dec policy.Decision, rel string, expires, now time.Time) protocol.DocMeta {
 	notAfter := now.Add(ss.rules.Lease)
-	if rel == protocol.RelBreakGlass && expires.Before(notAfter) {
+	if (rel == protocol.RelBreakGlass || rel == protocol.RelIncident) && expires.Before(notAfter) {
 		notAfter = expires
 	}
 	return protocol.DocMeta{
@@ -198,28 +200,41 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 		return c.NHS, protocol.DelCaseloadRemoved, c.User == me
 	case store.ChangeRelationshipEnd:
 		return c.NHS, protocol.DelExpired, c.User == me
+	case store.ChangeIncidentEnd:
+		// Deleted only if nothing else holds the patient (op.gone).
+		return c.NHS, "", c.User == me && ss.incidents
 	}
+	// ChangeIncident and ChangeIncidentsList are the incident lane's
+	// (incidentlane.go).
 	return "", "", false
 }
 
 // permittedFunc answers "may this user hold nhs now?", remembering answers
-// for one scan.
-func (ss *session) permittedFunc() func(string) bool {
+// for one scan. A store that could not answer says no, and failed returns
+// its error: the caller must then end the session rather than act on the
+// no (a patient deleted from the device, the cursor moved past the change).
+func (ss *session) permittedFunc() (permitted func(string) bool, failed func() error) {
 	st := ss.svc.st
 	now := ss.svc.now()
 	memo := map[string]bool{}
+	var first error
 	return func(nhs string) bool {
 		if v, ok := memo[nhs]; ok {
 			return v
 		}
 		in, err := st.InCaseload(ss.user.Name, nhs)
 		if err == nil && !in {
-			_, in, err = ss.relationship(nhs, now)
+			_, _, in, err = ss.access(nhs, now)
 		}
-		v := err == nil && in
-		memo[nhs] = v
-		return v
-	}
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			return false // not remembered: asked again, it may answer
+		}
+		memo[nhs] = in
+		return in
+	}, func() error { return first }
 }
 
 // relationship is the user's live break-glass relationship with a patient
@@ -257,7 +272,7 @@ func (ss *session) readChanges(after uint64) ([]store.Change, error) {
 // scanChanges reads the change log after liveSeq into the queue, stopping
 // when a batch's worth of patients is queued.
 func (ss *session) scanChanges() error {
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	for {
 		cs, err := ss.readChanges(ss.liveSeq)
 		if err != nil {
@@ -271,6 +286,12 @@ func (ss *session) scanChanges() error {
 			if len(ss.order) >= protocol.BatchCount {
 				return nil
 			}
+			if ss.incidents && c.Seq > ss.prioSeq {
+				// The incident lane reads the log first, so nothing it
+				// sends ahead is passed by this cursor.
+				ss.prioDirty = true
+				return nil
+			}
 			ss.liveSeq = c.Seq
 			if c.Kind == store.ChangeDeviceRevoked {
 				if c.Device == ss.device.ID {
@@ -279,8 +300,15 @@ func (ss *session) scanChanges() error {
 				}
 				continue
 			}
-			if nhs, reason, ok := ss.relevant(c, permitted); ok {
+			nhs, reason, ok := ss.relevant(c, permitted)
+			if err := failed(); err != nil {
+				return err
+			}
+			if ok {
 				ss.queue(nhs, reason)
+				if c.Kind == store.ChangeIncidentEnd {
+					ss.pending[nhs].gone = protocol.DelExpired
+				}
 			}
 		}
 	}
@@ -289,7 +317,7 @@ func (ss *session) scanChanges() error {
 // countRelevant counts the patients that changes after seq concern, for
 // honest progress.
 func (ss *session) countRelevant(seq uint64) (int, error) {
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	seen := map[string]bool{}
 	for {
 		cs, err := ss.readChanges(seq)
@@ -302,6 +330,9 @@ func (ss *session) countRelevant(seq uint64) (int, error) {
 			}
 			seq = c.Seq
 		}
+		if err := failed(); err != nil {
+			return 0, err
+		}
 	}
 }
 
@@ -311,7 +342,7 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 	now := ss.svc.now()
 	b := ss.newBatch()
 	bytes := 0
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	n := 0
 	for _, nhs := range ss.order {
 		if len(b.Upserts) >= protocol.BatchCount || bytes >= ss.sizer.limit() || len(b.Deletes) >= protocol.MaxDeletes-1 {
@@ -324,17 +355,32 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 			b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: o.reason})
 			ss.forgetDoc(nhs)
 		}
-		if !permitted(nhs) {
+		ok := permitted(nhs)
+		if err := failed(); err != nil {
+			return nil, err // the session ends; the client resumes from its last cursor
+		}
+		if !ok {
 			if o.reason == "" {
-				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
+				reason := protocol.DelNotPermitted
+				if o.gone != "" {
+					reason = o.gone
+				}
+				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: reason})
 				ss.forgetDoc(nhs)
 			}
 			continue
 		}
 		rel, expires := protocol.RelCaseload, time.Time{}
-		if in, _ := ss.svc.st.InCaseload(ss.user.Name, nhs); !in {
-			r, _, _ := ss.svc.st.Relationship(ss.user.Name, nhs, now)
-			rel, expires = protocol.RelBreakGlass, r.Expires
+		in, err := ss.svc.st.InCaseload(ss.user.Name, nhs)
+		if err != nil {
+			return nil, err
+		}
+		if !in {
+			r, exp, _, err := ss.access(nhs, now)
+			if err != nil {
+				return nil, err
+			}
+			rel, expires = r, exp
 		}
 		meta, doc, dec, err := ss.document(nhs)
 		if err != nil {
