@@ -139,7 +139,9 @@ func TestNotify_FirstViewEmailedOnceAcrossARestart(t *testing.T) {
 	}
 
 	srv.stop()
-	srv = d.serve(srv.addr, flags...)
+	if again := d.serve(srv.addr, flags...); again.addr != srv.addr {
+		t.Fatalf("restarted on %s, not %s", again.addr, srv.addr)
+	}
 	p.mustKmcr("show", nhs)
 	p.mustKmcr("sync", "--once")
 	time.Sleep(3 * time.Second) // the sender is woken at once; give it time to send wrongly
