@@ -445,16 +445,49 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 	}
 	// The reader always delivers the error that ended the connection. A
 	// Wipe just before it still counts: a revoked device is told to wipe
-	// and closed straight away.
-	for in := range s.in {
-		if w, ok := in.m.(*protocol.Wipe); ok {
+	// and closed straight away. Gathering waiting batches may already
+	// have taken that last message from the reader and held it.
+	if h := s.held; h != nil {
+		if w, ok := h.m.(*protocol.Wipe); ok {
+			s.held = nil
 			return s.onWipe(w)
 		}
-		if in.err != nil {
-			return s.ended(in.err)
+		if h.err != nil {
+			s.held = nil
+			return s.ended(h.err)
 		}
 	}
-	return err
+	for {
+		select {
+		case in := <-s.in:
+			if w, ok := in.m.(*protocol.Wipe); ok {
+				return s.onWipe(w)
+			}
+			if in.err != nil {
+				return s.ended(in.err)
+			}
+		case <-s.readerDone:
+			// The reader has ended: what it delivered is all there
+			// is, and its last message may already have been taken
+			// (held and handled elsewhere).
+			for {
+				select {
+				case in := <-s.in:
+					if w, ok := in.m.(*protocol.Wipe); ok {
+						return s.onWipe(w)
+					}
+					if in.err != nil {
+						return s.ended(in.err)
+					}
+					continue
+				default:
+				}
+				return err
+			}
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // ended words the error that ended the reader.
