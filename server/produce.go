@@ -84,10 +84,22 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	bytes := 0
 	last := ss.after
 	covered := 0
-	for _, c := range cands {
+	defer func() { ss.pre = nil }()
+	for i, c := range cands {
 		if bytes >= ss.sizer.limit() {
 			more = true
 			break
+		}
+		if i%prefetchCount == 0 {
+			var next []string
+			for _, c := range cands[i:min(i+prefetchCount, len(cands))] {
+				if !c.other {
+					next = append(next, c.nhs)
+				}
+			}
+			if err := ss.prefetch(next); err != nil {
+				return nil, err
+			}
 		}
 		last = c.nhs
 		covered++
@@ -121,26 +133,98 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 	return b, nil
 }
 
+// prefetchCount is how many patients of a first sync's stretch a
+// store.BatchReader reads at a time: about a batch's bytes at most, so
+// little is read twice when a batch fills up first.
+const prefetchCount = 32
+
+// prefetched is what a store.BatchReader read ahead for document.
+type prefetched struct {
+	asked map[string]bool
+	metas map[string]store.PatientMeta
+	objs  map[string][]string
+	docs  map[store.DocKey][]byte
+}
+
+// prefetch reads the patients nhs with the store's BatchReader, when it
+// has one, for the document calls that follow; a store without one is
+// read a patient at a time by document.
+func (ss *session) prefetch(nhs []string) error {
+	br, ok := ss.svc.st.(store.BatchReader)
+	if !ok || len(nhs) == 0 {
+		return nil
+	}
+	metas, objs, err := br.PatientsAndObjections(nhs)
+	if err != nil {
+		return err
+	}
+	var keys []store.DocKey
+	for _, n := range nhs {
+		if m, ok := metas[n]; ok {
+			if dec := ss.decide(m, objs[n]); dec.Send {
+				keys = append(keys, store.DocKey{NHS: n, Kind: dec.Doc})
+			}
+		}
+	}
+	docs, err := br.Docs(keys)
+	if err != nil {
+		return err
+	}
+	p := &prefetched{asked: make(map[string]bool, len(nhs)), metas: metas, objs: objs, docs: docs}
+	for _, n := range nhs {
+		p.asked[n] = true
+	}
+	ss.pre = p
+	return nil
+}
+
+// decide is the policy's decision on a patient for this session's user.
+func (ss *session) decide(meta store.PatientMeta, obj []string) policy.Decision {
+	return policy.Decide(ss.rules, policy.PatientFacts{Objections: obj, Sensitive: meta.Sensitive, Sections: meta.Sections, Omitted: meta.Omitted, TooLarge: meta.TooLarge, Restricted: meta.Restricted, Unstorable: meta.Unstorable})
+}
+
 // document decides what this user gets of a patient: nil doc means the
 // patient is not sent (unknown to the server, or withheld entirely).
 func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decision, error) {
 	st := ss.svc.st
-	meta, err := st.Patient(nhs)
+	var meta store.PatientMeta
+	var obj []string
+	var err error
+	pre := ss.pre
+	if pre != nil && pre.asked[nhs] {
+		var ok bool
+		if meta, ok = pre.metas[nhs]; !ok {
+			err = store.ErrNotFound
+		}
+		obj = pre.objs[nhs]
+	} else {
+		pre = nil
+		meta, err = st.Patient(nhs)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return meta, nil, policy.Decision{Revoke: protocol.DelNotPermitted}, nil
 	}
 	if err != nil {
 		return meta, nil, policy.Decision{}, err
 	}
-	obj, err := st.Objections(nhs)
-	if err != nil {
-		return meta, nil, policy.Decision{}, err
+	if pre == nil {
+		if obj, err = st.Objections(nhs); err != nil {
+			return meta, nil, policy.Decision{}, err
+		}
 	}
-	dec := policy.Decide(ss.rules, policy.PatientFacts{Objections: obj, Sensitive: meta.Sensitive, Sections: meta.Sections, Omitted: meta.Omitted, TooLarge: meta.TooLarge, Restricted: meta.Restricted, Unstorable: meta.Unstorable})
+	dec := ss.decide(meta, obj)
 	if !dec.Send {
 		return meta, nil, dec, nil
 	}
-	doc, err := st.Doc(nhs, dec.Doc)
+	var doc []byte
+	if pre != nil {
+		var ok bool
+		if doc, ok = pre.docs[store.DocKey{NHS: nhs, Kind: dec.Doc}]; !ok {
+			err = store.ErrNotFound
+		}
+	} else {
+		doc, err = st.Doc(nhs, dec.Doc)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// No such document (a patient with none left): offer nothing
 		// rather than end the session.

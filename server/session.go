@@ -140,6 +140,7 @@ type session struct {
 
 	held      *protocol.AuditUpload // an audit upload past the device's quota, not yet stored
 	heldRetry <-chan time.Time      // when to try it again
+	pre       *prefetched           // full phase: patients a store.BatchReader read ahead (produce.go)
 	delta     deltaSession          // deltas: whether the client applies them, and what it holds (delta.go)
 	traceOK   bool                  // the client listed FeatureTrace and the Welcome echoed it
 	sizer     batchSizer            // batch bytes adapted to the link (batchsize.go)

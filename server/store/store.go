@@ -431,3 +431,17 @@ type Store interface {
 type Exclusive interface {
 	Exclusive(name string, fn func() error) (ran bool, err error)
 }
+
+// BatchReader is implemented by a store whose every read is a network
+// round trip (PostgreSQL): a first sync reads a stretch of patients with
+// it in three queries rather than three per patient. Its answers are
+// those Patient, Objections and Doc give one at a time; a patient the
+// store does not know is absent from metas, a document it does not hold
+// absent from docs. A store in this process's memory (Bolt) needs none.
+type BatchReader interface {
+	PatientsAndObjections(nhs []string) (metas map[string]PatientMeta, objections map[string][]string, err error)
+	Docs(keys []DocKey) (map[DocKey][]byte, error)
+}
+
+// DocKey names one document: a patient's, of one kind (DocFull, ...).
+type DocKey struct{ NHS, Kind string }

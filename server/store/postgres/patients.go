@@ -533,6 +533,74 @@ func (s *Store) Doc(nhs, kind string) ([]byte, error) {
 	return d, err
 }
 
+var _ store.BatchReader = (*Store)(nil)
+
+// PatientsAndObjections implements store.BatchReader: two queries for
+// every patient asked.
+func (s *Store) PatientsAndObjections(nhs []string) (map[string]store.PatientMeta, map[string][]string, error) {
+	metas := make(map[string]store.PatientMeta, len(nhs))
+	objs := map[string][]string{}
+	if len(nhs) == 0 {
+		return metas, objs, nil
+	}
+	err := s.query(func(ctx context.Context, q querier) error {
+		rows, err := q.Query(ctx, "SELECT "+patientCols+" FROM patient WHERE nhs = ANY($1)", nhs)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			m, err := scanPatient(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			metas[m.NHS] = m
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = q.Query(ctx, "SELECT nhs, purpose FROM objection WHERE nhs = ANY($1) ORDER BY nhs, added, purpose", nhs)
+		if err != nil {
+			return err
+		}
+		var n, purpose string
+		_, err = pgx.ForEachRow(rows, []any{&n, &purpose}, func() error {
+			objs[n] = append(objs[n], purpose)
+			return nil
+		})
+		return err
+	})
+	return metas, objs, err
+}
+
+// Docs implements store.BatchReader: one query.
+func (s *Store) Docs(keys []store.DocKey) (map[store.DocKey][]byte, error) {
+	out := make(map[store.DocKey][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	nhs, kinds := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		nhs[i], kinds[i] = k.NHS, k.Kind
+	}
+	err := s.query(func(ctx context.Context, q querier) error {
+		rows, err := q.Query(ctx, `SELECT d.nhs, d.kind, d.body FROM document d
+			JOIN unnest($1::text[], $2::text[]) AS k(nhs, kind) ON d.nhs = k.nhs AND d.kind = k.kind`, nhs, kinds)
+		if err != nil {
+			return err
+		}
+		var k store.DocKey
+		var body []byte
+		_, err = pgx.ForEachRow(rows, []any{&k.NHS, &k.Kind, &body}, func() error {
+			out[k] = body
+			body = nil
+			return nil
+		})
+		return err
+	})
+	return out, err
+}
+
 // PatientCount implements store.Store.
 func (s *Store) PatientCount() (int, error) {
 	var n int

@@ -466,3 +466,61 @@ var patientCases = []testCase{
 		}
 	}},
 }
+
+// batchCases hold a store.BatchReader to the answers of Patient,
+// Objections and Doc; a store without one skips them.
+var batchCases = []testCase{
+	{"BatchReaderAgreesWithOneByOne", func(t *testing.T, e *env) {
+		var s store.Store = e.s
+		if r, ok := s.(*recorder); ok {
+			s = r.Store
+		}
+		br, ok := s.(store.BatchReader)
+		if !ok {
+			t.Skipf("%T reads one patient at a time (no store.BatchReader)", s)
+		}
+		ups := []store.PatientUpdate{update(nhs(0), 1, 0), update(nhs(1), 2, 1), update(nhs(2), 3, 0)}
+		delete(ups[2].Docs, store.DocDemographics)
+		_, err := e.s.CommitPatients(ups, at(1))
+		must(t, err)
+		for _, p := range []string{"research", "emergency-care"} {
+			_, err := e.s.Object(nhs(1), p)
+			must(t, err)
+		}
+		asked := []string{nhs(0), nhs(1), nhs(2), nhs(3)} // nhs(3) is unknown
+		metas, objs, err := br.PatientsAndObjections(asked)
+		must(t, err)
+		var keys []store.DocKey
+		for _, n := range asked {
+			m, err := e.s.Patient(n)
+			if errors.Is(err, store.ErrNotFound) {
+				if _, ok := metas[n]; ok {
+					t.Fatalf("PatientsAndObjections answers for %s, which Patient does not know", n)
+				}
+				continue
+			}
+			must(t, err)
+			if !reflect.DeepEqual(metas[n], m) {
+				t.Fatalf("PatientsAndObjections[%s] = %+v\nPatient = %+v", n, metas[n], m)
+			}
+			o, err := e.s.Objections(n)
+			must(t, err)
+			if !slices.Equal(objs[n], o) {
+				t.Fatalf("objections of %s: batch %v, Objections %v", n, objs[n], o)
+			}
+			keys = append(keys, store.DocKey{NHS: n, Kind: store.DocFull}, store.DocKey{NHS: n, Kind: store.DocDemographics})
+		}
+		docs, err := br.Docs(keys)
+		must(t, err)
+		for _, k := range keys {
+			want := docOf(t, e.s, k.NHS, k.Kind)
+			got, ok := docs[k]
+			if want == "" && ok || want != "" && string(got) != want {
+				t.Fatalf("Docs[%v] = %q (present %v); Doc = %q", k, got, ok, want)
+			}
+		}
+		if _, ok := docs[store.DocKey{NHS: nhs(2), Kind: store.DocDemographics}]; ok {
+			t.Fatal("Docs answers for a document the patient does not have")
+		}
+	}},
+}

@@ -78,6 +78,7 @@ func Run(t *testing.T, open Open) {
 		{"Devices", deviceCases},
 		{"Resources", resourceCases},
 		{"Patients", patientCases},
+		{"BatchReader", batchCases},
 		{"Audit", auditCases},
 		{"Alerts", alertCases},
 		{"Outbox", outboxCases},
