@@ -361,7 +361,7 @@ func (s syncer) Wipe(reason string) error {
 	s.c.mu.Lock()
 	s.c.wipeReason = reason
 	s.c.mu.Unlock()
-	return s.c.wipeLocal()
+	return s.c.wipeLocal(false)
 }
 
 func (s syncer) AuditHead() (*protocol.SignedHead, error) {
@@ -455,6 +455,11 @@ func (s syncer) ApplyWelcome(w *protocol.Welcome) error {
 	s.c.sess = sess
 	if s.c.profile != nil {
 		s.c.profile.Role = w.User.Role
+		if s.c.sync != nil {
+			// The node that welcomed this device is where the next
+			// connection starts.
+			s.c.profile.Server = s.c.sync.Server()
+		}
 		applyPolicy(s.c.profile, w.Policy)
 		_ = saveProfile(s.c.cfg.DataDir, s.c.profile)
 	}

@@ -124,13 +124,20 @@ func (c *Core) Wipe(flush time.Duration) error {
 			c.flushBeforeWipe(flush)
 		}
 	}
-	return c.wipeLocal()
+	return c.wipeLocal(true)
 }
 
 // wipeLocal destroys everything without trying to talk to the server
-// (a revoked device, or the server's wipe order).
-func (c *Core) wipeLocal() error {
-	c.StopSync()
+// (a revoked device, or the server's wipe order). waitSync says whether to
+// wait for a running ServeSync to end first; the sync goroutine itself,
+// carrying out the server's order, must not wait for itself: it only
+// cancels the service, which returns once the order has been carried out.
+func (c *Core) wipeLocal(waitSync bool) error {
+	if waitSync {
+		c.StopSync()
+	} else {
+		c.cancelSync()
+	}
 	c.mu.Lock()
 	cc := c.c
 	c.c = nil

@@ -23,6 +23,7 @@ func (c *Core) newSyncClient() (*syncclient.Client, error) {
 	}
 	cfg := syncclient.Config{
 		Server:   p.Server,
+		Servers:  p.Servers,
 		TLS:      &tls.Config{RootCAs: pool},
 		CAFile:   caPath,
 		DeviceID: p.DeviceID,
@@ -90,6 +91,16 @@ func (c *Core) StopSync() {
 	}
 	cancel()
 	<-done
+}
+
+// cancelSync asks a running ServeSync to end without waiting for it.
+func (c *Core) cancelSync() {
+	c.mu.Lock()
+	cancel := c.stopSync
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // Syncing reports whether background sync is running.

@@ -160,8 +160,14 @@ func (s *Service) breakGlass(u store.User, rules policy.Rules, device string, re
 		s.budgetExceeded(u, device, req.NHS, now, hour, day)
 		return res
 	}
-	if _, err := s.st.Patient(req.NHS); err != nil {
+	if meta, err := s.st.Patient(req.NHS); err != nil {
 		return deny(msgNoRecord, "no summary held or the record could not be read")
+	} else if meta.Restricted {
+		// No device ever holds a restricted record, so a grant would
+		// send nothing and leave the crew waiting: refuse it, in the
+		// words used for a patient the record does not hold (the status
+		// is not the requester's to learn); the denial says why.
+		return deny(msgNoRecord, "the patient's record is restricted and never held on a device")
 	}
 	rel := store.Relationship{User: u.Name, NHS: req.NHS, Granted: now, Expires: now.Add(policy.BreakGlassDuration),
 		ReasonCode: req.ReasonCode, ReasonText: reasonText, Device: device}

@@ -174,3 +174,32 @@ func TestSession_PatientRestricted_RevokedWithoutSayingWhy(t *testing.T) {
 		t.Fatalf("deletes %+v; want one not-permitted for %s", cl.dels, labelsNHS)
 	}
 }
+
+// TestSession_BreakGlass_RestrictedPatient_Refused: break-glass for a
+// patient whose record is restricted is refused at once, in the words
+// used for an unknown patient, rather than granted with no document ever
+// following; the denial is in the audit trail with the real reason.
+func TestSession_BreakGlass_RestrictedPatient_Refused(t *testing.T) {
+	ts := newTestServer(t, 0)
+	restricted := strings.Replace(labelsPatient, `"id":"p1",`, `"id":"p1","meta":{"security":[{"system":"http://hl7.org/fhir/v3/Confidentiality","code":"R"}]},`, 1)
+	importFiles(t, ts, map[string]string{"Patient.ndjson": restricted + "\n"})
+	ts.addUser("amy", "paramedic")
+	tok, _ := ts.login("amy", devID(41))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.hello(2)
+	cl.untilUpToDate(0)
+	cl.send(&protocol.BreakGlass{RequestID: "r1", NHS: labelsNHS, ReasonCode: "emergency-treatment"})
+	m, err := cl.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, ok := m.(*protocol.BreakGlassResult)
+	if !ok || res.Granted || res.Error != msgNoRecord {
+		t.Fatalf("result %+v; want a refusal saying %q", m, msgNoRecord)
+	}
+	var details []string
+	_ = ts.st.Alerts(func(a store.Alert) error { details = append(details, a.Kind+": "+a.Detail); return nil })
+	if len(details) != 1 || !strings.Contains(details[0], "restricted") {
+		t.Fatalf("alerts %q; want one denial naming the restriction", details)
+	}
+}

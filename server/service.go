@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"kmcr/audit"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
 )
@@ -52,6 +53,11 @@ type Config struct {
 	// store (OpenTokenKeys); nil holds one random key in memory only, so
 	// tokens die with the process (tests).
 	TokenKeys *TokenKeys
+	// Accesses, when set, is given the accesses of each audit upload once
+	// stored, and again when a device sends a stored upload again (so
+	// what it does must be idempotent: server/notify's Queue); its error
+	// fails the upload, which the device then sends again.
+	Accesses func(device string, u store.User, events []audit.Event) error
 }
 
 // Service is the sync service.

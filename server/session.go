@@ -39,6 +39,9 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case errors.Is(tokErr, store.ErrUnavailable):
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error()) // try again, with backoff
+		return
 	case errors.Is(tokErr, ErrTokenExpired):
 		conn.Close(protocol.CloseTokenExpired, "access token expired")
 		return
@@ -201,6 +204,13 @@ func (ss *session) run() error {
 
 // hello reads and checks the client's hello and plans the session.
 func (ss *session) hello() (*protocol.Welcome, error) {
+	// A peer that answers pings but never says hello would hold a
+	// connection (and a slot of its device) for ever: the hello must come
+	// within one read timeout.
+	late := time.AfterFunc(ss.svc.cfg.Timeouts.Read, func() {
+		ss.conn.Close(protocol.CloseOutOfOrder, "no hello within the read timeout")
+	})
+	defer late.Stop()
 	m, err := ss.conn.Receive()
 	if err != nil {
 		return nil, err
@@ -347,6 +357,11 @@ func (ss *session) handle(m protocol.Message) error {
 func (ss *session) retryHeld() error {
 	ss.heldRetry = nil
 	ack, hold, err := ss.svc.ingestAudit(ss.device, ss.user, ss.held)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The database, not the upload: the client keeps its events and
+		// tries again with backoff.
+		return ss.fail(protocol.CloseInternalError, err)
+	}
 	if err != nil {
 		return ss.fail(protocol.CloseProtocolError, err)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "enrol", usage: "enrol --server wss://HOST:PORT --ca FILE --user U [--password-stdin] [--passphrase-stdin] [--device-secret-file FILE]",
+	register(&command{name: "enrol", usage: "enrol --server wss://HOST:PORT [--server wss://HOST2:PORT ...] --ca FILE --user U [--password-stdin] [--passphrase-stdin] [--device-secret-file FILE]",
 		summary: "log in, register this device, create the encrypted cache and run the first sync", run: runEnrol})
 	register(&command{name: "sync", usage: "sync [--once] [--passphrase-stdin]",
 		summary: "keep the cache in sync (--once: until up to date and the audit queue is delivered)", run: runSync})
@@ -59,7 +59,11 @@ func (p *progressLine) done() {
 
 func runEnrol(e *env, args []string) error {
 	fs := newFlags(e, "enrol")
-	server := fs.String("server", "", "the sync server, wss://HOST:PORT")
+	var servers []string
+	fs.Func("server", "the sync server, wss://HOST:PORT; repeat it (or separate with commas) for each node of a central record with several", func(v string) error {
+		servers = append(servers, core.SplitServers(v)...)
+		return nil
+	})
 	ca := fs.String("ca", "", "the server's CA certificate file (from kmcr-server init)")
 	user := fs.String("user", "", "your user name")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -68,7 +72,7 @@ func runEnrol(e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *server == "" || *ca == "" || *user == "" {
+	if len(servers) == 0 || *ca == "" || *user == "" {
 		return fmt.Errorf("%w: --server, --ca and --user are required", errUsage)
 	}
 	var pw string
@@ -91,7 +95,7 @@ func runEnrol(e *env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p := &progressLine{e: e, start: time.Now()}
-	err = e.core.Enrol(ctx, core.EnrolRequest{Server: *server, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
+	err = e.core.Enrol(ctx, core.EnrolRequest{Servers: servers, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
 	p.done()
 	if err != nil {
 		return err
@@ -179,6 +183,9 @@ func runStatus(e *env, args []string) error {
 	defer w.Flush()
 	fmt.Fprintf(w, "User:            %s (%s)\n", st.User, st.Role)
 	fmt.Fprintf(w, "Server:          %s\n", st.Server)
+	if len(st.Servers) > 1 {
+		fmt.Fprintf(w, "Servers:         %s\n", strings.Join(st.Servers, ", "))
+	}
 	fmt.Fprintf(w, "Device:          %s\n", st.DeviceID)
 	fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
 	fmt.Fprintf(w, "Link:            %s\n", st.Link)

@@ -39,8 +39,12 @@ var (
 	bAudit     = []byte("audit")        // nested: device -> seq -> StoredEvent
 	bAuditPat  = []byte("audit-by-patient")
 	bAlerts    = []byte("alerts")
-	bConflicts = []byte("audit-conflicts") // device \x00 seq \x00 hash -> StoredEvent
-	bOrgs      = []byte("orgs")            // ods -> Org
+	bConflicts = []byte("audit-conflicts")          // device \x00 seq \x00 hash -> StoredEvent
+	bOrgs      = []byte("orgs")                     // ods -> Org
+	bNotify    = []byte("notifications")            // id -> Notification
+	bNotifyPat = []byte("notifications-by-patient") // nhs \x00 id -> nil
+	bNotifyDue = []byte("notifications-pending")    // created (be64 ns) \x00 id -> nil, until sent
+	bContacts  = []byte("contacts")                 // nhs -> email
 
 	kEpoch   = []byte("epoch")
 	kSeq     = []byte("seq")
@@ -75,7 +79,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

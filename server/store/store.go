@@ -337,6 +337,9 @@ type Store interface {
 	AddAlerts(alerts []Alert) error
 	// Alerts calls fn for each alert in ID order.
 	Alerts(fn func(Alert) error) error
+
+	// Outbox is the patient notification outbox (outbox.go).
+	Outbox
 }
 
 // Exclusive is implemented by a store several server nodes share: Exclusive

@@ -445,16 +445,45 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 	}
 	// The reader always delivers the error that ended the connection. A
 	// Wipe just before it still counts: a revoked device is told to wipe
-	// and closed straight away.
-	for in := range s.in {
-		if w, ok := in.m.(*protocol.Wipe); ok {
-			return s.onWipe(w)
-		}
-		if in.err != nil {
-			return s.ended(in.err)
+	// and closed straight away. What gather took ahead (s.held) comes
+	// first; the reader may have delivered everything and stopped.
+	if s.held != nil {
+		if why, ok := s.endOf(*s.held); ok {
+			s.held = nil
+			return why
 		}
 	}
-	return err
+	for {
+		select {
+		case in := <-s.in:
+			if why, ok := s.endOf(in); ok {
+				return why
+			}
+		case <-s.readerDone:
+			for {
+				select {
+				case in := <-s.in:
+					if why, ok := s.endOf(in); ok {
+						return why
+					}
+				default:
+					return err
+				}
+			}
+		}
+	}
+}
+
+// endOf says how a message from the reader ends the session, if it does:
+// a Wipe, or the error that ended the connection.
+func (s *session) endOf(in inbound) (error, bool) {
+	if w, ok := in.m.(*protocol.Wipe); ok {
+		return s.onWipe(w), true
+	}
+	if in.err != nil {
+		return s.ended(in.err), true
+	}
+	return nil, false
 }
 
 // ended words the error that ended the reader.

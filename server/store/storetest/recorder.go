@@ -287,3 +287,43 @@ func (rec *recorder) Alerts(fn func(store.Alert) error) error {
 	rec.calls.hit("Alerts")
 	return rec.Store.Alerts(fn)
 }
+
+func (rec *recorder) AddNotifications(ns []store.Notification) (int, error) {
+	rec.calls.hit("AddNotifications")
+	return rec.Store.AddNotifications(ns)
+}
+
+func (rec *recorder) Notification(id string) (store.Notification, error) {
+	rec.calls.hit("Notification")
+	return rec.Store.Notification(id)
+}
+
+func (rec *recorder) PatientNotifications(nhs string) ([]store.Notification, error) {
+	rec.calls.hit("PatientNotifications")
+	return rec.Store.PatientNotifications(nhs)
+}
+
+func (rec *recorder) ClaimNotification(node string, now time.Time, stale time.Duration) (store.Notification, bool, error) {
+	rec.calls.hit("ClaimNotification")
+	return rec.Store.ClaimNotification(node, now, stale)
+}
+
+func (rec *recorder) NotificationSent(id, node string, at time.Time, to string) error {
+	rec.calls.hit("NotificationSent")
+	return rec.Store.NotificationSent(id, node, at, to)
+}
+
+func (rec *recorder) NotificationRetry(id, node string, next time.Time, reason string) error {
+	rec.calls.hit("NotificationRetry")
+	return rec.Store.NotificationRetry(id, node, next, reason)
+}
+
+func (rec *recorder) SetContact(nhs, email string) error {
+	rec.calls.hit("SetContact")
+	return rec.Store.SetContact(nhs, email)
+}
+
+func (rec *recorder) Contact(nhs string) (string, error) {
+	rec.calls.hit("Contact")
+	return rec.Store.Contact(nhs)
+}
