@@ -57,6 +57,9 @@ type Status struct {
 	// Link is what the sync connection measured of the network (see
 	// linkStatus); nil before any connection.
 	Link *LinkStatus `json:"link,omitempty"`
+	// Incidents are the open dispatch incidents the user is crew on (see
+	// Incident); empty when none, null while locked.
+	Incidents []Incident `json:"incidents"`
 }
 
 // Status reports the current state.
@@ -84,8 +87,13 @@ func (c *Core) Status() Status {
 	st.Link = linkStatus(sc)
 	if cc != nil {
 		var asOf time.Time
+		var incidents []storedIncident
 		_ = cc.View(func(tx *cache.Tx) error {
 			if _, err := getJSON(tx, metaAsOf, &asOf); err != nil {
+				return err
+			}
+			var err error
+			if incidents, _, err = readIncidents(tx, c.now()); err != nil {
 				return err
 			}
 			notes, err := readSetAside(tx)
@@ -93,6 +101,7 @@ func (c *Core) Status() Status {
 			return err
 		})
 		st.LastUpToDate = asOf
+		st.Incidents = incidentsOf(cc, incidents)
 		s := cc.Stats()
 		st.CachedPatients, st.SoonestLeaseExpiry = s.Patients, s.SoonestExpiry
 		st.PendingAuditEvents, st.OldestPendingAudit = s.OutboxCount, s.OldestOutbox

@@ -75,6 +75,7 @@ type Service struct {
 	drainOne sync.Once
 
 	budget   budgetLedger // break-glass grants per user
+	traces   budgetLedger // break-glass traces per user
 	coalesce coalescer    // alerts folded per user or device per window
 	quotas   deviceQuotas // audit upload allowances per device
 	deltas   *deltaBook   // what each device holds, and the bases deltas are made against
@@ -122,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
 	s.budget.seed = s.seedGrants
+	s.traces.seed = s.seedTraces
 	s.quotas.q = cfg.AuditQuota
 	if err := s.upgradeOrgs(); err != nil {
 		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)
@@ -150,6 +152,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	mux.HandleFunc("POST "+protocol.PathDispatchIncidents, s.handleDispatchOpen)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents, s.handleDispatchClose)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents+"/{id}", s.handleDispatchClose)
 	for pattern, h := range s.routes {
 		mux.Handle(pattern, h)
 	}
@@ -225,7 +230,10 @@ func (s *Service) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			expire := func() error { _, err := s.st.ExpireRelationships(s.now()); return err }
+			expire := func() error {
+				_, err := s.st.ExpireRelationships(s.now())
+				return errors.Join(err, s.expireIncidents())
+			}
 			var err error
 			if ex, ok := s.st.(store.Exclusive); ok { // several nodes: once across them
 				_, err = ex.Exclusive("expire-relationships", expire)

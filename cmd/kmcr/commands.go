@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"kmcr/core"
+	"kmcr/present"
 	"kmcr/record"
 )
 
@@ -219,6 +222,7 @@ func runStatus(e *env, args []string) error {
 		pending += fmt.Sprintf(", oldest %s ago", (time.Duration(st.OldestPendingAge) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintf(w, "Pending audit:   %s\n", pending)
+	printIncidents(w, st.Incidents)
 	if unreadable := st.Damaged - len(st.SetAside); unreadable > 0 {
 		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", unreadable)
 	}
@@ -278,4 +282,30 @@ func runWipe(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wiped: every key destroyed and the profile removed from %s\n", e.dataDir)
 	return nil
+}
+
+// printIncidents lists the open dispatch incidents as "kmcr status" does:
+// the line the window shows, then the expiry and the candidates, marking
+// those whose summary this device does not hold yet.
+func printIncidents(w io.Writer, list []core.Incident) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "Incidents:       none open")
+		return
+	}
+	fmt.Fprintf(w, "Incidents:       %d open\n", len(list))
+	for _, in := range list {
+		fmt.Fprintf(w, "  %s\n", in.Heading())
+		fmt.Fprintf(w, "    until %s\n", in.Expires.Local().Format("02-Jan-2006 15:04"))
+		if len(in.NHS) == 0 {
+			fmt.Fprintf(w, "    %s\n", present.IncidentNobody)
+			continue
+		}
+		for _, n := range in.NHS {
+			where := "on this device"
+			if !slices.Contains(in.OnDevice, n) {
+				where = "NOT YET ON THIS DEVICE"
+			}
+			fmt.Fprintf(w, "    NHS No. %s  %s\n", n, where)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -275,6 +276,12 @@ func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
 			if err := putJSON(pats, []byte(meta.NHS), meta); err != nil {
 				return err
 			}
+			if err := retrace(tx.Bucket(bTrace), old, hadOld, meta); err != nil {
+				return err
+			}
+			if err := indexPostcodes(tx, old, meta); err != nil {
+				return err
+			}
 			if err := putDocs(docs, meta.NHS, up.Docs); err != nil {
 				return err
 			}
@@ -308,6 +315,50 @@ func putDocs(b *bolt.Bucket, nhs string, docs map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// traceKey is a patient's key in the trace bucket, or nil when a trace
+// must not find it.
+func traceKey(m PatientMeta) []byte {
+	if m.FamilyIndex == "" || m.Birth == "" || m.Restricted || m.Unstorable {
+		return nil
+	}
+	return []byte(m.FamilyIndex + "\x00" + m.Birth + "\x00" + m.NHS)
+}
+
+// retrace moves a patient's trace entry from its old metadata to its new.
+func retrace(b *bolt.Bucket, old PatientMeta, hadOld bool, meta PatientMeta) error {
+	if k := traceKey(old); hadOld && k != nil {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	if k := traceKey(meta); k != nil {
+		return b.Put(k, nil)
+	}
+	return nil
+}
+
+// TracePatients implements Store.
+func (s *Bolt) TracePatients(family, birth string, limit int) ([]PatientMeta, error) {
+	var out []PatientMeta
+	if family == "" || birth == "" || limit <= 0 || strings.Contains(family+birth, "\x00") {
+		return nil, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(family + "\x00" + birth + "\x00")
+		c := tx.Bucket(bTrace).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+			var m PatientMeta
+			nhs := string(k[len(prefix):])
+			if err := getJSON(tx.Bucket(bPatients), []byte(nhs), &m, "patient "+nhs); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Patient implements Store.

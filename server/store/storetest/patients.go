@@ -407,4 +407,62 @@ var patientCases = []testCase{
 			t.Fatal("changing a returned document changed the store")
 		}
 	}},
+	{"TracePatients", func(t *testing.T, e *env) {
+		traced := func(n string, hash byte, family, birth string) store.PatientUpdate {
+			up := update(n, hash, 0)
+			up.Meta.FamilyIndex, up.Meta.Birth, up.Meta.Postcode = family, birth, "CT1 1AA"
+			return up
+		}
+		restricted := traced(nhs(4), 1, "smith", "1930-05-19")
+		restricted.Meta.Restricted, restricted.Docs = true, map[string][]byte{}
+		unstorable := traced(nhs(5), 1, "smith", "1930-05-19")
+		unstorable.Meta.Unstorable, unstorable.Docs = true, map[string][]byte{}
+		_, err := e.s.CommitPatients([]store.PatientUpdate{
+			traced(nhs(3), 1, "smith", "1930-05-19"), traced(nhs(1), 1, "smith", "1930-05-19"),
+			traced(nhs(2), 1, "smith", "1930-05-20"), traced(nhs(6), 1, "smithson", "1930-05-19"),
+			restricted, unstorable,
+		}, at(1))
+		must(t, err)
+		nums := func(ms []store.PatientMeta) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.NHS)
+			}
+			return out
+		}
+		got, err := e.s.TracePatients("smith", "1930-05-19", 10)
+		must(t, err)
+		if want := []string{nhs(1), nhs(3)}; !slices.Equal(nums(got), want) {
+			t.Fatalf("TracePatients = %v; want %v (whole family name, exact date, NHS order, no restricted or unstorable)", nums(got), want)
+		}
+		if got[0].Birth != "1930-05-19" || got[0].Postcode != "CT1 1AA" || got[0].FamilyIndex != "smith" {
+			t.Fatalf("traced meta lost its keys: %+v", got[0])
+		}
+		if got, _ := e.s.TracePatients("smith", "1930-05-19", 1); !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("limit 1 gave %v", nums(got))
+		}
+		for _, q := range [][2]string{{"smit", "1930-05-19"}, {"smith", ""}, {"", "1930-05-19"}, {"jones", "1930-05-19"}} {
+			if got, err := e.s.TracePatients(q[0], q[1], 10); err != nil || len(got) != 0 {
+				t.Fatalf("TracePatients(%q, %q) = %v, %v; want none", q[0], q[1], nums(got), err)
+			}
+		}
+		// A rebuild that changes the name moves the patient; one that
+		// restricts them takes them out of every trace.
+		_, err = e.s.CommitPatients([]store.PatientUpdate{traced(nhs(1), 2, "jones", "1930-05-19")}, at(2))
+		must(t, err)
+		r3 := traced(nhs(3), 2, "smith", "1930-05-19")
+		r3.Meta.Restricted, r3.Docs = true, map[string][]byte{}
+		_, err = e.s.CommitPatients([]store.PatientUpdate{r3}, at(3))
+		must(t, err)
+		if got, _ := e.s.TracePatients("smith", "1930-05-19", 10); len(got) != 0 {
+			t.Fatalf("after renaming and restricting, smith traced %v", nums(got))
+		}
+		if got, _ := e.s.TracePatients("jones", "1930-05-19", 10); !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("the renamed patient traced as %v", nums(got))
+		}
+		s := e.reopen(t)
+		if got, err := s.TracePatients("jones", "1930-05-19", 10); err != nil || !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("after a restart: %v, %v", nums(got), err)
+		}
+	}},
 }
