@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"kmcr/record"
@@ -139,30 +140,76 @@ func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)
 
 // rebuild rebuilds each affected NHS number's documents from everything
 // stored under its source patient keys, committing a batch at a time in
-// NHS-number order. The documents of a batch are built by several workers
-// at once (a build reads the store and is otherwise pure), and judged and
-// committed in order, so the report and the change log are as if built
-// one by one.
+// NHS-number order. Three stages overlap: reading a batch's sources,
+// building its documents on several workers at once (a build reads the
+// store and is otherwise pure), and committing the batch before it; a
+// batch is judged and committed in order, so the report and the change
+// log are as if built one by one.
 func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *ImportReport, progress func(string)) error {
 	nhsList, err := s.dirtyNHS(dirty, keyNHS, rep)
 	if err != nil {
 		return err
 	}
 	cache := newSharedCache(s.st, sharedCacheBytes)
+
+	type read struct {
+		nhs  []string
+		srcs map[string][]store.PatientSource
+		err  error
+	}
+	reads := make(chan read, 1)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(reads)
+		for start := 0; start < len(nhsList); start += commitBatch {
+			batch := nhsList[start:min(start+commitBatch, len(nhsList))]
+			srcs, err := s.st.PatientSources(batch)
+			select {
+			case reads <- read{batch, srcs, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	commits := make(chan []store.PatientUpdate, 1)
+	var failed atomic.Bool
+	var changed, unchanged int
+	committed := make(chan error, 1)
+	go func() {
+		var first error
+		for ups := range commits {
+			if first != nil {
+				continue
+			}
+			n, err := s.st.CommitPatients(ups, s.now())
+			if err != nil {
+				first = err
+				failed.Store(true)
+				continue
+			}
+			changed += n
+			unchanged += len(ups) - n
+		}
+		committed <- first
+	}()
+
 	type result struct {
 		b   built
 		err error
 	}
 	results := make([]result, commitBatch)
 	workers := buildWorkers()
-	var ups []store.PatientUpdate
 	done := 0
-	for start := 0; start < len(nhsList); start += commitBatch {
-		batch := nhsList[start:min(start+commitBatch, len(nhsList))]
-		srcs, err := s.st.PatientSources(batch)
-		if err != nil {
-			return err
+	for rd := range reads {
+		if err = rd.err; err != nil || failed.Load() {
+			break
 		}
+		batch, srcs := rd.nhs, rd.srcs
 		next := make(chan int)
 		var wg sync.WaitGroup
 		for range min(workers, len(batch)) {
@@ -180,7 +227,7 @@ func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *
 		}
 		close(next)
 		wg.Wait()
-		ups = ups[:0]
+		ups := make([]store.PatientUpdate, 0, len(batch))
 		for i, nhs := range batch {
 			b, err := results[i].b, results[i].err
 			results[i] = result{}
@@ -204,19 +251,20 @@ func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *
 			rep.Patients++
 		}
 		if len(ups) > 0 {
-			n, err := s.st.CommitPatients(ups, s.now())
-			if err != nil {
-				return err
-			}
-			rep.Changed += n
-			rep.Unchanged += len(ups) - n
+			commits <- ups
 		}
 		if done/10000 != (done+len(batch))/10000 {
 			progress(fmt.Sprintf("built %d of %d patient documents", done+len(batch), len(nhsList)))
 		}
 		done += len(batch)
 	}
-	return nil
+	close(commits)
+	if cerr := <-committed; err == nil {
+		err = cerr
+	}
+	rep.Changed += changed
+	rep.Unchanged += unchanged
+	return err
 }
 
 // buildWorkers is how many patients' documents an import builds at once:

@@ -60,6 +60,56 @@ type importRun struct {
 	peakRSS   int64 // bytes
 	peakAnon  int64 // bytes of the process's own memory (RssAnon) at its peak, sampled: the rest of RSS is mapped files
 	diskBytes int64
+	cpu       time.Duration // the import process's user and system time
+	dbCPU     time.Duration // PostgreSQL's, over the same time (pgCPU)
+}
+
+// cpuRate is patients per CPU-second of the import and its database:
+// unlike patients/s, it does not depend on what else the machine runs.
+func (r importRun) cpuRate(n int) float64 {
+	return float64(n) / (r.cpu + r.dbCPU).Seconds()
+}
+
+// pgCPU is the CPU time PostgreSQL's processes have used so far (Linux:
+// the postmaster's, its reaped children's and its live children's), or 0
+// where /proc does not say.
+func pgCPU(dataDir string) time.Duration {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	var ticks int64
+	add := func(p string, reaped bool) {
+		st, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			return
+		}
+		i := strings.LastIndexByte(string(st), ')')
+		if i < 0 {
+			return
+		}
+		f := strings.Fields(string(st)[i+1:])
+		// f[0] is field 3 (state): utime and stime are fields 14 and 15,
+		// the reaped children's 16 and 17.
+		fields := []int{11, 12}
+		if reaped {
+			fields = append(fields, 13, 14)
+		}
+		for _, j := range fields {
+			if j < len(f) {
+				var v int64
+				fmt.Sscan(f[j], &v)
+				ticks += v
+			}
+		}
+	}
+	add(pid, true)
+	kids, _ := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
+	for _, k := range strings.Fields(string(kids)) {
+		add(k, false)
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 func runImport(bin string, args ...string) (importRun, error) {
@@ -82,6 +132,7 @@ func runImport(bin string, args ...string) (importRun, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.peakRSS = ru.Maxrss << 10 // KiB on Linux
 	}
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return r, nil
 }
 
@@ -176,10 +227,12 @@ func runStore(w io.Writer, opt options) error {
 		if _, err := runImport(bin, "init", "--data-dir", filepath.Join(root, "pg-"+db), "--store", url); err != nil {
 			return err
 		}
+		cpu0 := pgCPU(pg.DataDir())
 		pgr, err := runImport(bin, "import", "--store", url, seed)
 		if err != nil {
 			return err
 		}
+		pgr.dbCPU = pgCPU(pg.DataDir()) - cpu0
 		if pgr.diskBytes, err = dbSize(url); err != nil {
 			return err
 		}
@@ -199,6 +252,10 @@ func runStore(w io.Writer, opt options) error {
 			}
 			t.row("  against bbolt (patients/s)", rate(float64(n), pgr.took), "bbolt import: "+rate(float64(n), bolt.took)+" ("+dur(bolt.took)+")",
 				ratio(pgRate, boltRate), req, res)
+		}
+		if bolt.took > 0 {
+			t.row("  patients per CPU-second (import and database)", fmt.Sprintf("%.0f (%s + %s PostgreSQL)", pgr.cpuRate(n), dur(pgr.cpu), dur(pgr.dbCPU)),
+				fmt.Sprintf("bbolt import: %.0f (%s)", bolt.cpuRate(n), dur(bolt.cpu)), ratio(pgr.cpuRate(n), bolt.cpuRate(n)), "", "")
 		}
 		t.row("  server peak RSS", mib(pgr.peakRSS)+" (own memory "+mib(pgr.peakAnon)+")", "bbolt import: "+mib(bolt.peakRSS)+" (own memory "+mib(bolt.peakAnon)+", the rest its file mapped)", ratio(float64(pgr.peakRSS), float64(max(bolt.peakRSS, 1))), "< 1 GiB", verdict(pgr.peakRSS < storeRSSBudget))
 		t.row("  size on disk", mib(pgr.diskBytes)+" (database)", "bbolt file: "+mib(bolt.diskBytes)+"; raw COPY table: "+mib(copyBytes)+"; NDJSON: "+mib(seedBytes),
@@ -248,10 +305,12 @@ func storeSlices(t *table, bin string, pg *pgtest.Server, root string, n, per in
 	var total time.Duration
 	held := 0
 	for i, sl := range slices {
+		cpu0 := pgCPU(pg.DataDir())
 		r, err := runImport(bin, "import", "--store", url, sl.dir)
 		if err != nil {
 			return err
 		}
+		r.dbCPU = pgCPU(pg.DataDir()) - cpu0
 		_ = os.RemoveAll(sl.dir)
 		cost := r.took.Seconds() / float64(sl.patients)
 		if i == 0 {
@@ -259,7 +318,7 @@ func storeSlices(t *table, bin string, pg *pgtest.Server, root string, n, per in
 		}
 		worst, peak, total = max(worst, cost), max(peak, r.peakRSS), total+r.took
 		t.row(fmt.Sprintf("  PostgreSQL slice %d: patients %s to %s", i+1, count(held+1), count(held+sl.patients)),
-			fmt.Sprintf("%.0f µs/patient (%s), peak RSS %s (own memory %s)", cost*1e6, rate(float64(sl.patients), r.took), mib(r.peakRSS), mib(r.peakAnon)),
+			fmt.Sprintf("%.0f µs/patient (%s; %.0f patients per CPU-second), peak RSS %s (own memory %s)", cost*1e6, rate(float64(sl.patients), r.took), r.cpuRate(sl.patients), mib(r.peakRSS), mib(r.peakAnon)),
 			fmt.Sprintf("slice 1: %.0f µs/patient", first*1e6), ratio(cost, first), "", "")
 		held += sl.patients
 	}

@@ -230,7 +230,9 @@ func appendChange(tx *bolt.Tx, c Change) error {
 	if err := m.Put(kSeq, be64(c.Seq)); err != nil {
 		return err
 	}
-	return putJSON(tx.Bucket(bChanges), be64(c.Seq), c)
+	b := tx.Bucket(bChanges)
+	b.FillPercent = 1 // sequence numbers only ever grow: pages are appended to, never split
+	return putJSON(b, be64(c.Seq), c)
 }
 
 // Changes implements Store.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,18 +176,25 @@ func (s *Store) PatientKeys(nhs string) ([]string, error) {
 	return out, err
 }
 
-// PatientSources implements store.Store: one query for all the numbers.
+// PatientSources implements store.Store: one query for all the numbers,
+// ordered here rather than by the database (a sort of a batch's
+// resources there outgrows work_mem and goes to disk).
 func (s *Store) PatientSources(nhs []string) (map[string][]store.PatientSource, error) {
 	out := map[string][]store.PatientSource{}
 	if len(nhs) == 0 {
 		return out, nil
 	}
+	type row struct {
+		nhs, pk string
+		has     bool
+		r       store.StoredResource
+	}
+	var got []row
 	err := s.query(func(ctx context.Context, q querier) error {
-		clear(out)
+		got = got[:0]
 		rows, err := q.Query(ctx, `SELECT k.nhs, k.patient_key, r.key, r.full_url, r.raw
 			FROM patient_key k LEFT JOIN resource r ON r.patient_key = k.patient_key
-			WHERE k.nhs = ANY($1::text[])
-			ORDER BY k.nhs, k.patient_key, r.key`, nhs)
+			WHERE k.nhs = ANY($1::text[])`, nhs)
 		if err != nil {
 			return err
 		}
@@ -194,21 +202,41 @@ func (s *Store) PatientSources(nhs []string) (map[string][]store.PatientSource, 
 		var key, url *string
 		var raw []byte
 		_, err = pgx.ForEachRow(rows, []any{&n, &pk, &key, &url, &raw}, func() error {
-			srcs := out[n]
-			if len(srcs) == 0 || srcs[len(srcs)-1].Key != pk {
-				srcs = append(srcs, store.PatientSource{Key: pk})
+			x := row{nhs: n, pk: pk, has: key != nil}
+			if x.has {
+				x.r = store.StoredResource{Key: *key, FullURL: *url, Raw: raw}
 			}
-			if key != nil {
-				last := &srcs[len(srcs)-1]
-				last.Resources = append(last.Resources, store.StoredResource{Key: *key, FullURL: *url, Raw: raw})
-			}
-			out[n] = srcs
+			got = append(got, x)
 			raw = nil
 			return nil
 		})
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Byte order, as COLLATE "C" and bbolt keep it.
+	slices.SortFunc(got, func(a, b row) int {
+		if c := strings.Compare(a.nhs, b.nhs); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.pk, b.pk); c != 0 {
+			return c
+		}
+		return strings.Compare(a.r.Key, b.r.Key)
+	})
+	for _, x := range got {
+		srcs := out[x.nhs]
+		if len(srcs) == 0 || srcs[len(srcs)-1].Key != x.pk {
+			srcs = append(srcs, store.PatientSource{Key: x.pk})
+		}
+		if x.has {
+			last := &srcs[len(srcs)-1]
+			last.Resources = append(last.Resources, x.r)
+		}
+		out[x.nhs] = srcs
+	}
+	return out, nil
 }
 
 // CommitPatients implements store.Store.
