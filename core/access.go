@@ -34,6 +34,7 @@ const (
 // clinical sections are empty whatever the document held.
 type PatientView struct {
 	NHS     record.NHSNumber `json:"nhs"`
+	Version uint64           `json:"version"` // the server's version of the record shown
 	Summary *record.Summary  `json:"summary"`
 	present.Facts
 }
@@ -111,6 +112,12 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 			return nil, err
 		}
 	}
+	return c.openPatient(nhs, bg, "")
+}
+
+// openPatient is OpenPatient for a checked NHS number; incident, when set,
+// is the dispatch incident the view is for (OpenIncidentPatient).
+func (c *Core) openPatient(nhs record.NHSNumber, bg *BreakGlassReason, incident string) (*PatientView, error) {
 	cc, s, err := c.open()
 	if err != nil {
 		return nil, err
@@ -133,6 +140,10 @@ func (c *Core) OpenPatient(nhsText string, bg *BreakGlassReason) (*PatientView, 
 		}
 		e := c.patientEvent(s, audit.ActionView, nhs)
 		e.Sections = shownSections(h, s)
+		if incident != "" {
+			e.Purpose = incidentPurpose(incident)
+			e.Outcome.Detail = "opened for dispatch incident " + auditedID(incident)
+		}
 		if bg != nil {
 			e.Action = audit.ActionBreakGlass
 			e.Purpose = "BTG"
@@ -196,7 +207,7 @@ func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lea
 		asOf = h.AsOf
 	}
 	sum := record.Summarise(rec, asOf)
-	v := &PatientView{NHS: nhs, Summary: sum, Facts: present.Facts{
+	v := &PatientView{NHS: nhs, Version: h.Version, Summary: sum, Facts: present.Facts{
 		AsOf: asOf, NotAfter: lease, Relationship: present.Relationship(h.Relationship),
 		Sections: shownSections(h, s), BreakGlass: bg || h.Relationship == protocol.RelBreakGlass,
 		DemographicsOnly: s.User.Role == RoleFrontDesk,

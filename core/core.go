@@ -89,6 +89,8 @@ type Core struct {
 	watchers   map[int]func(Status)
 	nextW      int
 	marks      markKeeper // the audit high-water mark outside the profile folder
+	// incidentTimer ends open incidents at their expiry (incident.go).
+	incidentTimer *time.Timer
 }
 
 // Open reads the profile in cfg.DataDir, if any. It does not unlock.

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"kmcr/audit"
@@ -26,7 +28,11 @@ const MinPassphrase = 8
 
 // EnrolRequest is what enrolment needs from the user.
 type EnrolRequest struct {
-	Server     string // wss://HOST:PORT
+	Server string // wss://HOST:PORT
+	// Servers are further addresses of the same sync service (its other
+	// nodes), tried in turn after Server when a node fails. Either may be
+	// empty, not both; repeats count once.
+	Servers    []string
 	CAFile     string // the server's CA certificate (PEM)
 	User       string
 	Password   string
@@ -127,6 +133,16 @@ func checkEnrolRequest(req *EnrolRequest) (*x509.CertPool, []byte, error) {
 	if req.User == "" || req.Password == "" {
 		return nil, nil, errors.New("user name and password are required")
 	}
+	list := enrolAddresses(*req)
+	if len(list) == 0 {
+		return nil, nil, errors.New("the server's address is required (wss://HOST:PORT)")
+	}
+	for _, a := range list {
+		if !strings.HasPrefix(a, "wss://") || len(a) == len("wss://") {
+			return nil, nil, fmt.Errorf("server address %q: want wss://HOST:PORT", a)
+		}
+	}
+	req.Server, req.Servers = list[0], list
 	pool, caPEM, err := loadCA(req.CAFile)
 	if err != nil {
 		return nil, nil, err
@@ -138,6 +154,23 @@ func checkEnrolRequest(req *EnrolRequest) (*x509.CertPool, []byte, error) {
 		}
 	}
 	return pool, caPEM, nil
+}
+
+// enrolAddresses is Server, then Servers, without repeats or blanks.
+func enrolAddresses(req EnrolRequest) []string {
+	var list []string
+	for _, a := range append([]string{req.Server}, req.Servers...) {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// SplitServers reads the addresses a person typed for a sync service
+// with several nodes: separated by commas, spaces or new lines.
+func SplitServers(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) })
 }
 
 // loggedIn is what logging in made: this device's identity and key, and
@@ -159,7 +192,7 @@ func (c *Core) login(ctx context.Context, req EnrolRequest, pool *x509.CertPool)
 	if err != nil {
 		return loggedIn{}, err
 	}
-	cfg := syncclient.Config{Server: req.Server, TLS: &tls.Config{RootCAs: pool}, CAFile: req.CAFile, DeviceID: deviceID, Client: "kmcr/" + Version, Logf: c.cfg.Logf}
+	cfg := syncclient.Config{Server: req.Server, Servers: req.Servers, TLS: &tls.Config{RootCAs: pool}, CAFile: req.CAFile, DeviceID: deviceID, Client: "kmcr/" + Version, Logf: c.cfg.Logf}
 	tok, err := syncclient.Login(ctx, cfg, protocol.LoginRequest{User: req.User, Password: req.Password, DeviceID: deviceID, PublicKey: pub, Host: req.Host, Client: cfg.Client})
 	if err != nil {
 		return loggedIn{}, fmt.Errorf("logging in: %w", err)
@@ -170,13 +203,16 @@ func (c *Core) login(ctx context.Context, req EnrolRequest, pool *x509.CertPool)
 // newProfile is the profile an enrolment writes. It names its secret store
 // before the cache is created, so the same kind is used to open it.
 func newProfile(req EnrolRequest, l loggedIn) (*Profile, error) {
-	p := &Profile{Server: req.Server, User: l.tok.User.Name, Role: l.tok.User.Role, DeviceID: l.deviceID, Host: req.Host, Secrets: SecretsKeyring}
+	p := &Profile{Server: req.Server, Servers: req.Servers, User: l.tok.User.Name, Role: l.tok.User.Role, DeviceID: l.deviceID, Host: req.Host, Secrets: SecretsKeyring}
 	if req.DeviceSecretFile != "" {
 		abs, err := filepath.Abs(req.DeviceSecretFile)
 		if err != nil {
 			return nil, err
 		}
 		p.Secrets, p.SecretFile = SecretsFile, abs
+	}
+	if len(p.Servers) < 2 {
+		p.Servers = nil // one address: the profile as it always was
 	}
 	applyPolicy(p, l.tok.Policy)
 	return p, nil

@@ -72,6 +72,7 @@ func (c *Core) unlock(pass []byte, logUnlock bool) error {
 	c.mu.Lock()
 	c.c, c.sess = cc, s
 	c.mu.Unlock()
+	c.scheduleIncidentExpiry(cc)
 	c.notify()
 	return nil
 }

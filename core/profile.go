@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -27,7 +28,13 @@ const (
 
 // Profile is the plaintext description of an enrolled device.
 type Profile struct {
-	Server     string    `json:"server"`
+	// Server is the sync service's address in use: the one enrolled
+	// against, then whichever node last welcomed this device.
+	Server string `json:"server"`
+	// Servers lists every address of a sync service with several nodes,
+	// in the order they are tried; empty when there is one (Server), as
+	// in every profile written before several were possible.
+	Servers    []string  `json:"servers,omitempty"`
 	User       string    `json:"user"`
 	Role       string    `json:"role"`
 	DeviceID   string    `json:"device_id"`
@@ -40,6 +47,18 @@ type Profile struct {
 	Freshness  int64     `json:"freshness_seconds"`   // from the server's policy
 	BreakGlass bool      `json:"break_glass_allowed"` // from the server's policy
 	Sections   []string  `json:"sections,omitempty"`  // from the server's policy
+}
+
+// Addresses lists every address of the sync service this profile knows,
+// in the order they are tried (Server alone for one node).
+func (p Profile) Addresses() []string {
+	if len(p.Servers) == 0 {
+		if p.Server == "" {
+			return nil
+		}
+		return []string{p.Server}
+	}
+	return slices.Clone(p.Servers)
 }
 
 // DefaultDataDir is the profile directory when none is given: the OS user

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"time"
 
 	"kmcr/cache"
@@ -18,8 +19,12 @@ type Status struct {
 	Locked   bool   `json:"locked"`
 	User     string `json:"user"`
 	Role     string `json:"role"`
-	Server   string `json:"server"`
-	DeviceID string `json:"device_id"`
+	// Server is the sync service's address in use (or last used);
+	// Servers every address this device knows, in the order they are
+	// tried (one, or the nodes it was enrolled against).
+	Server   string   `json:"server"`
+	Servers  []string `json:"servers"`
+	DeviceID string   `json:"device_id"`
 	// Connection is the truthful connection state: "offline",
 	// "connecting", "syncing n of N", "up to date as of T", "error: why".
 	Connection string        `json:"connection"`
@@ -52,21 +57,28 @@ type Status struct {
 	// Link is what the sync connection measured of the network (see
 	// linkStatus); nil before any connection.
 	Link *LinkStatus `json:"link,omitempty"`
+	// Incidents are the open dispatch incidents the user is crew on (see
+	// Incident); empty when none, null while locked.
+	Incidents []Incident `json:"incidents"`
 }
 
 // Status reports the current state.
 func (c *Core) Status() Status {
 	c.mu.Lock()
-	st := Status{Enrolled: c.profile != nil, Locked: c.c == nil, WipeReason: c.wipeReason}
-	if c.profile != nil {
-		p := c.profile
-		st.User, st.Role, st.Server, st.DeviceID, st.FirstSyncComplete = p.User, p.Role, p.Server, p.DeviceID, p.FirstSync
-	}
+	st := Status{Enrolled: c.profile != nil, Locked: c.c == nil, WipeReason: c.wipeReason, Servers: []string{}}
 	state := c.state
 	cc := c.c
 	sc := c.sync
 	if sc == nil {
 		sc = c.lastSync
+	}
+	if c.profile != nil {
+		p := c.profile
+		st.User, st.Role, st.Server, st.DeviceID, st.FirstSyncComplete = p.User, p.Role, p.Server, p.DeviceID, p.FirstSync
+		st.Servers = p.Addresses()
+		if sc != nil && slices.Contains(st.Servers, sc.Server()) {
+			st.Server = sc.Server()
+		}
 	}
 	freshness := time.Duration(c.sess.Policy.FreshnessSeconds) * time.Second
 	c.mu.Unlock()
@@ -75,8 +87,13 @@ func (c *Core) Status() Status {
 	st.Link = linkStatus(sc)
 	if cc != nil {
 		var asOf time.Time
+		var incidents []storedIncident
 		_ = cc.View(func(tx *cache.Tx) error {
 			if _, err := getJSON(tx, metaAsOf, &asOf); err != nil {
+				return err
+			}
+			var err error
+			if incidents, _, err = readIncidents(tx, c.now()); err != nil {
 				return err
 			}
 			notes, err := readSetAside(tx)
@@ -84,6 +101,7 @@ func (c *Core) Status() Status {
 			return err
 		})
 		st.LastUpToDate = asOf
+		st.Incidents = incidentsOf(cc, incidents)
 		s := cc.Stats()
 		st.CachedPatients, st.SoonestLeaseExpiry = s.Patients, s.SoonestExpiry
 		st.PendingAuditEvents, st.OldestPendingAudit = s.OutboxCount, s.OldestOutbox

@@ -23,6 +23,7 @@ func (c *Core) newSyncClient() (*syncclient.Client, error) {
 	}
 	cfg := syncclient.Config{
 		Server:   p.Server,
+		Servers:  p.Servers,
 		TLS:      &tls.Config{RootCAs: pool},
 		CAFile:   caPath,
 		DeviceID: p.DeviceID,

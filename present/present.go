@@ -15,6 +15,9 @@ type Relationship string
 const (
 	RelCaseload   Relationship = "caseload"
 	RelBreakGlass Relationship = "break-glass"
+	// RelIncident: a dispatch system named the user as crew on an
+	// incident at the patient's address; held until the incident ends.
+	RelIncident Relationship = "incident"
 )
 
 // WithheldReason is why something was not sent to this device.
@@ -55,6 +58,9 @@ type Facts struct {
 	Sensitive int  `json:"sensitive"`
 	// BreakGlass is set when the view was opened under emergency access.
 	BreakGlass bool `json:"break_glass"`
+	// Incident is the dispatch incident the view was opened for, if it was
+	// opened from an incident's line ("4711").
+	Incident string `json:"incident,omitempty"`
 	// DemographicsOnly is set for roles that never see clinical sections.
 	DemographicsOnly bool `json:"demographics_only"`
 }
@@ -188,8 +194,11 @@ func (p *presenter) asOf() AsOf {
 	}
 	if !p.f.NotAfter.IsZero() {
 		rel := "caseload"
-		if p.breakGlass() {
+		switch {
+		case p.breakGlass():
 			rel = "emergency access"
+		case p.f.Relationship == RelIncident:
+			rel = "dispatch incident"
 		}
 		a.Held = "Held offline until " + p.instant(p.f.NotAfter) + " (" + rel + ")"
 	}
@@ -212,6 +221,9 @@ func (p *presenter) notices() []Notice {
 	}
 	if p.breakGlass() {
 		add("break_glass", "EMERGENCY ACCESS (break-glass)", "You opened this record without a care relationship. This access is audited and reported to the privacy officer.", Danger)
+	}
+	if f.Incident != "" {
+		add("incident", "INCIDENT "+f.Incident, "Opened for emergency care at this incident. This access is audited; the summary closes when the incident ends.", Panel)
 	}
 	if f.Stale {
 		add("stale", "STALE", fmt.Sprintf("Summary as of %s, %s. Newer information may exist: connect to refresh, and check with the patient.",

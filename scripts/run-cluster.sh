@@ -6,7 +6,8 @@
 # loads the demo patients and users through the command line against the
 # database (first run only), starts two nodes on 127.0.0.1:8443 and :8444
 # that share the certificate and the token key file, enrols the demo
-# profile and opens the kmcr window. Stopping the window stops everything.
+# profile against both addresses and opens the kmcr window. Stopping the
+# window stops everything.
 #
 # Environment: KMCR_DEMO_PORT (node A's port, default 8443; node B's is
 # the next), KMCR_DEMO_PATIENTS (2000), KMCR_DEMO_USER (paramedic),
@@ -117,18 +118,25 @@ for port in "$port_a" "$port_b"; do
   echo "cluster: node on https://127.0.0.1:$port (log: $root/node-$port.log)"
 done
 
+if [ -f "$cli/profile.json" ] && ! grep -q '"servers"' "$cli/profile.json"; then
+  # A profile from before the window knew both nodes: enrol it afresh.
+  echo "cluster: the demo profile knows one node; enrolling it again against both"
+  KMCR_PASSPHRASE="$passphrase" bin/kmcr --data-dir "$cli" wipe --yes >/dev/null 2>&1 || rm -rf "$cli"
+fi
 if [ ! -f "$cli/profile.json" ]; then
-  echo "cluster: enrolling $user"
+  echo "cluster: enrolling $user against both nodes"
   printf '%s\n' "$password" | KMCR_PASSPHRASE="$passphrase" bin/kmcr --data-dir "$cli" enrol \
-    --server "wss://127.0.0.1:$port_a" --ca "$srv/ca.pem" --user "$user" --password-stdin
+    --server "wss://127.0.0.1:$port_a" --server "wss://127.0.0.1:$port_b" --ca "$srv/ca.pem" --user "$user" --password-stdin
 fi
 
 cat <<MSG
 
-  kmcr is opening against node A (127.0.0.1:$port_a). Unlock with the passphrase:   $passphrase
+  kmcr is opening, enrolled against both nodes (127.0.0.1:$port_a and :$port_b). Unlock with the passphrase:   $passphrase
   Both nodes serve one PostgreSQL store: a change made on either reaches every client. Try, in another shell:
     KMCR_STORE='$url' bin/kmcr-server caseload remove --user $user --nhs NHS
-  (no node is asked: the command works on the database, and node A's clients see it at once).
+  (no node is asked: the command works on the database, and the window sees it at once), and
+    bin/kmcr --data-dir $cli status --json     # "servers": both addresses; "server": the node in use
+    kill -9 ${pids[0]}     # node A (or ${pids[1]}, node B): the window carries on through the other node
 
 MSG
 if [ -n "${KMCR_DEMO_TIMEOUT:-}" ]; then

@@ -129,6 +129,11 @@ func (s *Service) ingestAudit(d store.Device, u store.User, up *protocol.AuditUp
 	if err := s.st.StoreAudit(d.ID, v.events, v.conflicts, alerts, chain); err != nil {
 		return nil, 0, fmt.Errorf("storing audit events: %w", err)
 	}
+	if s.cfg.Accesses != nil {
+		if err := s.cfg.Accesses(d.ID, u, uploadAccesses(u, res, batch, v)); err != nil {
+			return nil, 0, fmt.Errorf("queuing the patients' notifications: %w", err)
+		}
+	}
 	s.quotas.spend(d.ID, len(batch), v.bytes, len(v.keptSeqs), now)
 	for _, a := range alerts {
 		// The detail can carry a patient's number and a user's free text:
@@ -136,6 +141,36 @@ func (s *Service) ingestAudit(d store.Device, u store.User, up *protocol.AuditUp
 		s.cfg.Logf("ALERT %s device %s user %s seq %d (kmcr-server alerts has the detail)", a.Kind, a.Device, a.User, a.Seq)
 	}
 	return &protocol.AuditAck{ID: up.ID, Through: res.AckThrough, Accepted: len(res.Accepted) - v.refused, Duplicates: len(res.Duplicates), Alerts: len(alerts)}, 0, nil
+}
+
+// uploadAccesses are the upload's events stored as accesses: the accepted
+// ones not kept aside, and those sent again (duplicates) that name the
+// device's user.
+func uploadAccesses(u store.User, res audit.BatchResult, batch []audit.Uploaded, v uploadVerdict) []audit.Event {
+	kept := map[uint64]bool{}
+	for _, seq := range v.keptSeqs {
+		kept[seq] = true
+	}
+	var out []audit.Event
+	for _, e := range res.Accepted {
+		if !kept[e.Seq] {
+			out = append(out, e)
+		}
+	}
+	dup := map[uint64]bool{}
+	for _, seq := range res.Duplicates {
+		dup[seq] = true
+	}
+	for _, it := range batch {
+		if !dup[it.Seq] {
+			continue
+		}
+		delete(dup, it.Seq)
+		if e, err := audit.Decode(it.Canonical); err == nil && e.User.ID == u.Name && e.User.Role == u.Role {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // uploadVerdict is what the server keeps of a verified batch.

@@ -115,8 +115,8 @@ func TestSession_Incident_PrefetchAheadAndEnd(t *testing.T) {
 		t.Fatalf("welcome features %v; want only %s", w.Features, protocol.FeatureIncident)
 	}
 	cl.untilUpToDate(1)
-	if len(cl.trace) < 3 || cl.trace[0] != "incidents" || cl.trace[1] != "batch" {
-		t.Fatalf("message order %v; want the incidents list, then the incident's summaries ahead of the full sync", cl.trace)
+	if len(cl.arrivals) < 3 || cl.arrivals[0] != "incidents" || cl.arrivals[1] != "batch" {
+		t.Fatalf("message order %v; want the incidents list, then the incident's summaries ahead of the full sync", cl.arrivals)
 	}
 	if got := cl.lists[0].Open; len(got) != 1 || got[0].ID != "4711" || !slices.Equal(got[0].NHS, first.NHS) || !got[0].Expires.Equal(first.Expires) {
 		t.Fatalf("incidents list %+v; want 4711 with %v", got, first.NHS)
@@ -130,11 +130,11 @@ func TestSession_Incident_PrefetchAheadAndEnd(t *testing.T) {
 	}
 
 	// Live: a second incident, at a caseload patient's home and another's.
-	cl.trace = nil
+	cl.arrivals = nil
 	second := ts.openAt("4712", ts.nhs[36], "amy")
 	cl.untilUpToDate(1)
-	if cl.trace[0] != "incidents" || cl.trace[1] != "batch" {
-		t.Fatalf("live message order %v", cl.trace)
+	if cl.arrivals[0] != "incidents" || cl.arrivals[1] != "batch" {
+		t.Fatalf("live message order %v", cl.arrivals)
 	}
 	if last := cl.lists[len(cl.lists)-1]; len(last.Open) != 2 {
 		t.Fatalf("incidents list after the second opened: %+v", last)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"kmcr/audit"
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
 )
@@ -52,6 +53,11 @@ type Config struct {
 	// store (OpenTokenKeys); nil holds one random key in memory only, so
 	// tokens die with the process (tests).
 	TokenKeys *TokenKeys
+	// Accesses, when set, is given the accesses of each audit upload once
+	// stored, and again when a device sends a stored upload again (so
+	// what it does must be idempotent: server/notify's Queue); its error
+	// fails the upload, which the device then sends again.
+	Accesses func(device string, u store.User, events []audit.Event) error
 }
 
 // Service is the sync service.
@@ -69,6 +75,7 @@ type Service struct {
 	drainOne sync.Once
 
 	budget   budgetLedger // break-glass grants per user
+	traces   budgetLedger // break-glass traces per user
 	coalesce coalescer    // alerts folded per user or device per window
 	quotas   deviceQuotas // audit upload allowances per device
 	deltas   *deltaBook   // what each device holds, and the bases deltas are made against
@@ -116,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
 	s.budget.seed = s.seedGrants
+	s.traces.seed = s.seedTraces
 	s.quotas.q = cfg.AuditQuota
 	if err := s.upgradeOrgs(); err != nil {
 		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)

@@ -51,7 +51,7 @@ func (u *UI) showEnrol(why string) {
 		setSpans(s.msg, span{why, danger})
 	}
 	if p := u.enrolPrefill; p != nil {
-		s.server.SetText(p.Server)
+		s.server.SetText(strings.Join(core.SplitServers(p.Server+","+strings.Join(p.Servers, ",")), ", "))
 		s.ca.SetText(p.CAFile)
 		s.user.SetText(p.User)
 		u.enrolPrefill = nil
@@ -155,14 +155,18 @@ func (u *UI) chooseFile(e *entry, save bool) {
 // request validates the form into an enrolment request.
 func (s *enrolScreen) request() (core.EnrolRequest, error) {
 	req := core.EnrolRequest{
-		Server:   strings.TrimSpace(s.server.Text),
+		Servers:  core.SplitServers(s.server.Text),
 		CAFile:   strings.TrimSpace(s.ca.Text),
 		User:     strings.TrimSpace(s.user.Text),
 		Password: s.password.Text,
 	}
+	badServer := len(req.Servers) == 0
+	for _, a := range req.Servers {
+		badServer = badServer || !strings.HasPrefix(a, "wss://")
+	}
 	switch {
-	case !strings.HasPrefix(req.Server, "wss://"):
-		return req, formProblem("The server address starts with wss:// (for example wss://kmcr.example.nhs.uk:8443).")
+	case badServer:
+		return req, formProblem("The server address starts with wss:// (for example wss://kmcr.example.nhs.uk:8443); separate the addresses of several nodes with commas.")
 	case req.CAFile == "":
 		return req, formProblem("Choose the server's CA certificate file.")
 	case req.User == "" || req.Password == "":

@@ -49,6 +49,9 @@ type mainScreen struct {
 	// search can never be opened by mistake.
 	shownFor string
 	searchNo int // the search that is current; an older one's answer is dropped
+	// incidents are the open dispatch incidents, above the search
+	// (incidents.go).
+	incidents *incidentPanel
 }
 
 // keyHint says exactly what the keys do in the finder.
@@ -64,6 +67,7 @@ func (u *UI) showMain() {
 	u.showPage(screenMain, m.page)
 	u.win.Canvas().Focus(m.query)
 	m.loadRecent()
+	later(u, func() (core.Status, error) { return u.core.Status(), nil }, func(st core.Status, _ error) { m.followIncidents(st) })
 }
 
 func (u *UI) newMainScreen() *mainScreen {
@@ -79,6 +83,9 @@ func (u *UI) newMainScreen() *mainScreen {
 	m.query.onKey = func(k *fyne.KeyEvent) bool {
 		if k.Name == fyne.KeyDown {
 			return m.focusList()
+		}
+		if k.Name == fyne.KeyUp {
+			return m.incidents.focusLast()
 		}
 		return false
 	}
@@ -111,7 +118,9 @@ func (u *UI) newMainScreen() *mainScreen {
 	if u.core.Profile().BreakGlass {
 		actions.Add(u.button("Emergency access…  (Ctrl+E)", theme.WarningIcon(), widget.DangerImportance, func() { u.showBreakGlass(m.nhsInQuery()) }))
 	}
+	m.incidents = newIncidentPanel(m)
 	top := container.NewVBox(
+		m.incidents.root,
 		txt("Find a patient", heading),
 		container.NewBorder(nil, nil, nil, searchBtn, m.query),
 		m.hint,
@@ -125,6 +134,7 @@ func (u *UI) newMainScreen() *mainScreen {
 // drop forgets every patient: the open view and every list.
 func (m *mainScreen) drop() {
 	m.view, m.summary = nil, nil
+	m.incidents.clear()
 	m.results.clear()
 	m.recent.clear()
 	if m.caseload != nil {
@@ -343,9 +353,8 @@ func (m *mainScreen) open(e core.PatientEntry) {
 	})
 }
 
-// onStatus lets the finder react to status changes (nothing yet beyond
-// the shell's status bar).
-func (m *mainScreen) onStatus(core.Status) {}
+// onStatus lets the finder react to status changes: the open incidents.
+func (m *mainScreen) onStatus(st core.Status) { m.followIncidents(st) }
 
 // goSearch returns to the finder and focuses the search box.
 func (u *UI) goSearch() {

@@ -47,7 +47,7 @@ func (u *UI) settingsPage() fyne.CanvasObject {
 		autolock = time.Duration(p.Autolock) * time.Second
 	}
 	device := compact(card(txt("This device", heading),
-		kv("Server", p.Server), kv("User", p.User), kv("Role", roleName(p.Role)),
+		kv("Server", serverText(p)), kv("User", p.User), kv("Role", roleName(p.Role)),
 		kv("Device ID", p.DeviceID), kv("Computer", p.Host), kv("Enrolled", fmtTime(p.Enrolled)),
 		kv("Device secret", secret),
 		kv("Locks after", humanDuration(autolock)+" without activity"),
@@ -251,4 +251,17 @@ func (u *UI) setTextScale(s float32) {
 	if u.screen == screenSettings && !u.locked {
 		u.showPage(screenSettings, u.settingsPage())
 	}
+}
+
+// serverText is the address in use, and every node's when there are
+// several.
+func serverText(p core.Profile) string {
+	if len(p.Servers) < 2 {
+		return p.Server
+	}
+	all := p.Servers[0]
+	for _, a := range p.Servers[1:] {
+		all += ", " + a
+	}
+	return p.Server + " (nodes: " + all + ")"
 }

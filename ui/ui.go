@@ -85,10 +85,14 @@ type UI struct {
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
 	pageScroll      *container.Scroll  // the summary's scrolling page on show, for the keys that scroll it
 	critical        fyne.CanvasObject  // the summary's critical line on show
+	refreshing      bool               // a check for a newer copy of the open summary is running
 	// reopen is the NHS number of the patient open when the window locked:
 	// unlocking opens them again (read and audited afresh, banner first).
 	// It is the only thing about a patient kept while locked.
 	reopen record.NHSNumber
+	// reopenIncident is the incident it was open for, if any: it is
+	// opened again for that incident, if still open.
+	reopenIncident string
 }
 
 // New makes the interface; ShowAndRun shows it.
@@ -222,6 +226,7 @@ func (u *UI) onStatus(st core.Status) {
 	if u.main != nil {
 		u.main.onStatus(st)
 	}
+	u.refreshSummary()
 }
 
 // touch records user activity.
@@ -267,7 +272,7 @@ func (u *UI) lockScreenNow() {
 	u.gen++
 	u.cancelFirstSync()
 	if !u.locked && u.main != nil && u.main.view != nil && u.screen == screenSummary {
-		u.reopen = u.main.view.NHS
+		u.reopen, u.reopenIncident = u.main.view.NHS, u.main.view.Incident
 	}
 	u.locked = true
 	u.win.SetContent(container.NewCenter(widget.NewLabel("Locked")))
@@ -300,7 +305,12 @@ func (u *UI) unlocked() {
 		// Back to the patient that was open, through the same path as
 		// opening them from the finder: audited, banner at the top.
 		u.reopen = ""
-		u.main.open(core.PatientEntry{NHS: n})
+		if id := u.reopenIncident; id != "" {
+			u.reopenIncident = ""
+			u.main.openForIncident(id, core.PatientEntry{NHS: n})
+		} else {
+			u.main.open(core.PatientEntry{NHS: n})
+		}
 	}
 	u.background(func() {
 		if err := u.core.ServeSync(context.Background()); err != nil && !errors.Is(err, core.ErrLocked) && !errors.Is(err, core.ErrSyncRunning) {

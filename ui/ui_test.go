@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,45 @@ func TestEnrol_FormThenFirstSync(t *testing.T) {
 	h.waitFor("the status bar count", func() bool {
 		return strings.Contains(strings.Join(texts(h.u.shell.status.root), " "), "on this device")
 	})
+}
+
+// TestEnrol_SeveralServers: the server field takes the addresses of
+// several nodes separated by commas; the first is not answering, so the
+// enrolment goes through the second, and the profile keeps both.
+func TestEnrol_SeveralServers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "wss://" + ln.Addr().String()
+	ln.Close()
+	p := newProfile(t)
+	h := newHarness(t, p.openCore(t))
+	h.waitScreen(screenEnrol)
+	var s *enrolScreen
+	h.ui(func() { s = findEnrolScreen(h.u) })
+	h.ui(func() {
+		s.server.SetText(dead + ", https://wrong")
+		s.ca.SetText(fixture.ca)
+		s.user.SetText(userParamedic)
+		s.password.SetText(testPassword)
+		s.pass1.SetText(testPassphrase)
+		s.pass2.SetText(testPassphrase)
+		s.btn.OnTapped()
+	})
+	mustContain(t, h.text(), "separate the addresses of several nodes with commas")
+	h.ui(func() {
+		s.server.SetText(dead + ", " + fixture.url)
+		s.password.SetText(testPassword)
+		s.btn.OnTapped()
+	})
+	h.waitScreen(screenMain)
+	if got := h.core.Profile().Servers; len(got) != 2 || got[0] != dead || got[1] != fixture.url {
+		t.Fatalf("profile servers %q", got)
+	}
+	if got := h.core.Status().Server; got != fixture.url {
+		t.Fatalf("server in use %q; want %q", got, fixture.url)
+	}
 }
 
 // findEnrolScreen recovers the enrolment form from the window.

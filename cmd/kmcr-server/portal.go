@@ -89,9 +89,9 @@ func (c citizens) IsPatient(nhs string) (bool, error) {
 // portalRoutes makes the portal (and the development provider) for a
 // server listening at base (https://HOST:PORT); none when neither
 // --dev-idp nor --oidc-issuer is given.
-func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Record, logf func(string, ...any)) (map[string]http.Handler, error) {
+func portalRoutes(f portalFlags, dir, base, node string, st store.Store, rec portal.Record, logf func(string, ...any)) (map[string]http.Handler, error) {
 	routes := map[string]http.Handler{}
-	cfg := portal.Config{Store: st, Record: rec, BaseURL: base, Logf: logf}
+	cfg := portal.Config{Store: st, Record: rec, BaseURL: base, Logf: logf, Node: node}
 	var verify func(context.Context, string) (fhirapi.Claims, error)
 	switch {
 	case *f.devIdP:
@@ -139,7 +139,7 @@ func portalRoutes(f portalFlags, dir, base string, st store.Store, rec portal.Re
 		return nil, err
 	}
 	routes[portal.Prefix] = p.Handler()
-	api, err := fhirapi.New(fhirapi.Config{Store: st, Record: rec, Verify: verify, Logf: logf})
+	api, err := fhirapi.New(fhirapi.Config{Store: st, Record: rec, Verify: verify, Logf: logf, Node: node})
 	if err != nil {
 		return nil, err
 	}

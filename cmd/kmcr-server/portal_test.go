@@ -32,6 +32,36 @@ func TestServe_DevIdPRefusedOffLoopback(t *testing.T) {
 	}
 }
 
+// TestServe_SMTPFlagsChecked checks the notification flags are refused,
+// before anything starts, when they cannot work.
+func TestServe_SMTPFlagsChecked(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := runCmd(t, "init", "--data-dir", dir); code != 0 {
+		t.Fatal(errs)
+	}
+	serve := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--smtp-relay", "127.0.0.1:2525"}, "needs --smtp-from"},
+		{[]string{"--smtp-from", "no-reply@record.test"}, "need --smtp-relay"},
+		{[]string{"--smtp-relay", "mail.example.org", "--smtp-from", "no-reply@record.test"}, "not HOST:PORT"},
+		{[]string{"--smtp-relay", "127.0.0.1:2525", "--smtp-from", "nobody"}, "not an email address"},
+		{[]string{"--smtp-relay", "127.0.0.1:2525", "--smtp-from", "no-reply@record.test", "--smtp-tls", "maybe"}, "starttls, tls or none"},
+		{[]string{"--smtp-relay", "mail.example.org:25", "--smtp-from", "no-reply@record.test", "--smtp-tls", "none"}, "loopback"},
+		{[]string{"--smtp-relay", "127.0.0.1:2525", "--smtp-from", "no-reply@record.test", "--smtp-user", "kmcr"}, "go together"},
+		{[]string{"--smtp-relay", "127.0.0.1:2525", "--smtp-from", "no-reply@record.test", "--smtp-tls", "none", "--smtp-user", "kmcr", "--smtp-password-file", "f"}, "needs TLS"},
+		{[]string{"--portal-url", "http://record.example", "--smtp-relay", "127.0.0.1:2525", "--smtp-from", "a@b.test"}, "https://"},
+	} {
+		args := append(append([]string(nil), serve...), c.args...)
+		code, _, errs := runCmd(t, args...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
 // TestDevIdPToken checks the token command signs a three-part JWT with the
 // key the provider uses, refuses unknown scopes and bad NHS numbers, and
 // needs an issuer.

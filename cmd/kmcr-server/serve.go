@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"kmcr/audit"
 	"kmcr/server"
+	"kmcr/server/notify"
 	"kmcr/server/pki"
+	"kmcr/server/store"
 )
 
 func init() {
@@ -27,10 +32,14 @@ func runServe(env *cmdEnv, args []string) error {
 	keysPath := fs.String("token-keys", "", "the access-token signing key file (default: token-keys.json in the data directory; e.g. a systemd credential)")
 	maxConns := fs.Int("max-conns-per-address", 0, "open connections allowed from one address (default 256)")
 	pf := addPortalFlags(fs)
+	nf := addNotifyFlags(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := pf.check(*addr, *plain); err != nil {
+		return err
+	}
+	if err := nf.check(); err != nil {
 		return err
 	}
 	if err := f.check(); err != nil {
@@ -58,7 +67,20 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, BreakGlassBudgets: budgets})
+	// Patients are told of break-glass accesses and first accesses by an
+	// organisation (server/notify): queued as uploads are stored, sent by
+	// the sender started below.
+	var sender *notify.Sender
+	accesses := func(device string, u store.User, evs []audit.Event) error {
+		if err := notify.Queue(st, device, u, evs, time.Now().UTC()); err != nil {
+			return err
+		}
+		if sender != nil {
+			sender.Wake()
+		}
+		return nil
+	}
+	svc, err := server.New(server.Config{Store: st, Logf: logger.Printf, TokenKeys: keys, MaxConnsPerSource: *maxConns, BreakGlassBudgets: budgets, Accesses: accesses})
 	if err != nil {
 		return err
 	}
@@ -95,7 +117,15 @@ func runServe(env *cmdEnv, args []string) error {
 			}
 		}()
 	}
-	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), st, svc, logger.Printf)
+	// Nodes sharing a database keep the citizens' own audit chains apart
+	// (server/selfaudit): each names itself by host and port.
+	node := ""
+	if f.postgres() {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		node = host + ":" + port
+	}
+	routes, err := portalRoutes(pf, *dir, "https://"+ln.Addr().String(), node, st, svc, logger.Printf)
 	if err != nil {
 		ln.Close()
 		return err
@@ -103,6 +133,14 @@ func runServe(env *cmdEnv, args []string) error {
 	for pattern, h := range routes {
 		svc.Mount(pattern, h)
 	}
+	if sender, err = nf.sender(st, "https://"+ln.Addr().String(), logger.Printf); err != nil {
+		ln.Close()
+		return err
+	}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	sent := make(chan error, 1)
+	go func() { sent <- sender.Serve(sendCtx) }()
+	defer func() { stopSending(); <-sent }()
 	scheme := "https"
 	if *plain {
 		scheme = "http"

@@ -5,17 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"kmcr/core"
+	"kmcr/present"
 	"kmcr/record"
 )
 
 func init() {
-	register(&command{name: "enrol", usage: "enrol --server wss://HOST:PORT --ca FILE --user U [--password-stdin] [--passphrase-stdin] [--device-secret-file FILE]",
+	register(&command{name: "enrol", usage: "enrol --server wss://HOST:PORT [--server wss://HOST2:PORT ...] --ca FILE --user U [--password-stdin] [--passphrase-stdin] [--device-secret-file FILE]",
 		summary: "log in, register this device, create the encrypted cache and run the first sync", run: runEnrol})
 	register(&command{name: "sync", usage: "sync [--once] [--passphrase-stdin]",
 		summary: "keep the cache in sync (--once: until up to date and the audit queue is delivered)", run: runSync})
@@ -59,7 +62,11 @@ func (p *progressLine) done() {
 
 func runEnrol(e *env, args []string) error {
 	fs := newFlags(e, "enrol")
-	server := fs.String("server", "", "the sync server, wss://HOST:PORT")
+	var servers []string
+	fs.Func("server", "the sync server, wss://HOST:PORT; repeat it (or separate with commas) for each node of a central record with several", func(v string) error {
+		servers = append(servers, core.SplitServers(v)...)
+		return nil
+	})
 	ca := fs.String("ca", "", "the server's CA certificate file (from kmcr-server init)")
 	user := fs.String("user", "", "your user name")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -68,7 +75,7 @@ func runEnrol(e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *server == "" || *ca == "" || *user == "" {
+	if len(servers) == 0 || *ca == "" || *user == "" {
 		return fmt.Errorf("%w: --server, --ca and --user are required", errUsage)
 	}
 	var pw string
@@ -91,7 +98,7 @@ func runEnrol(e *env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p := &progressLine{e: e, start: time.Now()}
-	err = e.core.Enrol(ctx, core.EnrolRequest{Server: *server, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
+	err = e.core.Enrol(ctx, core.EnrolRequest{Servers: servers, CAFile: *ca, User: *user, Password: pw, Passphrase: pp, DeviceSecretFile: *secretFile}, p.update)
 	p.done()
 	if err != nil {
 		return err
@@ -179,6 +186,9 @@ func runStatus(e *env, args []string) error {
 	defer w.Flush()
 	fmt.Fprintf(w, "User:            %s (%s)\n", st.User, st.Role)
 	fmt.Fprintf(w, "Server:          %s\n", st.Server)
+	if len(st.Servers) > 1 {
+		fmt.Fprintf(w, "Servers:         %s\n", strings.Join(st.Servers, ", "))
+	}
 	fmt.Fprintf(w, "Device:          %s\n", st.DeviceID)
 	fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
 	fmt.Fprintf(w, "Link:            %s\n", st.Link)
@@ -212,6 +222,7 @@ func runStatus(e *env, args []string) error {
 		pending += fmt.Sprintf(", oldest %s ago", (time.Duration(st.OldestPendingAge) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintf(w, "Pending audit:   %s\n", pending)
+	printIncidents(w, st.Incidents)
 	if unreadable := st.Damaged - len(st.SetAside); unreadable > 0 {
 		fmt.Fprintf(w, "Damaged records: %d (they will be replaced at the next full sync)\n", unreadable)
 	}
@@ -271,4 +282,30 @@ func runWipe(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wiped: every key destroyed and the profile removed from %s\n", e.dataDir)
 	return nil
+}
+
+// printIncidents lists the open dispatch incidents as "kmcr status" does:
+// the line the window shows, then the expiry and the candidates, marking
+// those whose summary this device does not hold yet.
+func printIncidents(w io.Writer, list []core.Incident) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "Incidents:       none open")
+		return
+	}
+	fmt.Fprintf(w, "Incidents:       %d open\n", len(list))
+	for _, in := range list {
+		fmt.Fprintf(w, "  %s\n", in.Heading())
+		fmt.Fprintf(w, "    until %s\n", in.Expires.Local().Format("02-Jan-2006 15:04"))
+		if len(in.NHS) == 0 {
+			fmt.Fprintf(w, "    %s\n", present.IncidentNobody)
+			continue
+		}
+		for _, n := range in.NHS {
+			where := "on this device"
+			if !slices.Contains(in.OnDevice, n) {
+				where = "NOT YET ON THIS DEVICE"
+			}
+			fmt.Fprintf(w, "    NHS No. %s  %s\n", n, where)
+		}
+	}
 }

@@ -9,7 +9,8 @@
 // and the password DemoPassword, and chooses the identity proofing level
 // the provider asserts (P9 by default; lower levels exist so the portal's
 // answer to them can be tried). The ID token and the JWT access token carry
-// the claims NHS login uses: nhs_number and identity_proofing_level; the
+// the claims NHS login uses: nhs_number, identity_proofing_level and email
+// (DemoEmail, for notifications); the
 // access token also carries its scope (patient/*.read,
 // patient/Observation.write) for the FHIR API. The subject is an opaque
 // value derived from the NHS number, so no NHS number travels in a subject
@@ -171,7 +172,7 @@ func New(cfg Config) (*Provider, error) {
 		DefaultLogoutRedirectURI: "/my/",
 		SupportedUILocales:       []language.Tag{language.BritishEnglish},
 		SupportedClaims:          append(op.DefaultSupportedClaims, ClaimNHSNumber, ClaimProofingLevel),
-		SupportedScopes:          append([]string{oidc.ScopeOpenID, oidc.ScopeProfile}, Scopes...),
+		SupportedScopes:          append([]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail}, Scopes...),
 	}
 	p, err := op.NewProvider(conf, st, op.StaticIssuer(cfg.Issuer))
 	if err != nil {
@@ -526,8 +527,14 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 	return nil
 }
 
+// DemoEmail is the email address the provider asserts for a demo citizen
+// (its subject): at the reserved .invalid domain, so no real mailbox gets
+// a demo notification; the tests' relay accepts it.
+func DemoEmail(subject string) string { return "citizen-" + subject + "@demo.invalid" }
+
 func setUserinfo(ui *oidc.UserInfo, subject, nhs, level string) {
 	ui.Subject = subject
+	ui.Email, ui.EmailVerified = DemoEmail(subject), true
 	ui.AppendClaims(ClaimNHSNumber, nhs)
 	ui.AppendClaims(ClaimProofingLevel, level)
 }

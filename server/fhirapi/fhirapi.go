@@ -25,8 +25,12 @@
 //
 // # Caveats
 //
-// The rate limit is per process. Reads are not added to the audit trail
-// here (the portal's page views are).
+// Every read that answers (Patient, AuditEvent, Consent) is in the audit
+// trail as the patient's own access, in a chain of the API's own
+// (selfaudit.API), as the portal's page views are; a read that cannot be
+// recorded is not answered (503).
+//
+// The rate limit is per process.
 package fhirapi
 
 import (
@@ -47,6 +51,7 @@ import (
 	"kmcr/audit"
 	"kmcr/record"
 	"kmcr/server/readings"
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -57,18 +62,17 @@ const (
 	MaxBundleEntries   = 500
 	// RatePerMinute is how many writes a patient may make a minute.
 	RatePerMinute = 120
-	// portalAuditDevice's events are the patient's own visits, not
-	// accesses by others.
-	portalAuditDevice = "kmcr-patient-portal"
-	scopeRead         = "patient/*.read"
-	scopeWrite        = "patient/Observation.write"
-	fhirJSON          = "application/fhir+json"
+	scopeRead     = "patient/*.read"
+	scopeWrite    = "patient/Observation.write"
+	fhirJSON      = "application/fhir+json"
 )
 
 // Claims are what a verified bearer token asserts.
 type Claims struct {
 	NHS, Level string
 	Scopes     []string
+	// Subject is the token's subject (the citizen at the provider).
+	Subject string
 }
 
 // Record is what the API needs of the central record beyond the store.
@@ -87,12 +91,16 @@ type Config struct {
 	Verify func(ctx context.Context, token string) (Claims, error)
 	Now    func() time.Time
 	Logf   func(format string, args ...any)
+	// Node names this server among several sharing one database (empty
+	// for a single node): the API's audit chain is kept per node.
+	Node string
 }
 
 // API serves /fhir.
 type API struct {
 	cfg   Config
 	idKey []byte
+	chain *selfaudit.Chain
 
 	mu     sync.Mutex
 	window map[string]*rate // by NHS number
@@ -118,7 +126,8 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{cfg: cfg, idKey: key, window: map[string]*rate{}}, nil
+	chain := selfaudit.New(cfg.Store, selfaudit.Device(selfaudit.API, cfg.Node), "patient app (FHIR API)")
+	return &API{cfg: cfg, idKey: key, chain: chain, window: map[string]*rate{}}, nil
 }
 
 // PatientID is the patient's id in this API: not the NHS number, but
@@ -290,6 +299,9 @@ func (a *API) searchPatient(w http.ResponseWriter, r *http.Request, c Claims) {
 	}
 	b := searchset([]any{p}, "/fhir/Patient")
 	b["entry"].([]any)[0].(map[string]any)["fullUrl"] = "Patient/" + a.PatientID(c.NHS)
+	if !a.audited(w, c, "Patient") {
+		return
+	}
 	writeFHIR(w, http.StatusOK, b)
 }
 
@@ -303,6 +315,9 @@ func (a *API) readPatient(w http.ResponseWriter, r *http.Request, c Claims) {
 		a.notFoundOr500(w, err)
 		return
 	}
+	if !a.audited(w, c, "Patient") {
+		return
+	}
 	writeFHIR(w, http.StatusOK, p)
 }
 
@@ -312,7 +327,7 @@ func (a *API) searchAuditEvent(w http.ResponseWriter, r *http.Request, c Claims)
 	}
 	var entries []audit.Stored
 	err := a.cfg.Store.AccessLog(c.NHS, func(se store.StoredEvent) error {
-		if se.Malformed || se.Device == portalAuditDevice {
+		if se.Malformed || selfaudit.IsSelf(se.Device) {
 			return nil
 		}
 		e, err := audit.Decode(se.Canonical)
@@ -330,6 +345,9 @@ func (a *API) searchAuditEvent(w http.ResponseWriter, r *http.Request, c Claims)
 	b, err := audit.Bundle(entries)
 	if err != nil {
 		a.notFoundOr500(w, err)
+		return
+	}
+	if !a.audited(w, c, "AuditEvent") {
 		return
 	}
 	w.Header().Set("Content-Type", fhirJSON+"; charset=utf-8")
@@ -366,7 +384,30 @@ func (a *API) searchConsent(w http.ResponseWriter, r *http.Request, c Claims) {
 			out = append(out, m)
 		}
 	}
+	if !a.audited(w, c, "Consent") {
+		return
+	}
 	writeFHIR(w, http.StatusOK, searchset(out, "/fhir/Consent?patient="+a.PatientID(c.NHS)))
+}
+
+// audited records the patient's read of a resource type in the audit
+// trail; when it cannot be recorded the read is not answered.
+func (a *API) audited(w http.ResponseWriter, c Claims, typ string) bool {
+	err := a.chain.Record(audit.Event{
+		Action:   audit.ActionView,
+		Occurred: a.cfg.Now().UTC(),
+		User:     audit.Actor{ID: "citizen:" + c.Subject, Name: "You (the patient), through an app", Role: "patient"},
+		Patient:  record.NHSNumber(c.NHS),
+		Sections: []string{"fhir:" + typ},
+		Purpose:  "PATRQT",
+		Outcome:  audit.Outcome{Result: audit.ResultSuccess},
+	})
+	if err != nil {
+		a.cfg.Logf("fhir: recording a read: %v", err)
+		outcome(w, http.StatusServiceUnavailable, "transient", "the read could not be recorded in the audit trail; try again later")
+		return false
+	}
+	return true
 }
 
 // readBody reads at most limit bytes, answering 413 past it.

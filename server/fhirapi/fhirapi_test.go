@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,10 +20,12 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"kmcr/audit"
 	"kmcr/demo"
 	"kmcr/server"
 	"kmcr/server/devidp"
 	"kmcr/server/fhirapi"
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -36,6 +39,7 @@ type apiRig struct {
 	srv  *httptest.Server
 	nhs  []string
 	sign func(nhs, level string, scopes ...string) string
+	dir  string
 }
 
 func newAPIRig(t *testing.T) *apiRig {
@@ -66,7 +70,7 @@ func newAPIRig(t *testing.T) *apiRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &apiRig{t: t, st: st, svc: svc, api: api}
+	r := &apiRig{t: t, st: st, svc: svc, api: api, dir: dir}
 	for i := range 2 {
 		r.nhs = append(r.nhs, demo.NHSNumber(7, i).Digits())
 	}
@@ -348,4 +352,79 @@ func TestFHIR_FhirKitClient(t *testing.T) {
 	if n := r.observations(r.nhs[0]); n != 3 {
 		t.Fatalf("%d readings stored; want 3", n)
 	}
+}
+
+// TestFHIR_ReadsAudited checks every read that answers is in the
+// patient's audit trail as their own access, in the API's chain (which
+// verifies), refused reads add nothing, the patient's own reads are not
+// listed among accesses by others, and a read that cannot be recorded is
+// not answered.
+func TestFHIR_ReadsAudited(t *testing.T) {
+	r := newAPIRig(t)
+	tok := r.sign(r.nhs[0], "P9", "patient/*.read")
+	id := r.api.PatientID(r.nhs[0])
+	own := func() []audit.Event {
+		var out []audit.Event
+		if err := r.st.AccessLog(r.nhs[0], func(se store.StoredEvent) error {
+			if se.Device == selfaudit.API {
+				e, err := audit.Decode(se.Canonical)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, e)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, path := range []string{"/fhir/Patient", "/fhir/Patient/" + id, "/fhir/AuditEvent?patient=" + id, "/fhir/Consent?patient=Patient/" + id} {
+		if st, m := r.do("GET", path, tok, nil); st != 200 {
+			t.Fatalf("%s: %d %v", path, st, m)
+		}
+	}
+	r.do("GET", "/fhir/Patient/"+r.api.PatientID(r.nhs[1]), tok, nil) // forbidden
+	r.do("GET", "/fhir/metadata", "", nil)                            // no patient
+	evs := own()
+	var secs []string
+	for _, e := range evs {
+		if e.Action != audit.ActionView || e.User.Role != "patient" || !strings.HasPrefix(e.User.ID, "citizen:") || len(e.User.ID) < 20 || e.Purpose != "PATRQT" {
+			t.Fatalf("audit event %+v", e)
+		}
+		secs = append(secs, e.Sections...)
+	}
+	if strings.Join(secs, ",") != "fhir:Patient,fhir:Patient,fhir:AuditEvent,fhir:Consent" {
+		t.Fatalf("audited reads %v; want the four that answered", secs)
+	}
+	if reps, err := r.svc.VerifyChains(); err != nil {
+		t.Fatalf("chains do not verify: %v %+v", err, reps)
+	}
+	// The AuditEvent search lists accesses by others, not these.
+	_, b := r.do("GET", "/fhir/AuditEvent?patient="+id, tok, nil)
+	if n := b["total"]; n != nil && n.(float64) != 0 {
+		if raw, _ := json.Marshal(b); strings.Contains(string(raw), selfaudit.API) {
+			t.Fatalf("the patient's own reads listed: %s", raw)
+		}
+	}
+	// A read that cannot be recorded is not answered.
+	key, _ := devidp.LoadKey(r.dir)
+	v := oidc.NewVerifier(issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public()}}, &oidc.Config{SkipClientIDCheck: true})
+	api, err := fhirapi.New(fhirapi.Config{Store: auditFails{r.st}, Record: r.svc, Verify: fhirapi.OIDCVerify(v), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = httptest.NewTLSServer(api.Handler())
+	t.Cleanup(r.srv.Close)
+	st, m := r.do("GET", "/fhir/Patient/"+id, tok, nil)
+	if c, _ := issueOf(t, m); st != http.StatusServiceUnavailable || c != "transient" {
+		t.Fatalf("a read whose audit failed: %d %v", st, m)
+	}
+}
+
+// auditFails is a store whose audit writes fail.
+type auditFails struct{ store.Store }
+
+func (auditFails) StoreAudit(string, []store.StoredEvent, []store.StoredEvent, []store.Alert, []byte) error {
+	return errors.New("the audit trail is full")
 }

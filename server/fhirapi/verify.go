@@ -24,6 +24,6 @@ func OIDCVerify(v *oidc.IDTokenVerifier) func(ctx context.Context, token string)
 		if err := t.Claims(&c); err != nil {
 			return Claims{}, err
 		}
-		return Claims{NHS: c.NHS, Level: c.Level, Scopes: strings.Fields(c.Scope)}, nil
+		return Claims{NHS: c.NHS, Level: c.Level, Scopes: strings.Fields(c.Scope), Subject: t.Subject}, nil
 	}
 }

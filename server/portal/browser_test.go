@@ -3,7 +3,6 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,17 +170,17 @@ func TestBrowser_CitizenFlow(t *testing.T) {
 	axeCheck(t, ctx, string(axeSrc), "who-viewed")
 	shoot(t, ctx, "who-viewed")
 
-	run("sharing", chromedp.Navigate(base+"/my/sharing"), chromedp.WaitVisible(chromedp.ID("research-no")))
-	axeCheck(t, ctx, string(axeSrc), "sharing")
-	shoot(t, ctx, "sharing")
-	run("say no to research", chromedp.Click(chromedp.ID("research-no")), chromedp.Submit(chromedp.ID("research-no")),
-		chromedp.WaitVisible(chromedp.CSS(".nhsuk-inset-text")))
-	if !strings.Contains(text("main"), "Your choice has been saved") {
-		t.Fatal("no confirmation after saving a sharing choice")
+	// A paramedic of another trust, which has never accessed the record:
+	// their desktop client holds the patient, connected.
+	if err := r.st.AddOrg(store.Org{ODS: "RYC", Name: "East of England Ambulance Service", Kind: "ambulance", DSPT: "met"}); err != nil {
+		t.Fatal(err)
 	}
-	if obj, _ := r.st.Objections(nhs); !slices.Contains(obj, policy.PurposeResearch) {
-		t.Fatalf("objections after the browser's choice: %v", obj)
+	desk := r.desktop("sam.medic", "RYC", nhs)
+	before := desk.open(nhs)
+	if before.Objection || clinicalItems(before) == 0 {
+		t.Fatalf("the desktop cache before any choice: objection %v, %d clinical items", before.Objection, clinicalItems(before))
 	}
+	desk.serve()
 
 	run("readings", chromedp.Navigate(base+"/my/readings"), chromedp.WaitVisible(chromedp.ID("value")))
 	axeCheck(t, ctx, string(axeSrc), "readings")
@@ -194,5 +193,44 @@ func TestBrowser_CitizenFlow(t *testing.T) {
 	if n := r.added(nhs); n != 1 {
 		t.Fatalf("%d readings stored; want 1", n)
 	}
-	_ = fmt.Sprint()
+	// The reading reaches the connected desktop client, marked patient-entered.
+	took := waitFor(t, 10*time.Second, "the reading in the desktop cache", func() bool {
+		v, err := desk.c.OpenPatient(nhs, nil)
+		return err == nil && slices.ContainsFunc(patientEntered(v), func(s string) bool { return strings.Contains(s, "72") })
+	})
+	t.Logf("the browser's reading reached the desktop cache %v after the page answered", took)
+
+	run("sharing", chromedp.Navigate(base+"/my/sharing"), chromedp.WaitVisible(chromedp.ID("research-no")))
+	axeCheck(t, ctx, string(axeSrc), "sharing")
+	shoot(t, ctx, "sharing")
+	run("say no to emergency care and research", chromedp.Click(chromedp.ID("emergency-care-no")), chromedp.Click(chromedp.ID("research-no")),
+		chromedp.Submit(chromedp.ID("research-no")), chromedp.WaitVisible(chromedp.CSS(".nhsuk-inset-text")))
+	if !strings.Contains(text("main"), "Your choice has been saved") {
+		t.Fatal("no confirmation after saving a sharing choice")
+	}
+	if obj, _ := r.st.Objections(nhs); !slices.Contains(obj, policy.PurposeResearch) || !slices.Contains(obj, policy.PurposeEmergency) {
+		t.Fatalf("objections after the browser's choice: %v", obj)
+	}
+	// After the desktop client's next sync its cache holds no clinical
+	// section of the patient, and says why.
+	desk.c.StopSync()
+	desk.syncOnce()
+	after := desk.open(nhs)
+	withheld := false
+	for _, w := range after.Withheld {
+		withheld = withheld || (w.Reason == "objection" && w.Purpose == policy.PurposeEmergency)
+	}
+	if !after.Objection || clinicalItems(after) != 0 || !withheld {
+		t.Fatalf("the desktop cache after the choice and one sync: objection %v, %d clinical items, withheld %+v; want restricted sharing, none, the objection named",
+			after.Objection, clinicalItems(after), after.Withheld)
+	}
+	// The home page lists the other trust's first look at the record (the
+	// desktop's views reached the record with its syncs), not the first
+	// trust's: it had accessed the record before.
+	run("home again", chromedp.Navigate(base+"/my/"), chromedp.WaitVisible(chromedp.ID("notices")))
+	if home := text("#notices"); !strings.Contains(home, "Staff at East of England Ambulance Service looked at your record for the first time") ||
+		strings.Contains(home, "Staff at Kent and Medway") {
+		t.Fatalf("the home page does not list the trust's first look:\n%s", home)
+	}
+	axeCheck(t, ctx, string(axeSrc), "home-notices")
 }

@@ -49,8 +49,61 @@ var funcs = template.FuncMap{
 	"nhsSpaced": func(d string) string { return record.NHSNumber(d).String() },
 }
 
+// homeData is the home page's data: the patient's notifications.
+type homeData struct {
+	Notices []Notice
+	Email   string // where they are emailed; empty: listed here only
+}
+
+// Notice is one notification on the home page.
+type Notice struct {
+	BreakGlass bool
+	Text       string
+	When       string
+	Emailed    bool
+}
+
+// maxNotices bounds the home page's list; "who viewed" has every access.
+const maxNotices = 10
+
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, s *Session) (any, int, bool) {
-	return nil, http.StatusOK, false
+	if !s.Proofed() {
+		return homeData{}, http.StatusOK, false
+	}
+	ns, err := p.st.PatientNotifications(s.NHS)
+	if err == nil {
+		var email string
+		if email, err = p.st.Contact(s.NHS); err == nil {
+			return homeData{Notices: p.notices(ns), Email: email}, http.StatusOK, false
+		}
+	}
+	p.cfg.Logf("portal: reading the notifications: %v", err)
+	p.render(w, r, http.StatusServiceUnavailable, "unavailable", s, nil)
+	return nil, 0, true
+}
+
+func (p *Portal) notices(ns []store.Notification) []Notice {
+	var out []Notice
+	names := map[string]string{}
+	for _, n := range ns[:min(len(ns), maxNotices)] {
+		org, ok := names[n.Org]
+		if !ok {
+			org = "an organisation not recorded"
+			if o, err := p.st.Org(n.Org); err == nil {
+				org = o.Name
+			}
+			names[n.Org] = org
+		}
+		nt := Notice{When: ukWhen(n.At), Emailed: n.To != ""}
+		if n.Kind == store.NotifyBreakGlass {
+			nt.BreakGlass = true
+			nt.Text = n.Who + " of " + org + " used emergency access (break-glass) to open your record"
+		} else {
+			nt.Text = "Staff at " + org + " looked at your record for the first time"
+		}
+		out = append(out, nt)
+	}
+	return out
 }
 
 // recordView is the "my record" page's data.

@@ -12,9 +12,12 @@
 // reading the record needs identity proofing level P9, and a citizen
 // proofed lower is told what they can and cannot do.
 //
-// A session lives in memory behind a cookie that is Secure, HttpOnly and
-// SameSite=Lax (Lax, not Strict, so the provider's redirect back carries
-// the sign-in state); it ends after IdleTimeout without a request. Every
+// A session is the cookie itself, sealed (AES-256-GCM) with a key the
+// store keeps, so every node on one store honours it and a restart signs
+// nobody out: Secure, HttpOnly and SameSite=Lax (Lax, not Strict, so the
+// provider's redirect back carries the sign-in state). It ends after
+// IdleTimeout without a request (the cookie is sealed again with the
+// time of each request) and MaxSession after sign-in. Every
 // form carries the session's CSRF token and a POST without it is refused.
 // Every page the patient views is recorded in the audit trail, in a chain
 // of the portal's own (AuditDevice), like any device's.
@@ -24,8 +27,10 @@
 //
 // # Caveats
 //
-// Sessions are per process: a restart signs everyone out, and several
-// nodes need the load balancer to keep a citizen on one node. The "who
+// Signing out ends the session on the node that signed out and in the
+// browser; a copy of the cookie taken before then stays usable on another
+// node until it has been idle for IdleTimeout. The FHIR API's rate limit
+// is per node. The "who
 // viewed" page keeps each patient's decoded access log (256 patients at
 // most) and reads from the store only what was recorded since, less a
 // ten-minute margin; an event another node records with a clock more than
@@ -34,6 +39,7 @@ package portal
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -43,6 +49,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +57,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -68,6 +76,9 @@ const (
 	// Claims the provider asserts (NHS login's names).
 	claimNHS   = "nhs_number"
 	claimLevel = "identity_proofing_level"
+	// The citizen's email, where notifications are sent.
+	claimEmail         = "email"
+	claimEmailVerified = "email_verified"
 )
 
 //go:embed assets templates
@@ -88,6 +99,9 @@ type Config struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	Logf       func(format string, args ...any)
+	// Node names this server among several sharing one database (empty
+	// for a single node): the portal's audit chain is kept per node.
+	Node string
 }
 
 // Portal serves the pages under /my/.
@@ -103,21 +117,20 @@ type Portal struct {
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 
-	mu       sync.Mutex
-	sessions map[string]*Session
+	seal  cipher.AEAD // the session cookie's
+	mu    sync.Mutex
+	ended map[string]time.Time // sessions signed out here, until they could no longer be used
 }
 
 // Session is one signed-in citizen.
 type Session struct {
-	id        string
-	NHS       string // digits
-	Subject   string
-	Level     string
-	CSRF      string
-	lastSeen  time.Time
-	SignedIn  time.Time
-	IDToken   string
-	expiresAt time.Time
+	id       string
+	NHS      string // digits
+	Subject  string
+	Level    string
+	CSRF     string
+	lastSeen time.Time
+	SignedIn time.Time
 }
 
 // Proofed reports whether the citizen's identity was checked to the level
@@ -142,7 +155,12 @@ func New(cfg Config) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{cfg: cfg, st: cfg.Store, pages: pages, audit: &auditor{st: cfg.Store, now: cfg.Now}, sessions: map[string]*Session{}}, nil
+	seal, err := sessionSeal(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	return &Portal{cfg: cfg, st: cfg.Store, pages: pages, audit: &auditor{chain: selfaudit.New(cfg.Store, selfaudit.Device(selfaudit.Portal, cfg.Node), "patient portal"), now: cfg.Now},
+		seal: seal, ended: map[string]time.Time{}}, nil
 }
 
 func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
@@ -165,7 +183,7 @@ func (p *Portal) relyingParty(ctx context.Context) (*oauth2.Config, *oidc.IDToke
 		ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret,
 		Endpoint:    prov.Endpoint(),
 		RedirectURL: strings.TrimSuffix(p.cfg.BaseURL, "/") + CallbackPath,
-		Scopes:      []string{oidc.ScopeOpenID, "profile"},
+		Scopes:      []string{oidc.ScopeOpenID, "profile", oidc.ScopeEmail},
 	}
 	p.verifier = prov.Verifier(&oidc.Config{ClientID: p.cfg.ClientID})
 	return p.oauth, p.verifier, nil
@@ -218,53 +236,6 @@ func randomToken() string {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// session returns the request's live session, touching it; an idle one
-// is ended. expired reports a session that ended for idleness.
-func (p *Portal) session(r *http.Request) (s *Session, expired bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil, false
-	}
-	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.sessions[c.Value]
-	if !ok {
-		return nil, false
-	}
-	if now.Sub(s.lastSeen) > IdleTimeout {
-		delete(p.sessions, c.Value)
-		return nil, true
-	}
-	s.lastSeen = now
-	cp := *s
-	return &cp, false
-}
-
-func (p *Portal) newSession(w http.ResponseWriter, s *Session) {
-	s.id, s.CSRF = randomToken(), randomToken()
-	s.lastSeen, s.SignedIn = p.now(), p.now()
-	p.mu.Lock()
-	// Sessions idle past the timeout are dropped here, so they cannot pile up.
-	for id, old := range p.sessions {
-		if s.lastSeen.Sub(old.lastSeen) > IdleTimeout {
-			delete(p.sessions, id)
-		}
-	}
-	p.sessions[s.id] = s
-	p.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-}
-
-func (p *Portal) endSession(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		p.mu.Lock()
-		delete(p.sessions, c.Value)
-		p.mu.Unlock()
-	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
 // checkForm parses a POST form and checks its CSRF token against the
@@ -346,12 +317,20 @@ func (p *Portal) callback(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusForbidden, "signin-failed", nil, map[string]string{"Reason": "Your NHS login did not give your NHS number."})
 		return
 	}
-	p.newSession(w, &Session{NHS: nhs, Subject: idt.Subject, Level: level, IDToken: raw, expiresAt: idt.Expiry})
+	if email, ok := claims[claimEmail].(string); ok && email != "" && claims[claimEmailVerified] != false && level == RequiredLevel {
+		// Where the patient's notifications go (server/notify).
+		if a, err := mail.ParseAddress(email); err != nil || len(a.Address) > 254 {
+			p.cfg.Logf("portal: the sign-in's email claim is not an address; notifications stay in the portal")
+		} else if err := p.st.SetContact(nhs, a.Address); err != nil {
+			p.cfg.Logf("portal: keeping the notification address: %v", err)
+		}
+	}
+	p.newSession(w, &Session{NHS: nhs, Subject: idt.Subject, Level: level})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
 func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	if !p.checkForm(w, r, s) {
 		return
 	}
@@ -367,7 +346,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, s *Session) (data 
 // of the view, the template.
 func (p *Portal) page(name string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, expired := p.session(r)
+		s, expired := p.session(w, r)
 		if s == nil {
 			status := http.StatusOK
 			if name != "home" {

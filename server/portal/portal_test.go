@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"kmcr/audit"
 	"kmcr/demo"
 	"kmcr/record"
 	"kmcr/server"
 	"kmcr/server/devidp"
+	"kmcr/server/notify"
 	"kmcr/server/portal"
 	"kmcr/server/store"
 )
@@ -66,7 +68,10 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := server.New(server.Config{Store: st, Logf: t.Logf})
+	svc, err := server.New(server.Config{Store: st, Logf: t.Logf, Password: server.PasswordParams{Time: 1, Memory: 64, Threads: 1},
+		Accesses: func(device string, u store.User, evs []audit.Event) error {
+			return notify.Queue(st, device, u, evs, time.Now().UTC())
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +104,7 @@ func newRig(t *testing.T) *rig {
 	mux := http.NewServeMux()
 	mux.Handle(devidp.PathPrefix+"/", idp.Handler())
 	mux.Handle(portal.Prefix, p.Handler())
+	mux.Handle("/", svc.Handler()) // the sync service, for desktop clients
 	handler = mux
 	return r
 }

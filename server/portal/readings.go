@@ -118,7 +118,7 @@ func (p *Portal) formError(w http.ResponseWriter, r *http.Request, s *Session, f
 
 // saveReading takes the form: one reading, or a blood pressure.
 func (p *Portal) saveReading(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	if !p.checkForm(w, r, s) {
 		return
 	}
@@ -218,7 +218,7 @@ func (p *Portal) store(s *Session, ref string, obs []*readings.Observation) (int
 // Health's export.xml. Every reading is checked first; one bad reading
 // refuses the file, naming it, and nothing is stored.
 func (p *Portal) uploadReadings(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+64<<10)
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
 		http.Error(w, fmt.Sprintf("The file is too large (at most %d MB) or could not be read.", MaxUpload>>20), http.StatusRequestEntityTooLarge)

@@ -208,7 +208,7 @@ func (p *Portal) sharing(w http.ResponseWriter, r *http.Request, s *Session) (an
 // inactive) and makes it take effect through the objection path: each
 // device withholds the purpose's sections at its next sync.
 func (p *Portal) saveSharing(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	if !p.checkForm(w, r, s) {
 		return
 	}

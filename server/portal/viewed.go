@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kmcr/audit"
+	"kmcr/server/selfaudit"
 	"kmcr/server/store"
 )
 
@@ -141,7 +142,7 @@ func (p *Portal) accessLog(nhs string, from, to time.Time) ([]audit.Stored, erro
 			return nil // at the boundary: read last time
 		}
 		pl.seen[key] = true
-		if se.Malformed || se.Device == AuditDevice {
+		if se.Malformed || selfaudit.IsSelf(se.Device) {
 			return nil
 		}
 		e, err := audit.Decode(se.Canonical)
@@ -302,7 +303,7 @@ func (p *Portal) access(e audit.Stored, orgs map[string]string) Access {
 
 // viewedBundle downloads the same accesses as a FHIR Bundle of AuditEvent.
 func (p *Portal) viewedBundle(w http.ResponseWriter, r *http.Request) {
-	s, _ := p.session(r)
+	s, _ := p.session(w, r)
 	if s == nil || !s.Proofed() {
 		http.Error(w, "Sign in first.", http.StatusUnauthorized)
 		return

@@ -36,16 +36,21 @@ var (
 	bNHSKeys   = []byte("nhs-keys")     // nhs \x00 patient key -> nil
 	bPatients  = []byte("patients")     // nhs -> PatientMeta
 	bDocs      = []byte("docs")         // nhs \x00 kind -> document
+	bTrace     = []byte("trace")        // family \x00 birth \x00 nhs -> nothing (TracePatients)
 	bChanges   = []byte("changes")      // seq -> Change
 	bAudit     = []byte("audit")        // nested: device -> seq -> StoredEvent
 	bAuditPat  = []byte("audit-by-patient")
 	bAlerts    = []byte("alerts")
-	bConflicts = []byte("audit-conflicts") // device \x00 seq \x00 hash -> StoredEvent
-	bOrgs      = []byte("orgs")            // ods -> Org
-	bIncidents = []byte("incidents")       // id -> Incident
-	bIncGrants = []byte("incident-grants") // user \x00 nhs \x00 id -> expires (RFC 3339)
-	bPostcodes = []byte("postcode-index")  // postcode \x00 nhs -> nil
-	bDispatch  = []byte("dispatchers")     // name -> Dispatcher
+	bConflicts = []byte("audit-conflicts")          // device \x00 seq \x00 hash -> StoredEvent
+	bOrgs      = []byte("orgs")                     // ods -> Org
+	bNotify    = []byte("notifications")            // id -> Notification
+	bNotifyPat = []byte("notifications-by-patient") // nhs \x00 id -> nil
+	bNotifyDue = []byte("notifications-pending")    // created (be64 ns) \x00 id -> nil, until sent
+	bContacts  = []byte("contacts")                 // nhs -> email
+	bIncidents = []byte("incidents")                // id -> Incident
+	bIncGrants = []byte("incident-grants")          // user \x00 nhs \x00 id -> expires (RFC 3339)
+	bPostcodes = []byte("postcode-index")           // postcode \x00 nhs -> nil
+	bDispatch  = []byte("dispatchers")              // name -> Dispatcher
 
 	kEpoch   = []byte("epoch")
 	kSeq     = []byte("seq")
@@ -80,7 +85,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bIncidents, bIncGrants, bPostcodes, bDispatch} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bTrace, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts, bIncidents, bIncGrants, bPostcodes, bDispatch} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

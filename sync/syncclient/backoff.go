@@ -62,10 +62,44 @@ type retry struct {
 // connection that just ended stayed up: one that stayed up StableAfter
 // starts the schedule again.
 func (r *retry) next(upFor time.Duration) time.Duration {
-	if upFor >= r.b.StableAfter {
-		r.attempt = 0
-	}
+	r.settle(upFor)
 	d := r.b.Delay(r.attempt, r.rng)
 	r.attempt++
 	return d
+}
+
+// settle starts the schedule again when the connection that just ended
+// stayed up StableAfter, and reports whether it did.
+func (r *retry) settle(upFor time.Duration) bool {
+	if upFor >= r.b.StableAfter {
+		r.attempt = 0
+		return true
+	}
+	return false
+}
+
+// round is the client's place in one round of its addresses: how many
+// failed since the last backoff delay or the last stable connection.
+// Every address is tried once before a delay of the backoff schedule.
+type round struct {
+	size  int // addresses configured
+	count int // failures in this round
+}
+
+// failed records a failure and reports whether a backoff step comes
+// before the next attempt. stable says the connection that ended stayed
+// up StableAfter (a new round starts), moved that the client has moved
+// to another address. A failure that did not move on (one address, or a
+// failure on this device) ends the round; so does the one that completes
+// it.
+func (r *round) failed(stable, moved bool) (backoff bool) {
+	if stable {
+		r.count = 0
+	}
+	r.count++
+	if moved && r.count < r.size {
+		return false
+	}
+	r.count = 0
+	return true
 }

@@ -21,11 +21,12 @@ import (
 // and State from any goroutine.
 type Client struct {
 	cfg   Config
-	ep    endpoints
+	eps   []endpoints // the addresses, in the order they are tried
 	http  *http.Client
 	flush chan struct{} // FlushAudit's nudge; capacity 1
 
-	running atomic.Bool // Serve or SyncOnce is running
+	running atomic.Bool  // Serve or SyncOnce is running
+	cur     atomic.Int32 // index in eps of the address in use; set by the goroutine running Serve or SyncOnce
 
 	// Owned by the goroutine running Serve or SyncOnce.
 	rng          *mrand.Rand
@@ -41,19 +42,53 @@ type Client struct {
 // New checks cfg, fills in its defaults and returns a Client. It does not
 // connect.
 func New(cfg Config) (*Client, error) {
-	cfg, ep, err := cfg.withDefaults(true)
+	cfg, ns, err := cfg.withDefaults(true)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
 		cfg:   cfg,
-		ep:    ep,
+		eps:   ns.eps,
 		http:  newHTTPClient(cfg),
 		flush: make(chan struct{}, 1),
 		rng:   mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())),
 	}
-	c.state = State{Kind: Offline, PendingAudit: c.queuedAudit()}
+	c.cur.Store(int32(ns.start))
+	c.state = State{Kind: Offline, PendingAudit: c.queuedAudit(), Server: c.Server()}
 	return c, nil
+}
+
+// Server returns the address in use: the node the current (or last)
+// attempt went to, or the one the next attempt goes to.
+func (c *Client) Server() string { return c.node().addr }
+
+// Servers returns every configured address, in the order they are tried.
+func (c *Client) Servers() []string {
+	out := make([]string, len(c.eps))
+	for i, ep := range c.eps {
+		out[i] = ep.addr
+	}
+	return out
+}
+
+func (c *Client) node() endpoints { return c.eps[c.cur.Load()] }
+
+// moveOn makes the next address current after a failure of the node in
+// use, and reports whether there is another address to move to.
+func (c *Client) moveOn(err error) bool {
+	if len(c.eps) < 2 || !nodeFailure(err) {
+		return false
+	}
+	c.cur.Store((c.cur.Load() + 1) % int32(len(c.eps)))
+	return true
+}
+
+// nodeFailure reports whether err may be the node's (or the network's on
+// the way to it), so another node may do better: every failure but one
+// on this device (the cache, the token store) and the caller's own end.
+func nodeFailure(err error) bool {
+	var le *localError
+	return err != nil && !errors.As(err, &le) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // State returns the current connection state.
@@ -78,6 +113,16 @@ func (c *Client) FlushAudit() {
 // (at once after the server says the access token expired). It reports
 // every state change through Config.OnState.
 //
+// With several addresses (Config.Servers), a failure that may be the
+// node's (anything but the user's to act on, a refused token, which is
+// refreshed at once, and a failure on this device) moves the client to
+// the next address with the same cursor and credentials: at once but for
+// a jitter of up to Backoff.Base, and only when every address has failed
+// since the last delay (or the last connection that stayed up
+// StableAfter) is there a step of the backoff schedule. So a client of a
+// node that dies carries on at another within about Backoff.Base, and a
+// cluster that is down gets one round of attempts per backoff step.
+//
 // Serve returns nil when ctx ends. It stops early only when the user must
 // act: ErrLoginRequired, ErrDeviceRevoked and ErrWiped (the cache has then
 // been wiped). Other failures, including an untrusted certificate, are
@@ -90,6 +135,7 @@ func (c *Client) Serve(ctx context.Context) error {
 	defer c.running.Store(false)
 	backoff := retry{b: c.cfg.Backoff, rng: c.rng}
 	justRefreshed := false // the last attempt was an immediate retry after a token refusal
+	rnd := round{size: len(c.eps)}
 	for {
 		out := c.connect(ctx, goalLive)
 		if ctx.Err() != nil {
@@ -118,8 +164,17 @@ func (c *Client) Serve(ctx context.Context) error {
 			continue
 		}
 		justRefreshed = false
-		delay := backoff.next(out.upFor)
-		c.cfg.Logf("sync: %v; reconnecting in %v", err, delay.Round(time.Millisecond))
+		var delay time.Duration
+		if rnd.failed(backoff.settle(out.upFor), c.moveOn(err)) {
+			delay = backoff.next(out.upFor)
+			c.cfg.Logf("sync: %v; reconnecting in %v", err, delay.Round(time.Millisecond))
+		} else {
+			// Another node has not been tried since the last delay: go
+			// there after a short jitter (the first step of the schedule),
+			// which spreads the clients of a failed node over the others.
+			delay = c.cfg.Backoff.Delay(0, c.rng)
+			c.cfg.Logf("sync: %v; trying %s in %v", err, c.node().display, delay.Round(time.Millisecond))
+		}
 		c.setState(State{Kind: kindFor(err), Err: err.Error(), RetryIn: delay})
 		if !sleep(ctx, delay) {
 			c.setState(State{Kind: Offline})
@@ -134,23 +189,32 @@ func (c *Client) Serve(ctx context.Context) error {
 // case. Errors say how far it got: "server unreachable: ...", "sync
 // interrupted after 120 of 10000: ...", "audit upload not acknowledged:
 // ...". An expired access token is refreshed and the connection retried
-// once; otherwise SyncOnce does not retry. The sentinel errors of Serve
-// apply, and errors.Is finds them in the chain.
+// once. With several addresses (Config.Servers) a failure of the node
+// moves on to the next, once round them all, carrying on from the cursor
+// the last one reached; otherwise SyncOnce does not retry. The sentinel
+// errors of Serve apply, and errors.Is finds them in the chain.
 func (c *Client) SyncOnce(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrBusy
 	}
 	defer c.running.Store(false)
-	for try := 0; ; try++ {
+	refreshed, rnd := false, round{size: len(c.eps)}
+	for {
 		out := c.connect(ctx, goalSynced)
 		if out.err == nil {
 			c.setState(State{Kind: Offline})
 			return nil
 		}
 		step := nextStep(out.err)
-		if step == stepNow && try == 0 {
-			c.forceRefresh = true
+		if step == stepNow && !refreshed {
+			c.forceRefresh, refreshed = true, true
 			continue
+		}
+		if step == stepBackoff && ctx.Err() == nil {
+			if !rnd.failed(false, c.moveOn(out.err)) {
+				c.cfg.Logf("sync: %v; trying %s", out.err, c.node().display)
+				continue
+			}
 		}
 		kind := kindFor(out.err)
 		if step == stepStop {

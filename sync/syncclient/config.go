@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,9 +15,18 @@ import (
 // Config configures a Client. Server, DeviceID, Applier and Tokens are
 // required; every other field has a production default.
 type Config struct {
-	// Server is the sync service's websocket base, "wss://HOST:PORT". The
-	// HTTPS API base is derived from it ("https://HOST:PORT").
+	// Server is the sync service's websocket base, "wss://HOST:PORT": the
+	// address tried first. The HTTPS API base is derived from it
+	// ("https://HOST:PORT").
 	Server string
+	// Servers lists every address of the sync service when it has
+	// several nodes (peers on one central record, sharing its CA, store
+	// and token keys), in the order to try them. Server, when set, is
+	// where the client starts; one not in the list is tried before it.
+	// After a failure of the node (see Serve) the client moves to the
+	// next address, keeping its cursor and credentials. Empty: Server
+	// alone. Repeated addresses count once.
+	Servers []string
 	// TLS carries the trust anchors: RootCAs from the server's CA file.
 	// The client raises MinVersion to TLS 1.2 if it is lower. Nil means
 	// the system roots.
@@ -56,11 +66,51 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// endpoints are the URLs derived from Config.Server.
+// endpoints are the URLs derived from one address of Config.Server or
+// Config.Servers.
 type endpoints struct {
+	addr    string // the address as configured, wss://host:port
 	sync    string // wss://host:port/v1/sync
 	api     string // https://host:port
 	display string // host:port, for messages
+}
+
+// nodes are the configured addresses in the order they are tried, and
+// where to start.
+type nodes struct {
+	eps   []endpoints
+	start int
+}
+
+// addresses lists Servers with Server first when it is missing from them,
+// without repeats, and the index of Server (0 when it is empty).
+func addresses(server string, servers []string) ([]string, int) {
+	var list []string
+	if server != "" && !slices.Contains(servers, server) {
+		list = append(list, server)
+	}
+	for _, s := range servers {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list, max(0, slices.Index(list, server))
+}
+
+func parseServers(server string, servers []string) (nodes, error) {
+	list, start := addresses(server, servers)
+	if len(list) == 0 {
+		return nodes{}, errors.New("no server address configured")
+	}
+	n := nodes{start: start}
+	for _, a := range list {
+		ep, err := parseServer(a)
+		if err != nil {
+			return nodes{}, err
+		}
+		n.eps = append(n.eps, ep)
+	}
+	return n, nil
 }
 
 func parseServer(server string) (endpoints, error) {
@@ -79,6 +129,7 @@ func parseServer(server string) (endpoints, error) {
 	}
 	base := strings.TrimSuffix(u.Path, "/")
 	return endpoints{
+		addr:    server,
 		sync:    "wss://" + u.Host + base + protocol.PathSync,
 		api:     "https://" + u.Host + base,
 		display: u.Host,
@@ -87,8 +138,8 @@ func parseServer(server string) (endpoints, error) {
 
 // withDefaults checks cfg and fills in defaults. needSync is false for
 // Login, which needs only the server and TLS settings.
-func (cfg Config) withDefaults(needSync bool) (Config, endpoints, error) {
-	ep, err := parseServer(cfg.Server)
+func (cfg Config) withDefaults(needSync bool) (Config, nodes, error) {
+	ep, err := parseServers(cfg.Server, cfg.Servers)
 	if err != nil {
 		return cfg, ep, err
 	}

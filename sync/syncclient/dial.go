@@ -67,21 +67,22 @@ func (c *Client) dial(ctx context.Context, token string) (*protocol.Conn, error)
 	}
 	h := http.Header{}
 	h.Set(protocol.AuthHeader, "Bearer "+token)
-	ws, resp, err := d.DialContext(ctx, c.ep.sync, h)
+	ep := c.node()
+	ws, resp, err := d.DialContext(ctx, ep.sync, h)
 	if err != nil {
 		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
 			return nil, refused(resp)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("connection to %s closed during the handshake (%w)", c.ep.display, err)
+			err = fmt.Errorf("connection to %s closed during the handshake (%w)", ep.display, err)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			err = fmt.Errorf("no answer from %s within %v (%w)", c.ep.display, c.cfg.DialTimeout, err)
+			err = fmt.Errorf("no answer from %s within %v (%w)", ep.display, c.cfg.DialTimeout, err)
 		}
 		var rhe tls.RecordHeaderError
 		if errors.As(err, &rhe) {
-			err = fmt.Errorf("%s does not answer with TLS; is the address right? (%w)", c.ep.display, err)
+			err = fmt.Errorf("%s does not answer with TLS; is the address right? (%w)", ep.display, err)
 		}
 		return nil, transportError(ctx, c.cfg, err)
 	}

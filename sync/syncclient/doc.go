@@ -37,6 +37,17 @@
 // stored. A connection that stops carrying frames is noticed by the
 // heartbeat within Timeouts.Read.
 //
+// # Several nodes
+//
+// A central record served by several kmcr-server nodes (peers on one
+// database, sharing the CA, store and token keys) is given as
+// Config.Servers. Login, refresh and sync go to the current address; a
+// failure that may be the node's (unreachable, an untrusted certificate,
+// HTTP 5xx, a dropped or closed connection) moves the client to the next
+// address with the same cursor and credentials, at once but for a short
+// jitter; one round over every address comes before each backoff step.
+// Client.Server and State.Server say which address is in use.
+//
 // # Caveats
 //
 // The Applier is called from the goroutine running Serve, one call at a

@@ -27,8 +27,10 @@ const (
 )
 
 // Login logs a user in on this device: POST /v1/login with req. It needs
-// only cfg.Server, cfg.TLS and cfg.CAFile (and fills req.Client from
-// cfg.Client if empty). The caller must store the answer with
+// only cfg.Server (or cfg.Servers), cfg.TLS and cfg.CAFile (and fills
+// req.Client from cfg.Client if empty). With several addresses it tries
+// the next when a node cannot be reached or trusted or fails (HTTP 5xx),
+// and the error then names each address and why it failed. The caller must store the answer with
 // TokenStore.SaveTokens before it starts a Client.
 //
 // Errors: ErrBadLogin for a wrong user name or password, ErrDeviceKey when
@@ -37,7 +39,7 @@ const (
 // set: a revoked device keeps nothing), ErrUnreachable and ErrCertificate
 // for the connection, and *APIError for other refusals.
 func Login(ctx context.Context, cfg Config, req protocol.LoginRequest) (*protocol.TokenResponse, error) {
-	cfg, ep, err := cfg.withDefaults(false)
+	cfg, ns, err := cfg.withDefaults(false)
 	if err != nil {
 		return nil, err
 	}
@@ -46,17 +48,42 @@ func Login(ctx context.Context, cfg Config, req protocol.LoginRequest) (*protoco
 	}
 	hc := newHTTPClient(cfg)
 	defer hc.CloseIdleConnections()
-	var tr protocol.TokenResponse
-	if err := postJSON(ctx, hc, cfg, ep.api+protocol.PathLogin, &req, &tr); err != nil {
+	var errs []error
+	for i := range ns.eps {
+		ep := ns.eps[(ns.start+i)%len(ns.eps)]
+		var tr protocol.TokenResponse
+		err := postJSON(ctx, hc, cfg, ep.api+protocol.PathLogin, &req, &tr)
+		if err == nil {
+			if err := checkTokens(&tr); err != nil {
+				return nil, fmt.Errorf("logging in: %w", err)
+			}
+			return &tr, nil
+		}
 		if errors.Is(err, ErrDeviceRevoked) && cfg.Applier != nil {
 			return nil, wipeRevoked(cfg.Applier, cfg.Logf)
 		}
-		return nil, fmt.Errorf("logging in: %w", err)
+		if len(ns.eps) == 1 {
+			return nil, fmt.Errorf("logging in: %w", err)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ep.display, err))
+		if !loginElsewhere(err) {
+			break
+		}
+		cfg.Logf("login: %s failed (%v); trying the next address", ep.display, err)
 	}
-	if err := checkTokens(&tr); err != nil {
-		return nil, fmt.Errorf("logging in: %w", err)
+	return nil, fmt.Errorf("logging in: %w", errors.Join(errs...))
+}
+
+// loginElsewhere reports whether a failed login may succeed at another
+// node: the node could not be reached or trusted, or failed itself (HTTP
+// 5xx). A refusal (a wrong password, a throttled account) would be the
+// same at every node, and asking each would count it again.
+func loginElsewhere(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
 	}
-	return &tr, nil
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrCertificate)
 }
 
 // newHTTPClient makes the client for the login and token API. Keep-alives
@@ -206,7 +233,7 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 		return "", ErrLoginRequired
 	}
 	var tr protocol.TokenResponse
-	err = postJSON(ctx, c.http, c.cfg, c.ep.api+protocol.PathRefresh,
+	err = postJSON(ctx, c.http, c.cfg, c.node().api+protocol.PathRefresh,
 		&protocol.RefreshRequest{DeviceID: c.cfg.DeviceID, RefreshToken: refresh}, &tr)
 	if err == nil {
 		err = checkTokens(&tr)

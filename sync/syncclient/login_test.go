@@ -130,7 +130,7 @@ func TestNew_RaisesTLSVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.cfg.TLS.MinVersion != tls.VersionTLS12 || c.ep.api != "https://127.0.0.1:8443" || c.ep.sync != "wss://127.0.0.1:8443"+protocol.PathSync {
-		t.Fatalf("config %v %+v", c.cfg.TLS.MinVersion, c.ep)
+	if c.cfg.TLS.MinVersion != tls.VersionTLS12 || c.node().api != "https://127.0.0.1:8443" || c.node().sync != "wss://127.0.0.1:8443"+protocol.PathSync {
+		t.Fatalf("config %v %+v", c.cfg.TLS.MinVersion, c.node())
 	}
 }

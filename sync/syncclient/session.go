@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +37,8 @@ type session struct {
 
 	in         chan inbound
 	bg         chan *bgCall
-	quit       chan struct{} // closed when run returns
+	tr         chan *traceCall // Trace calls (trace.go)
+	quit       chan struct{}   // closed when run returns
 	readerDone chan struct{}
 	acked      atomic.Uint64 // batches acknowledged; the reader's flow-control check
 
@@ -52,8 +54,11 @@ type session struct {
 	lastError    *protocol.ErrorMsg
 	audit        auditState
 	pending      map[string]*bgCall
-	held         *inbound            // a message taken from in while gathering batches
-	wantFull     map[uint64][]string // batch id → patients whose delta did not apply (delta.go)
+	traces       map[string]*traceCall // trace.go
+	traceOK      bool                  // the Welcome listed FeatureTrace
+	held         *inbound              // a message taken from in while gathering batches
+	wantFull     map[uint64][]string   // batch id → patients whose delta did not apply (delta.go)
+	incidents    bool                  // the Welcome echoed FeatureIncident (incident.go)
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -68,6 +73,8 @@ func newSession(c *Client, conn *protocol.Conn, g goal) *session {
 		readerDone: make(chan struct{}),
 		nextBatch:  1,
 		pending:    make(map[string]*bgCall),
+		traces:     make(map[string]*traceCall),
+		tr:         make(chan *traceCall),
 		wantFull:   make(map[uint64][]string),
 	}
 }
@@ -81,6 +88,7 @@ func (s *session) run(ctx context.Context) (out outcome) {
 		close(s.quit)
 		s.c.clearLive(s)
 		s.failPending()
+		s.failTraces()
 		<-s.readerDone
 		out.welcomed, out.upToDate, out.done, out.total = s.welcomed, s.upToDate, s.done, s.total
 		if s.welcomed {
@@ -117,7 +125,7 @@ func (s *session) hello(ctx context.Context) error {
 		s.conn.Close(protocol.CloseGoingAway, "client storage error")
 		return local("reading the audit chain head: %w", err)
 	}
-	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats()}
+	h := &protocol.Hello{Protocol: protocol.Version, Client: s.c.cfg.Client, Cursor: cur, Window: s.window, AuditHead: head, Rollback: s.pendingRollback(), Deltas: s.c.deltaFormats(), Features: s.c.features()}
 	return s.send(ctx, h)
 }
 
@@ -183,6 +191,8 @@ func (s *session) loop(ctx context.Context) error {
 			err = s.sendAudit(ctx)
 		case call := <-s.bg:
 			err = s.startBreakGlass(ctx, call)
+		case call := <-s.tr:
+			err = s.startTrace(ctx, call)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -225,6 +235,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	}
 	switch v := m.(type) {
 	case *protocol.Welcome:
+		s.traceOK = slices.Contains(v.Features, protocol.FeatureTrace)
 		return s.onWelcome(ctx, v)
 	case *protocol.Batch:
 		return s.onBatch(ctx, v)
@@ -234,6 +245,10 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		return s.onAuditAck(ctx, v)
 	case *protocol.BreakGlassResult:
 		return s.onBreakGlassResult(v)
+	case *protocol.TraceResult:
+		return s.onTraceResult(v)
+	case *protocol.Incidents:
+		return s.onIncidents(v)
 	}
 	return s.violation(protocol.CloseOutOfOrder, m.Type().String()+" is a client message")
 }
@@ -247,6 +262,7 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 		return fmt.Errorf("%w (server version %d, client version %d)", ErrIncompatible, w.Protocol, protocol.Version)
 	}
 	s.rollbackAnswered()
+	s.agreeFeatures(w)
 	if wa, ok := s.c.cfg.Applier.(WelcomeApplier); ok {
 		if err := wa.ApplyWelcome(w); err != nil {
 			s.conn.Close(protocol.CloseGoingAway, "client storage error")
@@ -266,6 +282,9 @@ func (s *session) onWelcome(ctx context.Context, w *protocol.Welcome) error {
 func (s *session) onBatch(ctx context.Context, b *protocol.Batch) error {
 	if b.ID != s.nextBatch {
 		return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch))
+	}
+	if err := s.checkRelationships(b); err != nil {
+		return err
 	}
 	if err := s.resolve(b); err != nil {
 		return err
@@ -339,6 +358,9 @@ func (s *session) onBatches(ctx context.Context, ba BatchesApplier, bs []*protoc
 	for i, b := range bs {
 		if b.ID != s.nextBatch+uint64(i) {
 			return s.violation(protocol.CloseOutOfOrder, fmt.Sprintf("batch %d, expected %d", b.ID, s.nextBatch+uint64(i)))
+		}
+		if err := s.checkRelationships(b); err != nil {
+			return err
 		}
 		if err := s.resolve(b); err != nil {
 			return err
@@ -445,16 +467,45 @@ func (s *session) send(ctx context.Context, m protocol.Message) error {
 	}
 	// The reader always delivers the error that ended the connection. A
 	// Wipe just before it still counts: a revoked device is told to wipe
-	// and closed straight away.
-	for in := range s.in {
-		if w, ok := in.m.(*protocol.Wipe); ok {
-			return s.onWipe(w)
-		}
-		if in.err != nil {
-			return s.ended(in.err)
+	// and closed straight away. What gather took ahead (s.held) comes
+	// first; the reader may have delivered everything and stopped.
+	if s.held != nil {
+		if why, ok := s.endOf(*s.held); ok {
+			s.held = nil
+			return why
 		}
 	}
-	return err
+	for {
+		select {
+		case in := <-s.in:
+			if why, ok := s.endOf(in); ok {
+				return why
+			}
+		case <-s.readerDone:
+			for {
+				select {
+				case in := <-s.in:
+					if why, ok := s.endOf(in); ok {
+						return why
+					}
+				default:
+					return err
+				}
+			}
+		}
+	}
+}
+
+// endOf says how a message from the reader ends the session, if it does:
+// a Wipe, or the error that ended the connection.
+func (s *session) endOf(in inbound) (error, bool) {
+	if w, ok := in.m.(*protocol.Wipe); ok {
+		return s.onWipe(w), true
+	}
+	if in.err != nil {
+		return s.ended(in.err), true
+	}
+	return nil, false
 }
 
 // ended words the error that ended the reader.

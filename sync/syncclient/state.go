@@ -61,6 +61,9 @@ type State struct {
 	Err string
 	// RetryIn is the delay before the next attempt, when one is scheduled.
 	RetryIn time.Duration
+	// Server is the address this state is about: the node connected to,
+	// being tried, or tried next (see Config.Servers).
+	Server string
 }
 
 // String renders the state for logs and a plain-text status line.
@@ -88,6 +91,7 @@ func (s State) String() string {
 // Serve or SyncOnce, so reports arrive in order.
 func (c *Client) setState(s State) {
 	s.PendingAudit = c.queuedAudit()
+	s.Server = c.Server()
 	c.mu.Lock()
 	if s.AsOf.IsZero() {
 		s.AsOf = c.state.AsOf

@@ -218,6 +218,11 @@ func (rec *recorder) PatientKeys(nhs string) ([]string, error) {
 	return rec.Store.PatientKeys(nhs)
 }
 
+func (rec *recorder) PatientSources(nhs []string) (map[string][]store.PatientSource, error) {
+	rec.calls.hit("PatientSources")
+	return rec.Store.PatientSources(nhs)
+}
+
 func (rec *recorder) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, error) {
 	rec.calls.hit("CommitPatients")
 	return rec.Store.CommitPatients(ups, now)
@@ -226,6 +231,11 @@ func (rec *recorder) CommitPatients(ups []store.PatientUpdate, now time.Time) (i
 func (rec *recorder) Patient(nhs string) (store.PatientMeta, error) {
 	rec.calls.hit("Patient")
 	return rec.Store.Patient(nhs)
+}
+
+func (rec *recorder) TracePatients(family, birth string, limit int) ([]store.PatientMeta, error) {
+	rec.calls.hit("TracePatients")
+	return rec.Store.TracePatients(family, birth, limit)
 }
 
 func (rec *recorder) Doc(nhs, kind string) ([]byte, error) {
@@ -281,6 +291,46 @@ func (rec *recorder) AddAlerts(alerts []store.Alert) error {
 func (rec *recorder) Alerts(fn func(store.Alert) error) error {
 	rec.calls.hit("Alerts")
 	return rec.Store.Alerts(fn)
+}
+
+func (rec *recorder) AddNotifications(ns []store.Notification) (int, error) {
+	rec.calls.hit("AddNotifications")
+	return rec.Store.AddNotifications(ns)
+}
+
+func (rec *recorder) Notification(id string) (store.Notification, error) {
+	rec.calls.hit("Notification")
+	return rec.Store.Notification(id)
+}
+
+func (rec *recorder) PatientNotifications(nhs string) ([]store.Notification, error) {
+	rec.calls.hit("PatientNotifications")
+	return rec.Store.PatientNotifications(nhs)
+}
+
+func (rec *recorder) ClaimNotification(node string, now time.Time, stale time.Duration) (store.Notification, bool, error) {
+	rec.calls.hit("ClaimNotification")
+	return rec.Store.ClaimNotification(node, now, stale)
+}
+
+func (rec *recorder) NotificationSent(id, node string, at time.Time, to string) error {
+	rec.calls.hit("NotificationSent")
+	return rec.Store.NotificationSent(id, node, at, to)
+}
+
+func (rec *recorder) NotificationRetry(id, node string, next time.Time, reason string) error {
+	rec.calls.hit("NotificationRetry")
+	return rec.Store.NotificationRetry(id, node, next, reason)
+}
+
+func (rec *recorder) SetContact(nhs, email string) error {
+	rec.calls.hit("SetContact")
+	return rec.Store.SetContact(nhs, email)
+}
+
+func (rec *recorder) Contact(nhs string) (string, error) {
+	rec.calls.hit("Contact")
+	return rec.Store.Contact(nhs)
 }
 
 func (rec *recorder) PutIncident(in store.Incident) (store.Incident, bool, error) {

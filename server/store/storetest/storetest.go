@@ -80,6 +80,7 @@ func Run(t *testing.T, open Open) {
 		{"Patients", patientCases},
 		{"Audit", auditCases},
 		{"Alerts", alertCases},
+		{"Outbox", outboxCases},
 		{"Reopen", reopenCases},
 		{"Concurrency", concurrencyCases},
 	}
