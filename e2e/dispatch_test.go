@@ -56,7 +56,7 @@ func dispatchSend(t *testing.T, hc *http.Client, method, url, cred string, body 
 // incident at a patient's home over the server's HTTPS listener; the
 // crew's connected client core receives the summary and can open it from
 // its cache; the DELETE takes it out of the cache again, while the crew's
-// caseload stays.
+// caseload stays. The client must list the incident feature.
 func TestDispatch_PrefetchReachesCacheAndLeaves(t *testing.T) {
 	srv := newInprocServer(t, inprocOpts{patients: 20, seed: 41, timeouts: shortTimeouts})
 	srv.addUser("para", "paramedic", srv.nhs[:5]...)
@@ -72,7 +72,7 @@ func TestDispatch_PrefetchReachesCacheAndLeaves(t *testing.T) {
 	logs := strings.Join(srv.logs.lines, "\n")
 	srv.logs.mu.Unlock()
 	if !strings.Contains(logs, "incident prefetch on") {
-		t.Skip("this build's client does not list the incident feature (the client side of dispatch prefetch): nothing to prefetch to")
+		t.Fatalf("the client's session does not list the incident feature; server said:\n%s", logs)
 	}
 	target := srv.nhs[12]
 	m, err := srv.st.Patient(target)

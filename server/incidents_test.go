@@ -434,3 +434,47 @@ func TestImport_RecordsAddressesOfAnOlderStore(t *testing.T) {
 		t.Fatalf("a third import changed %d", rep.Changed)
 	}
 }
+
+// TestSession_Incident_AheadOfAFirstSyncUnderWay: an incident opened while
+// a first sync is half done goes out before the rest of it: the next
+// messages after the acknowledgement are the list and the summaries, then
+// the remaining ranges.
+func TestSession_Incident_AheadOfAFirstSyncUnderWay(t *testing.T) {
+	ts := newTestServer(t, 60)
+	ts.addUser("amy", "paramedic", ts.nhs[:50]...)
+	tok, _ := ts.login("amy", devID(4))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.feats = []string{protocol.FeatureIncident}
+	cl.hello(1)
+	first, err := cl.recv() // the (empty) incidents list
+	if l, ok := first.(*protocol.Incidents); err != nil || !ok || len(l.Open) != 0 {
+		t.Fatalf("first message %T %+v, %v; want an empty incidents list", first, first, err)
+	}
+	m, err := cl.recv()
+	b, ok := m.(*protocol.Batch)
+	if err != nil || !ok || b.Range == nil || b.Range.Through == "" {
+		t.Fatalf("got %T %+v, %v; want the first range of a first sync that takes several batches", m, m, err)
+	}
+	cl.apply(b)
+	in := ts.openAt("4711", ts.nhs[55], "amy")
+	time.Sleep(200 * time.Millisecond) // the server has seen the change
+	cl.send(&protocol.Ack{ID: b.ID, Cursor: b.Cursor})
+	m, _ = cl.recv()
+	if l, ok := m.(*protocol.Incidents); !ok || len(l.Open) != 1 {
+		t.Fatalf("after the ack: %T %+v; want the incidents list first", m, m)
+	}
+	m, _ = cl.recv()
+	pb, ok := m.(*protocol.Batch)
+	if !ok || pb.Range != nil || len(pb.Upserts) != len(in.NHS) || pb.Upserts[0].Relationship != protocol.RelIncident || pb.Cursor != b.Cursor {
+		t.Fatalf("then %T %+v; want the incident's summaries, no range, the cursor unchanged", m, m)
+	}
+	cl.apply(pb)
+	cl.send(&protocol.Ack{ID: pb.ID, Cursor: pb.Cursor})
+	cl.untilUpToDate(1)
+	if d, ok := cl.held[ts.nhs[55]]; !ok || d.Relationship != protocol.RelIncident {
+		t.Fatalf("after the first sync the incident's patient: %+v, %v", d, ok)
+	}
+	if len(cl.held) != 50+len(in.NHS) {
+		t.Fatalf("hold %d; want the caseload's 50 and %d candidates", len(cl.held), len(in.NHS))
+	}
+}
