@@ -17,7 +17,14 @@ import (
 
 // dbFormat is the layout version of cache.db, kept in the header bucket.
 // Format 2 keeps documents under sequential slot numbers (bucket slots).
-const dbFormat = 2
+// Format 3 lets index entries carry gender and held (see encodeIndex):
+// a format-2 file is upgraded at its first unlock (its entries read as
+// they are), and an older kmcr refuses a format-3 file rather than misread
+// it.
+const dbFormat = 3
+
+// dbFormatUpgradable is the older format an unlock upgrades in place.
+const dbFormatUpgradable = 2
 
 // Keys of the plaintext header bucket. Nothing here names or describes a
 // patient; the failure counter is deliberately readable before unlock.

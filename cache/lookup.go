@@ -133,3 +133,19 @@ func (tx *Tx) Renew(nhs record.NHSNumber, notAfter time.Time) error {
 	tx.changes[id] = newEntry(id, &ie, version, n)
 	return nil
 }
+
+// Version returns the server's version of a cached patient's record, if
+// the patient is cached and the lease has not ended: a screen showing the
+// patient can tell a newer copy arrived without reading it.
+func (c *Cache) Version(nhs record.NHSNumber) (uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, false
+	}
+	e := c.idx.byNHS[nhs]
+	if e == nil || e.notAfter <= c.opts.Now().UnixNano() {
+		return 0, false
+	}
+	return e.version, true
+}

@@ -71,3 +71,10 @@ func isISODate(s string) bool {
 	_, err := time.Parse(time.DateOnly, s)
 	return err == nil
 }
+
+// ParseDateOfBirth reads a date of birth in any form a search accepts
+// (1948-03-12, 12/03/1948, 12.03.1948, 12031948, 12 Mar 1948) and returns
+// it as YYYY-MM-DD.
+func ParseDateOfBirth(s string) (string, bool) {
+	return parseDate(strings.Join(strings.Fields(s), " "))
+}

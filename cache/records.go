@@ -30,6 +30,11 @@ type IndexEntry struct {
 	// form the caller chooses (the client core keeps the FHIR date, or
 	// "deceased" when the date is unknown). Search does not use it.
 	Died string
+	// Gender (FHIR administrative gender) and Held (why the device holds
+	// the patient: the relationship the server sent, such as "caseload" or
+	// "break-glass") are for lists of patients; Search does not use them.
+	Gender string
+	Held   string
 }
 
 // Lease times must fit in Unix nanoseconds.
@@ -65,7 +70,7 @@ func (tx *Tx) Put(rec Record, idx IndexEntry) error {
 	case idx.BirthDate != "" && !isISODate(idx.BirthDate):
 		return fmt.Errorf("%w: birth date %q is not YYYY-MM-DD", ErrInvalid, idx.BirthDate)
 	}
-	for _, f := range [...]string{idx.Family, idx.Given, idx.Postcode, idx.Display, idx.Died} {
+	for _, f := range [...]string{idx.Family, idx.Given, idx.Postcode, idx.Display, idx.Died, idx.Gender, idx.Held} {
 		if len(f) > maxIndexField {
 			return fmt.Errorf("%w: index field longer than %d bytes", ErrInvalid, maxIndexField)
 		}

@@ -207,11 +207,14 @@ func openRecord(pk *[keySize]byte, id recordID, version uint64, notAfter int64, 
 // Index entry plaintext:
 //
 //	NHS digits (10) || uvarint-prefixed family, given, birth date, postcode,
-//	display [, died] || zeros to a multiple of 64
+//	display [, died | 0x80 0x00, died, gender, held] || zeros to a multiple of 64
 //
-// Died is written only when not empty: its length is then not zero, so an
-// entry written before the field existed (or without it) reads as one
-// whose Died is empty, and those entries are byte-for-byte as before.
+// Died alone is written only when not empty: its length is then not zero,
+// so an entry written before the field existed (or without it) reads as
+// one whose Died is empty, and those entries are byte-for-byte as before.
+// Format 3 adds gender and held behind the marker 0x80 0x00 (a non-minimal
+// uvarint zero, which no earlier writer produced), written only when one
+// of them is set, with died, gender and held each uvarint-prefixed.
 const maxIndexField = MaxIndexField
 
 // MaxIndexField bounds each index field (family, given, birth date,
@@ -219,12 +222,19 @@ const maxIndexField = MaxIndexField
 // Callers cut longer values (the full value stays in the record).
 const MaxIndexField = 1024
 
+// indexExtMarker starts the format-3 extension of an index entry.
+var indexExtMarker = [2]byte{0x80, 0x00}
+
 func encodeIndex(e *IndexEntry) ([]byte, error) {
 	fields := []string{e.Family, e.Given, e.BirthDate, e.Postcode, e.Display}
-	if e.Died != "" {
+	ext := e.Gender != "" || e.Held != ""
+	switch {
+	case ext:
+		fields = append(fields, e.Died, e.Gender, e.Held)
+	case e.Died != "":
 		fields = append(fields, e.Died)
 	}
-	n := 10
+	n := 10 + len(indexExtMarker)
 	for _, f := range fields {
 		if len(f) > maxIndexField {
 			return nil, fmt.Errorf("%w: index field longer than %d bytes", ErrInvalid, maxIndexField)
@@ -233,7 +243,10 @@ func encodeIndex(e *IndexEntry) ([]byte, error) {
 	}
 	buf := make([]byte, 0, (n+indexPadBlock-1)/indexPadBlock*indexPadBlock)
 	buf = append(buf, e.NHS.Digits()...)
-	for _, f := range fields {
+	for i, f := range fields {
+		if i == 5 && ext {
+			buf = append(buf, indexExtMarker[:]...)
+		}
 		buf = binary.AppendUvarint(buf, uint64(len(f)))
 		buf = append(buf, f...)
 	}
@@ -256,14 +269,31 @@ func decodeIndex(pt []byte, e *IndexEntry) error {
 		fields[i] = string(pt[n : n+int(l)])
 		pt = pt[n+int(l):]
 	}
-	var died string
-	if len(pt) > 0 && pt[0] != 0 {
+	var died, gender, held string
+	field := func() (string, bool) {
 		l, n := binary.Uvarint(pt)
 		if n <= 0 || l > uint64(len(pt)-n) {
+			return "", false
+		}
+		f := string(pt[n : n+int(l)])
+		pt = pt[n+int(l):]
+		return f, true
+	}
+	switch {
+	case len(pt) >= 2 && pt[0] == indexExtMarker[0] && pt[1] == indexExtMarker[1]:
+		pt = pt[2:]
+		var ok1, ok2, ok3 bool
+		died, ok1 = field()
+		gender, ok2 = field()
+		held, ok3 = field()
+		if !ok1 || !ok2 || !ok3 {
 			return errOpen
 		}
-		died = string(pt[n : n+int(l)])
-		pt = pt[n+int(l):]
+	case len(pt) > 0 && pt[0] != 0:
+		var ok bool
+		if died, ok = field(); !ok {
+			return errOpen
+		}
 	}
 	for _, b := range pt {
 		if b != 0 {
@@ -272,6 +302,7 @@ func decodeIndex(pt []byte, e *IndexEntry) error {
 	}
 	e.NHS = record.NHSNumber(nhs)
 	e.Family, e.Given, e.BirthDate, e.Postcode, e.Display, e.Died = fields[0], fields[1], fields[2], fields[3], fields[4], died
+	e.Gender, e.Held = gender, held
 	return nil
 }
 

@@ -46,6 +46,7 @@ func retryDelay(failures uint32) time.Duration {
 
 // dbHeader is the plaintext header bucket of cache.db.
 type dbHeader struct {
+	format    uint16
 	cacheID   [cacheIDSize]byte
 	masterGen uint64
 	failures  uint32
@@ -78,7 +79,8 @@ func readDBHeader(db *bolt.DB) (dbHeader, error) {
 		if len(format) != 2 || len(id) != cacheIDSize || len(gen) != 8 || len(fails) != 4 || len(at) != 8 {
 			return fmt.Errorf("%w: the header of cache.db is damaged", ErrCorrupt)
 		}
-		if f := binary.BigEndian.Uint16(format); f != dbFormat {
+		h.format = binary.BigEndian.Uint16(format)
+		if f := h.format; f != dbFormat && f != dbFormatUpgradable {
 			return fmt.Errorf("%w: cache.db has format %d; this version of kmcr reads format %d (wipe this profile and enrol again; the server sends everything back)", ErrCorrupt, f, dbFormat)
 		}
 		copy(h.cacheID[:], id)
@@ -211,6 +213,14 @@ func open(opts Options, db *bolt.DB, passphrase []byte) (*Cache, error) {
 		c.failedBefore, c.failedAt = int(h.failures), time.Unix(0, h.failedAt).UTC()
 		if err := writeFailures(db, 0, time.Unix(0, 0)); err != nil {
 			return nil, fmt.Errorf("resetting the failure counter: %w", err)
+		}
+	}
+	if h.format != dbFormat {
+		// Only after the passphrase was right: a wrong one changes nothing.
+		if err := db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucketHeader)).Put([]byte(hkFormat), binary.BigEndian.AppendUint16(nil, dbFormat))
+		}); err != nil {
+			return nil, fmt.Errorf("upgrading cache.db from format %d to %d: %w", h.format, dbFormat, err)
 		}
 	}
 	c.master = m

@@ -34,6 +34,7 @@ const (
 // clinical sections are empty whatever the document held.
 type PatientView struct {
 	NHS     record.NHSNumber `json:"nhs"`
+	Version uint64           `json:"version"` // the server's version of the record shown
 	Summary *record.Summary  `json:"summary"`
 	present.Facts
 }
@@ -206,7 +207,7 @@ func (c *Core) view(nhs record.NHSNumber, h storeddoc.Header, bundle []byte, lea
 		asOf = h.AsOf
 	}
 	sum := record.Summarise(rec, asOf)
-	v := &PatientView{NHS: nhs, Summary: sum, Facts: present.Facts{
+	v := &PatientView{NHS: nhs, Version: h.Version, Summary: sum, Facts: present.Facts{
 		AsOf: asOf, NotAfter: lease, Relationship: present.Relationship(h.Relationship),
 		Sections: shownSections(h, s), BreakGlass: bg || h.Relationship == protocol.RelBreakGlass,
 		DemographicsOnly: s.User.Role == RoleFrontDesk,

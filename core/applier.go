@@ -156,14 +156,14 @@ func prepareOne(u protocol.DocMeta, doc []byte, now time.Time) (prepared, error)
 	if err != nil {
 		return prepared{}, err
 	}
-	idx, err := storeddoc.SearchKeys(doc)
+	h := storeddoc.Header{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
+	idx, err := storeddoc.IndexEntry(h, doc)
 	if err != nil {
 		return prepared{}, fmt.Errorf("document for %s: %w", nhs, err)
 	}
 	if idx.NHS != nhs {
 		return prepared{}, fmt.Errorf("document sent for %s is about %s", nhs, idx.NHS)
 	}
-	h := storeddoc.Header{NHS: u.NHS, Version: u.Version, AsOf: u.AsOf, NotAfter: u.NotAfter, Relationship: u.Relationship, Sections: u.Sections, Withheld: u.Withheld, Received: now}
 	data, err := storeddoc.Encode(h, doc)
 	if err != nil {
 		return prepared{}, err

@@ -12,7 +12,9 @@ import (
 // entry. An older cache is brought up to date at unlock by reading every
 // patient's document again (refreshIndexKeys). Version 2: entries carry
 // the date of death, so every list of patients stops the age at death.
-const indexKeysVersion = 2
+// Version 3: entries carry the gender and the relationship the patient is
+// held by, so lists show the gender and mark emergency access.
+const indexKeysVersion = 3
 
 // refreshIndexKeys rewrites the index entries of a cache made with older
 // search keys from the documents it holds, once: it reads every document,
@@ -37,11 +39,11 @@ func refreshIndexKeys(cc *cache.Cache) error {
 			if err != nil {
 				return err
 			}
-			_, bundle, err := storeddoc.Decode(rec.Data)
+			h, bundle, err := storeddoc.Decode(rec.Data)
 			if err != nil {
 				continue
 			}
-			idx, err := storeddoc.SearchKeys(bundle)
+			idx, err := storeddoc.IndexEntry(h, bundle)
 			if err != nil || idx == old {
 				continue
 			}

@@ -33,10 +33,18 @@ type PatientEntry struct {
 	// SimilarOnDevice is set when another patient on this device has a
 	// closely matching name, date of birth and postcode.
 	SimilarOnDevice bool `json:"similar_on_device"`
+	// Gender is the FHIR administrative gender, when recorded.
+	Gender string `json:"gender,omitempty"`
+	// Held is why this device holds the patient (the relationship the
+	// server sent: caseload, break-glass, incident...); HeldMark is what a
+	// list shows for it ("EMERGENCY ACCESS", "INCIDENT"; "" for caseload).
+	Held     string `json:"held,omitempty"`
+	HeldMark string `json:"held_mark,omitempty"`
 }
 
 func entryOf(e cache.IndexEntry) PatientEntry {
-	p := PatientEntry{NHS: e.NHS, Family: e.Family, Given: e.Given, BirthDate: e.BirthDate, Postcode: e.Postcode, Display: e.Display}
+	p := PatientEntry{NHS: e.NHS, Family: e.Family, Given: e.Given, BirthDate: e.BirthDate, Postcode: e.Postcode, Display: e.Display,
+		Gender: e.Gender, Held: e.Held, HeldMark: present.HeldMark(present.Relationship(e.Held))}
 	if e.Died != "" {
 		p.Deceased = true
 		if e.Died != storeddoc.DiedDateUnknown {
@@ -49,7 +57,7 @@ func entryOf(e cache.IndexEntry) PatientEntry {
 // Banner is the entry as a patient banner shows it (present decides the
 // words: the age stops at death, and a death is shown).
 func (e PatientEntry) Banner(now time.Time) present.Banner {
-	d := record.Demographics{NHS: e.NHS, BirthDate: record.ParseDate(e.BirthDate), Deceased: e.Deceased, DeceasedOn: record.ParseDate(e.DeathDate)}
+	d := record.Demographics{NHS: e.NHS, BirthDate: record.ParseDate(e.BirthDate), Deceased: e.Deceased, DeceasedOn: record.ParseDate(e.DeathDate), Gender: e.Gender}
 	d.Name.Family = e.Family
 	if e.Given != "" {
 		d.Name.Given = []string{e.Given}

@@ -3,15 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"kmcr/core"
 	"kmcr/demo"
 	"kmcr/internal/pgtest"
 	"kmcr/server"
@@ -56,12 +53,19 @@ func newCluster(t testing.TB, nodes, patients int, seed uint64) *cluster {
 // or the package's when srv is nil.
 func newClusterOn(t testing.TB, srv *pgtest.Server, nodes, patients int, seed uint64) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: filepath.Join(t.TempDir(), "server"), logs: newLogSink(t)}
+	var url string
 	if srv != nil {
-		c.url = srv.NewDB(t, "")
+		url = srv.NewDB(t, "")
 	} else {
-		c.url = pgtest.NewDB(t, "")
+		url = pgtest.NewDB(t, "")
 	}
+	return newClusterAt(t, url, nodes, patients, seed)
+}
+
+// newClusterAt is newCluster on the (empty) database at url.
+func newClusterAt(t testing.TB, url string, nodes, patients int, seed uint64) *cluster {
+	t.Helper()
+	c := &cluster{t: t, url: url, dir: filepath.Join(t.TempDir(), "server"), logs: newLogSink(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := postgres.Migrate(ctx, c.url); err != nil {
@@ -208,137 +212,5 @@ func TestCluster_ChangeThroughOneNodeReachesAnother(t *testing.T) {
 	err = core.SyncOnce(ctx, nil)
 	if st := core.Status(); st.WipeReason == "" {
 		t.Fatalf("after the revocation a sync through node B gave %v and no wipe (status %+v)", err, st)
-	}
-}
-
-// TestCluster_DatabaseRestartedWhileClientsSyncAndUpload: PostgreSQL is
-// stopped (pg_ctl stop -m fast) and started again while clients on two
-// nodes sync and upload audit events. Clients are told the central record
-// is unavailable, not that they are up to date; afterwards every client's
-// cache is its caseload, changes made after the restart arrive, and every
-// view is stored exactly once with intact chains.
-func TestCluster_DatabaseRestartedWhileClientsSyncAndUpload(t *testing.T) {
-	const users, perUser, caseloadN, viewsEach = 6, 2, 15, 2
-	srv := pgtest.Own(t)
-	c := newClusterOn(t, srv, 2, 60, 61)
-	rng := rand.New(rand.NewPCG(61, 61))
-	type client struct {
-		user string
-		core *core.Core
-	}
-	caseloads := map[string][]string{}
-	var clients []*client
-	for u := range users {
-		name := fmt.Sprintf("user%02d", u)
-		var cl []string
-		for _, i := range rng.Perm(len(c.nhs))[:caseloadN] {
-			cl = append(cl, c.nhs[i])
-		}
-		caseloads[name] = cl
-		c.addUser(name, "paramedic", cl...)
-		for d := range perUser {
-			node := c.nodes[(u*perUser+d)%len(c.nodes)]
-			p := newProfile(t)
-			cc := enrolCore(t, p, node.url(), c.ca, name, coreOpts{timeouts: shortTimeouts}, c.logs.prefixed(name+": "))
-			serveSync(t, cc)
-			clients = append(clients, &client{user: name, core: cc})
-		}
-	}
-	views := map[string]int{}
-	view := func(cl *client) {
-		for _, n := range sample(caseloads[cl.user], viewsEach) {
-			if _, err := cl.core.OpenPatient(n, nil); err != nil {
-				t.Fatalf("%s opening %s: %v", cl.user, n, err)
-			}
-			views[n]++
-		}
-	}
-	for _, cl := range clients {
-		waitState(t, cl.core, time.Minute, "the first sync of "+cl.user, upToDate)
-		view(cl)
-	}
-
-	if err := srv.PgCtl("stop", "-m", "fast"); err != nil {
-		t.Fatal(err)
-	}
-	// Views go on from the caches; their events cannot be stored now.
-	for _, cl := range clients {
-		view(cl)
-	}
-	eventually(t, 30*time.Second, "a client told the central record is unavailable", func() error {
-		for _, cl := range clients {
-			st := cl.core.Status()
-			if strings.Contains(st.Connection+" "+st.Error, "central record unavailable") {
-				return nil
-			}
-		}
-		st := clients[0].core.Status()
-		return fmt.Errorf("first client: connection %q, error %q", st.Connection, st.Error)
-	})
-	for _, cl := range clients {
-		if st := cl.core.Status(); st.PendingAuditEvents == 0 && upToDate(st) {
-			// A client may have delivered nothing yet; none may claim its
-			// queue delivered while the database is down.
-			t.Logf("%s: up to date with nothing pending during the outage", cl.user)
-		}
-	}
-	if err := srv.StartAgain(); err != nil {
-		t.Fatal(err)
-	}
-	// A change after the restart reaches every client.
-	for u := range users {
-		name := fmt.Sprintf("user%02d", u)
-		in := map[string]bool{}
-		for _, n := range caseloads[name] {
-			in[n] = true
-		}
-		for _, n := range c.nhs {
-			if !in[n] {
-				eventually(t, 30*time.Second, "a caseload change after the restart", func() error {
-					_, err := c.nodes[u%2].local.CaseloadAdd(context.Background(), server.NHSListArgs{User: name, NHS: []string{n}})
-					return err
-				})
-				caseloads[name] = append(caseloads[name], n)
-				break
-			}
-		}
-	}
-	for _, cl := range clients {
-		want := caseloads[cl.user]
-		waitState(t, cl.core, 2*time.Minute, cl.user+" resuming after the restart", func(st core.Status) bool {
-			return upToDate(st) && st.CachedPatients == len(want) && st.PendingAuditEvents == 0
-		})
-		checkConsistent(t, cl.core, want, nil)
-	}
-	verify, err := c.nodes[1].local.AuditVerify(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if verify.Broken || len(verify.Devices) != users*perUser {
-		t.Fatalf("audit verify: broken %v over %d devices: %+v", verify.Broken, len(verify.Devices), verify.Devices)
-	}
-	for n, want := range views {
-		res, err := c.nodes[0].local.AccessLog(context.Background(), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for _, e := range res.Entries {
-			if e.Event.Action == "view" {
-				got++
-			}
-		}
-		if got != want {
-			t.Errorf("patient %s: %d view events stored, %d views made (lost or doubled)", n, got, want)
-		}
-	}
-	as, err := c.nodes[0].local.Alerts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if strings.HasPrefix(a.Kind, "audit") {
-			t.Errorf("an audit alert after the restart: %+v", a)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"kmcr/record"
 	"kmcr/server/policy"
@@ -28,18 +29,27 @@ type built struct {
 // disagree) becomes the import's warnings. A patient whose Patient
 // resource is restricted gets no documents at all (see restrictedPatient).
 func (s *Service) buildPatient(nhs string) (built, error) {
-	keys, err := s.st.PatientKeys(nhs)
+	srcs, err := s.st.PatientSources([]string{nhs})
 	if err != nil {
 		return built{}, err
+	}
+	return s.buildFrom(nhs, srcs[nhs], newSharedCache(s.st, 0))
+}
+
+// buildFrom is buildPatient on the patient's sources as read
+// (store.PatientSources), reading shared resources through cache (an
+// import builds many patients pointing at the same practices and
+// medicines).
+func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *sharedCache) (built, error) {
+	keys := make([]string, 0, len(srcs))
+	for _, src := range srcs {
+		keys = append(keys, src.Key)
 	}
 	n, err := record.ParseNHSNumber(nhs)
 	if err != nil {
 		return built{}, err
 	}
-	patients, others, err := s.patientResources(keys)
-	if err != nil {
-		return built{}, err
-	}
+	patients, others := patientResources(srcs)
 	if len(patients) == 0 {
 		return built{}, fmt.Errorf("no Patient resource stored")
 	}
@@ -49,8 +59,8 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 			return restrictedPatient(meta, p), nil
 		}
 	}
-	judge := &sharedJudge{s: s, memo: map[string]bool{}}
-	kept, withheld := s.withhold(others, judge)
+	judge := &sharedJudge{c: cache, memo: map[string]bool{}}
+	kept, withheld := s.withhold(patients, others, judge)
 	meta.Sensitive = withheld
 	var full []record.Resource
 	sections := map[string]bool{record.SectionDemographics: true}
@@ -64,10 +74,11 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 	}
 	merge := record.MergePatients(patients, s.now())
 	patients = merge.Patients
+	traceKeys(&meta, n, patients)
 	b := built{warnings: merge.Report()}
 	full = append(append([]record.Resource{}, patients...), full...)
-	full = s.closeShared(full, judge)
-	demo := s.closeShared(append([]record.Resource{}, patients...), judge)
+	full = closeShared(full, judge)
+	demo := closeShared(append([]record.Resource{}, patients...), judge)
 	for _, r := range demo[len(patients):] {
 		if r.Type == "Organization" {
 			sections[record.SectionGP] = true
@@ -121,24 +132,20 @@ func (s *Service) buildPatient(nhs string) (built, error) {
 	return b, nil
 }
 
-// patientResources reads every resource stored under a patient's source
-// keys, each source's own Patient apart from the rest.
-func (s *Service) patientResources(keys []string) (patients, others []record.Resource, err error) {
-	for _, k := range keys {
-		rs, err := s.st.PatientResources(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, sr := range rs {
+// patientResources splits the resources stored under a patient's source
+// keys: each source's own Patient apart from the rest.
+func patientResources(srcs []store.PatientSource) (patients, others []record.Resource) {
+	for _, src := range srcs {
+		for _, sr := range src.Resources {
 			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-			if r.Type == "Patient" && r.Key() == k {
+			if r.Type == "Patient" && r.Key() == src.Key {
 				patients = append(patients, r)
 			} else {
 				others = append(others, r)
 			}
 		}
 	}
-	return patients, others, nil
+	return patients, others
 }
 
 // restrictedPatient is the update for a patient whose Patient resource
@@ -162,8 +169,20 @@ func restrictedPatient(meta store.PatientMeta, p record.Resource) built {
 // it, or a resource it contains, carries a sensitive label, or when it
 // refers to a withheld resource (a medicine's request naming a labelled
 // condition tells what the condition is), to a fixed point. The Patient is
-// not among rs: its own labels decide the whole patient.
-func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.Resource, int) {
+// not among rs: its own labels decide the whole patient. A reference to
+// the patient's own resources (or Patient) is judged by them alone, as the
+// documents carry them and never a shared resource of the same key; only
+// other references are put to the judge of shared resources.
+func (s *Service) withhold(patients, rs []record.Resource, judge *sharedJudge) ([]record.Resource, int) {
+	own := map[string]bool{}
+	for _, group := range [][]record.Resource{patients, rs} {
+		for _, r := range group {
+			own[r.Key()] = true
+			if r.FullURL != "" {
+				own[r.FullURL] = true
+			}
+		}
+	}
 	out := map[string]bool{} // keys and fullUrls of withheld resources
 	withheld := make([]bool, len(rs))
 	mark := func(i int) {
@@ -189,7 +208,7 @@ func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.R
 				refs[i] = refKeys(rs[i].Raw)
 			}
 			for _, k := range refs[i] {
-				if out[k] || judge.withheld(k) {
+				if out[k] || !own[k] && judge.withheld(k) {
 					mark(i)
 					changed = true
 					break
@@ -214,7 +233,7 @@ func (s *Service) withhold(rs []record.Resource, judge *sharedJudge) ([]record.R
 // or contained labels, or because it refers to a shared resource that is
 // (a Medication naming a labelled Substance), in turn.
 type sharedJudge struct {
-	s    *Service
+	c    *sharedCache
 	memo map[string]bool
 }
 
@@ -223,13 +242,12 @@ func (j *sharedJudge) withheld(key string) bool {
 		return v
 	}
 	j.memo[key] = false // a cycle of references withholds nothing by itself
-	sr, found, err := j.s.st.Shared(key)
-	if err != nil || !found {
+	e, err := j.c.get(key)
+	if err != nil || !e.found {
 		return false
 	}
-	r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-	v := policy.ResourceSensitive(r)
-	for _, k := range refKeys(r.Raw) {
+	v := e.sensitive
+	for _, k := range e.refs {
 		if v {
 			break
 		}
@@ -237,6 +255,66 @@ func (j *sharedJudge) withheld(key string) bool {
 	}
 	j.memo[key] = v
 	return v
+}
+
+// sharedCacheBytes bounds the shared resources an import keeps read.
+const sharedCacheBytes = 64 << 20
+
+// sharedEntry is a shared resource looked up by a key (or fullUrl), read
+// once: parsed, its labels judged and its references listed.
+type sharedEntry struct {
+	found     bool
+	r         record.Resource
+	key       string // r.Key()
+	sensitive bool   // policy.ResourceSensitive(r)
+	refs      []string
+}
+
+// sharedCache reads shared resources for builds, keeping up to limit
+// bytes of them (0: a lookup per key per build, no more), safe for
+// concurrent builds. Shared resources do not change while an import
+// rebuilds (it puts them all first); a failed read is not kept.
+type sharedCache struct {
+	st    store.Store
+	limit int
+
+	mu    sync.Mutex
+	m     map[string]*sharedEntry
+	bytes int
+}
+
+func newSharedCache(st store.Store, limit int) *sharedCache {
+	return &sharedCache{st: st, limit: limit, m: map[string]*sharedEntry{}}
+}
+
+func (c *sharedCache) get(key string) (*sharedEntry, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	sr, found, err := c.st.Shared(key)
+	if err != nil {
+		return nil, err
+	}
+	e = &sharedEntry{found: found}
+	if found {
+		e.r = record.ResourceFromRaw(sr.Raw, sr.FullURL)
+		e.key, e.sensitive, e.refs = e.r.Key(), policy.ResourceSensitive(e.r), refKeys(e.r.Raw)
+	}
+	size := len(key) + len(sr.Raw) + len(sr.FullURL) + 128
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limit > 0 && c.bytes+size > c.limit {
+		clear(c.m) // past the bound: start again rather than grow
+		c.bytes = 0
+	}
+	if c.limit == 0 || size <= c.limit {
+		c.m[key] = e
+		c.bytes += size
+	}
+	return e, nil
 }
 
 // refKeys lists the keys a resource refers to (never nil): canonical
@@ -283,7 +361,7 @@ func demoTypes(rs []record.Resource) []record.Resource {
 // closeShared appends the shared resources that rs refer to, directly or
 // in turn, each once: the GP practice, practitioners, medications. A
 // shared resource the judge withholds is left out.
-func (s *Service) closeShared(rs []record.Resource, judge *sharedJudge) []record.Resource {
+func closeShared(rs []record.Resource, judge *sharedJudge) []record.Resource {
 	seen := map[string]bool{}
 	for _, r := range rs {
 		seen[r.Key()] = true
@@ -297,19 +375,18 @@ func (s *Service) closeShared(rs []record.Resource, judge *sharedJudge) []record
 				continue
 			}
 			seen[key] = true
-			sr, ok, err := s.st.Shared(key)
-			if err != nil || !ok {
+			e, err := judge.c.get(key)
+			if err != nil || !e.found {
 				continue
 			}
-			r := record.ResourceFromRaw(sr.Raw, sr.FullURL)
-			if seen[r.Key()] && r.Key() != key {
+			if seen[e.key] && e.key != key {
 				continue
 			}
-			seen[r.Key()] = true
-			if judge.withheld(key) || policy.ResourceSensitive(r) {
+			seen[e.key] = true
+			if judge.withheld(key) || e.sensitive {
 				continue
 			}
-			rs = append(rs, r)
+			rs = append(rs, e.r)
 		}
 	}
 	return rs

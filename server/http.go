@@ -230,6 +230,12 @@ func storeFailed(w http.ResponseWriter, err error) bool {
 	return true
 }
 
+// storeDown reports whether err is the store failing to answer (a
+// database restarting, say) rather than its "not found".
+func storeDown(err error) bool {
+	return err != nil && !errors.Is(err, store.ErrNotFound)
+}
+
 func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	var req protocol.RefreshRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil || req.DeviceID == "" {
@@ -305,6 +311,9 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 // later login, refresh, password change or a replay's family end retires
 // it) and its user is not disabled. A revoked device's token passes, so
 // the caller can tell the device to wipe.
+//
+// A store that could not answer is store.ErrUnavailable, not an invalid
+// token, so a client retries with backoff rather than being sent to log in.
 func (s *Service) bearer(r *http.Request) (claims, error) {
 	h := r.Header.Get(protocol.AuthHeader)
 	tok, ok := strings.CutPrefix(h, "Bearer ")
@@ -316,6 +325,9 @@ func (s *Service) bearer(r *http.Request) (claims, error) {
 		return c, err
 	}
 	d, err := s.st.Device(c.Device)
+	if storeDown(err) {
+		return claims{}, store.ErrUnavailable // the token may be good: try again, not log in again
+	}
 	if err != nil || d.User != c.User {
 		return claims{}, ErrTokenInvalid
 	}
@@ -325,7 +337,11 @@ func (s *Service) bearer(r *http.Request) (claims, error) {
 	if c.Gen != d.TokenGen {
 		return claims{}, ErrTokenInvalid
 	}
-	if u, err := s.st.User(c.User); err != nil || u.Disabled {
+	u, err := s.st.User(c.User)
+	if storeDown(err) {
+		return claims{}, store.ErrUnavailable
+	}
+	if err != nil || u.Disabled {
 		return claims{}, ErrTokenInvalid
 	}
 	return c, nil
@@ -335,6 +351,10 @@ func (s *Service) bearer(r *http.Request) (claims, error) {
 // privacy officer on a device that is not revoked.
 func (s *Service) privacyOfficer(w http.ResponseWriter, r *http.Request) bool {
 	c, err := s.bearer(r)
+	if errors.Is(err, store.ErrUnavailable) {
+		storeFailed(w, err)
+		return false
+	}
 	if err != nil {
 		code := protocol.ErrCodeBadLogin
 		if errors.Is(err, ErrTokenExpired) {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"kmcr/record"
@@ -10,7 +12,8 @@ import (
 )
 
 // Import batch sizes: resources staged per store transaction, and patients
-// rebuilt per commit. They bound memory: only one batch is held at a time.
+// rebuilt per commit. They bound memory: only one batch is held at a time
+// (beside the spool's part, see importspool.go).
 const (
 	stageBatch  = 5000
 	commitBatch = 500
@@ -43,11 +46,11 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 		progress = func(string) {}
 	}
 	rep := &ImportReport{}
-	dirty, err := s.stage(paths, rep, progress)
+	dirty, keyNHS, err := s.stage(paths, rep, progress)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.rebuild(dirty, rep, progress); err != nil {
+	if err := s.rebuild(dirty, keyNHS, rep, progress); err != nil {
 		return nil, err
 	}
 	rep.PatientsStored, _ = s.st.PatientCount()
@@ -55,61 +58,63 @@ func (s *Service) Import(paths []string, progress func(string)) (*ImportReport, 
 	return rep, nil
 }
 
-// stage reads paths into the store, a batch of resources per transaction,
-// and returns the source patient keys whose stored resources changed.
-func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)) (map[string]bool, error) {
+// stage reads paths into the store and returns the source patient keys
+// whose stored resources changed, and the NHS number of each source
+// patient key whose Patient was read. Patients' resources go through a
+// spool (see importspool.go) so that the store receives them grouped by
+// patient; shared resources go in batches as read.
+func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)) (map[string]bool, map[string]string, error) {
 	dirty := map[string]bool{}
 	keyNHS := map[string]string{}
-	var staged []store.StagedResource
+	sp := &spool{}
+	defer sp.close()
 	var shared []store.StoredResource
-	flush := func() error {
-		if len(staged) > 0 {
-			changed, err := s.st.StageResources(staged)
-			if err != nil {
-				return err
-			}
-			for _, k := range changed {
-				dirty[k] = true
-			}
-			staged = staged[:0]
+	flushShared := func() error {
+		if len(shared) == 0 {
+			return nil
 		}
-		if len(shared) > 0 {
-			if err := s.st.PutShared(shared); err != nil {
-				return err
-			}
-			shared = shared[:0]
-		}
-		return nil
+		err := s.st.PutShared(shared)
+		shared = shared[:0]
+		return err
 	}
 	read := 0
 	scan, err := record.Scan(paths, func(it record.Item) error {
 		r := it.Resource
 		key := r.Key()
-		if it.PatientKey == "" {
-			shared = append(shared, store.StoredResource{Key: key, FullURL: r.FullURL, Raw: r.Raw})
-		} else {
-			if r.Type == "Patient" && key == it.PatientKey {
-				keyNHS[it.PatientKey] = it.NHS.Digits()
-			}
-			staged = append(staged, store.StagedResource{PatientKey: it.PatientKey, Key: key, FullURL: r.FullURL, Raw: r.Raw})
-		}
 		read++
 		if read%100000 == 0 {
 			progress(fmt.Sprintf("read %d resources", read))
 		}
-		if len(staged)+len(shared) >= stageBatch {
-			return flush()
+		if it.PatientKey == "" {
+			shared = append(shared, store.StoredResource{Key: key, FullURL: r.FullURL, Raw: r.Raw})
+			if len(shared) >= stageBatch {
+				return flushShared()
+			}
+			return nil
 		}
-		return nil
+		if r.Type == "Patient" && key == it.PatientKey {
+			keyNHS[it.PatientKey] = it.NHS.Digits()
+		}
+		return sp.add(store.StagedResource{PatientKey: it.PatientKey, Key: key, FullURL: r.FullURL, Raw: r.Raw})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := flush(); err != nil {
-		return nil, err
+	if err := flushShared(); err != nil {
+		return nil, nil, err
+	}
+	err = sp.drain(stageBatch, func(items []store.StagedResource) error {
+		changed, err := s.st.StageResources(items)
+		for _, k := range changed {
+			dirty[k] = true
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := s.st.MapPatientKeys(keyNHS); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rep.Files, rep.Resources, rep.ByType, rep.RejectedTotal = scan.Files, scan.Resources, scan.ByType, scan.RejectedTotal
 	for _, r := range scan.Rejected {
@@ -118,67 +123,109 @@ func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)
 	for _, w := range scan.Warnings {
 		rep.Warnings = append(rep.Warnings, w.String())
 	}
-	return dirty, nil
+	return dirty, keyNHS, nil
 }
 
 // rebuild rebuilds each affected NHS number's documents from everything
-// stored under its source patient keys, committing a batch at a time.
-func (s *Service) rebuild(dirty map[string]bool, rep *ImportReport, progress func(string)) error {
-	nhsList, err := s.dirtyNHS(dirty, rep)
+// stored under its source patient keys, committing a batch at a time in
+// NHS-number order. The documents of a batch are built by several workers
+// at once (a build reads the store and is otherwise pure), and judged and
+// committed in order, so the report and the change log are as if built
+// one by one.
+func (s *Service) rebuild(dirty map[string]bool, keyNHS map[string]string, rep *ImportReport, progress func(string)) error {
+	nhsList, err := s.dirtyNHS(dirty, keyNHS, rep)
 	if err != nil {
 		return err
 	}
+	cache := newSharedCache(s.st, sharedCacheBytes)
+	type result struct {
+		b   built
+		err error
+	}
+	results := make([]result, commitBatch)
+	workers := buildWorkers()
 	var ups []store.PatientUpdate
-	commit := func() error {
-		if len(ups) == 0 {
-			return nil
-		}
-		n, err := s.st.CommitPatients(ups, s.now())
+	done := 0
+	for start := 0; start < len(nhsList); start += commitBatch {
+		batch := nhsList[start:min(start+commitBatch, len(nhsList))]
+		srcs, err := s.st.PatientSources(batch)
 		if err != nil {
 			return err
 		}
-		rep.Changed += n
-		rep.Unchanged += len(ups) - n
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(workers, len(batch)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					b, err := s.buildFrom(batch[i], srcs[batch[i]], cache)
+					results[i] = result{b, err}
+				}
+			}()
+		}
+		for i := range batch {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
 		ups = ups[:0]
-		return nil
-	}
-	for i, nhs := range nhsList {
-		b, err := s.buildPatient(nhs)
-		for _, w := range b.warnings {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("patient %s: %s", nhs, w))
+		for i, nhs := range batch {
+			b, err := results[i].b, results[i].err
+			results[i] = result{}
+			for _, w := range b.warnings {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("patient %s: %s", nhs, w))
+			}
+			if err != nil {
+				rep.RejectedTotal++
+				rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %v", nhs, err))
+				continue
+			}
+			for _, r := range b.refused {
+				rep.RejectedTotal++
+				rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %s", nhs, r))
+			}
+			if b.up.Meta.Restricted {
+				rep.Restricted++
+			}
+			rep.Sensitive += b.up.Meta.Sensitive
+			ups = append(ups, b.up)
+			rep.Patients++
 		}
-		if err != nil {
-			rep.RejectedTotal++
-			rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %v", nhs, err))
-			continue
-		}
-		for _, r := range b.refused {
-			rep.RejectedTotal++
-			rep.Rejected = append(rep.Rejected, fmt.Sprintf("patient %s: %s", nhs, r))
-		}
-		if b.up.Meta.Restricted {
-			rep.Restricted++
-		}
-		rep.Sensitive += b.up.Meta.Sensitive
-		ups = append(ups, b.up)
-		rep.Patients++
-		if len(ups) >= commitBatch {
-			if err := commit(); err != nil {
+		if len(ups) > 0 {
+			n, err := s.st.CommitPatients(ups, s.now())
+			if err != nil {
 				return err
 			}
+			rep.Changed += n
+			rep.Unchanged += len(ups) - n
 		}
-		if (i+1)%10000 == 0 {
-			progress(fmt.Sprintf("built %d of %d patient documents", i+1, len(nhsList)))
+		if done/10000 != (done+len(batch))/10000 {
+			progress(fmt.Sprintf("built %d of %d patient documents", done+len(batch), len(nhsList)))
 		}
+		done += len(batch)
 	}
-	return commit()
+	return nil
+}
+
+// buildWorkers is how many patients' documents an import builds at once:
+// one per processor, and at least 4, so that a networked store's round
+// trips overlap.
+func buildWorkers() int {
+	return max(4, runtime.GOMAXPROCS(0))
 }
 
 // dirtyNHS maps changed source patient keys to their NHS numbers, in
-// order, reporting resources whose patient the store does not know.
-func (s *Service) dirtyNHS(dirty map[string]bool, rep *ImportReport) ([]string, error) {
+// order, reporting resources whose patient the store does not know. The
+// keys whose Patient this import read (keyNHS, already mapped in the
+// store) need no lookup.
+func (s *Service) dirtyNHS(dirty map[string]bool, keyNHS map[string]string, rep *ImportReport) ([]string, error) {
 	byNHS := map[string]bool{}
 	for k := range dirty {
+		if nhs, ok := keyNHS[k]; ok {
+			byNHS[nhs] = true
+			continue
+		}
 		nhs, ok, err := s.st.PatientKeyNHS(k)
 		if err != nil {
 			return nil, err

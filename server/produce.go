@@ -203,11 +203,14 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 }
 
 // permittedFunc answers "may this user hold nhs now?", remembering answers
-// for one scan.
-func (ss *session) permittedFunc() func(string) bool {
+// for one scan. A store that could not answer says no, and failed returns
+// its error: the caller must then end the session rather than act on the
+// no (a patient deleted from the device, the cursor moved past the change).
+func (ss *session) permittedFunc() (permitted func(string) bool, failed func() error) {
 	st := ss.svc.st
 	now := ss.svc.now()
 	memo := map[string]bool{}
+	var first error
 	return func(nhs string) bool {
 		if v, ok := memo[nhs]; ok {
 			return v
@@ -216,10 +219,15 @@ func (ss *session) permittedFunc() func(string) bool {
 		if err == nil && !in {
 			_, in, err = ss.relationship(nhs, now)
 		}
-		v := err == nil && in
-		memo[nhs] = v
-		return v
-	}
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			return false // not remembered: asked again, it may answer
+		}
+		memo[nhs] = in
+		return in
+	}, func() error { return first }
 }
 
 // relationship is the user's live break-glass relationship with a patient
@@ -257,7 +265,7 @@ func (ss *session) readChanges(after uint64) ([]store.Change, error) {
 // scanChanges reads the change log after liveSeq into the queue, stopping
 // when a batch's worth of patients is queued.
 func (ss *session) scanChanges() error {
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	for {
 		cs, err := ss.readChanges(ss.liveSeq)
 		if err != nil {
@@ -279,7 +287,11 @@ func (ss *session) scanChanges() error {
 				}
 				continue
 			}
-			if nhs, reason, ok := ss.relevant(c, permitted); ok {
+			nhs, reason, ok := ss.relevant(c, permitted)
+			if err := failed(); err != nil {
+				return err
+			}
+			if ok {
 				ss.queue(nhs, reason)
 			}
 		}
@@ -289,7 +301,7 @@ func (ss *session) scanChanges() error {
 // countRelevant counts the patients that changes after seq concern, for
 // honest progress.
 func (ss *session) countRelevant(seq uint64) (int, error) {
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	seen := map[string]bool{}
 	for {
 		cs, err := ss.readChanges(seq)
@@ -302,6 +314,9 @@ func (ss *session) countRelevant(seq uint64) (int, error) {
 			}
 			seq = c.Seq
 		}
+		if err := failed(); err != nil {
+			return 0, err
+		}
 	}
 }
 
@@ -311,7 +326,7 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 	now := ss.svc.now()
 	b := ss.newBatch()
 	bytes := 0
-	permitted := ss.permittedFunc()
+	permitted, failed := ss.permittedFunc()
 	n := 0
 	for _, nhs := range ss.order {
 		if len(b.Upserts) >= protocol.BatchCount || bytes >= ss.sizer.limit() || len(b.Deletes) >= protocol.MaxDeletes-1 {
@@ -324,7 +339,11 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 			b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: o.reason})
 			ss.forgetDoc(nhs)
 		}
-		if !permitted(nhs) {
+		ok := permitted(nhs)
+		if err := failed(); err != nil {
+			return nil, err // the session ends; the client resumes from its last cursor
+		}
+		if !ok {
 			if o.reason == "" {
 				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
 				ss.forgetDoc(nhs)
@@ -332,8 +351,15 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 			continue
 		}
 		rel, expires := protocol.RelCaseload, time.Time{}
-		if in, _ := ss.svc.st.InCaseload(ss.user.Name, nhs); !in {
-			r, _, _ := ss.svc.st.Relationship(ss.user.Name, nhs, now)
+		in, err := ss.svc.st.InCaseload(ss.user.Name, nhs)
+		if err != nil {
+			return nil, err
+		}
+		if !in {
+			r, _, err := ss.svc.st.Relationship(ss.user.Name, nhs, now)
+			if err != nil {
+				return nil, err
+			}
 			rel, expires = protocol.RelBreakGlass, r.Expires
 		}
 		meta, doc, dec, err := ss.document(nhs)

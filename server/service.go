@@ -75,6 +75,7 @@ type Service struct {
 	drainOne sync.Once
 
 	budget   budgetLedger // break-glass grants per user
+	traces   budgetLedger // break-glass traces per user
 	coalesce coalescer    // alerts folded per user or device per window
 	quotas   deviceQuotas // audit upload allowances per device
 	deltas   *deltaBook   // what each device holds, and the bases deltas are made against
@@ -122,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: cfg.Store, tok: tokens{keys: cfg.TokenKeys}, guard: newLoginGuard(), sessions: map[*session]struct{}{}, draining: make(chan struct{}), deltas: newDeltaBook(deltaBaseBytes)}
 	s.budget.seed = s.seedGrants
+	s.traces.seed = s.seedTraces
 	s.quotas.q = cfg.AuditQuota
 	if err := s.upgradeOrgs(); err != nil {
 		return nil, fmt.Errorf("giving users from before organisations the default one: %w", err)

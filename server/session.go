@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,6 +40,9 @@ func (s *Service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case errors.Is(tokErr, store.ErrUnavailable):
+		conn.Close(protocol.CloseInternalError, store.ErrUnavailable.Error()) // try again, with backoff
+		return
 	case errors.Is(tokErr, ErrTokenExpired):
 		conn.Close(protocol.CloseTokenExpired, "access token expired")
 		return
@@ -137,6 +141,7 @@ type session struct {
 	held      *protocol.AuditUpload // an audit upload past the device's quota, not yet stored
 	heldRetry <-chan time.Time      // when to try it again
 	delta     deltaSession          // deltas: whether the client applies them, and what it holds (delta.go)
+	traceOK   bool                  // the client listed FeatureTrace and the Welcome echoed it
 	sizer     batchSizer            // batch bytes adapted to the link (batchsize.go)
 }
 
@@ -235,6 +240,10 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 		return nil, ss.fail(protocol.CloseInternalError, err)
 	}
 	welcome.Protocol = hello.Protocol
+	if slices.Contains(hello.Features, protocol.FeatureTrace) {
+		ss.traceOK = true
+		welcome.Features = append(welcome.Features, protocol.FeatureTrace)
+	}
 	return welcome, nil
 }
 
@@ -344,6 +353,11 @@ func (ss *session) handle(m protocol.Message) error {
 			ss.queue(v.NHS, "")
 		}
 		return ss.send(res)
+	case *protocol.Trace:
+		if !ss.traceOK {
+			return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("trace without the %q feature in hello", protocol.FeatureTrace))
+		}
+		return ss.send(ss.svc.trace(ss.user, ss.rules, ss.device.ID, v))
 	}
 	return ss.fail(protocol.CloseOutOfOrder, fmt.Errorf("%s is not a client message", m.Type()))
 }
@@ -354,6 +368,11 @@ func (ss *session) handle(m protocol.Message) error {
 func (ss *session) retryHeld() error {
 	ss.heldRetry = nil
 	ack, hold, err := ss.svc.ingestAudit(ss.device, ss.user, ss.held)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The database, not the upload: the client keeps its events and
+		// tries again with backoff.
+		return ss.fail(protocol.CloseInternalError, err)
+	}
 	if err != nil {
 		return ss.fail(protocol.CloseProtocolError, err)
 	}

@@ -39,6 +39,7 @@ type breakGlassDialog struct {
 	busy    *widget.ProgressBarInfinite
 	scroll  *container.Scroll
 	d       dialog.Dialog
+	trace   *traceForm
 }
 
 // reasonCode maps a displayed reason back to its code.
@@ -86,7 +87,8 @@ func (u *UI) showBreakGlass(nhs string) {
 		displays = append(displays, r.Display)
 	}
 	b.reasons = newReasonList(u, displays, func() { u.touch(); b.validate() }, func() { u.confirmBreakGlass(b) })
-	b.nhs.OnChanged = func(string) { b.validate() }
+	b.trace = newTraceForm(u, b)
+	b.nhs.OnChanged = func(string) { b.trace.nhsEdited(); b.validate() }
 	b.text.OnChanged = func(string) { b.validate() }
 	b.nhs.OnSubmitted = func(string) {
 		if _, err := record.ParseNHSNumber(b.nhs.Text); err == nil {
@@ -99,6 +101,7 @@ func (u *UI) showBreakGlass(nhs string) {
 	fields := container.NewVBox(
 		block(colDanger, txt(breakGlassWarning, style{col: colOnDanger, bold: true})),
 		widget.NewLabel("NHS number"), b.nhs,
+		b.trace.root,
 		widget.NewLabel("Reason (choose one: Up, Down and Space, or Enter to confirm)"), b.reasons.root,
 		widget.NewLabel("Your reason in your own words (required only for Other)"), b.text,
 	)
@@ -141,7 +144,7 @@ func (b *breakGlassDialog) ready() (string, bool) {
 	case strings.TrimSpace(b.nhs.Text) != "" && nhsErr != nil:
 		return "✗ Not a valid NHS number: check each digit.", false
 	case nhsErr != nil:
-		return "Type the patient's NHS number.", false
+		return "Type the patient's NHS number, or find them by family name and date of birth.", false
 	case code == "":
 		return "Choose a reason.", false
 	case code == core.ReasonOther && strings.TrimSpace(b.text.Text) == "":

@@ -11,8 +11,9 @@ import (
 	"kmcr/record"
 )
 
-// patientRow is one patient in a list: name, date of birth with age, NHS
-// number and postcode, large enough to tap with a glove. It takes the
+// patientRow is one patient in a list: name, date of birth with age,
+// gender, NHS number and postcode, and a red EMERGENCY ACCESS or INCIDENT
+// mark when the device holds the record for that reason, large enough to tap with a glove. It takes the
 // keyboard focus: Enter or Space opens it, Up and Down move along the list.
 type patientRow struct {
 	widget.BaseWidget
@@ -57,14 +58,19 @@ func newPatientRow(u *UI, l *resultList, i int, e core.PatientEntry) *patientRow
 	if e.BirthDate == "" {
 		born = "date of birth not recorded"
 	}
-	details := []span{{"Born ", muted}, {born, bold}, {"    NHS No. ", muted}, {e.NHS.String(), bold}, {"    " + postcode, plain}}
+	details := []span{{"Born ", muted}, {born, bold}, {"    Gender ", muted}, {b.Gender, bold},
+		{"    NHS No. ", muted}, {e.NHS.String(), bold}, {"    " + postcode, plain}}
 	if b.Deceased != "" {
 		details = append(details, span{"    " + b.Deceased, danger})
 	}
-	rows := []fyne.CanvasObject{
-		line(span{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}),
-		line(details...),
+	name := []span{{entryName(e), style{size: theme.SizeNameSubHeadingText, bold: true}}}
+	rows := []fyne.CanvasObject{line(name...)}
+	if e.HeldMark != "" {
+		// Held by emergency access or an incident, not the caseload: said
+		// on the row, before it is opened.
+		rows = append(rows, block(colDanger, txt(e.HeldMark, style{col: colOnDanger, bold: true})))
 	}
+	rows = append(rows, line(details...))
 	if e.SimilarOnDevice {
 		rows = append(rows, block(colCaution, txt(similarWarning, style{col: colOnCaution, bold: true})))
 	}

@@ -42,16 +42,22 @@ const (
 var fixture struct {
 	url, ca string
 	// Patients chosen from the demo data for what they show.
-	rich      record.NHSNumber // allergies, an active DNACPR or ReSPECT alert, patient-entered readings where possible
-	nka       record.NHSNumber // "No known allergies recorded"
-	unknown   record.NHSNumber // no allergy information at all
-	uncached  record.NHSNumber // on the server, in nobody's caseload (for break-glass)
-	richName  string           // rich's family name
-	caseload  []string         // every patient but uncached
-	admin     server.Admin
-	users     int // users made by freshUser
-	cancel    context.CancelFunc
-	serveDone chan struct{}
+	rich     record.NHSNumber // allergies, an active DNACPR or ReSPECT alert, patient-entered readings where possible
+	nka      record.NHSNumber // "No known allergies recorded"
+	unknown  record.NHSNumber // no allergy information at all
+	uncached record.NHSNumber // on the server, in nobody's caseload (for break-glass)
+	// uncached's family name and date of birth, for the break-glass trace.
+	uncachedFamily string
+	uncachedBorn   time.Time
+	// spare is a caseload patient no other test looks at, and its source
+	// Patient key: a test may change their record on the server.
+	spare, spareKey string
+	richName        string   // rich's family name
+	caseload        []string // every patient but uncached
+	admin           server.Admin
+	users           int // users made by freshUser
+	cancel          context.CancelFunc
+	serveDone       chan struct{}
 }
 
 func TestMain(m *testing.M) {
@@ -186,9 +192,15 @@ func choosePatients(fhir string) error {
 			fixture.unknown = p.NHS
 		case score == 0 && fixture.uncached == "":
 			fixture.uncached = p.NHS
+			fixture.uncachedFamily, fixture.uncachedBorn = s.Demographics.Name.Family, s.Demographics.BirthDate.Time
 		}
 	}
-	if fixture.rich == "" || fixture.nka == "" || fixture.unknown == "" || fixture.uncached == "" {
+	for _, p := range imp.Patients {
+		if n := p.NHS; n != fixture.rich && n != fixture.nka && n != fixture.unknown && n != fixture.uncached && fixture.spare == "" {
+			fixture.spare, fixture.spareKey = n.Digits(), p.Key
+		}
+	}
+	if fixture.rich == "" || fixture.nka == "" || fixture.unknown == "" || fixture.uncached == "" || fixture.spare == "" {
 		return fmt.Errorf("the demo data lacks a patient the tests need: %+v", fixture)
 	}
 	return nil

@@ -85,6 +85,7 @@ type UI struct {
 	bgDialog        *breakGlassDialog  // the emergency access dialog on show, for tests and the script
 	pageScroll      *container.Scroll  // the summary's scrolling page on show, for the keys that scroll it
 	critical        fyne.CanvasObject  // the summary's critical line on show
+	refreshing      bool               // a check for a newer copy of the open summary is running
 	// reopen is the NHS number of the patient open when the window locked:
 	// unlocking opens them again (read and audited afresh, banner first).
 	// It is the only thing about a patient kept while locked.
@@ -225,6 +226,7 @@ func (u *UI) onStatus(st core.Status) {
 	if u.main != nil {
 		u.main.onStatus(st)
 	}
+	u.refreshSummary()
 }
 
 // touch records user activity.

@@ -30,8 +30,9 @@ type suite struct {
 
 // options apply to every suite.
 type options struct {
-	quick bool // smaller sizes, for a smoke test in CI
-	dir   string
+	quick    bool // smaller sizes, for a smoke test in CI
+	dir      string
+	patients int // the store suite's import size (0: its default)
 }
 
 var suites = map[string]*suite{}
@@ -41,14 +42,15 @@ func register(s *suite) { suites[s.name] = s }
 func main() {
 	quick := flag.Bool("quick", false, "smaller sizes (a smoke test, not a measurement)")
 	dir := flag.String("dir", "", "scratch folder (default: a new temporary folder)")
+	patients := flag.Int("patients", 0, "store: patients to import (default 100,000); past 100,000 PostgreSQL also imports them in slices of 100,000 into one database, reporting the cost per patient of each slice")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: kmcr-bench [--quick] [SUITE...]\n\nSuites:")
+		fmt.Fprintln(os.Stderr, "usage: kmcr-bench [--quick] [--patients N] [SUITE...]\n\nSuites:")
 		for _, n := range names() {
 			fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, suites[n].summary)
 		}
 	}
 	flag.Parse()
-	opt := options{quick: *quick, dir: *dir}
+	opt := options{quick: *quick, dir: *dir, patients: *patients}
 	if opt.dir == "" {
 		d, err := os.MkdirTemp("", "kmcr-bench-")
 		if err != nil {

@@ -55,7 +55,8 @@ type Server struct {
 	uid, gid int // the user the server runs as (-1: this process's)
 
 	mu        sync.Mutex
-	proc      *exec.Cmd // the postmaster when started by Start
+	proc      *exec.Cmd     // the postmaster when started by Start
+	exited    chan struct{} // closed when proc has exited
 	templates map[string]error
 	n         int
 }
@@ -309,9 +310,10 @@ func (s *Server) run() error {
 	}
 	logf.Close()
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(gone) }()
 	s.mu.Lock()
-	s.proc = cmd
+	s.proc, s.exited = cmd, gone
 	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -74,7 +74,8 @@ func Decode(data []byte) (Header, []byte, error) {
 const DiedDateUnknown = "deceased"
 
 // SearchKeys reads the search keys of a document's patient, as the cache
-// indexes them: the Patients (every source's, merged by the demographics
+// indexes them (Held, the relationship, is in the header, not the
+// document: IndexEntry sets it): the Patients (every source's, merged by the demographics
 // rule, as the banner shows them) are summarised alone, which is cheap,
 // because only their demographics are needed. A birth date known only to
 // the year or month is left out (the index matches whole dates).
@@ -98,6 +99,7 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 		BirthDate: d.BirthDate.DateOnly(),
 		Postcode:  d.Address.Postcode,
 		Display:   record.FormatName(d.Name.Family, d.Name.Given, d.Name.Prefix),
+		Gender:    d.Gender,
 	}
 	if d.Deceased {
 		e.Died = d.DeceasedOn.DateOnly()
@@ -110,9 +112,20 @@ func SearchKeys(bundle []byte) (cache.IndexEntry, error) {
 	}
 	// A field longer than the index holds is cut at a character boundary:
 	// search matches its start, and the document keeps it whole.
-	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display, &e.Died} {
+	for _, f := range []*string{&e.Family, &e.Given, &e.Postcode, &e.Display, &e.Died, &e.Gender} {
 		*f = truncateUTF8(*f, cache.MaxIndexField)
 	}
+	return e, nil
+}
+
+// IndexEntry is the index entry of a stored document: its patient's search
+// keys, and why the device holds them (the header's relationship).
+func IndexEntry(h Header, bundle []byte) (cache.IndexEntry, error) {
+	e, err := SearchKeys(bundle)
+	if err != nil {
+		return e, err
+	}
+	e.Held = truncateUTF8(h.Relationship, cache.MaxIndexField)
 	return e, nil
 }
 

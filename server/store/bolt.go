@@ -35,6 +35,7 @@ var (
 	bNHSKeys   = []byte("nhs-keys")     // nhs \x00 patient key -> nil
 	bPatients  = []byte("patients")     // nhs -> PatientMeta
 	bDocs      = []byte("docs")         // nhs \x00 kind -> document
+	bTrace     = []byte("trace")        // family \x00 birth \x00 nhs -> nothing (TracePatients)
 	bChanges   = []byte("changes")      // seq -> Change
 	bAudit     = []byte("audit")        // nested: device -> seq -> StoredEvent
 	bAuditPat  = []byte("audit-by-patient")
@@ -79,7 +80,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bTrace, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -150,11 +152,20 @@ func (s *Bolt) PatientKeyNHS(patientKey string) (string, bool, error) {
 	return nhs, nhs != "", err
 }
 
-// MapPatientKeys implements Store.
+// MapPatientKeys implements Store. Keys are put in byte order: bbolt
+// inserts into a node by moving what follows, so a large map put in
+// random order costs the square of its size.
 func (s *Bolt) MapPatientKeys(m map[string]string) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	return s.update(func(tx *bolt.Tx) error {
 		b, byNHS := tx.Bucket(bPKeys), tx.Bucket(bNHSKeys)
-		for k, nhs := range m {
+		index := make([]string, 0, len(keys))
+		for _, k := range keys {
+			nhs := m[k]
 			if old := b.Get([]byte(k)); old != nil && string(old) != nhs {
 				if err := byNHS.Delete([]byte(string(old) + "\x00" + k)); err != nil {
 					return err
@@ -163,7 +174,11 @@ func (s *Bolt) MapPatientKeys(m map[string]string) error {
 			if err := b.Put([]byte(k), []byte(nhs)); err != nil {
 				return err
 			}
-			if err := byNHS.Put([]byte(nhs+"\x00"+k), nil); err != nil {
+			index = append(index, nhs+"\x00"+k)
+		}
+		slices.Sort(index)
+		for _, k := range index {
+			if err := byNHS.Put([]byte(k), nil); err != nil {
 				return err
 			}
 		}
@@ -179,6 +194,39 @@ func (s *Bolt) PatientKeys(nhs string) ([]string, error) {
 		c := tx.Bucket(bNHSKeys).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			out = append(out, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PatientSources implements Store.
+func (s *Bolt) PatientSources(nhs []string) (map[string][]PatientSource, error) {
+	out := map[string][]PatientSource{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c, res := tx.Bucket(bNHSKeys).Cursor(), tx.Bucket(bRes)
+		for _, n := range nhs {
+			if _, done := out[n]; done {
+				continue
+			}
+			prefix := []byte(n + "\x00")
+			var srcs []PatientSource
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				src := PatientSource{Key: string(k[len(prefix):])}
+				if pb := res.Bucket([]byte(src.Key)); pb != nil {
+					if err := pb.ForEach(func(k, v []byte) error {
+						r, err := decodeStored(k, v)
+						src.Resources = append(src.Resources, r)
+						return err
+					}); err != nil {
+						return err
+					}
+				}
+				srcs = append(srcs, src)
+			}
+			if srcs != nil {
+				out[n] = srcs
+			}
 		}
 		return nil
 	})
@@ -219,6 +267,9 @@ func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
 			if err := putJSON(pats, []byte(meta.NHS), meta); err != nil {
 				return err
 			}
+			if err := retrace(tx.Bucket(bTrace), old, hadOld, meta); err != nil {
+				return err
+			}
 			if err := putDocs(docs, meta.NHS, up.Docs); err != nil {
 				return err
 			}
@@ -252,6 +303,50 @@ func putDocs(b *bolt.Bucket, nhs string, docs map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// traceKey is a patient's key in the trace bucket, or nil when a trace
+// must not find it.
+func traceKey(m PatientMeta) []byte {
+	if m.FamilyIndex == "" || m.Birth == "" || m.Restricted || m.Unstorable {
+		return nil
+	}
+	return []byte(m.FamilyIndex + "\x00" + m.Birth + "\x00" + m.NHS)
+}
+
+// retrace moves a patient's trace entry from its old metadata to its new.
+func retrace(b *bolt.Bucket, old PatientMeta, hadOld bool, meta PatientMeta) error {
+	if k := traceKey(old); hadOld && k != nil {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	if k := traceKey(meta); k != nil {
+		return b.Put(k, nil)
+	}
+	return nil
+}
+
+// TracePatients implements Store.
+func (s *Bolt) TracePatients(family, birth string, limit int) ([]PatientMeta, error) {
+	var out []PatientMeta
+	if family == "" || birth == "" || limit <= 0 || strings.Contains(family+birth, "\x00") {
+		return nil, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(family + "\x00" + birth + "\x00")
+		c := tx.Bucket(bTrace).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+			var m PatientMeta
+			nhs := string(k[len(prefix):])
+			if err := getJSON(tx.Bucket(bPatients), []byte(nhs), &m, "patient "+nhs); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Patient implements Store.

@@ -152,6 +152,13 @@ type StoredResource struct {
 	Raw     []byte
 }
 
+// PatientSource is one source patient key of an NHS number and the
+// resources stored under it.
+type PatientSource struct {
+	Key       string
+	Resources []StoredResource
+}
+
 // Document kinds kept per patient.
 const (
 	DocFull         = "full"         // everything offline-cacheable (no sensitive items)
@@ -176,7 +183,11 @@ type PatientMeta struct {
 	// client's limits: the patient has no documents.
 	Unstorable  bool      `json:"unstorable,omitempty"`
 	Updated     time.Time `json:"updated"`
-	FamilyIndex string    `json:"family,omitempty"` // normalised family name, for admin listings
+	FamilyIndex string    `json:"family,omitempty"` // normalised family name (record.FoldName), for admin listings and TracePatients
+	// Birth (YYYY-MM-DD, a whole date only) and Postcode
+	// (record.NormalisePostcode) are the banner's, for TracePatients.
+	Birth    string `json:"birth,omitempty"`
+	Postcode string `json:"postcode,omitempty"`
 }
 
 // PatientUpdate is the result of rebuilding one patient's documents.
@@ -288,6 +299,12 @@ type Store interface {
 	// PatientKeys returns the source patient keys mapped to an NHS number,
 	// in byte order.
 	PatientKeys(nhs string) ([]string, error)
+	// PatientSources is PatientKeys and PatientResources for many NHS
+	// numbers at once (an import rebuilds patients a batch at a time): for
+	// each number with source keys, the keys in byte order, each with its
+	// resources in the byte order of their keys. A number with no keys is
+	// absent from the map.
+	PatientSources(nhs []string) (map[string][]PatientSource, error)
 	// CommitPatients writes documents whose hash changed, bumping their
 	// version and logging a change (ChangeRestricted when the update is
 	// Restricted, ChangeRelabel when Sensitive grew). An
@@ -295,6 +312,10 @@ type Store interface {
 	// lacks is removed. It returns how many changed.
 	CommitPatients(ups []PatientUpdate, now time.Time) (int, error)
 	Patient(nhs string) (PatientMeta, error)
+	// TracePatients returns the patients whose FamilyIndex is family and
+	// whose Birth is birth, restricted and unstorable ones left out, in
+	// NHS-number order, at most limit of them: the break-glass trace.
+	TracePatients(family, birth string, limit int) ([]PatientMeta, error)
 	Doc(nhs, kind string) ([]byte, error)
 	PatientCount() (int, error)
 

@@ -129,6 +129,10 @@ func newMessage(t Type) Message {
 		return &ErrorMsg{}
 	case TypeIncidents:
 		return &Incidents{}
+	case TypeTrace:
+		return &Trace{}
+	case TypeTraceResult:
+		return &TraceResult{}
 	}
 	return nil
 }

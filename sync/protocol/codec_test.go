@@ -30,6 +30,9 @@ func sampleMessages() []Message {
 		&BreakGlass{RequestID: "r1", NHS: "9990000018", ReasonCode: "emergency-treatment", ReasonText: "unconscious at scene"},
 		&BreakGlassResult{RequestID: "r1", Granted: true, ExpiresAt: now},
 		&ErrorMsg{Code: CloseOutOfOrder, Message: "ack before hello"},
+		&Trace{RequestID: "t1", Family: "Dąbrowski", BirthDate: "1948-03-12", Postcode: "ct1 1aa"},
+		&TraceResult{RequestID: "t1", Candidates: []TraceCandidate{{NHS: "9990000018", Family: "DĄBROWSKI", Given: "Jan", BirthDate: "1948-03-12", Gender: "male", District: "CT1", Town: "Canterbury"}}},
+		&TraceResult{RequestID: "t2", TooMany: true},
 	}
 }
 
@@ -97,6 +100,13 @@ func TestDecode_Rejects(t *testing.T) {
 		{"audit sizes mismatch", frame(byte(TypeAuditUpload), `{"id":1,"seqs":[1],"sizes":[]}`, ""), ErrMalformed},
 		{"audit seq zero", frame(byte(TypeAuditUpload), `{"id":1,"seqs":[0],"sizes":[0]}`, ""), ErrMalformed},
 		{"break glass long text", frame(byte(TypeBreakGlass), `{"request_id":"r","nhs":"9990000018","reason_code":"x","reason_text":"`+strings.Repeat("a", MaxText+1)+`"}`, ""), ErrTooLarge},
+		{"trace without family", frame(byte(TypeTrace), `{"request_id":"r","family":"  ","birth_date":"1948-03-12"}`, ""), ErrMalformed},
+		{"trace bad birth date", frame(byte(TypeTrace), `{"request_id":"r","family":"smith","birth_date":"12/03/1948"}`, ""), ErrMalformed},
+		{"trace without request id", frame(byte(TypeTrace), `{"family":"smith","birth_date":"1948-03-12"}`, ""), ErrMalformed},
+		{"trace long family", frame(byte(TypeTrace), `{"request_id":"r","family":"`+strings.Repeat("a", MaxName+1)+`","birth_date":"1948-03-12"}`, ""), ErrMalformed},
+		{"trace result too many candidates", frame(byte(TypeTraceResult), `{"request_id":"r","candidates":[`+strings.Repeat(`{"nhs":"9990000018"},`, MaxTraceCandidates)+`{"nhs":"9990000018"}]}`, ""), ErrTooLarge},
+		{"trace result too many with candidates", frame(byte(TypeTraceResult), `{"request_id":"r","too_many":true,"candidates":[{"nhs":"9990000018"}]}`, ""), ErrMalformed},
+		{"trace result bad nhs", frame(byte(TypeTraceResult), `{"request_id":"r","candidates":[{"nhs":"123"}]}`, ""), ErrMalformed},
 		{"welcome bad mode", frame(byte(TypeWelcome), `{"epoch":"e","mode":"x"}`, ""), ErrMalformed},
 	}
 	for _, tt := range tests {

@@ -319,6 +319,40 @@ type BreakGlassResult struct {
 	Error     string    `json:"error,omitempty"`
 }
 
+// Trace asks the server to find a patient for break-glass by family name
+// and date of birth, optionally narrowed by postcode (C→S), sent only when
+// the Welcome listed FeatureTrace. The server answers from its own record
+// with a short list of candidates, never more than MaxTraceCandidates.
+type Trace struct {
+	RequestID string `json:"request_id"`
+	Family    string `json:"family"`             // as typed; the server folds case and diacritics
+	BirthDate string `json:"birth_date"`         // YYYY-MM-DD
+	Postcode  string `json:"postcode,omitempty"` // optional, any spacing or case
+}
+
+// TraceCandidate is one patient a Trace found: enough for the banner the
+// user checks before asking for access, nothing clinical.
+type TraceCandidate struct {
+	NHS       string `json:"nhs"`
+	Family    string `json:"family"`
+	Given     string `json:"given,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	BirthDate string `json:"birth_date"`         // YYYY-MM-DD
+	Gender    string `json:"gender,omitempty"`   // FHIR administrative gender
+	District  string `json:"district,omitempty"` // the postcode's outward code
+	Town      string `json:"town,omitempty"`
+}
+
+// TraceResult answers Trace (S→C). TooMany says more patients matched than
+// may be shown: Candidates is then empty and the user adds the postcode.
+// Error is a refusal (role, rate limit, bad input) in plain words.
+type TraceResult struct {
+	RequestID  string           `json:"request_id"`
+	Candidates []TraceCandidate `json:"candidates,omitempty"`
+	TooMany    bool             `json:"too_many,omitempty"`
+	Error      string           `json:"error,omitempty"`
+}
+
 // Incident is one open dispatch incident on which the user is crew: the
 // address the dispatch system gave and the patients recorded there whose
 // documents the user now holds with relationship RelIncident.
@@ -358,3 +392,5 @@ func (*BreakGlass) Type() Type       { return TypeBreakGlass }
 func (*BreakGlassResult) Type() Type { return TypeBreakGlassResult }
 func (*ErrorMsg) Type() Type         { return TypeError }
 func (*Incidents) Type() Type        { return TypeIncidents }
+func (*Trace) Type() Type            { return TypeTrace }
+func (*TraceResult) Type() Type      { return TypeTraceResult }

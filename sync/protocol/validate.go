@@ -1,6 +1,10 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Field limits enforced by Decode.
 const (
@@ -11,6 +15,10 @@ const (
 	// MaxIncidentPatients the candidates of one incident.
 	MaxIncidents        = 64
 	MaxIncidentPatients = 50
+	// MaxTraceCandidates bounds the patients one trace answer lists.
+	MaxTraceCandidates = 5
+	// MaxName bounds a name or town in a trace and its answer.
+	MaxName = 200
 	// MaxText bounds free-text fields such as a break-glass reason.
 	MaxText = 2000
 	// MaxToken bounds identifiers and codes.
@@ -124,6 +132,45 @@ func validate(m Message) error {
 		}
 		if len(v.ReasonText) > MaxText {
 			return fmt.Errorf("break-glass reason of %d bytes: %w", len(v.ReasonText), ErrTooLarge)
+		}
+	case *Trace:
+		if v.RequestID == "" || len(v.RequestID) > MaxToken {
+			return malformed(m, "request id is required")
+		}
+		if strings.TrimSpace(v.Family) == "" || len(v.Family) > MaxName {
+			return malformed(m, "family name missing or too long")
+		}
+		if _, err := time.Parse(time.DateOnly, v.BirthDate); err != nil {
+			return malformed(m, fmt.Sprintf("birth date %q is not YYYY-MM-DD", v.BirthDate))
+		}
+		if len(v.Postcode) > 16 {
+			return malformed(m, "postcode too long")
+		}
+	case *TraceResult:
+		if v.RequestID == "" || len(v.RequestID) > MaxToken {
+			return malformed(m, "request id is required")
+		}
+		if len(v.Candidates) > MaxTraceCandidates {
+			return fmt.Errorf("trace answer of %d candidates (limit %d): %w", len(v.Candidates), MaxTraceCandidates, ErrTooLarge)
+		}
+		if v.TooMany && len(v.Candidates) > 0 {
+			return malformed(m, "too_many with candidates")
+		}
+		if len(v.Error) > MaxText {
+			return fmt.Errorf("trace error of %d bytes: %w", len(v.Error), ErrTooLarge)
+		}
+		for _, c := range v.Candidates {
+			if !tenDigits(c.NHS) {
+				return malformed(m, fmt.Sprintf("candidate NHS number %q", c.NHS))
+			}
+			for _, f := range []string{c.Family, c.Given, c.Prefix, c.Town} {
+				if len(f) > MaxName {
+					return malformed(m, "candidate name or town too long")
+				}
+			}
+			if len(c.BirthDate) > 10 || len(c.Gender) > MaxToken || len(c.District) > 8 {
+				return malformed(m, "candidate birth date, gender or district too long")
+			}
 		}
 	case *Incidents:
 		if len(v.Open) > MaxIncidents {

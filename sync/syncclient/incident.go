@@ -19,9 +19,11 @@ type IncidentApplier interface {
 	ApplyIncidents(in *protocol.Incidents) error
 }
 
-// features are the optional features this client lists in Hello.
+// features are the optional features this client lists in Hello: those
+// every client speaks (clientFeatures), and the incident feature when the
+// core keeps incidents.
 func (c *Client) features() []string {
-	var fs []string
+	fs := clientFeatures()
 	if _, ok := c.cfg.Applier.(IncidentApplier); ok {
 		fs = append(fs, protocol.FeatureIncident)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +37,8 @@ type session struct {
 
 	in         chan inbound
 	bg         chan *bgCall
-	quit       chan struct{} // closed when run returns
+	tr         chan *traceCall // Trace calls (trace.go)
+	quit       chan struct{}   // closed when run returns
 	readerDone chan struct{}
 	acked      atomic.Uint64 // batches acknowledged; the reader's flow-control check
 
@@ -52,9 +54,11 @@ type session struct {
 	lastError    *protocol.ErrorMsg
 	audit        auditState
 	pending      map[string]*bgCall
-	held         *inbound            // a message taken from in while gathering batches
-	wantFull     map[uint64][]string // batch id → patients whose delta did not apply (delta.go)
-	incidents    bool                // the Welcome echoed FeatureIncident (incident.go)
+	traces       map[string]*traceCall // trace.go
+	traceOK      bool                  // the Welcome listed FeatureTrace
+	held         *inbound              // a message taken from in while gathering batches
+	wantFull     map[uint64][]string   // batch id → patients whose delta did not apply (delta.go)
+	incidents    bool                  // the Welcome echoed FeatureIncident (incident.go)
 }
 
 func newSession(c *Client, conn *protocol.Conn, g goal) *session {
@@ -69,6 +73,8 @@ func newSession(c *Client, conn *protocol.Conn, g goal) *session {
 		readerDone: make(chan struct{}),
 		nextBatch:  1,
 		pending:    make(map[string]*bgCall),
+		traces:     make(map[string]*traceCall),
+		tr:         make(chan *traceCall),
 		wantFull:   make(map[uint64][]string),
 	}
 }
@@ -82,6 +88,7 @@ func (s *session) run(ctx context.Context) (out outcome) {
 		close(s.quit)
 		s.c.clearLive(s)
 		s.failPending()
+		s.failTraces()
 		<-s.readerDone
 		out.welcomed, out.upToDate, out.done, out.total = s.welcomed, s.upToDate, s.done, s.total
 		if s.welcomed {
@@ -184,6 +191,8 @@ func (s *session) loop(ctx context.Context) error {
 			err = s.sendAudit(ctx)
 		case call := <-s.bg:
 			err = s.startBreakGlass(ctx, call)
+		case call := <-s.tr:
+			err = s.startTrace(ctx, call)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -226,6 +235,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	}
 	switch v := m.(type) {
 	case *protocol.Welcome:
+		s.traceOK = slices.Contains(v.Features, protocol.FeatureTrace)
 		return s.onWelcome(ctx, v)
 	case *protocol.Batch:
 		return s.onBatch(ctx, v)
@@ -235,6 +245,8 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		return s.onAuditAck(ctx, v)
 	case *protocol.BreakGlassResult:
 		return s.onBreakGlassResult(v)
+	case *protocol.TraceResult:
+		return s.onTraceResult(v)
 	case *protocol.Incidents:
 		return s.onIncidents(v)
 	}

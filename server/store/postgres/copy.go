@@ -93,7 +93,7 @@ var copyCols = map[string][]string{
 	"resource":        {"patient_key", "key", "full_url", "raw"},
 	"shared_resource": {"key", "full_url", "raw"},
 	"patient_key":     {"nhs", "patient_key"},
-	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family", "restricted", "unstorable"},
+	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family", "restricted", "unstorable", "birth", "postcode"},
 	"document":        {"nhs", "kind", "body"},
 	"change_log":      {"seq", "kind", "nhs", "user_name", "device", "reason", "at"},
 	"audit_receipt":   {"device", "seq", "hash"},

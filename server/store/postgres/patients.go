@@ -175,6 +175,42 @@ func (s *Store) PatientKeys(nhs string) ([]string, error) {
 	return out, err
 }
 
+// PatientSources implements store.Store: one query for all the numbers.
+func (s *Store) PatientSources(nhs []string) (map[string][]store.PatientSource, error) {
+	out := map[string][]store.PatientSource{}
+	if len(nhs) == 0 {
+		return out, nil
+	}
+	err := s.query(func(ctx context.Context, q querier) error {
+		clear(out)
+		rows, err := q.Query(ctx, `SELECT k.nhs, k.patient_key, r.key, r.full_url, r.raw
+			FROM patient_key k LEFT JOIN resource r ON r.patient_key = k.patient_key
+			WHERE k.nhs = ANY($1::text[])
+			ORDER BY k.nhs, k.patient_key, r.key`, nhs)
+		if err != nil {
+			return err
+		}
+		var n, pk string
+		var key, url *string
+		var raw []byte
+		_, err = pgx.ForEachRow(rows, []any{&n, &pk, &key, &url, &raw}, func() error {
+			srcs := out[n]
+			if len(srcs) == 0 || srcs[len(srcs)-1].Key != pk {
+				srcs = append(srcs, store.PatientSource{Key: pk})
+			}
+			if key != nil {
+				last := &srcs[len(srcs)-1]
+				last.Resources = append(last.Resources, store.StoredResource{Key: *key, FullURL: *url, Raw: raw})
+			}
+			out[n] = srcs
+			raw = nil
+			return nil
+		})
+		return err
+	})
+	return out, err
+}
+
 // CommitPatients implements store.Store.
 func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, error) {
 	n := 0
@@ -236,35 +272,94 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 		if err != nil {
 			return err
 		}
-		b := &pgx.Batch{}
+		// Each patient's row and documents are written by one statement
+		// for the whole batch (rows of arrays): a patient twice in the
+		// batch is written as its last update, which replaces the first.
+		lastOf := map[string]int{}
+		for j, i := range todo {
+			lastOf[ups[i].Meta.NHS] = j
+		}
+		var (
+			pNHS, pFamily, pKeys, pSections, pOmitted []*string
+			pBirth, pPostcode                         []*string
+			pVersion                                  []int64
+			pHash                                     [][]byte
+			pSensitive                                []int32
+			pTooLarge, pRestricted, pUnstorable       []bool
+			dNHS, dKind                               []string
+			dBody                                     [][]byte
+			keepNHS                                   []string
+		)
 		for j, i := range todo {
 			m := ups[i].Meta
+			if lastOf[m.NHS] != j {
+				continue
+			}
 			m.Version, m.Updated = first+uint64(j), now
-			var omitted []byte
+			var omitted *string
 			if m.Omitted != nil {
-				if omitted, err = json.Marshal(m.Omitted); err != nil {
+				o, err := json.Marshal(m.Omitted)
+				if err != nil {
 					return err
 				}
+				omitted = ptr(string(o))
 			}
-			b.Queue(`INSERT INTO patient (`+patientCols+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-				ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
-					sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
-					too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
-					restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable`,
-				patientArgs(m, omitted)...)
+			keys, err := textArrayJSON(m.Keys)
+			if err != nil {
+				return err
+			}
+			sections, err := textArrayJSON(m.Sections)
+			if err != nil {
+				return err
+			}
+			var family *string
+			if m.FamilyIndex != "" {
+				family = ptr(m.FamilyIndex)
+			}
+			pNHS, pVersion, pKeys, pHash = append(pNHS, ptr(m.NHS)), append(pVersion, int64(m.Version)), append(pKeys, keys), append(pHash, m.DocHash)
+			pSections, pSensitive, pOmitted, pTooLarge = append(pSections, sections), append(pSensitive, int32(m.Sensitive)), append(pOmitted, omitted), append(pTooLarge, m.TooLarge)
+			pFamily, pRestricted, pUnstorable = append(pFamily, family), append(pRestricted, m.Restricted), append(pUnstorable, m.Unstorable)
+			pBirth, pPostcode = append(pBirth, nonEmpty(m.Birth)), append(pPostcode, nonEmpty(m.Postcode))
 			kinds := make([]string, 0, len(ups[i].Docs))
 			for kind := range ups[i].Docs {
 				kinds = append(kinds, kind)
 			}
 			slices.Sort(kinds)
+			for _, kind := range kinds {
+				dNHS, dKind, dBody = append(dNHS, m.NHS), append(dKind, kind), append(dBody, ups[i].Docs[kind])
+			}
 			// The documents are replaced as a set: a kind the patient no
 			// longer has is removed, not left to be served or copied.
-			b.Queue("DELETE FROM document WHERE nhs = $1 AND NOT (kind = ANY($2::text[]))", m.NHS, kinds)
-			for _, kind := range kinds {
-				b.Queue(`INSERT INTO document (nhs, kind, body) VALUES ($1, $2, $3)
-					ON CONFLICT (nhs, kind) DO UPDATE SET body = EXCLUDED.body`, m.NHS, kind, ups[i].Docs[kind])
-			}
+			keepNHS = append(keepNHS, m.NHS)
+		}
+		b := &pgx.Batch{}
+		if s.hasLZ4(w) {
+			// Documents are large JSON, kept out of line and compressed:
+			// lz4 costs a fraction of the CPU of PostgreSQL's default
+			// (pglz) for about the same size (docs/storage.md).
+			b.Queue("SET LOCAL default_toast_compression = lz4")
+		}
+		b.Queue(`INSERT INTO patient (`+patientCols+`)
+			SELECT u.nhs, u.version,
+				CASE WHEN u.keys IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.keys::jsonb)) END,
+				u.doc_hash,
+				CASE WHEN u.sections IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.sections::jsonb)) END,
+				u.sensitive, u.omitted::jsonb, u.too_large, $12::timestamptz, u.family, u.restricted, u.unstorable, u.birth, u.postcode
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::bool[], $13::text[], $14::text[])
+				AS u(nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, family, restricted, unstorable, birth, postcode)
+			ORDER BY u.nhs
+			ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
+				sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
+				too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
+				restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable,
+				birth = EXCLUDED.birth, postcode = EXCLUDED.postcode`,
+			pNHS, pVersion, pKeys, pHash, pSections, pSensitive, pOmitted, pTooLarge, pFamily, pRestricted, pUnstorable, now, pBirth, pPostcode)
+		b.Queue(`DELETE FROM document d WHERE d.nhs = ANY($1::text[])
+			AND (d.nhs, d.kind) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))`, keepNHS, dNHS, dKind)
+		if len(dNHS) > 0 {
+			b.Queue(`INSERT INTO document (nhs, kind, body)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(nhs, kind, body) ORDER BY nhs, kind
+				ON CONFLICT (nhs, kind) DO UPDATE SET body = EXCLUDED.body`, dNHS, dKind, dBody)
 		}
 		if err := w.SendBatch(w.ctx, b).Close(); err != nil {
 			return err
@@ -275,18 +370,49 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 	return n, err
 }
 
-const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable"
+// hasLZ4 reports, once per store, whether the server was built with lz4.
+func (s *Store) hasLZ4(w *wtx) bool {
+	s.lz4Once.Do(func() {
+		_ = w.QueryRow(w.ctx, "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&s.lz4)
+	})
+	return s.lz4
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// nonEmpty is s, or nil (NULL) when it is empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// textArrayJSON is a text array as a JSON array (nil: NULL), for a column
+// of text[] written a batch of rows at a time.
+func textArrayJSON(a []string) (*string, error) {
+	if a == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	return ptr(string(b)), nil
+}
+
+const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable, birth, postcode"
 
 func patientArgs(m store.PatientMeta, omitted []byte) []any {
-	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable}
+	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable, nullText(m.Birth), nullText(m.Postcode)}
 }
 
 func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	var m store.PatientMeta
 	var version int64
 	var omitted []byte
-	var family *string
-	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable)
+	var family, birth, postcode *string
+	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable, &birth, &postcode)
 	if err != nil {
 		return m, err
 	}
@@ -294,12 +420,44 @@ func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	if family != nil {
 		m.FamilyIndex = *family
 	}
+	if birth != nil {
+		m.Birth = *birth
+	}
+	if postcode != nil {
+		m.Postcode = *postcode
+	}
 	if omitted != nil {
 		if err := json.Unmarshal(omitted, &m.Omitted); err != nil {
 			return m, fmt.Errorf("patient %s: omitted counts: %w", m.NHS, err)
 		}
 	}
 	return m, nil
+}
+
+// TracePatients implements store.Store.
+func (s *Store) TracePatients(family, birth string, limit int) ([]store.PatientMeta, error) {
+	if family == "" || birth == "" || limit <= 0 {
+		return nil, nil
+	}
+	var out []store.PatientMeta
+	err := s.query(func(ctx context.Context, q querier) error {
+		out = out[:0]
+		rows, err := q.Query(ctx, "SELECT "+patientCols+` FROM patient
+			WHERE family = $1 AND birth = $2 AND NOT restricted AND NOT unstorable ORDER BY nhs COLLATE "C" LIMIT $3`, family, birth, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanPatient(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // Patient implements store.Store.

@@ -78,6 +78,9 @@ type Store struct {
 	partMu sync.Mutex
 	parts  map[time.Time]bool // audit partitions known to exist
 
+	lz4Once sync.Once
+	lz4     bool // the server compresses TOAST with lz4 (see CommitPatients)
+
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once

@@ -167,6 +167,50 @@ var resourceCases = []testCase{
 		must(t, e.s.MapPatientKeys(nil))
 		noChanges(t, e.s, 0, "MapPatientKeys")
 	}},
+	{"PatientSourcesAsOneByOne", func(t *testing.T, e *env) {
+		// nhs(0): two sources, one with no resources; nhs(1): one source;
+		// nhs(2): none; a key without a number is nobody's source.
+		must(t, e.s.MapPatientKeys(map[string]string{"Patient/b": nhs(0), "Patient/a": nhs(0), "Patient/c": nhs(1)}))
+		var items []store.StagedResource
+		for _, it := range []struct{ pk, key string }{{"Patient/b", "Patient/b"}, {"Patient/b", "Condition/9"}, {"Patient/b", "Condition/10"},
+			{"Patient/c", "Patient/c"}, {"Patient/ab", "Condition/1"}, {"Patient/unmapped", "Condition/1"}} {
+			items = append(items, store.StagedResource{PatientKey: it.pk, Key: it.key, FullURL: "urn:" + it.pk + "/" + it.key, Raw: []byte(`{"id":"` + it.key + `"}`)})
+		}
+		_, err := e.s.StageResources(items)
+		must(t, err)
+		got, err := e.s.PatientSources([]string{nhs(1), nhs(2), nhs(0), nhs(1)})
+		must(t, err)
+		if _, ok := got[nhs(2)]; ok || len(got) != 2 {
+			t.Fatalf("PatientSources answered for %d numbers (%v); want 2, not %s", len(got), got, nhs(2))
+		}
+		for _, n := range []string{nhs(0), nhs(1)} {
+			keys, err := e.s.PatientKeys(n)
+			must(t, err)
+			srcs := got[n]
+			if len(srcs) != len(keys) {
+				t.Fatalf("PatientSources(%s) has %d sources; PatientKeys %v", n, len(srcs), keys)
+			}
+			for i, src := range srcs {
+				if src.Key != keys[i] {
+					t.Fatalf("PatientSources(%s) source %d is %s; PatientKeys says %s (byte order)", n, i, src.Key, keys[i])
+				}
+				var rs []string
+				for _, r := range src.Resources {
+					rs = append(rs, r.Key+"|"+r.FullURL+"|"+string(r.Raw))
+				}
+				if want := res(t, e.s, src.Key); !slices.Equal(rs, want) {
+					t.Fatalf("PatientSources(%s) resources of %s = %v\nPatientResources: %v", n, src.Key, rs, want)
+				}
+			}
+		}
+		if got[nhs(0)][0].Key != "Patient/a" || len(got[nhs(0)][0].Resources) != 0 || len(got[nhs(0)][1].Resources) != 3 {
+			t.Fatalf("PatientSources(%s) = %+v", nhs(0), got[nhs(0)])
+		}
+		if none, err := e.s.PatientSources(nil); err != nil || len(none) != 0 {
+			t.Fatalf("PatientSources(nil) = %v, %v", none, err)
+		}
+		noChanges(t, e.s, 0, "PatientSources")
+	}},
 }
 
 // update is a PatientUpdate with a full and a demographics document.
@@ -361,6 +405,64 @@ var patientCases = []testCase{
 		d[0] = 'X'
 		if docOf(t, e.s, nhs(0), store.DocFull) != "full b" {
 			t.Fatal("changing a returned document changed the store")
+		}
+	}},
+	{"TracePatients", func(t *testing.T, e *env) {
+		traced := func(n string, hash byte, family, birth string) store.PatientUpdate {
+			up := update(n, hash, 0)
+			up.Meta.FamilyIndex, up.Meta.Birth, up.Meta.Postcode = family, birth, "CT1 1AA"
+			return up
+		}
+		restricted := traced(nhs(4), 1, "smith", "1930-05-19")
+		restricted.Meta.Restricted, restricted.Docs = true, map[string][]byte{}
+		unstorable := traced(nhs(5), 1, "smith", "1930-05-19")
+		unstorable.Meta.Unstorable, unstorable.Docs = true, map[string][]byte{}
+		_, err := e.s.CommitPatients([]store.PatientUpdate{
+			traced(nhs(3), 1, "smith", "1930-05-19"), traced(nhs(1), 1, "smith", "1930-05-19"),
+			traced(nhs(2), 1, "smith", "1930-05-20"), traced(nhs(6), 1, "smithson", "1930-05-19"),
+			restricted, unstorable,
+		}, at(1))
+		must(t, err)
+		nums := func(ms []store.PatientMeta) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.NHS)
+			}
+			return out
+		}
+		got, err := e.s.TracePatients("smith", "1930-05-19", 10)
+		must(t, err)
+		if want := []string{nhs(1), nhs(3)}; !slices.Equal(nums(got), want) {
+			t.Fatalf("TracePatients = %v; want %v (whole family name, exact date, NHS order, no restricted or unstorable)", nums(got), want)
+		}
+		if got[0].Birth != "1930-05-19" || got[0].Postcode != "CT1 1AA" || got[0].FamilyIndex != "smith" {
+			t.Fatalf("traced meta lost its keys: %+v", got[0])
+		}
+		if got, _ := e.s.TracePatients("smith", "1930-05-19", 1); !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("limit 1 gave %v", nums(got))
+		}
+		for _, q := range [][2]string{{"smit", "1930-05-19"}, {"smith", ""}, {"", "1930-05-19"}, {"jones", "1930-05-19"}} {
+			if got, err := e.s.TracePatients(q[0], q[1], 10); err != nil || len(got) != 0 {
+				t.Fatalf("TracePatients(%q, %q) = %v, %v; want none", q[0], q[1], nums(got), err)
+			}
+		}
+		// A rebuild that changes the name moves the patient; one that
+		// restricts them takes them out of every trace.
+		_, err = e.s.CommitPatients([]store.PatientUpdate{traced(nhs(1), 2, "jones", "1930-05-19")}, at(2))
+		must(t, err)
+		r3 := traced(nhs(3), 2, "smith", "1930-05-19")
+		r3.Meta.Restricted, r3.Docs = true, map[string][]byte{}
+		_, err = e.s.CommitPatients([]store.PatientUpdate{r3}, at(3))
+		must(t, err)
+		if got, _ := e.s.TracePatients("smith", "1930-05-19", 10); len(got) != 0 {
+			t.Fatalf("after renaming and restricting, smith traced %v", nums(got))
+		}
+		if got, _ := e.s.TracePatients("jones", "1930-05-19", 10); !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("the renamed patient traced as %v", nums(got))
+		}
+		s := e.reopen(t)
+		if got, err := s.TracePatients("jones", "1930-05-19", 10); err != nil || !slices.Equal(nums(got), []string{nhs(1)}) {
+			t.Fatalf("after a restart: %v, %v", nums(got), err)
 		}
 	}},
 }

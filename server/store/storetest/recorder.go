@@ -218,6 +218,11 @@ func (rec *recorder) PatientKeys(nhs string) ([]string, error) {
 	return rec.Store.PatientKeys(nhs)
 }
 
+func (rec *recorder) PatientSources(nhs []string) (map[string][]store.PatientSource, error) {
+	rec.calls.hit("PatientSources")
+	return rec.Store.PatientSources(nhs)
+}
+
 func (rec *recorder) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, error) {
 	rec.calls.hit("CommitPatients")
 	return rec.Store.CommitPatients(ups, now)
@@ -226,6 +231,11 @@ func (rec *recorder) CommitPatients(ups []store.PatientUpdate, now time.Time) (i
 func (rec *recorder) Patient(nhs string) (store.PatientMeta, error) {
 	rec.calls.hit("Patient")
 	return rec.Store.Patient(nhs)
+}
+
+func (rec *recorder) TracePatients(family, birth string, limit int) ([]store.PatientMeta, error) {
+	rec.calls.hit("TracePatients")
+	return rec.Store.TracePatients(family, birth, limit)
 }
 
 func (rec *recorder) Doc(nhs, kind string) ([]byte, error) {
