@@ -17,6 +17,7 @@ import (
 	"kmcr/cache"
 	"kmcr/internal/memsecrets"
 	"kmcr/record"
+	"kmcr/server"
 	"kmcr/sync/protocol"
 	"kmcr/sync/syncclient"
 )
@@ -210,7 +211,13 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 
 	// Delivered, the view is in the server's access log under the
 	// incident's purpose, with no break-glass; the incident document's
-	// lease is not renewed like a caseload one.
+	// lease is not renewed like a caseload one. The server speaks the
+	// incident feature and sends its own complete list at the sync: it
+	// must hold the incident too, or the list it sends ends it here.
+	if _, err := ts.admin.IncidentOpen(context.Background(), server.IncidentArgs{ID: "4711", Line: "12 High Street", Postcode: "ME1 1AA",
+		NHS: []string{ts.nhs[4], ts.nhs[0]}, Crew: []string{"amy"}, Expires: expires.Format(time.RFC3339), Source: server.IncidentSourceAdmin}); err != nil {
+		t.Fatal(err)
+	}
 	syncOnce(t, c)
 	log, err := ts.svc.AccessLog(ts.nhs[4])
 	if err != nil {
@@ -225,7 +232,9 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 	if len(views) != 2 || views[0].Purpose != "emergency care, incident 4711" || views[1].Purpose != views[0].Purpose || views[0].BreakGlass != nil {
 		t.Fatalf("amy's views of the candidate in the access log: %+v", views)
 	}
-	if v, err := c.OpenIncidentPatient("4711", ts.nhs[4]); err != nil || !v.NotAfter.Equal(expires) {
+	if v, err := c.OpenIncidentPatient("4711", ts.nhs[4]); err != nil {
+		t.Fatalf("after a sync the incident candidate does not open: %v", err)
+	} else if !v.NotAfter.Equal(expires) {
 		t.Fatalf("after a sync the incident document is held until %v (%v); want %v", v.NotAfter, err, expires)
 	}
 

@@ -82,6 +82,78 @@ type Admin interface {
 	// Import reads FHIR files or folders, given as absolute paths (the
 	// server may run in another working directory).
 	Import(ctx context.Context, paths []string) (*ImportReport, error)
+	// DispatchAdd makes a dispatch system's credential (shown once, kept
+	// hashed); DispatchList lists them by name; DispatchRemove deletes one,
+	// and its credential stops working at once.
+	DispatchAdd(ctx context.Context, name string) (DispatchAddResult, error)
+	DispatchList(ctx context.Context) ([]DispatchInfo, error)
+	DispatchRemove(ctx context.Context, name string) error
+	// IncidentOpen opens or updates an incident (as the dispatch API
+	// does, with source IncidentSourceAdmin), IncidentClose ends one
+	// (any source), IncidentList lists the open ones by id.
+	IncidentOpen(ctx context.Context, a IncidentArgs) (IncidentInfo, error)
+	IncidentClose(ctx context.Context, id string) (IncidentInfo, error)
+	IncidentList(ctx context.Context) ([]IncidentInfo, error)
+}
+
+// DispatchAddResult is a new dispatch credential: the only time it is shown.
+type DispatchAddResult struct {
+	Name       string `json:"name"`
+	Credential string `json:"credential"`
+}
+
+// DispatchInfo is a dispatch system as listed.
+type DispatchInfo struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+func (a *localAdmin) DispatchAdd(_ context.Context, name string) (DispatchAddResult, error) {
+	cred, err := a.svc.AddDispatcher(name)
+	return DispatchAddResult{Name: name, Credential: cred}, err
+}
+
+func (a *localAdmin) DispatchList(context.Context) ([]DispatchInfo, error) {
+	ds, err := a.svc.st.Dispatchers()
+	var out []DispatchInfo
+	for _, d := range ds {
+		out = append(out, DispatchInfo{Name: d.Name, Created: d.Created})
+	}
+	return out, err
+}
+
+func (a *localAdmin) DispatchRemove(_ context.Context, name string) error {
+	err := a.svc.st.RemoveDispatcher(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return adminErr(store.ErrNotFound, "no dispatch system %q", name)
+	}
+	return err
+}
+
+func (a *localAdmin) IncidentOpen(_ context.Context, args IncidentArgs) (IncidentInfo, error) {
+	args.Source = IncidentSourceAdmin
+	in, err := a.svc.OpenIncident(args)
+	if err != nil {
+		return IncidentInfo{}, err
+	}
+	return incidentInfo(in), nil
+}
+
+func (a *localAdmin) IncidentClose(_ context.Context, id string) (IncidentInfo, error) {
+	in, err := a.svc.CloseIncident(id, IncidentSourceAdmin)
+	if err != nil {
+		return IncidentInfo{}, err
+	}
+	return incidentInfo(in), nil
+}
+
+func (a *localAdmin) IncidentList(context.Context) ([]IncidentInfo, error) {
+	ins, err := a.svc.OpenIncidents()
+	var out []IncidentInfo
+	for _, in := range ins {
+		out = append(out, incidentInfo(in))
+	}
+	return out, err
 }
 
 // ErrInvalidArgument is wrapped by the *AdminError of an operation given an
@@ -183,6 +255,9 @@ type DeviceInfo struct {
 type AccessLogResult struct {
 	Entries []audit.Stored
 	FHIR    json.RawMessage
+	// Grants are the accesses the server granted to the patient's record
+	// (break-glass and dispatch incident grants), oldest first.
+	Grants []store.Alert `json:",omitempty"`
 }
 
 // VerifyResult is the outcome of "audit verify".
@@ -402,7 +477,11 @@ func (a *localAdmin) AccessLog(_ context.Context, nhs string) (AccessLogResult, 
 	if err != nil {
 		return AccessLogResult{}, err
 	}
-	return AccessLogResult{Entries: entries, FHIR: b}, nil
+	grants, err := a.svc.Grants(nhs)
+	if err != nil {
+		return AccessLogResult{}, err
+	}
+	return AccessLogResult{Entries: entries, FHIR: b, Grants: grants}, nil
 }
 
 func (a *localAdmin) Alerts(context.Context) ([]store.Alert, error) {

@@ -48,6 +48,12 @@ var (
 	opKeysList       = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-list"}
 	opKeysRotate     = ctlsock.Op[ctlsock.None, []TokenKeyInfo]{Name: "keys-rotate"}
 	opImport         = ctlsock.Op[[]string, *ImportReport]{Name: "import"}
+	opDispatchAdd    = ctlsock.Op[string, DispatchAddResult]{Name: "dispatch-add"}
+	opDispatchList   = ctlsock.Op[ctlsock.None, []DispatchInfo]{Name: "dispatch-list"}
+	opDispatchRemove = ctlsock.Op[string, ctlsock.None]{Name: "dispatch-remove"}
+	opIncidentOpen   = ctlsock.Op[IncidentArgs, IncidentInfo]{Name: "incident-open"}
+	opIncidentClose  = ctlsock.Op[string, IncidentInfo]{Name: "incident-close"}
+	opIncidentList   = ctlsock.Op[ctlsock.None, []IncidentInfo]{Name: "incident-list"}
 )
 
 // registerAdmin serves every operation of a on s.
@@ -72,6 +78,12 @@ func registerAdmin(s *ctlsock.Server, a Admin) {
 	ctlsock.Handle(s, opKeysList, ctlsock.NoArgs(a.KeysList))
 	ctlsock.Handle(s, opKeysRotate, ctlsock.NoArgs(a.KeysRotate))
 	ctlsock.Handle(s, opImport, a.Import)
+	ctlsock.Handle(s, opDispatchAdd, a.DispatchAdd)
+	ctlsock.Handle(s, opDispatchList, ctlsock.NoArgs(a.DispatchList))
+	ctlsock.Handle(s, opDispatchRemove, ctlsock.NoResult(a.DispatchRemove))
+	ctlsock.Handle(s, opIncidentOpen, a.IncidentOpen)
+	ctlsock.Handle(s, opIncidentClose, a.IncidentClose)
+	ctlsock.Handle(s, opIncidentList, ctlsock.NoArgs(a.IncidentList))
 }
 
 // AdminServer answers admin operations on the control socket of a data
@@ -210,4 +222,29 @@ func (r *remoteAdmin) KeysList(ctx context.Context) ([]TokenKeyInfo, error) {
 
 func (r *remoteAdmin) KeysRotate(ctx context.Context) ([]TokenKeyInfo, error) {
 	return call(ctx, r, opKeysRotate, ctlsock.None{})
+}
+
+func (r *remoteAdmin) DispatchAdd(ctx context.Context, name string) (DispatchAddResult, error) {
+	return call(ctx, r, opDispatchAdd, name)
+}
+
+func (r *remoteAdmin) DispatchList(ctx context.Context) ([]DispatchInfo, error) {
+	return call(ctx, r, opDispatchList, ctlsock.None{})
+}
+
+func (r *remoteAdmin) DispatchRemove(ctx context.Context, name string) error {
+	_, err := call(ctx, r, opDispatchRemove, name)
+	return err
+}
+
+func (r *remoteAdmin) IncidentOpen(ctx context.Context, a IncidentArgs) (IncidentInfo, error) {
+	return call(ctx, r, opIncidentOpen, a)
+}
+
+func (r *remoteAdmin) IncidentClose(ctx context.Context, id string) (IncidentInfo, error) {
+	return call(ctx, r, opIncidentClose, id)
+}
+
+func (r *remoteAdmin) IncidentList(ctx context.Context) ([]IncidentInfo, error) {
+	return call(ctx, r, opIncidentList, ctlsock.None{})
 }

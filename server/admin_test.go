@@ -158,6 +158,24 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 	list := func(ctx context.Context, a Admin) (any, error) { return a.DeviceList(ctx) }
 	alerts := func(ctx context.Context, a Admin) (any, error) { return a.Alerts(ctx) }
 	verify := func(ctx context.Context, a Admin) (any, error) { return a.AuditVerify(ctx) }
+	dispatchAdd := func(name string) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) {
+			res, err := a.DispatchAdd(ctx, name)
+			// The secret is random: compare its shape.
+			return fmt.Sprintf("%s %v", res.Name, strings.HasPrefix(res.Credential, name+".") && len(res.Credential) == len(name)+44), err
+		}
+	}
+	dispatchList := func(ctx context.Context, a Admin) (any, error) { return a.DispatchList(ctx) }
+	dispatchRemove := func(name string) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return nil, a.DispatchRemove(ctx, name) }
+	}
+	incidentOpen := func(args IncidentArgs) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return a.IncidentOpen(ctx, args) }
+	}
+	incidentClose := func(id string) func(ctx context.Context, a Admin) (any, error) {
+		return func(ctx context.Context, a Admin) (any, error) { return a.IncidentClose(ctx, id) }
+	}
+	incidentList := func(ctx context.Context, a Admin) (any, error) { return a.IncidentList(ctx) }
 	spaced := record.NHSNumber(patients[0]).String()
 	return []adminStep{
 		{name: "import relative path", method: "Import", run: imp("seed"), wantErr: ErrInvalidArgument, wantMsg: true},
@@ -213,6 +231,22 @@ func adminSteps(seedDir string, patients []string) []adminStep {
 		{name: "access log spaced", method: "AccessLog", run: accessLog(spaced)},
 		{name: "access log of nobody's patient", method: "AccessLog", run: accessLog(patients[2])},
 		{name: "access log bad NHS number", method: "AccessLog", run: accessLog("123"), wantErr: record.ErrInvalidNHSNumber, wantMsg: true},
+		{name: "dispatch add", method: "DispatchAdd", run: dispatchAdd("medway-cad")},
+		{name: "dispatch add twice", method: "DispatchAdd", run: dispatchAdd("medway-cad"), wantErr: store.ErrExists, wantMsg: true},
+		{name: "dispatch add bad name", method: "DispatchAdd", run: dispatchAdd("Medway CAD"), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "dispatch list", method: "DispatchList", run: dispatchList},
+		{name: "dispatch remove unknown", method: "DispatchRemove", run: dispatchRemove("kent-cad"), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "dispatch remove", method: "DispatchRemove", run: dispatchRemove("medway-cad")},
+		{name: "incident list before any", method: "IncidentList", run: incidentList},
+		{name: "incident open", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4711", Line: "12 High Street", Postcode: "me11aa", NHS: []string{spaced}, Crew: []string{"cara"}, Expires: "2h"})},
+		{name: "incident open again updates", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4711", Line: "12 High Street", Postcode: "ME1 1AA", NHS: patients[:2], Crew: []string{"cara"}})},
+		{name: "incident open unknown crew", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4712", Line: "12 High Street", Postcode: "ME1 1AA", Crew: []string{"zed"}}), wantErr: store.ErrNotFound, wantMsg: true},
+		{name: "incident open bad postcode", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4712", Line: "12 High Street", Postcode: "ME1", Crew: []string{"cara"}}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "incident open too long", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4712", Line: "12 High Street", Postcode: "ME1 1AA", Crew: []string{"cara"}, Expires: "13h"}), wantErr: ErrInvalidArgument, wantMsg: true},
+		{name: "incident open bad NHS number", method: "IncidentOpen", run: incidentOpen(IncidentArgs{ID: "4712", Line: "12 High Street", Postcode: "ME1 1AA", Crew: []string{"cara"}, NHS: []string{"1234567890"}}), wantErr: record.ErrInvalidNHSNumber, wantMsg: true},
+		{name: "incident list", method: "IncidentList", run: incidentList},
+		{name: "incident close", method: "IncidentClose", run: incidentClose("4711")},
+		{name: "incident close again", method: "IncidentClose", run: incidentClose("4711"), wantErr: store.ErrNotFound, wantMsg: true},
 		{name: "user disable", method: "UserDisable", run: disable("cara")},
 		{name: "user disable again", method: "UserDisable", run: disable("cara")},
 		{name: "user list after disable", method: "UserList", run: userList},

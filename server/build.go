@@ -75,6 +75,7 @@ func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *share
 	merge := record.MergePatients(patients, s.now())
 	patients = merge.Patients
 	traceKeys(&meta, n, patients)
+	meta.Addresses = record.CurrentAddresses(patients, s.now())
 	b := built{warnings: merge.Report()}
 	full = append(append([]record.Resource{}, patients...), full...)
 	full = closeShared(full, judge)
@@ -123,6 +124,11 @@ func (s *Service) buildFrom(nhs string, srcs []store.PatientSource, cache *share
 	h.Write(demoDoc)
 	if meta.Unstorable {
 		h.Write([]byte("\x00unstorable"))
+	}
+	// The addresses found by postcode are part of what is stored: a store
+	// built before they were recorded gets them at its next import.
+	for _, a := range meta.Addresses {
+		h.Write([]byte("\x00addr\x00" + a.Postcode + "\x00" + a.Line))
 	}
 	meta.DocHash = h.Sum(nil)
 	if len(meta.Omitted) == 0 {

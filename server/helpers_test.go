@@ -139,21 +139,24 @@ func (ts *testServer) dialProtos(token string, protos []string) *protocol.Conn {
 // client is a scripted protocol client that keeps an in-memory "cache"
 // applying batches as the real client must.
 type client struct {
-	t      *testing.T
-	c      *protocol.Conn
-	cursor protocol.Cursor
-	held   map[string]protocol.DocMeta
-	docs   map[string][]byte
-	dels   []protocol.Delete
-	upTo   *protocol.UpToDate
-	wel    *protocol.Welcome
-	maxOut int                       // most unacknowledged batches seen
-	deltas bool                      // say in Hello that deltas are applied
-	spoil  func(delta []byte) []byte // corrupts each delta received, when set
-	got    []protocol.DocMeta        // every upsert received, as sent
-	full   []string                  // patients whose delta did not apply, for the next ack
-	in     chan protocol.Message
-	errs   chan error
+	t        *testing.T
+	c        *protocol.Conn
+	cursor   protocol.Cursor
+	held     map[string]protocol.DocMeta
+	docs     map[string][]byte
+	dels     []protocol.Delete
+	upTo     *protocol.UpToDate
+	wel      *protocol.Welcome
+	maxOut   int                       // most unacknowledged batches seen
+	deltas   bool                      // say in Hello that deltas are applied
+	spoil    func(delta []byte) []byte // corrupts each delta received, when set
+	got      []protocol.DocMeta        // every upsert received, as sent
+	full     []string                  // patients whose delta did not apply, for the next ack
+	feats    []string                  // Hello.Features
+	lists    []*protocol.Incidents     // every Incidents message received
+	arrivals []string                  // what arrived, in order: "incidents", "batch", "batch-range", "up_to_date"
+	in       chan protocol.Message
+	errs     chan error
 }
 
 func newClient(t *testing.T, c *protocol.Conn) *client {
@@ -173,6 +176,7 @@ func (cl *client) hello(window int) *protocol.Welcome {
 	if cl.deltas {
 		h.Deltas = []string{protocol.DeltaZstd}
 	}
+	h.Features = cl.feats
 	cl.send(h)
 	m, err := cl.recv()
 	if err != nil {
@@ -281,13 +285,22 @@ func (cl *client) untilUpToDate(ackLag int) {
 			}
 		}
 		switch v := m.(type) {
+		case *protocol.Incidents:
+			cl.lists = append(cl.lists, v)
+			cl.arrivals = append(cl.arrivals, "incidents")
 		case *protocol.Batch:
+			if v.Range != nil {
+				cl.arrivals = append(cl.arrivals, "batch-range")
+			} else {
+				cl.arrivals = append(cl.arrivals, "batch")
+			}
 			pending = append(pending, v)
 			cl.maxOut = max(cl.maxOut, len(pending))
 			for len(pending) > ackLag {
 				ackOne()
 			}
 		case *protocol.UpToDate:
+			cl.arrivals = append(cl.arrivals, "up_to_date")
 			for len(pending) > 0 {
 				ackOne()
 			}

@@ -116,6 +116,16 @@ func (s *Service) stage(paths []string, rep *ImportReport, progress func(string)
 	if err := s.st.MapPatientKeys(keyNHS); err != nil {
 		return nil, nil, err
 	}
+	// Patients stored before addresses were recorded are rebuilt once, so
+	// a dispatch incident can find them by postcode.
+	for key, nhs := range keyNHS {
+		if dirty[key] {
+			continue
+		}
+		if m, err := s.st.Patient(nhs); err == nil && !m.Restricted && !m.Unstorable && len(m.Addresses) == 0 {
+			dirty[key] = true
+		}
+	}
 	rep.Files, rep.Resources, rep.ByType, rep.RejectedTotal = scan.Files, scan.Resources, scan.ByType, scan.RejectedTotal
 	for _, r := range scan.Rejected {
 		rep.Rejected = append(rep.Rejected, r.Error())

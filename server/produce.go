@@ -67,15 +67,17 @@ func (ss *session) produceFull() (*protocol.Batch, error) {
 		return nil, err
 	}
 	// A break-glass relationship belongs to the device that asked for it;
-	// the user's other devices do not get the patient. (Looked up after
-	// the listing: no nested read transactions.)
+	// the user's other devices do not get the patient, unless an incident
+	// grant holds it; an incident grant reaches only a client that speaks
+	// incidents. (Looked up after the listing: no nested read
+	// transactions.)
 	for i, c := range cands {
-		if c.rel == protocol.RelBreakGlass {
-			_, ok, err := ss.relationship(c.nhs, now)
+		if c.rel != protocol.RelCaseload {
+			rel, exp, ok, err := ss.access(c.nhs, now)
 			if err != nil {
 				return nil, err
 			}
-			cands[i].other = !ok
+			cands[i].rel, cands[i].expires, cands[i].other = rel, exp, !ok
 		}
 	}
 	b := ss.newBatch()
@@ -152,7 +154,7 @@ func (ss *session) document(nhs string) (store.PatientMeta, []byte, policy.Decis
 
 func (ss *session) docMeta(meta store.PatientMeta, dec policy.Decision, rel string, expires, now time.Time) protocol.DocMeta {
 	notAfter := now.Add(ss.rules.Lease)
-	if rel == protocol.RelBreakGlass && expires.Before(notAfter) {
+	if (rel == protocol.RelBreakGlass || rel == protocol.RelIncident) && expires.Before(notAfter) {
 		notAfter = expires
 	}
 	return protocol.DocMeta{
@@ -198,7 +200,12 @@ func (ss *session) relevant(c store.Change, permitted func(string) bool) (nhs, r
 		return c.NHS, protocol.DelCaseloadRemoved, c.User == me
 	case store.ChangeRelationshipEnd:
 		return c.NHS, protocol.DelExpired, c.User == me
+	case store.ChangeIncidentEnd:
+		// Deleted only if nothing else holds the patient (op.gone).
+		return c.NHS, "", c.User == me && ss.incidents
 	}
+	// ChangeIncident and ChangeIncidentsList are the incident lane's
+	// (incidentlane.go).
 	return "", "", false
 }
 
@@ -217,7 +224,7 @@ func (ss *session) permittedFunc() (permitted func(string) bool, failed func() e
 		}
 		in, err := st.InCaseload(ss.user.Name, nhs)
 		if err == nil && !in {
-			_, in, err = ss.relationship(nhs, now)
+			_, _, in, err = ss.access(nhs, now)
 		}
 		if err != nil {
 			if first == nil {
@@ -279,6 +286,12 @@ func (ss *session) scanChanges() error {
 			if len(ss.order) >= protocol.BatchCount {
 				return nil
 			}
+			if ss.incidents && c.Seq > ss.prioSeq {
+				// The incident lane reads the log first, so nothing it
+				// sends ahead is passed by this cursor.
+				ss.prioDirty = true
+				return nil
+			}
 			ss.liveSeq = c.Seq
 			if c.Kind == store.ChangeDeviceRevoked {
 				if c.Device == ss.device.ID {
@@ -293,6 +306,9 @@ func (ss *session) scanChanges() error {
 			}
 			if ok {
 				ss.queue(nhs, reason)
+				if c.Kind == store.ChangeIncidentEnd {
+					ss.pending[nhs].gone = protocol.DelExpired
+				}
 			}
 		}
 	}
@@ -345,7 +361,11 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 		}
 		if !ok {
 			if o.reason == "" {
-				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: protocol.DelNotPermitted})
+				reason := protocol.DelNotPermitted
+				if o.gone != "" {
+					reason = o.gone
+				}
+				b.Deletes = append(b.Deletes, protocol.Delete{NHS: nhs, Reason: reason})
 				ss.forgetDoc(nhs)
 			}
 			continue
@@ -356,11 +376,11 @@ func (ss *session) produceLive() (*protocol.Batch, error) {
 			return nil, err
 		}
 		if !in {
-			r, _, err := ss.svc.st.Relationship(ss.user.Name, nhs, now)
+			r, exp, _, err := ss.access(nhs, now)
 			if err != nil {
 				return nil, err
 			}
-			rel, expires = protocol.RelBreakGlass, r.Expires
+			rel, expires = r, exp
 		}
 		meta, doc, dec, err := ss.document(nhs)
 		if err != nil {

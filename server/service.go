@@ -152,6 +152,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathSync, s.limitDeviceSessions(s.handleSync))
 	mux.HandleFunc("GET "+protocol.PathAccessLog, s.handleAccessLog)
 	mux.HandleFunc("GET "+protocol.PathAlerts, s.handleAlerts)
+	mux.HandleFunc("POST "+protocol.PathDispatchIncidents, s.handleDispatchOpen)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents, s.handleDispatchClose)
+	mux.HandleFunc("DELETE "+protocol.PathDispatchIncidents+"/{id}", s.handleDispatchClose)
 	for pattern, h := range s.routes {
 		mux.Handle(pattern, h)
 	}
@@ -227,7 +230,10 @@ func (s *Service) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			expire := func() error { _, err := s.st.ExpireRelationships(s.now()); return err }
+			expire := func() error {
+				_, err := s.st.ExpireRelationships(s.now())
+				return errors.Join(err, s.expireIncidents())
+			}
 			var err error
 			if ex, ok := s.st.(store.Exclusive); ok { // several nodes: once across them
 				_, err = ex.Exclusive("expire-relationships", expire)

@@ -143,6 +143,15 @@ type session struct {
 	delta     deltaSession          // deltas: whether the client applies them, and what it holds (delta.go)
 	traceOK   bool                  // the client listed FeatureTrace and the Welcome echoed it
 	sizer     batchSizer            // batch bytes adapted to the link (batchsize.go)
+
+	// The incident lane (incidentlane.go), only for a client that listed
+	// protocol.FeatureIncident: incident summaries go ahead of other work.
+	incidents bool            // the client speaks FeatureIncident
+	prio      []string        // patients to send ahead of everything else
+	prioSet   map[string]bool // prio as a set
+	prioSeq   uint64          // change log scanned for incident grants through
+	prioDirty bool            // changes may exist after prioSeq
+	listDirty bool            // an Incidents message is owed
 }
 
 // op is what a live batch must do for one patient: reason, when set, is a
@@ -151,6 +160,10 @@ type session struct {
 type op struct {
 	nhs    string
 	reason string
+	// gone, when set, is the revocation to send only if the patient is no
+	// longer permitted (an incident grant ended: another relationship may
+	// still hold the patient).
+	gone string
 }
 
 func (ss *session) send(m protocol.Message) error {
@@ -174,6 +187,9 @@ func (ss *session) run() error {
 	}
 	if err := ss.send(welcome); err != nil {
 		return err
+	}
+	if err := ss.startIncidents(); err != nil {
+		return ss.fail(protocol.CloseInternalError, err)
 	}
 	in, rerr := ss.startReader()
 	notify, cancel := ss.svc.st.Subscribe()
@@ -225,6 +241,10 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 		return nil, ss.fail(protocol.CloseBadVersion, fmt.Errorf("protocol version %d is not supported (this server speaks %d to %d)", hello.Protocol, protocol.MinVersion, protocol.Version))
 	}
 	ss.delta.init(hello)
+	ss.incidents = slices.Contains(hello.Features, protocol.FeatureIncident)
+	if ss.incidents {
+		ss.svc.cfg.Logf("session %s/%s: incident prefetch on (the client lists the %q feature)", ss.user.Name, ss.device.ID, protocol.FeatureIncident)
+	}
 	ss.window = hello.Window
 	if ss.window == 0 {
 		ss.window = protocol.DefaultWindow
@@ -243,6 +263,9 @@ func (ss *session) hello() (*protocol.Welcome, error) {
 	if slices.Contains(hello.Features, protocol.FeatureTrace) {
 		ss.traceOK = true
 		welcome.Features = append(welcome.Features, protocol.FeatureTrace)
+	}
+	if ss.incidents {
+		welcome.Features = append(welcome.Features, protocol.FeatureIncident)
 	}
 	return welcome, nil
 }
@@ -271,7 +294,13 @@ func (ss *session) startReader() (<-chan protocol.Message, <-chan error) {
 // step sends the next batch, or the UpToDate owed, when the window has
 // room; it reports whether it sent anything.
 func (ss *session) step(draining bool) (bool, error) {
-	if draining || ss.sent-ss.acked >= uint64(ss.window) {
+	if draining {
+		return false, nil
+	}
+	if sent, err := ss.stepIncidents(); sent || err != nil {
+		return sent, err
+	}
+	if ss.sent-ss.acked >= uint64(ss.window) {
 		return false, nil
 	}
 	b, err := ss.produce()
@@ -315,7 +344,7 @@ func (ss *session) wait(ev *events) (done bool, err error) {
 		}
 		return true, err
 	case <-ev.notify:
-		ss.dirty = true
+		ss.dirty, ss.prioDirty = true, ss.incidents
 	case <-ss.svc.draining:
 		if !ev.draining {
 			ev.draining = true

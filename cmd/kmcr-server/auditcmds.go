@@ -58,6 +58,17 @@ func runAccessLog(env *cmdEnv, args []string) error {
 				e.Occurred.UTC().Format("2006-01-02 15:04:05"), s.Recorded.UTC().Format("2006-01-02 15:04:05"),
 				e.User.Name, e.User.Role, s.DeviceID, e.Device.Host, e.Action, shown, why, e.Outcome.Result)
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(res.Grants) > 0 {
+			fmt.Fprintf(env.stdout, "\nAccess granted by the record (break-glass and dispatch incidents): %d\n\n", len(res.Grants))
+			tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GRANTED (UTC)\tUSER\tKIND\tDETAIL")
+			for _, g := range res.Grants {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.At.UTC().Format("2006-01-02 15:04:05"), g.User, g.Kind, g.Detail)
+			}
+		}
 		return tw.Flush()
 	})
 }

@@ -249,7 +249,7 @@ func TestSearch_JSONKeysAreSnakeCase(t *testing.T) {
 	found := false
 	for _, x := range entries {
 		e, _ := x.(map[string]any)
-		if got := keysOf(e); got != "birth_date death_date deceased display family given nhs postcode similar_on_device" {
+		if got := keysOf(e); got != "birth_date death_date deceased display family gender given held nhs postcode similar_on_device" {
 			t.Errorf("entry keys = %s", got)
 		}
 		if e["nhs"] == "9000000009" {

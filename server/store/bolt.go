@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ var (
 	bNotifyPat = []byte("notifications-by-patient") // nhs \x00 id -> nil
 	bNotifyDue = []byte("notifications-pending")    // created (be64 ns) \x00 id -> nil, until sent
 	bContacts  = []byte("contacts")                 // nhs -> email
+	bIncidents = []byte("incidents")                // id -> Incident
+	bIncGrants = []byte("incident-grants")          // user \x00 nhs \x00 id -> expires (RFC 3339)
+	bPostcodes = []byte("postcode-index")           // postcode \x00 nhs -> nil
+	bDispatch  = []byte("dispatchers")              // name -> Dispatcher
 
 	kEpoch   = []byte("epoch")
 	kSeq     = []byte("seq")
@@ -80,7 +85,7 @@ func OpenBolt(dir string, lockTimeout time.Duration) (*Bolt, error) {
 	}
 	s := &Bolt{db: db, subs: map[int]chan uint64{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bTrace, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts} {
+		for _, b := range [][]byte{bMeta, bUsers, bCaseload, bObjection, bRels, bDevices, bRes, bShared, bPKeys, bNHSKeys, bPatients, bDocs, bTrace, bChanges, bAudit, bAuditPat, bAlerts, bConflicts, bOrgs, bNotify, bNotifyPat, bNotifyDue, bContacts, bIncidents, bIncGrants, bPostcodes, bDispatch} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -374,62 +379,119 @@ func (s *Bolt) InCaseload(user, nhs string) (bool, error) {
 	return in, err
 }
 
-// Permitted implements Store: a merge of the user's caseload bucket and
-// live relationships, both kept in NHS-number order.
+// Permitted implements Store: a merge of the user's caseload bucket, live
+// relationships and live incident grants, each kept in NHS-number order.
 func (s *Bolt) Permitted(user, after string, now time.Time, fn func(nhs, rel string, expires time.Time) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		var ck []byte
-		var cc *bolt.Cursor
-		if b := tx.Bucket(bCaseload).Bucket([]byte(user)); b != nil {
-			cc = b.Cursor()
-			ck, _ = cc.Seek([]byte(after))
-			if ck != nil && string(ck) == after {
-				ck, _ = cc.Next()
+		streams := []*permStream{
+			caseloadStream(tx, user, after),
+			relStream(tx, user, after, now),
+			incidentStream(tx, user, after, now),
+		}
+		rels := []string{"caseload", "break-glass", "incident"}
+		for {
+			low := ""
+			for _, st := range streams {
+				if st.ok && (low == "" || st.nhs < low) {
+					low = st.nhs
+				}
+			}
+			if low == "" {
+				return nil
+			}
+			chosen := -1
+			var exp time.Time
+			for i, st := range streams {
+				if st.ok && st.nhs == low {
+					if chosen < 0 {
+						chosen, exp = i, st.exp
+					}
+					st.next()
+				}
+			}
+			if err := fn(low, rels[chosen], exp); err != nil {
+				return err
 			}
 		}
-		prefix := []byte(user + "\x00")
-		rc := tx.Bucket(bRels).Cursor()
-		rk, rv := rc.Seek(append(append([]byte{}, prefix...), after...))
-		nextRel := func() {
-			for rk != nil && bytes.HasPrefix(rk, prefix) {
-				nhs := string(rk[len(prefix):])
-				var r Relationship
-				if nhs > after && json.Unmarshal(rv, &r) == nil && r.Expires.After(now) {
-					return
-				}
-				rk, rv = rc.Next()
-			}
-			rk = nil
-		}
-		nextRel()
-		for ck != nil || rk != nil {
-			var rn string
-			if rk != nil {
-				rn = string(rk[len(prefix):])
-			}
-			switch {
-			case rk == nil || (ck != nil && string(ck) <= rn):
-				n := string(ck)
-				if err := fn(n, "caseload", time.Time{}); err != nil {
-					return err
-				}
-				if rk != nil && rn == n {
-					rk, rv = rc.Next()
-					nextRel()
-				}
-				ck, _ = cc.Next()
-			default:
-				var r Relationship
-				_ = json.Unmarshal(rv, &r)
-				if err := fn(rn, "break-glass", r.Expires); err != nil {
-					return err
-				}
-				rk, rv = rc.Next()
-				nextRel()
-			}
-		}
-		return nil
 	})
+}
+
+// permStream is one ordered source of permitted NHS numbers.
+type permStream struct {
+	nhs  string
+	exp  time.Time
+	ok   bool
+	next func()
+}
+
+func caseloadStream(tx *bolt.Tx, user, after string) *permStream {
+	st := &permStream{}
+	b := tx.Bucket(bCaseload).Bucket([]byte(user))
+	if b == nil {
+		st.next = func() { st.ok = false }
+		return st
+	}
+	c := b.Cursor()
+	k, _ := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, _ = c.Next()
+	}
+	set := func() { st.ok = k != nil; st.nhs = string(k) }
+	set()
+	st.next = func() { k, _ = c.Next(); set() }
+	return st
+}
+
+func relStream(tx *bolt.Tx, user, after string, now time.Time) *permStream {
+	st := &permStream{}
+	prefix := []byte(user + "\x00")
+	c := tx.Bucket(bRels).Cursor()
+	k, v := c.Seek(append(append([]byte{}, prefix...), after...))
+	find := func() {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			nhs := string(k[len(prefix):])
+			var r Relationship
+			if nhs > after && json.Unmarshal(v, &r) == nil && r.Expires.After(now) {
+				st.ok, st.nhs, st.exp = true, nhs, r.Expires
+				return
+			}
+		}
+		st.ok = false
+	}
+	find()
+	st.next = func() { k, v = c.Next(); find() }
+	return st
+}
+
+// incidentStream yields each NHS number once with the latest expiry of the
+// user's live grants for it (grants of several incidents sit side by side).
+func incidentStream(tx *bolt.Tx, user, after string, now time.Time) *permStream {
+	st := &permStream{}
+	prefix := []byte(user + "\x00")
+	c := tx.Bucket(bIncGrants).Cursor()
+	k, v := c.Seek(append(append([]byte{}, prefix...), after...))
+	find := func() {
+		st.ok = false
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			nhs, _, _ := strings.Cut(string(k[len(prefix):]), "\x00")
+			if nhs <= after {
+				continue
+			}
+			if st.ok && nhs != st.nhs {
+				return
+			}
+			var exp time.Time
+			if exp.UnmarshalText(v) != nil || !exp.After(now) {
+				continue
+			}
+			if !st.ok || exp.After(st.exp) {
+				st.ok, st.nhs, st.exp = true, nhs, exp
+			}
+		}
+	}
+	find()
+	st.next = func() { find() }
+	return st
 }
 
 // CountPermitted implements Store.

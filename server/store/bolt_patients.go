@@ -270,6 +270,9 @@ func (s *Bolt) CommitPatients(ups []PatientUpdate, now time.Time) (int, error) {
 			if err := retrace(tx.Bucket(bTrace), old, hadOld, meta); err != nil {
 				return err
 			}
+			if err := indexPostcodes(tx, old, meta); err != nil {
+				return err
+			}
 			if err := putDocs(docs, meta.NHS, up.Docs); err != nil {
 				return err
 			}

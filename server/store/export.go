@@ -33,6 +33,10 @@ type Sink interface {
 	Event(e StoredEvent) error
 	Conflict(e StoredEvent) error
 	Alert(a Alert) error
+	// Dispatcher and Incident carry dispatch systems' credentials and the
+	// open incidents (their grants follow from them).
+	Dispatcher(d Dispatcher) error
+	Incident(in Incident) error
 }
 
 // Export hands everything in the store to sink, from one read transaction
@@ -128,7 +132,13 @@ func (s *Bolt) Export(sink Sink) error {
 		if err := eachJSON(tx.Bucket(bConflicts), func(_ []byte, e StoredEvent) error { return sink.Conflict(e) }); err != nil {
 			return err
 		}
-		return eachJSON(tx.Bucket(bAlerts), func(_ []byte, a Alert) error { return sink.Alert(a) })
+		if err := eachJSON(tx.Bucket(bAlerts), func(_ []byte, a Alert) error { return sink.Alert(a) }); err != nil {
+			return err
+		}
+		if err := eachJSON(tx.Bucket(bDispatch), func(_ []byte, d Dispatcher) error { return sink.Dispatcher(d) }); err != nil {
+			return err
+		}
+		return eachJSON(tx.Bucket(bIncidents), func(_ []byte, in Incident) error { return sink.Incident(in) })
 	})
 }
 

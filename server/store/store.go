@@ -27,6 +27,8 @@ package store
 import (
 	"errors"
 	"time"
+
+	"kmcr/record"
 )
 
 // Errors callers tell apart.
@@ -123,7 +125,38 @@ const (
 	ChangeRelationship    = "relationship"         // break-glass granted User access to NHS
 	ChangeRelationshipEnd = "relationship-expired" // that access ended
 	ChangeDeviceRevoked   = "device-revoked"       // Device must wipe
+	// Dispatch incidents (Reason is the incident's id).
+	ChangeIncident      = "incident"       // User was granted NHS as crew of an incident (granted again when it is updated)
+	ChangeIncidentEnd   = "incident-ended" // that grant ended: the incident closed, expired, or no longer names the user or patient
+	ChangeIncidentsList = "incidents"      // User's list of open incidents changed
 )
+
+// Incident is an open dispatch incident: the address a dispatch system
+// gave, the crew it named, and the patients found recorded there. Each
+// crew member holds an incident relationship with each candidate until
+// Expires.
+type Incident struct {
+	ID       string    `json:"id"`
+	Source   string    `json:"source"`   // the dispatch system's name, or "admin" for the command line
+	Address  string    `json:"address"`  // the first line, as given
+	Postcode string    `json:"postcode"` // normalised (record.NormalisePostcode)
+	Opened   time.Time `json:"opened"`
+	Updated  time.Time `json:"updated"`
+	Expires  time.Time `json:"expires"`
+	Crew     []string  `json:"crew"` // user names, sorted, each once
+	NHS      []string  `json:"nhs"`  // the candidates, sorted, each once
+	// Named are the NHS numbers the dispatch system gave (also in NHS
+	// when recorded here).
+	Named []string `json:"named,omitempty"`
+}
+
+// Dispatcher is a dispatch system allowed to tell the record about
+// incidents. Only a hash of its secret is kept.
+type Dispatcher struct {
+	Name       string    `json:"name"`
+	SecretHash []byte    `json:"secret_hash"`
+	Created    time.Time `json:"created"`
+}
 
 // Change is one entry of the change log.
 type Change struct {
@@ -188,6 +221,9 @@ type PatientMeta struct {
 	// (record.NormalisePostcode) are the banner's, for TracePatients.
 	Birth    string `json:"birth,omitempty"`
 	Postcode string `json:"postcode,omitempty"`
+	// Addresses are the patient's current addresses (record.CurrentAddresses),
+	// found by PatientsAtPostcode.
+	Addresses []record.HomeAddress `json:"addresses,omitempty"`
 }
 
 // PatientUpdate is the result of rebuilding one patient's documents.
@@ -261,7 +297,8 @@ type Store interface {
 	InCaseload(user, nhs string) (bool, error)
 	// Permitted calls fn in NHS-number order for every patient the user may
 	// hold after the NHS number after: caseload plus live relationships.
-	// rel is "caseload" or "break-glass".
+	// rel is "caseload", "break-glass" or "incident" (a live incident grant;
+	// expires is the latest of them), the first that holds in that order.
 	Permitted(user, after string, now time.Time, fn func(nhs, rel string, expires time.Time) error) error
 	CountPermitted(user, after string, now time.Time) (int, error)
 
@@ -273,6 +310,42 @@ type Store interface {
 	Relationship(user, nhs string, now time.Time) (Relationship, bool, error)
 	// ExpireRelationships ends every relationship past now, logging changes.
 	ExpireRelationships(now time.Time) (int, error)
+
+	// PutIncident creates incident in.ID or replaces it, with its grants
+	// (every crew member with every candidate until in.Expires), in one
+	// transaction. It logs ChangeIncident for each grant it holds,
+	// ChangeIncidentEnd for each grant of the previous version it no
+	// longer holds, and ChangeIncidentsList for each crew member of either
+	// version. It returns the previous version, if any.
+	PutIncident(in Incident) (prev Incident, existed bool, err error)
+	// EndIncident removes an incident and its grants, logging
+	// ChangeIncidentEnd for each grant and ChangeIncidentsList for each
+	// crew member (ErrNotFound for no such incident).
+	EndIncident(id string, now time.Time) (Incident, error)
+	// Incident returns one stored incident (ErrNotFound).
+	Incident(id string) (Incident, error)
+	// Incidents calls fn for each stored incident in id byte order,
+	// expired or not.
+	Incidents(fn func(Incident) error) error
+	// ExpireIncidents ends, as EndIncident does, every incident whose
+	// Expires is not after now, and returns them.
+	ExpireIncidents(now time.Time) ([]Incident, error)
+	// IncidentGrant reports whether the user holds a live incident grant
+	// for the patient, and the latest expiry of such grants.
+	IncidentGrant(user, nhs string, now time.Time) (expires time.Time, ok bool, err error)
+	// PatientsAtPostcode returns the patients with a current address at a
+	// normalised postcode (PatientMeta.Addresses), in NHS-number order.
+	PatientsAtPostcode(postcode string) ([]PatientMeta, error)
+
+	// AddDispatcher stores a dispatch system's credential (ErrExists).
+	AddDispatcher(d Dispatcher) error
+	// Dispatcher returns one (ErrNotFound).
+	Dispatcher(name string) (Dispatcher, error)
+	// Dispatchers returns every dispatch system in name byte order.
+	Dispatchers() ([]Dispatcher, error)
+	// RemoveDispatcher deletes one (ErrNotFound); its credential stops
+	// working at once.
+	RemoveDispatcher(name string) error
 
 	RegisterDevice(d Device) error
 	Device(id string) (Device, error)

@@ -44,6 +44,9 @@ const (
 	PathSync      = "/v1/sync"
 	PathAccessLog = "/v1/access-log"
 	PathAlerts    = "/v1/alerts"
+	// PathDispatchIncidents takes a dispatch system's incidents: POST
+	// opens or updates one, DELETE PathDispatchIncidents+"/{id}" ends it.
+	PathDispatchIncidents = "/v1/dispatch/incidents"
 )
 
 // Limits. Each is enforced by the side that receives.

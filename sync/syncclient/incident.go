@@ -19,11 +19,10 @@ type IncidentApplier interface {
 	ApplyIncidents(in *protocol.Incidents) error
 }
 
-// features are the optional features this client lists in Hello: those
-// every client speaks (clientFeatures), and the incident feature when the
-// core keeps incidents.
+// features are the optional features this client lists in Hello: the
+// break-glass trace always, incidents when the applier keeps them.
 func (c *Client) features() []string {
-	fs := clientFeatures()
+	fs := []string{protocol.FeatureTrace} // trace.go
 	if _, ok := c.cfg.Applier.(IncidentApplier); ok {
 		fs = append(fs, protocol.FeatureIncident)
 	}

@@ -94,8 +94,8 @@ func TestClient_Incidents_Agreed(t *testing.T) {
 	if err := tc.SyncOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if h := fs.snapshot().hellos; len(h) != 1 || !slices.Contains(h[0].Features, protocol.FeatureIncident) {
-		t.Fatalf("hello features %v; want %s among them", h[0].Features, protocol.FeatureIncident)
+	if h := fs.snapshot().hellos; len(h) != 1 || !slices.Equal(h[0].Features, []string{protocol.FeatureTrace, protocol.FeatureIncident}) {
+		t.Fatalf("hello features %v; want [%s %s]", h[0].Features, protocol.FeatureTrace, protocol.FeatureIncident)
 	}
 	_, docs, _, _, _, _ := tc.app.view()
 	if docs[nhs[0]] != protocol.RelIncident || docs[nhs[1]] != protocol.RelIncident || len(docs) != 2 {

@@ -18,10 +18,6 @@ var ErrTraceUnsupported = errors.New("this server cannot trace a patient by name
 // maxPendingTraces bounds the traces awaiting answers on one session.
 const maxPendingTraces = 4
 
-// clientFeatures are the optional protocol features this client speaks,
-// listed in every Hello.
-func clientFeatures() []string { return []string{protocol.FeatureTrace} }
-
 // traceCall is one Trace call waiting on the session.
 type traceCall struct {
 	req protocol.Trace

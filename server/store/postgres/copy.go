@@ -93,13 +93,16 @@ var copyCols = map[string][]string{
 	"resource":        {"patient_key", "key", "full_url", "raw"},
 	"shared_resource": {"key", "full_url", "raw"},
 	"patient_key":     {"nhs", "patient_key"},
-	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family", "restricted", "unstorable", "birth", "postcode"},
+	"patient":         {"nhs", "version", "keys", "doc_hash", "sections", "sensitive", "omitted", "too_large", "updated", "family", "restricted", "unstorable", "birth", "postcode", "addresses", "postcodes"},
 	"document":        {"nhs", "kind", "body"},
 	"change_log":      {"seq", "kind", "nhs", "user_name", "device", "reason", "at"},
 	"audit_receipt":   {"device", "seq", "hash"},
 	"audit_event":     {"device", "seq", "recorded", "nhs", "hash", "canonical", "malformed", "reason"},
 	"audit_conflict":  {"device", "seq", "hash", "recorded", "nhs", "canonical", "malformed", "reason"},
 	"alert":           {"id", "kind", "device", "user_name", "nhs", "seq", "detail", "at"},
+	"dispatcher":      {"name", "secret_hash", "created"},
+	"incident":        {"id", "body", "expires"},
+	"incident_grant":  {"user_name", "nhs", "incident", "expires"},
 }
 
 // flushAt is how many rows a table's buffer holds before it is copied.
@@ -131,7 +134,7 @@ func (k *sink) flush(table string) error {
 
 // flushAll copies what is left, parents before the rows that refer to them.
 func (k *sink) flushAll() error {
-	for _, t := range []string{"app_user", "organisation", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert"} {
+	for _, t := range []string{"app_user", "organisation", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert", "dispatcher", "incident", "incident_grant"} {
 		if err := k.flush(t); err != nil {
 			return err
 		}
@@ -279,4 +282,31 @@ func (k *sink) Alert(a store.Alert) error {
 		return err
 	}
 	return k.add("alert", int64(a.ID), a.Kind, nullText(a.Device), nullText(a.User), nullText(a.NHS), int64(a.Seq), a.Detail, a.At.UTC())
+}
+
+func (k *sink) Dispatcher(d store.Dispatcher) error {
+	return k.add("dispatcher", d.Name, nonNil(d.SecretHash), d.Created.UTC())
+}
+
+func (k *sink) Incident(in store.Incident) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	if err := k.add("incident", in.ID, body, in.Expires.UTC()); err != nil {
+		return err
+	}
+	// Its grants refer to it: it goes in first (a grant buffer may be
+	// copied before the incident buffer would be).
+	if err := k.flush("incident"); err != nil {
+		return err
+	}
+	for _, u := range in.Crew {
+		for _, n := range in.NHS {
+			if err := k.add("incident_grant", u, n, in.ID, in.Expires.UTC()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

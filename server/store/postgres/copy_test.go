@@ -59,6 +59,11 @@ func boltWithEverything(t *testing.T) (*store.Bolt, []string) {
 		}
 	}
 	must(t, st.GrantRelationship(store.Relationship{User: "amy", NHS: nhs[9], Granted: at, Expires: at.Add(24 * 365 * time.Hour), ReasonCode: "emergency-treatment", ReasonText: "why", Device: "device-1"}))
+	must(t, st.AddDispatcher(store.Dispatcher{Name: "medway-cad", SecretHash: []byte{1, 2, 3}, Created: at}))
+	if _, _, err := st.PutIncident(store.Incident{ID: "4711", Source: "medway-cad", Address: "12 High Street", Postcode: "ME1 1AA",
+		Opened: at, Updated: at, Expires: at.Add(24 * 365 * time.Hour), Crew: []string{"amy", "bob"}, NHS: nhs[10:12], Named: nhs[11:12]}); err != nil {
+		t.Fatal(err)
+	}
 	must(t, st.RegisterDevice(store.Device{ID: "device-1", User: "amy", PublicKey: []byte{1, 2}, Host: "h", Registered: at, LastSeen: at, RefreshHash: []byte{3}, RefreshExpires: at.Add(time.Hour), TokenGen: 2}))
 	var evs []store.StoredEvent
 	for seq := 1; seq <= 6; seq++ {
@@ -129,7 +134,7 @@ func view(t *testing.T, s store.Store, nhs []string) []string {
 	for _, n := range nhs {
 		m, err := s.Patient(n)
 		must(t, err)
-		add("patient %s v%d %x %v %d %v %v %s %s %v", m.NHS, m.Version, m.DocHash, m.Sections, m.Sensitive, m.Omitted, m.TooLarge, m.Updated.UTC().Truncate(time.Microsecond), m.FamilyIndex, m.Keys)
+		add("patient %s v%d %x %v %d %v %v %s %s %v %v", m.NHS, m.Version, m.DocHash, m.Sections, m.Sensitive, m.Omitted, m.TooLarge, m.Updated.UTC().Truncate(time.Microsecond), m.FamilyIndex, m.Keys, m.Addresses)
 		for _, kind := range []string{store.DocFull, store.DocDemographics} {
 			d, err := s.Doc(n, kind)
 			if errors.Is(err, store.ErrNotFound) {
@@ -160,6 +165,22 @@ func view(t *testing.T, s store.Store, nhs []string) []string {
 	c, err := s.PatientCount()
 	must(t, err)
 	add("patients %d", c)
+	dis, err := s.Dispatchers()
+	must(t, err)
+	for _, d := range dis {
+		add("dispatcher %s %x %s", d.Name, d.SecretHash, d.Created.UTC())
+	}
+	must(t, s.Incidents(func(in store.Incident) error {
+		add("incident %+v", in)
+		return nil
+	}))
+	for _, u := range []string{"amy", "bob"} {
+		for _, n := range nhs {
+			if exp, ok, err := s.IncidentGrant(u, n, time.Now()); err != nil || ok {
+				add("incident grant %s %s %v %v", u, n, exp, err)
+			}
+		}
+	}
 	return out
 }
 

@@ -281,7 +281,7 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 		}
 		var (
 			pNHS, pFamily, pKeys, pSections, pOmitted []*string
-			pBirth, pPostcode                         []*string
+			pBirth, pPostcode, pAddrs, pPostcodes     []*string
 			pVersion                                  []int64
 			pHash                                     [][]byte
 			pSensitive                                []int32
@@ -320,6 +320,11 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 			pSections, pSensitive, pOmitted, pTooLarge = append(pSections, sections), append(pSensitive, int32(m.Sensitive)), append(pOmitted, omitted), append(pTooLarge, m.TooLarge)
 			pFamily, pRestricted, pUnstorable = append(pFamily, family), append(pRestricted, m.Restricted), append(pUnstorable, m.Unstorable)
 			pBirth, pPostcode = append(pBirth, nonEmpty(m.Birth)), append(pPostcode, nonEmpty(m.Postcode))
+			addrs, postcodes, err := patientAddresses(m)
+			if err != nil {
+				return err
+			}
+			pAddrs, pPostcodes = append(pAddrs, addrs), append(pPostcodes, postcodes)
 			kinds := make([]string, 0, len(ups[i].Docs))
 			for kind := range ups[i].Docs {
 				kinds = append(kinds, kind)
@@ -344,16 +349,19 @@ func (s *Store) CommitPatients(ups []store.PatientUpdate, now time.Time) (int, e
 				CASE WHEN u.keys IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.keys::jsonb)) END,
 				u.doc_hash,
 				CASE WHEN u.sections IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.sections::jsonb)) END,
-				u.sensitive, u.omitted::jsonb, u.too_large, $12::timestamptz, u.family, u.restricted, u.unstorable, u.birth, u.postcode
-			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::bool[], $13::text[], $14::text[])
-				AS u(nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, family, restricted, unstorable, birth, postcode)
+				u.sensitive, u.omitted::jsonb, u.too_large, $12::timestamptz, u.family, u.restricted, u.unstorable, u.birth, u.postcode,
+				u.addresses::jsonb,
+				CASE WHEN u.postcodes IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.postcodes::jsonb)) END
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::bool[], $13::text[], $14::text[], $15::text[], $16::text[])
+				AS u(nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, family, restricted, unstorable, birth, postcode, addresses, postcodes)
 			ORDER BY u.nhs
 			ON CONFLICT (nhs) DO UPDATE SET version = EXCLUDED.version, keys = EXCLUDED.keys, doc_hash = EXCLUDED.doc_hash,
 				sections = EXCLUDED.sections, sensitive = EXCLUDED.sensitive, omitted = EXCLUDED.omitted,
 				too_large = EXCLUDED.too_large, updated = EXCLUDED.updated, family = EXCLUDED.family,
 				restricted = EXCLUDED.restricted, unstorable = EXCLUDED.unstorable,
-				birth = EXCLUDED.birth, postcode = EXCLUDED.postcode`,
-			pNHS, pVersion, pKeys, pHash, pSections, pSensitive, pOmitted, pTooLarge, pFamily, pRestricted, pUnstorable, now, pBirth, pPostcode)
+				birth = EXCLUDED.birth, postcode = EXCLUDED.postcode,
+				addresses = EXCLUDED.addresses, postcodes = EXCLUDED.postcodes`,
+			pNHS, pVersion, pKeys, pHash, pSections, pSensitive, pOmitted, pTooLarge, pFamily, pRestricted, pUnstorable, now, pBirth, pPostcode, pAddrs, pPostcodes)
 		b.Queue(`DELETE FROM document d WHERE d.nhs = ANY($1::text[])
 			AND (d.nhs, d.kind) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))`, keepNHS, dNHS, dKind)
 		if len(dNHS) > 0 {
@@ -401,10 +409,41 @@ func textArrayJSON(a []string) (*string, error) {
 	return ptr(string(b)), nil
 }
 
-const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable, birth, postcode"
+const patientCols = "nhs, version, keys, doc_hash, sections, sensitive, omitted, too_large, updated, family, restricted, unstorable, birth, postcode, addresses, postcodes"
+
+// patientAddresses are a patient's current addresses as JSON and the
+// postcodes PatientsAtPostcode finds them by, as a JSON array (nil: none;
+// a restricted patient is never found at an address).
+func patientAddresses(m store.PatientMeta) (addrs, postcodes *string, err error) {
+	if len(m.Addresses) == 0 {
+		return nil, nil, nil
+	}
+	a, err := json.Marshal(m.Addresses)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pcs []string
+	if !m.Restricted {
+		for _, ad := range m.Addresses {
+			pcs = append(pcs, ad.Postcode)
+		}
+	}
+	pj, err := textArrayJSON(pcs)
+	return ptr(string(a)), pj, err
+}
 
 func patientArgs(m store.PatientMeta, omitted []byte) []any {
-	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable, nullText(m.Birth), nullText(m.Postcode)}
+	var addrs []byte
+	var postcodes []string
+	if len(m.Addresses) > 0 {
+		addrs, _ = json.Marshal(m.Addresses) // plain strings: cannot fail
+		if !m.Restricted {
+			for _, a := range m.Addresses {
+				postcodes = append(postcodes, a.Postcode)
+			}
+		}
+	}
+	return []any{m.NHS, int64(m.Version), m.Keys, m.DocHash, m.Sections, m.Sensitive, omitted, m.TooLarge, m.Updated.UTC(), nullText(m.FamilyIndex), m.Restricted, m.Unstorable, nullText(m.Birth), nullText(m.Postcode), addrs, postcodes}
 }
 
 func scanPatient(row pgx.Row) (store.PatientMeta, error) {
@@ -412,9 +451,16 @@ func scanPatient(row pgx.Row) (store.PatientMeta, error) {
 	var version int64
 	var omitted []byte
 	var family, birth, postcode *string
-	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable, &birth, &postcode)
+	var addrs []byte
+	var postcodes []string
+	err := row.Scan(&m.NHS, &version, &m.Keys, &m.DocHash, &m.Sections, &m.Sensitive, &omitted, &m.TooLarge, &m.Updated, &family, &m.Restricted, &m.Unstorable, &birth, &postcode, &addrs, &postcodes)
 	if err != nil {
 		return m, err
+	}
+	if addrs != nil {
+		if err := json.Unmarshal(addrs, &m.Addresses); err != nil {
+			return m, fmt.Errorf("patient %s: addresses: %w", m.NHS, err)
+		}
 	}
 	m.Version, m.Updated = uint64(version), m.Updated.UTC()
 	if family != nil {

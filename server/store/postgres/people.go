@@ -188,21 +188,23 @@ func (s *Store) InCaseload(user, nhs string) (bool, error) {
 }
 
 // permittedSQL is the user's caseload merged with their live
-// relationships, after an NHS number, in NHS-number order; a number in
-// both is the caseload's.
+// relationships and incident grants, after an NHS number, in NHS-number
+// order; a number in several is the caseload's, then the relationship's.
 const permittedSQL = `
-	SELECT nhs, bool_or(in_caseload), max(expires) FROM (
-		SELECT nhs, true AS in_caseload, NULL::timestamptz AS expires FROM caseload WHERE user_name = $1 AND nhs > $2
+	SELECT nhs, min(src), max(expires) FILTER (WHERE src = 1), max(expires) FILTER (WHERE src = 2) FROM (
+		SELECT nhs, 0 AS src, NULL::timestamptz AS expires FROM caseload WHERE user_name = $1 AND nhs > $2
 		UNION ALL
-		SELECT nhs, false, expires FROM relationship WHERE user_name = $1 AND nhs > $2 AND expires > $3
+		SELECT nhs, 1, expires FROM relationship WHERE user_name = $1 AND nhs > $2 AND expires > $3
+		UNION ALL
+		SELECT nhs, 2, expires FROM incident_grant WHERE user_name = $1 AND nhs > $2 AND expires > $3
 	) p GROUP BY nhs`
 
 // Permitted implements store.Store.
 func (s *Store) Permitted(user, after string, now time.Time, fn func(nhs, rel string, expires time.Time) error) error {
 	type item struct {
-		nhs      string
-		caseload bool
-		expires  *time.Time
+		nhs         string
+		src         int
+		rel, incExp *time.Time
 	}
 	for {
 		var batch []item
@@ -212,7 +214,7 @@ func (s *Store) Permitted(user, after string, now time.Time, fn func(nhs, rel st
 				return err
 			}
 			var it item
-			_, err = pgx.ForEachRow(rows, []any{&it.nhs, &it.caseload, &it.expires}, func() error {
+			_, err = pgx.ForEachRow(rows, []any{&it.nhs, &it.src, &it.rel, &it.incExp}, func() error {
 				batch = append(batch, it)
 				return nil
 			})
@@ -223,10 +225,13 @@ func (s *Store) Permitted(user, after string, now time.Time, fn func(nhs, rel st
 		}
 		for _, it := range batch {
 			var err error
-			if it.caseload {
+			switch it.src {
+			case 0:
 				err = fn(it.nhs, "caseload", time.Time{})
-			} else {
-				err = fn(it.nhs, "break-glass", timeOf(it.expires))
+			case 1:
+				err = fn(it.nhs, "break-glass", timeOf(it.rel))
+			default:
+				err = fn(it.nhs, "incident", timeOf(it.incExp))
 			}
 			if err != nil {
 				return err

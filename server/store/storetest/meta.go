@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"kmcr/record"
 	"kmcr/server/store"
 )
 
@@ -313,6 +314,8 @@ func fill(v any) {
 			f.Set(reflect.ValueOf([]string{"a-" + name, "b-" + name}))
 		case map[string]int:
 			f.Set(reflect.ValueOf(map[string]int{"Claim": 2, "k-" + name: 1}))
+		case []record.HomeAddress:
+			f.Set(reflect.ValueOf([]record.HomeAddress{{Postcode: "ME1 1AA", Line: "a-" + name}, {Postcode: "ME4 4TR", Line: "b-" + name}}))
 		default:
 			panic("storetest.fill: add a value for " + f.Type().String() + " (" + name + ")")
 		}

@@ -332,3 +332,58 @@ func (rec *recorder) Contact(nhs string) (string, error) {
 	rec.calls.hit("Contact")
 	return rec.Store.Contact(nhs)
 }
+
+func (rec *recorder) PutIncident(in store.Incident) (store.Incident, bool, error) {
+	rec.calls.hit("PutIncident")
+	return rec.Store.PutIncident(in)
+}
+
+func (rec *recorder) EndIncident(id string, now time.Time) (store.Incident, error) {
+	rec.calls.hit("EndIncident")
+	return rec.Store.EndIncident(id, now)
+}
+
+func (rec *recorder) Incident(id string) (store.Incident, error) {
+	rec.calls.hit("Incident")
+	return rec.Store.Incident(id)
+}
+
+func (rec *recorder) Incidents(fn func(store.Incident) error) error {
+	rec.calls.hit("Incidents")
+	return rec.Store.Incidents(fn)
+}
+
+func (rec *recorder) ExpireIncidents(now time.Time) ([]store.Incident, error) {
+	rec.calls.hit("ExpireIncidents")
+	return rec.Store.ExpireIncidents(now)
+}
+
+func (rec *recorder) IncidentGrant(user, nhs string, now time.Time) (time.Time, bool, error) {
+	rec.calls.hit("IncidentGrant")
+	return rec.Store.IncidentGrant(user, nhs, now)
+}
+
+func (rec *recorder) PatientsAtPostcode(postcode string) ([]store.PatientMeta, error) {
+	rec.calls.hit("PatientsAtPostcode")
+	return rec.Store.PatientsAtPostcode(postcode)
+}
+
+func (rec *recorder) AddDispatcher(d store.Dispatcher) error {
+	rec.calls.hit("AddDispatcher")
+	return rec.Store.AddDispatcher(d)
+}
+
+func (rec *recorder) Dispatcher(name string) (store.Dispatcher, error) {
+	rec.calls.hit("Dispatcher")
+	return rec.Store.Dispatcher(name)
+}
+
+func (rec *recorder) Dispatchers() ([]store.Dispatcher, error) {
+	rec.calls.hit("Dispatchers")
+	return rec.Store.Dispatchers()
+}
+
+func (rec *recorder) RemoveDispatcher(name string) error {
+	rec.calls.hit("RemoveDispatcher")
+	return rec.Store.RemoveDispatcher(name)
+}

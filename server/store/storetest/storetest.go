@@ -73,6 +73,8 @@ func Run(t *testing.T, open Open) {
 		{"Permitted", permittedCases},
 		{"Objections", objectionCases},
 		{"Relationships", relationshipCases},
+		{"Incidents", incidentCases},
+		{"Dispatchers", dispatcherCases},
 		{"Devices", deviceCases},
 		{"Resources", resourceCases},
 		{"Patients", patientCases},

@@ -195,6 +195,8 @@ func permitted(t *testing.T, s store.Store, user, after string, now time.Time) [
 			out = append(out, n+":c")
 		case rel == "break-glass":
 			out = append(out, fmt.Sprintf("%s:b@%s", n, exp.UTC().Format(time.RFC3339)))
+		case rel == "incident":
+			out = append(out, fmt.Sprintf("%s:i@%s", n, exp.UTC().Format(time.RFC3339)))
 		default:
 			out = append(out, n+":?"+rel)
 		}
