@@ -65,7 +65,7 @@ func enrolledWithClock(t *testing.T, ts *testServer, user string, clk func() tim
 // speaks the incident feature, the documents of nhs with the incident
 // relationship until expires, and then the list of open incidents. The
 // documents are the server's own, fetched through another user's device.
-func deliverIncident(t *testing.T, c *Core, docs map[string][]byte, expires time.Time, list ...protocol.Incident) {
+func deliverIncident(t *testing.T, c *Core, docs map[string][]byte, version uint64, expires time.Time, list ...protocol.Incident) {
 	t.Helper()
 	s := syncer{c}
 	cur, err := s.Cursor()
@@ -74,7 +74,7 @@ func deliverIncident(t *testing.T, c *Core, docs map[string][]byte, expires time
 	}
 	b := &protocol.Batch{ID: 1, Cursor: cur}
 	for n, d := range docs {
-		b.Upserts = append(b.Upserts, protocol.DocMeta{NHS: n, Version: 1, NotAfter: expires, AsOf: c.now(), Relationship: protocol.RelIncident,
+		b.Upserts = append(b.Upserts, protocol.DocMeta{NHS: n, Version: version, NotAfter: expires, AsOf: c.now(), Relationship: protocol.RelIncident,
 			Sections: []string{record.SectionDemographics, record.SectionAllergies, record.SectionMedications}, Size: len(d)})
 		b.Docs = append(b.Docs, d)
 	}
@@ -124,7 +124,7 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 	expires := now.Add(4 * time.Hour).Truncate(time.Second)
 	in := protocol.Incident{ID: "4711", Address: "12 High Street, Rochester", Postcode: "me11aa", Opened: now, Expires: expires,
 		NHS: []string{ts.nhs[4], ts.nhs[0]}}
-	deliverIncident(t, c, map[string][]byte{ts.nhs[4]: docs[ts.nhs[4]]}, expires, in)
+	deliverIncident(t, c, map[string][]byte{ts.nhs[4]: docs[ts.nhs[4]]}, 1, expires, in)
 
 	got, err := c.Incidents()
 	if err != nil {
@@ -195,6 +195,12 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 	if pv := v.Present(clk.now()); pv.Notices[0].Key != "incident" || pv.AsOf.Held == "" {
 		t.Fatalf("presentation notices %+v, held %q", pv.Notices, pv.AsOf.Held)
 	}
+	// A newer copy arriving while it is open is read again for the
+	// incident, not under the role's purpose.
+	deliverIncident(t, c, map[string][]byte{ts.nhs[4]: docs[ts.nhs[4]]}, 2, expires, in)
+	if nv, changed, err := c.Refreshed(v); err != nil || !changed || nv.Incident != "4711" || nv.Version != 2 {
+		t.Fatalf("refreshed incident view: %+v, %v, %v", nv, changed, err)
+	}
 	// Not for a patient the incident does not name, nor an unknown one.
 	if _, err := c.OpenIncidentPatient("4711", ts.nhs[1]); !errors.Is(err, ErrIncidentEnded) {
 		t.Fatalf("open of a non-candidate for the incident = %v", err)
@@ -223,7 +229,7 @@ func TestCore_Incidents_OpenAuditExpire(t *testing.T) {
 			views = append(views, e.Event)
 		}
 	}
-	if len(views) != 1 || views[0].Purpose != "emergency care, incident 4711" || views[0].BreakGlass != nil {
+	if len(views) != 2 || views[0].Purpose != "emergency care, incident 4711" || views[1].Purpose != views[0].Purpose || views[0].BreakGlass != nil {
 		t.Fatalf("amy's views of the candidate in the access log: %+v", views)
 	}
 	if v, err := c.OpenIncidentPatient("4711", ts.nhs[4]); err != nil {
@@ -278,8 +284,8 @@ func TestCore_Incidents_ExpireOnTime(t *testing.T) {
 	now := time.Now().UTC()
 	soon := protocol.Incident{ID: "A1", Address: "1 Mill Lane, Chatham", Postcode: "ME4 4AB", Opened: now, Expires: now.Add(700 * time.Millisecond), NHS: []string{ts.nhs[3]}}
 	later := protocol.Incident{ID: "B2", Address: "2 Mill Lane, Chatham", Postcode: "ME4 4AB", Opened: now, Expires: now.Add(time.Hour), NHS: []string{ts.nhs[4]}}
-	deliverIncident(t, c, map[string][]byte{ts.nhs[3]: docs[ts.nhs[3]]}, now.Add(time.Hour), soon, later)
-	deliverIncident(t, c, map[string][]byte{ts.nhs[4]: docs[ts.nhs[4]]}, later.Expires, soon, later)
+	deliverIncident(t, c, map[string][]byte{ts.nhs[3]: docs[ts.nhs[3]]}, 1, now.Add(time.Hour), soon, later)
+	deliverIncident(t, c, map[string][]byte{ts.nhs[4]: docs[ts.nhs[4]]}, 1, later.Expires, soon, later)
 	if got, _ := c.Incidents(); len(got) != 2 {
 		t.Fatalf("incidents %+v", got)
 	}

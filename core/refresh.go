@@ -21,7 +21,14 @@ func (c *Core) Refreshed(v *PatientView) (*PatientView, bool, error) {
 		return nil, false, nil
 	}
 	if ver > v.Version {
-		nv, err := c.OpenPatient(v.NHS.Digits(), nil)
+		var nv *PatientView
+		if v.Incident != "" {
+			// Opened for an incident: read again for it (its purpose),
+			// and not at all once it has ended.
+			nv, err = c.OpenIncidentPatient(v.Incident, v.NHS.Digits())
+		} else {
+			nv, err = c.OpenPatient(v.NHS.Digits(), nil)
+		}
 		if err != nil {
 			return nil, false, err
 		}

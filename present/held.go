@@ -14,7 +14,7 @@ func HeldMark(r Relationship) string {
 		return ""
 	case RelBreakGlass:
 		return "EMERGENCY ACCESS"
-	case "incident":
+	case RelIncident:
 		return "INCIDENT"
 	}
 	return strings.ToUpper(strings.ReplaceAll(string(r), "-", " "))

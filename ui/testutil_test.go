@@ -49,6 +49,9 @@ var fixture struct {
 	// uncached's family name and date of birth, for the break-glass trace.
 	uncachedFamily string
 	uncachedBorn   time.Time
+	// uncachedHome is uncached's home address, where a dispatch incident
+	// finds them.
+	uncachedHome record.Address
 	// spare is a caseload patient no other test looks at, and its source
 	// Patient key: a test may change their record on the server.
 	spare, spareKey string
@@ -193,6 +196,7 @@ func choosePatients(fhir string) error {
 		case score == 0 && fixture.uncached == "":
 			fixture.uncached = p.NHS
 			fixture.uncachedFamily, fixture.uncachedBorn = s.Demographics.Name.Family, s.Demographics.BirthDate.Time
+			fixture.uncachedHome = s.Demographics.Address
 		}
 	}
 	for _, p := range imp.Patients {
