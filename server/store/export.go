@@ -37,6 +37,10 @@ type Sink interface {
 	// open incidents (their grants follow from them).
 	Dispatcher(d Dispatcher) error
 	Incident(in Incident) error
+	// Notification and Contact carry the patient notification outbox and
+	// the addresses notifications go to.
+	Notification(n Notification) error
+	Contact(nhs, email string) error
 }
 
 // Export hands everything in the store to sink, from one read transaction
@@ -138,7 +142,13 @@ func (s *Bolt) Export(sink Sink) error {
 		if err := eachJSON(tx.Bucket(bDispatch), func(_ []byte, d Dispatcher) error { return sink.Dispatcher(d) }); err != nil {
 			return err
 		}
-		return eachJSON(tx.Bucket(bIncidents), func(_ []byte, in Incident) error { return sink.Incident(in) })
+		if err := eachJSON(tx.Bucket(bIncidents), func(_ []byte, in Incident) error { return sink.Incident(in) }); err != nil {
+			return err
+		}
+		if err := eachJSON(tx.Bucket(bNotify), func(_ []byte, n Notification) error { return sink.Notification(n) }); err != nil {
+			return err
+		}
+		return tx.Bucket(bContacts).ForEach(func(k, v []byte) error { return sink.Contact(string(k), string(v)) })
 	})
 }
 

@@ -103,6 +103,8 @@ var copyCols = map[string][]string{
 	"dispatcher":      {"name", "secret_hash", "created"},
 	"incident":        {"id", "body", "expires"},
 	"incident_grant":  {"user_name", "nhs", "incident", "expires"},
+	"notification":    {"id", "nhs", "kind", "org", "who", "at", "created", "quiet", "claimed_by", "claimed_at", "attempts", "next_attempt", "last_error", "sent", "sent_to"},
+	"contact":         {"nhs", "email"},
 }
 
 // flushAt is how many rows a table's buffer holds before it is copied.
@@ -134,7 +136,7 @@ func (k *sink) flush(table string) error {
 
 // flushAll copies what is left, parents before the rows that refer to them.
 func (k *sink) flushAll() error {
-	for _, t := range []string{"app_user", "organisation", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert", "dispatcher", "incident", "incident_grant"} {
+	for _, t := range []string{"app_user", "organisation", "caseload", "objection", "relationship", "device", "resource", "shared_resource", "patient_key", "patient", "document", "change_log", "audit_receipt", "audit_event", "audit_conflict", "alert", "dispatcher", "incident", "incident_grant", "notification", "contact"} {
 		if err := k.flush(t); err != nil {
 			return err
 		}
@@ -310,3 +312,10 @@ func (k *sink) Incident(in store.Incident) error {
 	}
 	return nil
 }
+
+func (k *sink) Notification(n store.Notification) error {
+	return k.add("notification", n.ID, n.NHS, n.Kind, n.Org, n.Who, n.At.UTC(), n.Created.UTC(), n.Quiet, n.ClaimedBy, nullTime(n.ClaimedAt),
+		int32(n.Attempts), nullTime(n.NextAttempt), n.LastError, nullTime(n.Sent), n.To)
+}
+
+func (k *sink) Contact(nhs, email string) error { return k.add("contact", nhs, email) }

@@ -74,6 +74,23 @@ func boltWithEverything(t *testing.T) (*store.Bolt, []string) {
 	conflict.Hash, conflict.Reason = []byte{0xee}, "second version"
 	must(t, st.StoreAudit("device-1", evs, []store.StoredEvent{conflict}, []store.Alert{{Kind: "audit-conflict", Device: "device-1", Seq: 1, Detail: "d", At: at}}, []byte("chain")))
 	must(t, st.AddAlerts([]store.Alert{{Kind: "break-glass", User: "amy", NHS: nhs[9], Detail: "d", At: at}}))
+	// The notification outbox: one sent, one pending under a claim, one
+	// quiet; an address.
+	if _, err := st.AddNotifications([]store.Notification{
+		{ID: "break-glass/device-1/3", NHS: nhs[0], Kind: store.NotifyBreakGlass, Org: "RKA01", Who: "Amy", At: at, Created: at},
+		{ID: "first-view/" + nhs[0] + "/RKA01", NHS: nhs[0], Kind: store.NotifyFirstView, Org: "RKA01", At: at, Created: at.Add(time.Second)},
+		{ID: "first-view/" + nhs[1] + "/RKA01", NHS: nhs[1], Kind: store.NotifyFirstView, Org: "RKA01", At: at, Created: at, Quiet: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.ClaimNotification("node-1", at, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.NotificationSent("break-glass/device-1/3", "node-1", at.Add(time.Minute), "p@example.org"))
+	if _, _, err := st.ClaimNotification("node-1", at.Add(2*time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.SetContact(nhs[0], "p@example.org"))
 	if _, err := st.Secret("access-token"); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +173,19 @@ func view(t *testing.T, s store.Store, nhs []string) []string {
 		os, err := s.Objections(n)
 		must(t, err)
 		add("  objections %v", os)
+		ns, err := s.PatientNotifications(n)
+		must(t, err)
+		for _, x := range ns {
+			add("  notification %s %s %s %s %s %s %s %d %s sent %s to %s", x.ID, x.Kind, x.Org, x.Who, x.At.UTC(), x.Created.UTC(), x.ClaimedBy, x.Attempts, x.ClaimedAt.UTC(), x.Sent.UTC(), x.To)
+		}
+		for _, id := range []string{"first-view/" + n + "/RKA01"} {
+			if x, err := s.Notification(id); err == nil {
+				add("  notification %s quiet %v", x.ID, x.Quiet)
+			}
+		}
+		email, err := s.Contact(n)
+		must(t, err)
+		add("  contact %q", email)
 		must(t, s.AccessLog(n, func(e store.StoredEvent) error { add("  viewed %s/%d", e.Device, e.Seq); return nil }))
 	}
 	must(t, s.Alerts(func(a store.Alert) error {
