@@ -40,6 +40,9 @@ type dispatchRun struct {
 	measured       bool          // false: the client does not take incident prefetch
 }
 
+// dispatchSeq numbers the profiles measured so far.
+var dispatchSeq int
+
 func measureDispatch(t *table, s *benchServer, addr, dir string, lp linkBenchProfile, im faultproxy.Impairment, kernel bool) error {
 	newProxy := func() (*faultproxy.Proxy, error) {
 		if kernel {
@@ -53,13 +56,14 @@ func measureDispatch(t *table, s *benchServer, addr, dir string, lp linkBenchPro
 		return err
 	}
 	defer api.Close()
-	cred, err := s.svc.AddDispatcher("bench-cad")
+	dispatchSeq++ // each profile has a dispatch system and crew of its own
+	cred, err := s.svc.AddDispatcher(fmt.Sprintf("bench-cad-%d", dispatchSeq))
 	if err != nil {
 		return err
 	}
 	var runs [2]dispatchRun
 	for i, plain := range []bool{false, true} {
-		user := fmt.Sprintf("crew%d", i)
+		user := fmt.Sprintf("crew%d-%d", dispatchSeq, i)
 		if err := s.addUser(user, dispatchCaseload); err != nil {
 			return err
 		}
@@ -78,7 +82,11 @@ func measureDispatch(t *table, s *benchServer, addr, dir string, lp linkBenchPro
 	if !k.measured || !b.measured {
 		return errors.New("a crew client's session did not list the incident feature: nothing was prefetched")
 	}
-	t.row(lp.name+": dispatch POST to readable offline (slowest of 3)", dur(k.readable), dur(b.readable), durRatio(k.readable, b.readable), "< 3 s", verdict(k.readable < 3*time.Second))
+	req, res := "", ""
+	if lp.rate == 1_000_000 && lp.im.DropEvery == 0 {
+		req, res = "< 3 s", verdict(k.readable < 3*time.Second)
+	}
+	t.row(lp.name+": dispatch POST to readable offline (slowest of 3)", dur(k.readable), dur(b.readable), durRatio(k.readable, b.readable), req, res)
 	t.row(lp.name+": dispatch DELETE to gone from the device", dur(k.gone), dur(b.gone), durRatio(k.gone, b.gone), "", "")
 	return nil
 }
