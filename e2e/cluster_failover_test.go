@@ -233,6 +233,7 @@ func TestCluster_NodeKilledMidFirstSync(t *testing.T) {
 		select {
 		case <-w.reached:
 		case <-time.After(2 * time.Minute):
+			releaseAll() // before the cleanups, which wait for the held clients
 			t.Fatalf("client %d never got part-way through its first sync at node A", i)
 		}
 	}
