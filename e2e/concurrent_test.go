@@ -106,10 +106,14 @@ func TestConcurrent_FiftyClients(t *testing.T) {
 		srv.caseload(srv.local.CaseloadRemove, name, cl[0])
 		caseloads[name] = cl[1:]
 	}
+	// One patient in and one out leaves the count as it was, and the cache
+	// was already up to date: wait for the server to declare it up to date
+	// after the last change, or this passes before the changes arrive.
+	changed := time.Now()
 	for _, cl := range clients {
 		want := caseloads[cl.user]
 		waitState(t, cl.c, 2*time.Minute, "a live change reaching "+cl.user, func(st core.Status) bool {
-			return upToDate(st) && st.CachedPatients == len(want) && st.PendingAuditEvents == 0
+			return upToDate(st) && st.LastUpToDate.After(changed) && st.CachedPatients == len(want) && st.PendingAuditEvents == 0
 		})
 		checkConsistent(t, cl.c, want, nil)
 	}
