@@ -80,7 +80,11 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 echo "demo: kmcr-server is serving https://127.0.0.1:$port (log: $root/server.log)"
-citizen=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -o '[0-9]\{10\}' | head -n 1)
+# The NHS number of the seed's first patient. grep -m1 stops at the first
+# line: a "| head" would end the pipe early, and under pipefail the grep
+# writing into it fails with SIGPIPE and stops the script.
+first_nhs() { grep -m1 -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" | grep -m1 -o '[0-9]\{10\}'; }
+citizen=$(first_nhs)
 echo "demo: patient portal https://127.0.0.1:$port/my/ (accept the demo certificate): sign in with NHS number $citizen, password 'demo citizen'"
 
 # A demo profile left by an older kmcr whose cache format this one does not
@@ -98,7 +102,7 @@ if [ ! -f "$cli/profile.json" ]; then
 fi
 
 # A patient of the seed, so the admin hint below runs as printed.
-example_nhs=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$root/seed/Patient.000.ndjson" 2>/dev/null | grep -o '[0-9]\{10\}' | head -n 1)
+example_nhs=$(first_nhs 2>/dev/null || true)
 example_nhs=${example_nhs:-9990000018}
 
 cat <<MSG
