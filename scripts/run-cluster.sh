@@ -92,7 +92,7 @@ go build -o bin/ ./cmd/kmcr ./cmd/kmcr-server
 
 if [ ! -f "$srv/ca.pem" ]; then
   echo "cluster: creating the store with $patients synthetic patients"
-  bin/kmcr-server init --data-dir "$srv" | head -n 1
+  bin/kmcr-server init --data-dir "$srv" | sed -n 1p # sed reads to the end: a head that left early would SIGPIPE the writer under pipefail
   bin/kmcr-server seed --patients "$patients" --seed 7 --out "$root/seed" >/dev/null
   bin/kmcr-server import "$root/seed" | tail -n 3
   for u in "paramedic paramedic" "carer community" "reception frontdesk" "privacy privacy-officer"; do

@@ -57,15 +57,15 @@ grep -v '716186003' "$fhir/AllergyIntolerance.000.ndjson" >"$work/allergies.ndjs
 ids "$work/allergies.ndjson" patient >"$work/b"
 grep 'patient-entered' "$fhir/Observation.000.ndjson" >"$work/pe.ndjson" || true
 ids "$work/pe.ndjson" subject >"$work/c"
-pid=$(comm -12 "$work/a" "$work/b" | comm -12 - "$work/c" | head -1)
-[ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/c" | head -1)
-[ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/b" | head -1)
-nhs_of() { grep "\"id\":\"$1\"" "$fhir/Patient.000.ndjson" | grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' | head -1 | grep -o '[0-9]*"$' | tr -d '"'; }
+pid=$(comm -12 "$work/a" "$work/b" | comm -12 - "$work/c" | sed -n 1p)
+[ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/c" | sed -n 1p)
+[ -n "$pid" ] || pid=$(comm -12 "$work/a" "$work/b" | sed -n 1p)
+nhs_of() { grep "\"id\":\"$1\"" "$fhir/Patient.000.ndjson" | grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' | sed -n 1p | grep -o '[0-9]*"$' | tr -d '"'; }
 nhs=$(nhs_of "$pid")
 all=$(grep -o '"system":"https://fhir.nhs.uk/Id/nhs-number","value":"[0-9]*"' "$fhir/Patient.000.ndjson" | grep -o '[0-9]*"$' | tr -d '"')
 outside=$(echo "$all" | tail -1)             # kept out of every caseload: for the break-glass dialog
 caseload=$(echo "$all" | grep -v "^$outside\$")
-family=$(grep "\"id\":\"$pid\"" "$fhir/Patient.000.ndjson" | grep -o '"family":"[^"]*"' | head -1 | cut -d'"' -f4)
+family=$(grep "\"id\":\"$pid\"" "$fhir/Patient.000.ndjson" | grep -o '"family":"[^"]*"' | sed -n 1p | cut -d'"' -f4)
 echo "screenshots: showcase patient $nhs ($family)"
 
 for u in para:paramedic desk:frontdesk; do
