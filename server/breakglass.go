@@ -162,12 +162,17 @@ func (s *Service) breakGlass(u store.User, rules policy.Rules, device string, re
 	}
 	if meta, err := s.st.Patient(req.NHS); err != nil {
 		return deny(msgNoRecord, "no summary held or the record could not be read")
-	} else if meta.Restricted {
-		// No device ever holds a restricted record, so a grant would
-		// send nothing and leave the crew waiting: refuse it, in the
-		// words used for a patient the record does not hold (the status
-		// is not the requester's to learn); the denial says why.
-		return deny(msgNoRecord, "the patient's record is restricted and never held on a device")
+	} else if meta.Restricted || meta.Unstorable {
+		// No device ever holds a restricted record, nor one whose
+		// documents fail the client's limits, so a grant would send
+		// nothing and leave the crew waiting: refuse it, in the words
+		// used for a patient the record does not hold (a restriction is
+		// not the requester's to learn); the denial says why.
+		why := "the patient's record is restricted and never held on a device"
+		if !meta.Restricted {
+			why = "the patient has no document a device can store (it fails the client's limits)"
+		}
+		return deny(msgNoRecord, why)
 	}
 	rel := store.Relationship{User: u.Name, NHS: req.NHS, Granted: now, Expires: now.Add(policy.BreakGlassDuration),
 		ReasonCode: req.ReasonCode, ReasonText: reasonText, Device: device}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"kmcr/server/store"
 	"kmcr/sync/protocol"
@@ -201,5 +202,33 @@ func TestSession_BreakGlass_RestrictedPatient_Refused(t *testing.T) {
 	_ = ts.st.Alerts(func(a store.Alert) error { details = append(details, a.Kind+": "+a.Detail); return nil })
 	if len(details) != 1 || !strings.Contains(details[0], "restricted") {
 		t.Fatalf("alerts %q; want one denial naming the restriction", details)
+	}
+}
+
+// TestSession_BreakGlass_UnstorablePatient_Refused: the same for a patient
+// with no document a device can store: refused at once, not granted with
+// nothing following.
+func TestSession_BreakGlass_UnstorablePatient_Refused(t *testing.T) {
+	ts := newTestServer(t, 0)
+	if _, err := ts.st.CommitPatients([]store.PatientUpdate{{Meta: store.PatientMeta{NHS: labelsNHS, Unstorable: true}, Docs: map[string][]byte{}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ts.addUser("amy", "paramedic")
+	tok, _ := ts.login("amy", devID(42))
+	cl := newClient(t, ts.dial(tok.AccessToken))
+	cl.hello(2)
+	cl.untilUpToDate(0)
+	cl.send(&protocol.BreakGlass{RequestID: "r1", NHS: labelsNHS, ReasonCode: "emergency-treatment"})
+	m, err := cl.recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, ok := m.(*protocol.BreakGlassResult); !ok || res.Granted || res.Error != msgNoRecord {
+		t.Fatalf("result %+v; want a refusal saying %q", m, msgNoRecord)
+	}
+	var details []string
+	_ = ts.st.Alerts(func(a store.Alert) error { details = append(details, a.Detail); return nil })
+	if len(details) != 1 || !strings.Contains(details[0], "no document a device can store") {
+		t.Fatalf("alerts %q; want one denial naming why", details)
 	}
 }
