@@ -21,9 +21,37 @@ type bgCall struct {
 	applied bool                       // a break-glass document for req.NHS was applied
 }
 
-type bgAnswer struct {
-	result *protocol.BreakGlassResult
+// answer is what the session hands back to a call waiting on it.
+type answer[R any] struct {
+	result *R
 	err    error
+}
+
+type bgAnswer = answer[protocol.BreakGlassResult]
+
+// ask hands call to the live session through lane and waits for its
+// answer on res: ErrOffline when no session runs or it ends first, the
+// context's error when ctx ends first.
+func ask[C any, R any](ctx context.Context, c *Client, lane func(*session) chan<- C, call C, res <-chan answer[R]) (*R, error) {
+	c.mu.Lock()
+	s := c.live
+	c.mu.Unlock()
+	if s == nil {
+		return nil, ErrOffline
+	}
+	select {
+	case lane(s) <- call:
+	case <-s.quit:
+		return nil, ErrOffline
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case a := <-res:
+		return a.result, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *session) startBreakGlass(ctx context.Context, call *bgCall) error {

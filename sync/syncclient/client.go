@@ -246,29 +246,11 @@ func (c *Client) BreakGlass(ctx context.Context, nhs, code, text string) (*proto
 	case len(text) > protocol.MaxText:
 		return nil, fmt.Errorf("break-glass: the reason is %d bytes; at most %d", len(text), protocol.MaxText)
 	}
-	c.mu.Lock()
-	s := c.live
-	c.mu.Unlock()
-	if s == nil {
-		return nil, ErrOffline
-	}
 	call := &bgCall{
 		req: protocol.BreakGlass{RequestID: newRequestID(), NHS: nhs, ReasonCode: code, ReasonText: text},
 		res: make(chan bgAnswer, 1),
 	}
-	select {
-	case s.bg <- call:
-	case <-s.quit:
-		return nil, ErrOffline
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case a := <-call.res:
-		return a.result, a.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return ask(ctx, c, func(s *session) chan<- *bgCall { return s.bg }, call, call.res)
 }
 
 // outcome is how one connection attempt ended.

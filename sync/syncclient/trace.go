@@ -24,10 +24,7 @@ type traceCall struct {
 	res chan traceAnswer // capacity 1: the session never blocks on it
 }
 
-type traceAnswer struct {
-	result *protocol.TraceResult
-	err    error
-}
+type traceAnswer = answer[protocol.TraceResult]
 
 // Trace asks the server to find a patient for break-glass by family name
 // and date of birth (YYYY-MM-DD), optionally a postcode. It needs a live
@@ -48,29 +45,11 @@ func (c *Client) Trace(ctx context.Context, family, birth, postcode string) (*pr
 	if _, err := time.Parse(time.DateOnly, birth); err != nil {
 		return nil, fmt.Errorf("trace: date of birth %q is not YYYY-MM-DD", birth)
 	}
-	c.mu.Lock()
-	s := c.live
-	c.mu.Unlock()
-	if s == nil {
-		return nil, ErrOffline
-	}
 	call := &traceCall{
 		req: protocol.Trace{RequestID: newRequestID(), Family: family, BirthDate: birth, Postcode: postcode},
 		res: make(chan traceAnswer, 1),
 	}
-	select {
-	case s.tr <- call:
-	case <-s.quit:
-		return nil, ErrOffline
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case a := <-call.res:
-		return a.result, a.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return ask(ctx, c, func(s *session) chan<- *traceCall { return s.tr }, call, call.res)
 }
 
 func (s *session) startTrace(ctx context.Context, call *traceCall) error {
