@@ -186,20 +186,9 @@ func (s *Store) IncidentGrant(user, nhs string, now time.Time) (time.Time, bool,
 func (s *Store) PatientsAtPostcode(postcode string) ([]store.PatientMeta, error) {
 	var out []store.PatientMeta
 	err := s.query(func(ctx context.Context, q querier) error {
-		out = nil
-		rows, err := q.Query(ctx, "SELECT "+patientCols+" FROM patient WHERE postcodes @> ARRAY[$1::text] ORDER BY nhs", postcode)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanPatient(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		return rows.Err()
+		var err error
+		out, err = queryPatients(ctx, q, `WHERE postcodes @> ARRAY[$1::text] ORDER BY nhs COLLATE "C"`, postcode)
+		return err
 	})
 	return out, err
 }

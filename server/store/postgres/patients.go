@@ -515,23 +515,21 @@ func (s *Store) TracePatients(family, birth string, limit int) ([]store.PatientM
 	}
 	var out []store.PatientMeta
 	err := s.query(func(ctx context.Context, q querier) error {
-		out = out[:0]
-		rows, err := q.Query(ctx, "SELECT "+patientCols+` FROM patient
-			WHERE family = $1 AND birth = $2 AND NOT restricted AND NOT unstorable ORDER BY nhs COLLATE "C" LIMIT $3`, family, birth, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanPatient(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		return rows.Err()
+		var err error
+		out, err = queryPatients(ctx, q, `WHERE family = $1 AND birth = $2 AND NOT restricted AND NOT unstorable ORDER BY nhs COLLATE "C" LIMIT $3`, family, birth, limit)
+		return err
 	})
 	return out, err
+}
+
+// queryPatients reads the patient rows that where (a WHERE clause and
+// what follows it) selects.
+func queryPatients(ctx context.Context, q querier, where string, args ...any) ([]store.PatientMeta, error) {
+	rows, err := q.Query(ctx, "SELECT "+patientCols+" FROM patient "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PatientMeta, error) { return scanPatient(r) })
 }
 
 // Patient implements store.Store.
@@ -572,22 +570,14 @@ func (s *Store) PatientsAndObjections(nhs []string) (map[string]store.PatientMet
 		return metas, objs, nil
 	}
 	err := s.query(func(ctx context.Context, q querier) error {
-		rows, err := q.Query(ctx, "SELECT "+patientCols+" FROM patient WHERE nhs = ANY($1)", nhs)
+		ms, err := queryPatients(ctx, q, "WHERE nhs = ANY($1)", nhs)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			m, err := scanPatient(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
+		for _, m := range ms {
 			metas[m.NHS] = m
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = q.Query(ctx, "SELECT nhs, purpose FROM objection WHERE nhs = ANY($1) ORDER BY nhs, added, purpose", nhs)
+		rows, err := q.Query(ctx, "SELECT nhs, purpose FROM objection WHERE nhs = ANY($1) ORDER BY nhs, added, purpose", nhs)
 		if err != nil {
 			return err
 		}
