@@ -184,22 +184,7 @@ func TestSession_BreakGlass_RestrictedPatient_Refused(t *testing.T) {
 	ts := newTestServer(t, 0)
 	restricted := strings.Replace(labelsPatient, `"id":"p1",`, `"id":"p1","meta":{"security":[{"system":"http://hl7.org/fhir/v3/Confidentiality","code":"R"}]},`, 1)
 	importFiles(t, ts, map[string]string{"Patient.ndjson": restricted + "\n"})
-	ts.addUser("amy", "paramedic")
-	tok, _ := ts.login("amy", devID(41))
-	cl := newClient(t, ts.dial(tok.AccessToken))
-	cl.hello(2)
-	cl.untilUpToDate(0)
-	cl.send(&protocol.BreakGlass{RequestID: "r1", NHS: labelsNHS, ReasonCode: "emergency-treatment"})
-	m, err := cl.recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, ok := m.(*protocol.BreakGlassResult)
-	if !ok || res.Granted || res.Error != msgNoRecord {
-		t.Fatalf("result %+v; want a refusal saying %q", m, msgNoRecord)
-	}
-	var details []string
-	_ = ts.st.Alerts(func(a store.Alert) error { details = append(details, a.Kind+": "+a.Detail); return nil })
+	details := breakGlassRefused(t, ts, devID(41))
 	if len(details) != 1 || !strings.Contains(details[0], "restricted") {
 		t.Fatalf("alerts %q; want one denial naming the restriction", details)
 	}
@@ -213,8 +198,19 @@ func TestSession_BreakGlass_UnstorablePatient_Refused(t *testing.T) {
 	if _, err := ts.st.CommitPatients([]store.PatientUpdate{{Meta: store.PatientMeta{NHS: labelsNHS, Unstorable: true}, Docs: map[string][]byte{}}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	details := breakGlassRefused(t, ts, devID(42))
+	if len(details) != 1 || !strings.Contains(details[0], "no document a device can store") {
+		t.Fatalf("alerts %q; want one denial naming why", details)
+	}
+}
+
+// breakGlassRefused has a paramedic on device dev break the glass for
+// labelsNHS, requires the refusal in the words used for an unknown
+// patient, and returns the details of the alerts raised.
+func breakGlassRefused(t *testing.T, ts *testServer, dev string) []string {
+	t.Helper()
 	ts.addUser("amy", "paramedic")
-	tok, _ := ts.login("amy", devID(42))
+	tok, _ := ts.login("amy", dev)
 	cl := newClient(t, ts.dial(tok.AccessToken))
 	cl.hello(2)
 	cl.untilUpToDate(0)
@@ -228,7 +224,5 @@ func TestSession_BreakGlass_UnstorablePatient_Refused(t *testing.T) {
 	}
 	var details []string
 	_ = ts.st.Alerts(func(a store.Alert) error { details = append(details, a.Detail); return nil })
-	if len(details) != 1 || !strings.Contains(details[0], "no document a device can store") {
-		t.Fatalf("alerts %q; want one denial naming why", details)
-	}
+	return details
 }
